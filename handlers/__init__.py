@@ -1,0 +1,1 @@
+"""The LSP feature layer on pygls; installed as lsp_agent.handlers."""

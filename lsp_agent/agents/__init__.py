@@ -1,0 +1,1 @@
+"""Agents: the model client (the only openai importer), tools, roles, orchestrator."""

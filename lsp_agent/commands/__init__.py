@@ -1,0 +1,1 @@
+"""Subcommands of the lsp-agent CLI, one module each."""

@@ -1,0 +1,16 @@
+"""`lsp-agent serve` (not built yet)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="(not built yet)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    print("lsp-agent serve: not built yet", file=sys.stderr)
+    return 2

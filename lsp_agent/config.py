@@ -1,0 +1,285 @@
+"""Settings and their sources.
+
+Precedence, lowest first: built-in defaults < user config file (``$XDG_CONFIG_HOME/lsp-agent/
+config.toml``) < workspace file (``.lsp-agent.toml`` at the root) < environment variables
+(``LSP_AGENT_*``) < explicit overrides (CLI flags, LSP ``initializationOptions`` and
+``workspace/configuration``). API keys are read from the environment only, never from a file or
+an editor setting, so they cannot leak into settings.json or a journal.
+
+Invalid values never crash: they fall back to the default and produce a warning string that the
+caller shows (stderr for the CLI, ``window/showMessage`` for the server).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+ROLES = ("researcher", "coder", "reviewer", "synthesizer")
+PROVIDERS = ("deepseek", "moonshot", "openai", "local")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which OpenAI-compatible endpoint to talk to. Model names are configuration, not code."""
+
+    provider: str = ""  # one of PROVIDERS; "" = auto-detect from which key is set
+    base_url: str = ""  # overrides the preset's URL
+    model: str = ""  # default model for every role
+    role_models: Mapping[str, str] = field(default_factory=dict)  # role -> model
+    api_key_env: str = ""  # name of the env var that holds the key (overrides the preset's)
+    context_window: int = 0  # tokens; 0 = the preset's window for the model
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    concurrency: int = 8  # simultaneous requests to the endpoint
+    thinking: bool = False  # ask thinking models to think (provider-specific extra_body)
+    extra_body: Mapping[str, Any] = field(default_factory=dict)  # passed through verbatim
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    ignore: tuple[str, ...] = ()  # extra gitignore-style patterns
+    max_file_bytes: int = 1024 * 1024
+    jobs: int = 0  # worker processes for cold indexing; 0 = all cores
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    budget: int = 0  # snapshot tokens; 0 = derived from the model's context window
+    reserve: int = 16_384  # tokens kept free for instructions and output
+    churn_threshold: float = 0.10  # rebuild the prefix when stale tokens pass this share
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """Hard limits per task; exceeding one ends the task with no edits applied."""
+
+    max_steps: int = 24  # model turns per agent
+    max_tokens: int = 2_000_000  # prompt + completion tokens per task
+    max_seconds: float = 900.0
+    review_rounds: int = 2
+    apply_rounds: int = 3  # retries for a coder whose edit blocks do not apply
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
+    budgets: BudgetSettings = field(default_factory=BudgetSettings)
+    confirm_edits: bool = False  # mark workspace edits needsConfirmation (editor preview)
+    jobs: int = 4  # parallel tasks in the batch command
+
+
+class ConfigError(Exception):
+    """A configuration problem the user must fix; the message says how."""
+
+
+_SECTIONS: dict[str, type] = {
+    "model": ModelSettings,
+    "index": IndexSettings,
+    "context": ContextSettings,
+    "budgets": BudgetSettings,
+}
+# Flat aliases accepted at the top level (editor settings are flat: lspAgent.provider, ...).
+_TOP_LEVEL_ALIASES: dict[str, tuple[str, str]] = {
+    "provider": ("model", "provider"),
+    "base_url": ("model", "base_url"),
+    "models": ("model", "role_models"),
+    "context_budget": ("context", "budget"),
+    "context_window": ("model", "context_window"),
+    "ignore": ("index", "ignore"),
+}
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower().replace("-", "_")
+
+
+def _coerce(value: Any, default: Any, name: str) -> Any:
+    """Convert a loosely typed value (JSON, TOML, env string) to the type of ``default``."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    if isinstance(default, int):
+        if isinstance(value, bool):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+        if number < 0:
+            raise ValueError(f"{name} must not be negative, got {number}")
+        return number
+    if isinstance(default, float):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, got {value!r}") from None
+        if number < 0:
+            raise ValueError(f"{name} must not be negative, got {number}")
+        return number
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{name} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if isinstance(default, Mapping):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{name} must be an object, got {value!r}")
+        return dict(value)
+    return value
+
+
+def _validate(settings: Settings) -> None:
+    model = settings.model
+    if model.provider and model.provider not in PROVIDERS:
+        raise ValueError(
+            f"model.provider must be one of {', '.join(PROVIDERS)}, got {model.provider!r}"
+        )
+    unknown_roles = sorted(set(model.role_models) - set(ROLES))
+    if unknown_roles:
+        raise ValueError(f"models has unknown roles {unknown_roles}; roles are {list(ROLES)}")
+    if not 0 < settings.context.churn_threshold <= 1:
+        raise ValueError("context.churn_threshold must be in (0, 1]")
+
+
+def merge_settings(base: Settings, data: Mapping[str, Any]) -> tuple[Settings, list[str]]:
+    """Overlay ``data`` (camelCase or snake_case, nested or flat) on ``base``.
+
+    Returns the new settings and a warning per rejected value; rejected values keep the base.
+    """
+    warnings: list[str] = []
+    sections = {name: dataclasses.asdict(getattr(base, name)) for name in _SECTIONS}
+    top: dict[str, Any] = {
+        f.name: getattr(base, f.name)
+        for f in dataclasses.fields(Settings)
+        if f.name not in _SECTIONS
+    }
+
+    def put(section: str | None, key: str, value: Any) -> None:
+        target = sections[section] if section else top
+        if key not in target:
+            where = f"{section}.{key}" if section else key
+            warnings.append(f"unknown setting {where!r} ignored")
+            return
+        default = getattr(getattr(base, section), key) if section else getattr(base, key)
+        try:
+            target[key] = _coerce(value, default, f"{section}.{key}" if section else key)
+        except ValueError as exc:
+            warnings.append(f"{exc}; using {default!r}")
+
+    for raw_key, value in data.items():
+        key = _snake(raw_key)
+        if key in _SECTIONS and isinstance(value, Mapping):
+            for raw_sub, sub_value in value.items():
+                put(key, _snake(raw_sub), sub_value)
+        elif key in _TOP_LEVEL_ALIASES:
+            put(*_TOP_LEVEL_ALIASES[key], value)
+        else:
+            put(None, key, value)
+
+    candidate = Settings(
+        **{name: cls(**sections[name]) for name, cls in _SECTIONS.items()},
+        **top,
+    )
+    try:
+        _validate(candidate)
+    except ValueError as exc:
+        warnings.append(f"{exc}; keeping the previous settings")
+        return base, warnings
+    return candidate, warnings
+
+
+_ENV_KEYS: dict[str, tuple[str, str]] = {
+    "LSP_AGENT_PROVIDER": ("model", "provider"),
+    "LSP_AGENT_BASE_URL": ("model", "base_url"),
+    "LSP_AGENT_MODEL": ("model", "model"),
+    "LSP_AGENT_CONTEXT_WINDOW": ("model", "context_window"),
+    "LSP_AGENT_CONTEXT_BUDGET": ("context", "budget"),
+    "LSP_AGENT_CONCURRENCY": ("model", "concurrency"),
+    "LSP_AGENT_TIMEOUT": ("model", "timeout_s"),
+}
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    data: dict[str, dict[str, Any]] = {}
+    for var, (section, key) in _ENV_KEYS.items():
+        if env.get(var):
+            data.setdefault(section, {})[key] = env[var]
+    for role in ROLES:
+        var = f"LSP_AGENT_{role.upper()}_MODEL"
+        if env.get(var):
+            data.setdefault("model", {}).setdefault("role_models", {})[role] = env[var]
+    return data
+
+
+def _read_toml(path: Path, warnings: list[str]) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        warnings.append(f"cannot read {path}: {exc}; ignored")
+        return {}
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir("lsp-agent")) / "config.toml"
+
+
+def load_settings(
+    root: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Settings, list[str]]:
+    """Merge every source in precedence order; returns the settings and the warnings."""
+    env = os.environ if env is None else env
+    warnings: list[str] = []
+    settings = Settings()
+    layers: list[Mapping[str, Any]] = [_read_toml(user_config_path(), warnings)]
+    if root is not None:
+        layers.append(_read_toml(root / ".lsp-agent.toml", warnings))
+    layers.append(_env_overrides(env))
+    if overrides:
+        layers.append(overrides)
+    for layer in layers:
+        settings, layer_warnings = merge_settings(settings, layer)
+        warnings.extend(layer_warnings)
+    return settings, warnings
+
+
+def cache_root(env: Mapping[str, str] | None = None) -> Path:
+    """The user cache directory (XDG); ``LSP_AGENT_CACHE_DIR`` overrides it (tests use it)."""
+    env = os.environ if env is None else env
+    if env.get("LSP_AGENT_CACHE_DIR"):
+        return Path(env["LSP_AGENT_CACHE_DIR"])
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "lsp-agent"
+    return Path(platformdirs.user_cache_dir("lsp-agent"))
+
+
+def workspace_cache_dir(root: Path, env: Mapping[str, str] | None = None) -> Path:
+    """One directory per workspace root: index database, snapshot prefix, task journal."""
+    resolved = root.resolve()
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", resolved.name)[:40] or "root"
+    return cache_root(env) / "workspaces" / f"{slug}-{digest}"

@@ -1,0 +1,1 @@
+"""Context: token counting, ranking by the reference graph, the rolling snapshot."""

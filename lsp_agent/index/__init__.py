@@ -1,0 +1,1 @@
+"""Workspace index: discovery, tree-sitter parsing, symbols, incremental updates, cache."""

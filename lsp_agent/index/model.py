@@ -1,0 +1,62 @@
+"""The index's data model: plain frozen records, cheap to pickle between processes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A definition found by a language's tags query. Lines are 0-based; columns are 0-based
+    UTF-8 byte offsets within the line (tree-sitter's native unit)."""
+
+    name: str
+    kind: (
+        str  # function, method, class, interface, type, enum, struct, trait, module, constant, ...
+    )
+    start_line: int
+    start_col: int
+    end_line: int
+    end_col: int
+    signature: str  # the definition's first line, stripped of trailing whitespace
+    scope: str  # dotted names of the enclosing definitions ("Outer.inner"); "" at top level
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """An identifier occurrence that matters for ranking: a call, a type use, an import."""
+
+    name: str
+    kind: str  # call, type, import, ...
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """Everything the index knows about one file. ``path`` is POSIX, relative to the root."""
+
+    path: str
+    language: str | None  # None: a text file with no grammar (README, TOML, ...); not parsed
+    size: int
+    mtime_ns: int
+    sha256: str  # of the bytes (disk) or of the UTF-8 encoded buffer text
+    lines: int
+    definitions: tuple[Definition, ...] = ()
+    references: tuple[Reference, ...] = ()
+    decode_errors: bool = False  # not valid UTF-8; decoded with replacement
+    syntax_errors: int = 0  # ERROR/MISSING nodes in the parse tree
+    from_buffer: bool = False  # content came from an open editor buffer, not disk
+
+
+@dataclass(slots=True)
+class IndexStats:
+    files: int = 0
+    languages: dict[str, int] = field(default_factory=dict)  # language -> file count
+    definitions: int = 0
+    references: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    decode_errors: int = 0
+    parsed: int = 0  # files (re)parsed in this build
+    from_cache: int = 0  # files reused from the on-disk cache
+    seconds: float = 0.0
