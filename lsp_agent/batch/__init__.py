@@ -1,0 +1,1 @@
+"""The batch engine behind `lsp-agent refactor` and `lsp-agent fix`."""

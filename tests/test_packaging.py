@@ -1,0 +1,90 @@
+"""The fixed layout keeps handlers/ at the repository root, but it must install as
+lsp_agent.handlers and never as a generic top-level ``handlers`` module."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+PROBE = """
+import importlib.util, sys, json
+import lsp_agent.handlers
+print(json.dumps({
+    "handlers_file": lsp_agent.handlers.__file__,
+    "top_level_handlers": importlib.util.find_spec("handlers") is not None,
+}))
+"""
+
+
+def _probe(cwd: Path, extra_path: Path | None = None) -> dict[str, object]:
+    code = (
+        PROBE
+        if extra_path is None
+        else f"import sys; sys.path.insert(0, {str(extra_path)!r})\n" + PROBE
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    import json
+
+    return json.loads(out.stdout)
+
+
+def test_editable_install_maps_handlers_into_the_package(tmp_path: Path) -> None:
+    # Run from a directory outside the checkout so the repo root is not on sys.path.
+    result = _probe(tmp_path)
+    assert Path(str(result["handlers_file"])).resolve() == REPO_ROOT / "handlers" / "__init__.py"
+    assert result["top_level_handlers"] is False
+
+
+@pytest.mark.slow
+def test_wheel_contains_lsp_agent_handlers_and_no_top_level_handlers(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO_ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("lsp_agent-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "lsp_agent/handlers/__init__.py" in names
+    assert not [n for n in names if n.startswith("handlers/")]
+    assert any(n.startswith("lsp_agent/index/queries/") for n in names) or not list(
+        (REPO_ROOT / "lsp_agent" / "index" / "queries").glob("*.scm")
+    )
+
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    result = _probe(tmp_path, extra_path=site)
+    assert Path(str(result["handlers_file"])).is_relative_to(site)
+    assert result["top_level_handlers"] is False
