@@ -1,0 +1,425 @@
+"""The task model, a concurrency-limited runner, and the SQLite journal.
+
+Shared by the language server and the batch command. The journal keeps one row per task with
+its spec and result as JSON, so a finished-but-unapplied result survives a restart and a batch
+run can resume. Every journal call is one short statement, cheap enough for the server's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import json
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class TaskState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    NO_CHANGES = "no_changes"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+    @property
+    def finished(self) -> bool:
+        """The worker is done with it (whatever the outcome); only apply/reject may follow."""
+        return self not in (TaskState.QUEUED, TaskState.RUNNING)
+
+
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cached_tokens", "requests")
+
+
+def new_task_id() -> str:
+    return f"t-{secrets.token_hex(6)}"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums, paths, tuples and mappings to plain JSON values.
+
+    Results carry dataclasses from other modules (TaskResult, FileChange, Usage); converting
+    generically keeps this module free of imports from the worker.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def usage_dict(usage: Any) -> dict[str, int]:
+    """Normalise a Usage dataclass, a mapping or None to the four counters."""
+    if usage is None:
+        return {key: 0 for key in USAGE_KEYS}
+    if not isinstance(usage, Mapping):
+        usage = to_jsonable(usage)
+    return {key: int(usage.get(key) or 0) for key in USAGE_KEYS}
+
+
+@dataclass
+class Task:
+    id: str
+    spec: dict[str, Any]  # the TaskSpec as JSON
+    state: TaskState = TaskState.QUEUED
+    title: str = ""
+    progress: int = 0  # percent, for $/progress and the batch progress bar
+    message: str = ""
+    usage: dict[str, int] = field(default_factory=lambda: usage_dict(None))
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: dict[str, Any] | None = None  # the TaskResult as JSON (changes with new text)
+    run_id: str = ""  # batch run this task belongs to; "" for tasks started by the server
+    key: str = ""  # stable name of the task within its run (resume matches on it)
+
+    @classmethod
+    def new(cls, spec: Any, *, title: str = "", run_id: str = "", key: str = "") -> Task:
+        spec_json = to_jsonable(spec)
+        return cls(
+            id=new_task_id(),
+            spec=spec_json,
+            title=title or str(spec_json.get("title") or ""),
+            run_id=run_id,
+            key=key,
+        )
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def files(self) -> list[str]:
+        """Files the task changed (from its result), else the files it was asked to work on."""
+        if self.result and self.result.get("changes"):
+            return [c["path"] for c in self.result["changes"]]
+        return list(self.spec.get("files") or [])
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL DEFAULT '',
+    key TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    progress INTEGER NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    usage TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    result TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS tasks_run ON tasks (run_id, key);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS runs_fingerprint ON runs (fingerprint, created_at);
+"""
+
+_COLUMNS = (
+    "id, run_id, key, state, title, progress, message, usage, spec, result, "
+    "created_at, updated_at, started_at, finished_at"
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    fingerprint: str
+    meta: dict[str, Any]
+    created_at: float
+    finished_at: float | None
+
+
+class TaskJournal:
+    """One SQLite file (WAL) per workspace. Thread-safe; several processes may share it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across process kills in WAL mode (only power loss may drop the tail).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._db:
+            yield self._db
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> TaskJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def record(self, task: Task) -> None:
+        task.updated_at = time.time()
+        row = (
+            task.id,
+            task.run_id,
+            task.key,
+            str(task.state),
+            task.title,
+            task.progress,
+            task.message,
+            json.dumps(task.usage),
+            json.dumps(task.spec),
+            None if task.result is None else json.dumps(task.result),
+            task.created_at,
+            task.updated_at,
+            task.started_at,
+            task.finished_at,
+        )
+        with self._tx() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 14)})", row
+            )
+
+    def get(self, task_id: str) -> Task | None:
+        with self._tx() as db:
+            row = db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return None if row is None else _task_from_row(row)
+
+    def list(self, *, run_id: str | None = None, limit: int | None = None) -> list[Task]:
+        """Newest first; ``run_id`` restricts to one batch run."""
+        sql = f"SELECT {_COLUMNS} FROM tasks"
+        params: list[Any] = []
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params.append(run_id)
+        sql += " ORDER BY created_at DESC, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._tx() as db:
+            rows = db.execute(sql, params).fetchall()
+        return [_task_from_row(row) for row in rows]
+
+    def mark_applied(self, task_id: str) -> Task:
+        return self.set_state(task_id, TaskState.APPLIED)
+
+    def set_state(self, task_id: str, state: TaskState, message: str | None = None) -> Task:
+        """Change a journaled task's state (applied, rejected, ...); KeyError if unknown."""
+        task = self.get(task_id)
+        if task is None:
+            raise KeyError(f"no task {task_id!r} in the journal")
+        task.state = state
+        if message is not None:
+            task.message = message
+        self.record(task)
+        return task
+
+    def start_run(self, fingerprint: str, meta: Mapping[str, Any]) -> RunRecord:
+        run = RunRecord(f"r-{secrets.token_hex(6)}", fingerprint, dict(meta), time.time(), None)
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (id, fingerprint, meta, created_at) VALUES (?, ?, ?, ?)",
+                (run.id, fingerprint, json.dumps(run.meta), run.created_at),
+            )
+        return run
+
+    def finish_run(self, run_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (time.time(), run_id))
+
+    def latest_run(self, fingerprint: str) -> RunRecord | None:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id, fingerprint, meta, created_at, finished_at FROM runs "
+                "WHERE fingerprint = ? ORDER BY created_at DESC LIMIT 1",
+                (fingerprint,),
+            ).fetchone()
+        if row is None:
+            return None
+        return RunRecord(row[0], row[1], json.loads(row[2]), row[3], row[4])
+
+
+def _task_from_row(row: tuple[Any, ...]) -> Task:
+    return Task(
+        id=row[0],
+        run_id=row[1],
+        key=row[2],
+        state=TaskState(row[3]),
+        title=row[4],
+        progress=row[5],
+        message=row[6],
+        usage=usage_dict(json.loads(row[7])),
+        spec=json.loads(row[8]),
+        result=None if row[9] is None else json.loads(row[9]),
+        created_at=row[10],
+        updated_at=row[11],
+        started_at=row[12],
+        finished_at=row[13],
+    )
+
+
+# The work a runner executes: given a progress callback, return a result object with ``state``
+# (a TaskState value), and optionally ``title``, ``summary``, ``usage`` and ``error`` (duck-typed
+# to the orchestrator's TaskResult).
+ProgressCallback = Callable[[Any], None]
+Work = Callable[[ProgressCallback], Awaitable[Any]]
+Listener = Callable[[Task], None]
+
+
+class TaskRunner:
+    """Runs tasks as asyncio tasks, at most ``concurrency`` at once, journaling every transition.
+
+    ``on_update`` fires on each state or progress change (the server maps it to ``$/progress``;
+    the batch command to its progress display). A failing listener is logged, never fatal.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = 2,
+        journal: TaskJournal | None = None,
+        on_update: Listener | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._journal = journal
+        self._on_update = on_update
+        self._running: dict[str, asyncio.Task[Task]] = {}
+        self.tasks: dict[str, Task] = {}
+
+    def start(self, task: Task, work: Work) -> asyncio.Task[Task]:
+        """Queue ``task``; the returned asyncio task resolves to the finished Task."""
+        if task.id in self._running:
+            raise ValueError(f"task {task.id} is already running")
+        self.tasks[task.id] = task
+        task.state = TaskState.QUEUED
+        self._publish(task)
+        handle = asyncio.create_task(self._run(task, work), name=f"lsp-agent {task.id}")
+        self._running[task.id] = handle
+        handle.add_done_callback(lambda h, tid=task.id: self._finished(tid, h))
+        return handle
+
+    def cancel(self, task_id: str) -> bool:
+        """Cancel a queued or running task; False when it is not live here."""
+        handle = self._running.get(task_id)
+        if handle is None or handle.done():
+            return False
+        handle.cancel()
+        return True
+
+    def active(self) -> list[Task]:
+        return [self.tasks[tid] for tid, h in self._running.items() if not h.done()]
+
+    async def wait(self) -> list[Task]:
+        """Wait for every live task; returns the tasks this runner has seen."""
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+        return list(self.tasks.values())
+
+    async def shutdown(self) -> None:
+        for task_id in list(self._running):
+            self.cancel(task_id)
+        await self.wait()
+
+    async def _run(self, task: Task, work: Work) -> Task:
+        try:
+            async with self._semaphore:
+                task.state = TaskState.RUNNING
+                task.started_at = time.time()
+                task.message = "started"
+                self._publish(task)
+                result = await work(lambda event: self._progress(task, event))
+            self._complete(task, result)
+        except asyncio.CancelledError:
+            task.state = TaskState.CANCELLED
+            task.message = "cancelled"
+            task.finished_at = time.time()
+            self._publish(task)
+            raise
+        except Exception as exc:
+            log.exception("task %s failed", task.id)
+            task.state = TaskState.FAILED
+            task.message = f"{type(exc).__name__}: {exc}"
+            task.result = {"state": "failed", "error": task.message, "changes": []}
+            task.finished_at = time.time()
+            self._publish(task)
+        return task
+
+    def _complete(self, task: Task, result: Any) -> None:
+        result_json = to_jsonable(result)
+        if not isinstance(result_json, dict):
+            raise TypeError(f"task work returned {type(result).__name__}, expected a result")
+        task.result = result_json
+        task.state = TaskState(result_json.get("state") or TaskState.SUCCEEDED)
+        task.usage = usage_dict(result_json.get("usage"))
+        task.title = str(result_json.get("title") or task.title)
+        task.message = str(result_json.get("error") or result_json.get("summary") or task.state)
+        task.progress = 100
+        task.finished_at = time.time()
+        self._publish(task)
+
+    def _progress(self, task: Task, event: Any) -> None:
+        done = int(getattr(event, "done", 0) or 0)
+        total = int(getattr(event, "total", 0) or 0)
+        if total > 0:
+            task.progress = max(0, min(100, done * 100 // total))
+        message = getattr(event, "message", None)
+        stage = getattr(event, "stage", None)
+        task.message = str(message or stage or task.message)
+        usage = getattr(event, "usage", None)
+        if usage is not None:
+            task.usage = usage_dict(usage)
+        self._publish(task)
+
+    def _publish(self, task: Task) -> None:
+        if self._journal is not None:
+            try:
+                self._journal.record(task)
+            except sqlite3.Error:
+                log.exception("cannot journal task %s", task.id)
+        if self._on_update is not None:
+            try:
+                self._on_update(task)
+            except Exception:
+                log.exception("task listener failed for %s", task.id)
+
+    def _finished(self, task_id: str, handle: asyncio.Task[Task]) -> None:
+        self._running.pop(task_id, None)
+        if handle.cancelled():
+            log.info("task %s cancelled", task_id)
+        elif handle.exception() is not None:
+            log.error("task %s crashed", task_id, exc_info=handle.exception())

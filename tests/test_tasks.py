@@ -1,0 +1,192 @@
+"""The task journal and runner: round trips through SQLite, state transitions, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lsp_agent.tasks import Task, TaskJournal, TaskRunner, TaskState, to_jsonable
+
+
+@dataclass
+class FakeUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    requests: int = 0
+
+
+@dataclass
+class FakeChange:
+    path: str
+    original_sha256: str
+    new_text: str
+
+
+@dataclass
+class FakeResult:
+    state: str
+    title: str = ""
+    summary: str = ""
+    changes: list[FakeChange] = field(default_factory=list)
+    usage: FakeUsage = field(default_factory=FakeUsage)
+    error: str | None = None
+    transcript: Path | None = None
+
+
+@dataclass
+class Event:
+    stage: str
+    message: str
+    done: int
+    total: int
+
+
+def test_task_ids_are_t_and_12_hex() -> None:
+    task = Task.new({"files": ["a.py"], "title": "Fix a"})
+    assert task.id.startswith("t-") and len(task.id) == 14
+    int(task.id[2:], 16)
+    assert task.title == "Fix a"
+    assert Task.new({}).id != task.id
+
+
+def test_journal_round_trip_keeps_spec_result_and_usage(tmp_path: Path) -> None:
+    path = tmp_path / "j" / "tasks.sqlite"
+    task = Task.new({"instruction": "rename", "files": ["pkg/a.py"]}, run_id="r-1", key="pkg/a.py")
+    result = FakeResult(
+        "succeeded",
+        title="Rename",
+        changes=[FakeChange("pkg/a.py", "ab" * 32, "x = 1\n")],
+        usage=FakeUsage(100, 20, 64, 3),
+        transcript=tmp_path / "t.jsonl",
+    )
+    task.result = to_jsonable(result)
+    task.state = TaskState.SUCCEEDED
+    task.usage = {"prompt_tokens": 100, "completion_tokens": 20, "cached_tokens": 64, "requests": 3}
+    with TaskJournal(path) as journal:
+        journal.record(task)
+    # A new connection (a restarted server) sees the finished, unapplied result.
+    with TaskJournal(path) as journal:
+        loaded = journal.get(task.id)
+        assert loaded is not None
+        assert loaded.state is TaskState.SUCCEEDED
+        assert loaded.spec == {"instruction": "rename", "files": ["pkg/a.py"]}
+        assert loaded.result is not None
+        assert loaded.result["changes"][0]["new_text"] == "x = 1\n"
+        assert loaded.result["transcript"] == str(tmp_path / "t.jsonl")
+        assert loaded.usage["cached_tokens"] == 64
+        assert loaded.files == ["pkg/a.py"]
+        assert (loaded.run_id, loaded.key) == ("r-1", "pkg/a.py")
+        applied = journal.mark_applied(task.id)
+        assert applied.state is TaskState.APPLIED
+        assert journal.get(task.id).state is TaskState.APPLIED  # type: ignore[union-attr]
+        assert journal.get("t-000000000000") is None
+        with pytest.raises(KeyError):
+            journal.mark_applied("t-000000000000")
+
+
+def test_journal_list_filters_by_run_newest_first(tmp_path: Path) -> None:
+    with TaskJournal(tmp_path / "tasks.sqlite") as journal:
+        tasks = [Task.new({}, run_id="r-a" if i % 2 else "r-b", key=str(i)) for i in range(5)]
+        for offset, task in enumerate(tasks):
+            task.created_at = 1000.0 + offset
+            journal.record(task)
+        assert [t.key for t in journal.list()] == ["4", "3", "2", "1", "0"]
+        assert [t.key for t in journal.list(run_id="r-a")] == ["3", "1"]
+        assert len(journal.list(limit=2)) == 2
+
+
+def test_runs_are_found_by_fingerprint(tmp_path: Path) -> None:
+    with TaskJournal(tmp_path / "tasks.sqlite") as journal:
+        assert journal.latest_run("fp") is None
+        first = journal.start_run("fp", {"instruction": "x"})
+        journal.start_run("other", {})
+        latest = journal.latest_run("fp")
+        assert latest is not None and latest.id == first.id and latest.finished_at is None
+        journal.finish_run(first.id)
+        assert journal.latest_run("fp").finished_at is not None  # type: ignore[union-attr]
+
+
+async def test_runner_records_transitions_and_result(tmp_path: Path) -> None:
+    journal = TaskJournal(tmp_path / "tasks.sqlite")
+    seen: list[tuple[TaskState, int]] = []
+    runner = TaskRunner(
+        concurrency=2, journal=journal, on_update=lambda t: seen.append((t.state, t.progress))
+    )
+
+    async def work(progress: Any) -> FakeResult:
+        progress(Event("coding", "coder 1/2", 1, 2))
+        return FakeResult("succeeded", title="Done", usage=FakeUsage(10, 5, 8, 2))
+
+    task = Task.new({"files": ["a.py"]})
+    finished = await runner.start(task, work)
+    assert finished.state is TaskState.SUCCEEDED
+    assert (TaskState.RUNNING, 50) in seen
+    assert seen[0][0] is TaskState.QUEUED and seen[-1] == (TaskState.SUCCEEDED, 100)
+    stored = journal.get(task.id)
+    assert stored is not None and stored.state is TaskState.SUCCEEDED
+    assert stored.usage == {
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "cached_tokens": 8,
+        "requests": 2,
+    }
+    assert stored.title == "Done" and stored.duration_s is not None
+
+
+async def test_runner_limits_concurrency_and_maps_failures(tmp_path: Path) -> None:
+    runner = TaskRunner(concurrency=2)
+    live = 0
+    peak = 0
+    gate = asyncio.Event()
+
+    async def work(progress: Any) -> FakeResult:
+        nonlocal live, peak
+        live += 1
+        peak = max(peak, live)
+        await gate.wait()
+        live -= 1
+        return FakeResult("no_changes")
+
+    async def boom(progress: Any) -> FakeResult:
+        raise RuntimeError("model exploded")
+
+    tasks = [Task.new({}) for _ in range(5)]
+    for task in tasks:
+        runner.start(task, work)
+    failing = Task.new({})
+    runner.start(failing, boom)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert peak == 2 and len(runner.active()) == 6
+    gate.set()
+    await runner.wait()
+    assert [t.state for t in tasks] == [TaskState.NO_CHANGES] * 5
+    assert failing.state is TaskState.FAILED and "model exploded" in failing.message
+    assert runner.active() == []
+
+
+async def test_cancel_running_and_queued_tasks(tmp_path: Path) -> None:
+    journal = TaskJournal(tmp_path / "tasks.sqlite")
+    runner = TaskRunner(concurrency=1, journal=journal)
+    started = asyncio.Event()
+
+    async def forever(progress: Any) -> FakeResult:
+        started.set()
+        await asyncio.sleep(3600)
+        return FakeResult("succeeded")
+
+    running, queued = Task.new({}), Task.new({})
+    runner.start(running, forever)
+    runner.start(queued, forever)
+    await started.wait()
+    assert runner.cancel(queued.id) and runner.cancel(running.id)
+    await runner.wait()
+    assert running.state is TaskState.CANCELLED and queued.state is TaskState.CANCELLED
+    assert queued.started_at is None
+    assert journal.get(running.id).state is TaskState.CANCELLED  # type: ignore[union-attr]
+    assert not runner.cancel(running.id)
