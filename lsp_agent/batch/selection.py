@@ -1,0 +1,129 @@
+"""Which workspace root and which files a batch run covers.
+
+PATH arguments are files, folders or globs, relative to the current directory. Folders and
+globs select indexed files only (discovery already dropped ignored, binary and oversized
+files); a folder selects the files with a grammar (source code), so `refactor "..." .` does not
+send the README and lock files to the model. A named file is taken as given if the index has it.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lsp_agent.batch.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def is_glob(arg: str) -> bool:
+    return any(c in _GLOB_CHARS for c in arg)
+
+
+def _literal_prefix(arg: str) -> str:
+    """The directory part of a glob before its first wildcard ("src/**/*.py" -> "src")."""
+    parts = Path(arg).parts
+    literal: list[str] = []
+    for part in parts:
+        if is_glob(part):
+            break
+        literal.append(part)
+    return str(Path(*literal)) if literal else "."
+
+
+def find_root(paths: Sequence[str], cwd: Path) -> Path:
+    """The git toplevel of the first path (its folder for a file or glob), else ``cwd``."""
+    if paths:
+        first = Path(_literal_prefix(paths[0]) if is_glob(paths[0]) else paths[0])
+        start = first if first.is_absolute() else cwd / first
+        if not start.is_dir():
+            start = start.parent
+    else:
+        start = cwd
+    while not start.exists() and start != start.parent:
+        start = start.parent
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(start), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.info("git not usable to find the root (%s); using %s", exc, cwd)
+        return cwd.resolve()
+    if proc.returncode == 0 and proc.stdout.strip():
+        return Path(proc.stdout.strip()).resolve()
+    return cwd.resolve()
+
+
+def _relative(root: Path, path: Path, arg: str) -> str:
+    try:
+        rel = path.resolve().relative_to(root)
+    except ValueError:
+        raise UsageError(f"{arg}: outside the workspace root {root}") from None
+    return rel.as_posix()
+
+
+def select_files(
+    root: Path,
+    args: Sequence[str],
+    entries: Mapping[str, Any],
+    *,
+    cwd: Path,
+) -> list[str]:
+    """Resolve PATH arguments against the index ``entries`` (path -> FileEntry); sorted, unique.
+
+    Raises UsageError for a path outside the root, a missing path, a file the index does not
+    have, or a selection that ends up empty.
+    """
+    root = root.resolve()
+    selected: set[str] = set()
+    for arg in args or ["."]:
+        absolute = Path(arg) if Path(arg).is_absolute() else cwd / arg
+        if is_glob(arg):
+            matches = [Path(m) for m in glob.glob(str(absolute), recursive=True)]
+            hits = set()
+            for match in matches:
+                if match.is_file():
+                    rel = _relative(root, match, arg)
+                    if rel in entries:
+                        hits.add(rel)
+                elif match.is_dir():
+                    hits.update(_folder(root, match, arg, entries))
+            if not hits:
+                raise UsageError(f"{arg}: matches no indexed file")
+            selected |= hits
+            continue
+        if not absolute.exists():
+            raise UsageError(f"{arg}: no such file or directory")
+        if absolute.is_dir():
+            hits = _folder(root, absolute, arg, entries)
+            if not hits:
+                raise UsageError(f"{arg}: contains no indexed source file")
+            selected |= hits
+            continue
+        rel = _relative(root, absolute, arg)
+        if rel not in entries:
+            raise UsageError(f"{arg}: not in the index (ignored, binary or too large)")
+        selected.add(rel)
+    if not selected:
+        raise UsageError("no files selected")
+    return sorted(selected)
+
+
+def _folder(root: Path, folder: Path, arg: str, entries: Mapping[str, Any]) -> set[str]:
+    rel = _relative(root, folder, arg)
+    prefix = "" if rel == "." else rel + "/"
+    return {
+        path
+        for path, entry in entries.items()
+        if path.startswith(prefix) and getattr(entry, "language", None) is not None
+    }
