@@ -1,0 +1,183 @@
+-- End-to-end test of the Neovim plugin in a real, headless Neovim (0.7 to 0.12).
+--
+--   nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/nvim' -c 'luafile tests/editors/nvim/e2e.lua'
+--
+-- Driven by environment variables (tests/editors/test_nvim.py sets them):
+--   LSP_AGENT_E2E_CMD          JSON list: the server command
+--   LSP_AGENT_E2E_FILE         the file to open
+--   LSP_AGENT_E2E_EXPECT       a file holding the buffer text expected after the task lands
+--   LSP_AGENT_E2E_DIAGNOSTIC   JSON: the diagnostic to ask code actions for
+--   LSP_AGENT_E2E_ACTION       plain substring of the code action title to choose
+--   LSP_AGENT_E2E_INSTRUCTION  answer to the instruction prompt, if the action asks for one
+--   LSP_AGENT_E2E_REPORT       where to write a JSON report for the test to check
+--   LSP_AGENT_E2E_TIMEOUT_MS   how long to wait for the edit (default 90000)
+-- Exits 0 on success, non-zero (:cquit) with the reason on stderr on failure.
+local report = { steps = {} }
+local timeout = tonumber(os.getenv('LSP_AGENT_E2E_TIMEOUT_MS') or '') or 90000
+
+local function step(name)
+  table.insert(report.steps, name)
+end
+
+local function write_report()
+  local path = os.getenv('LSP_AGENT_E2E_REPORT')
+  if path then
+    local f = assert(io.open(path, 'w'))
+    f:write(vim.fn.json_encode(report))
+    f:close()
+  end
+end
+
+local function fail(msg)
+  report.error = msg
+  write_report()
+  io.stderr:write('nvim e2e FAILED at step ' .. tostring(report.steps[#report.steps]) .. ': ' .. msg .. '\n')
+  vim.cmd('cquit! 3')
+end
+
+local function read_file(path)
+  local f = assert(io.open(path, 'r'))
+  local text = f:read('*a')
+  f:close()
+  return text
+end
+
+local function buffer_text(bufnr)
+  local lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  local text = table.concat(lines, '\n')
+  if vim.bo[bufnr].eol then
+    text = text .. '\n'
+  end
+  return text
+end
+
+local function run()
+  local v = vim.version()
+  report.nvim = string.format('%d.%d.%d', v.major, v.minor, v.patch)
+
+  step('load plugin')
+  vim.cmd('runtime plugin/lsp_agent.lua')
+  if vim.fn.exists(':LspAgent') ~= 2 then
+    return fail(':LspAgent was not defined by plugin/lsp_agent.lua')
+  end
+  local agent = require('lsp_agent')
+  local commands = require('lsp_agent.commands')
+  local compat = require('lsp_agent.compat')
+  agent.setup({ cmd = vim.fn.json_decode(os.getenv('LSP_AGENT_E2E_CMD')) })
+
+  step('open file and attach')
+  local file = os.getenv('LSP_AGENT_E2E_FILE')
+  vim.cmd('edit ' .. vim.fn.fnameescape(file))
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client
+  local ready = vim.wait(30000, function()
+    client = agent.client(bufnr)
+    return client ~= nil and client.initialized ~= false and client.server_capabilities ~= nil
+      and next(client.server_capabilities) ~= nil
+  end, 50)
+  if not ready then
+    return fail('the server did not initialize within 30 s')
+  end
+  if not vim.lsp.buf_is_attached(bufnr, client.id) then
+    return fail('client not attached to the buffer')
+  end
+  report.client_name = client.name
+
+  step('request code actions for the diagnostic')
+  local diagnostic = vim.fn.json_decode(os.getenv('LSP_AGENT_E2E_DIAGNOSTIC'))
+  local params = {
+    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+    range = diagnostic.range,
+    context = { diagnostics = { diagnostic } },
+  }
+  local response, err = compat.request_sync(client, 'textDocument/codeAction', params, 30000, bufnr)
+  if not response then
+    return fail('textDocument/codeAction: ' .. tostring(err))
+  end
+  if response.err then
+    return fail('textDocument/codeAction error: ' .. vim.inspect(response.err))
+  end
+  local actions = response.result or {}
+  report.actions = {}
+  local wanted = os.getenv('LSP_AGENT_E2E_ACTION')
+  local chosen
+  for _, action in ipairs(actions) do
+    table.insert(report.actions, action.title)
+    if chosen == nil and action.title:find(wanted, 1, true) then
+      chosen = action
+    end
+  end
+  if not chosen then
+    return fail('no code action titled like ' .. wanted .. ' in ' .. vim.inspect(report.actions))
+  end
+  report.chosen = chosen.title
+
+  step('execute the code action')
+  -- Exactly what vim.lsp.buf.code_action() does with a chosen action: apply its edit, then run
+  -- its command through client.commands / vim.lsp.commands, else workspace/executeCommand.
+  local asked = {}
+  vim.ui.input = function(opts, on_confirm)
+    table.insert(asked, opts.prompt or '')
+    on_confirm(os.getenv('LSP_AGENT_E2E_INSTRUCTION'))
+  end
+  if chosen.edit then
+    vim.lsp.util.apply_workspace_edit(chosen.edit, client.offset_encoding or 'utf-16')
+  end
+  local command = type(chosen.command) == 'table' and chosen.command or chosen
+  if type(command.command) == 'string' then
+    local fn = (client.commands or {})[command.command] or vim.lsp.commands[command.command]
+    if not fn then
+      return fail('plugin did not register a handler for ' .. command.command)
+    end
+    fn(command, { bufnr = bufnr, client_id = client.id })
+  end
+
+  step('wait for the edit')
+  local expected = read_file(os.getenv('LSP_AGENT_E2E_EXPECT'))
+  local landed = vim.wait(timeout, function()
+    return buffer_text(bufnr) == expected
+  end, 100)
+  report.asked_instruction = asked
+  report.text = buffer_text(bufnr)
+  if not landed then
+    return fail('buffer text after ' .. timeout .. ' ms:\n' .. report.text)
+  end
+
+  step('lspAgent/tasks')
+  local tasks = compat.request_sync(client, 'lspAgent/tasks', vim.empty_dict(), 10000, bufnr)
+  if not tasks or tasks.err then
+    return fail('lspAgent/tasks: ' .. vim.inspect(tasks))
+  end
+  report.tasks = tasks.result.tasks
+
+  step(':LspAgent context')
+  vim.cmd('LspAgent context')
+  local manifest_buf
+  vim.wait(10000, function()
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_get_name(b):find('lsp-agent://context', 1, true) then
+        manifest_buf = b
+        return true
+      end
+    end
+    return false
+  end, 50)
+  if not manifest_buf then
+    return fail(':LspAgent context opened no manifest buffer')
+  end
+  report.context_lines = vim.api.nvim_buf_get_lines(manifest_buf, 0, -1, false)
+
+  step('statusline and format helpers')
+  report.status = agent.status()
+  report.progress_updates = require('lsp_agent.progress').updates
+  report.formatted_task = commands.format_task(report.tasks[1] or { id = '?', state = '?' })
+
+  step('done')
+  write_report()
+  vim.cmd('qall!')
+end
+
+local ok, err = xpcall(run, debug.traceback)
+if not ok then
+  fail('error: ' .. tostring(err))
+end
