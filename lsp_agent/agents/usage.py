@@ -1,0 +1,174 @@
+"""What a model call returns: usage, tool calls, the reply, the error; no SDK types.
+
+These records live apart from ``client.py`` (which re-exports them) so that code and tests can
+build and read replies without importing the ``openai`` SDK.
+
+Usage is summed per task with ``+``. Providers report cached prompt tokens in two styles:
+DeepSeek's ``prompt_cache_hit_tokens`` and the OpenAI style
+``prompt_tokens_details.cached_tokens`` (Kimi, vLLM, OpenAI). Both are read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # part of prompt_tokens served from the provider's prefix cache
+    requests: int = 0  # successful model calls (retries of one call count once)
+    reasoning_tokens: int = 0  # part of completion_tokens spent thinking, when reported
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            requests=self.requests + other.requests,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cache_hit_ratio(self) -> float:
+        return self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def usage_from_payload(payload: Mapping[str, Any] | None) -> Usage:
+    """Read a ``usage`` object (as a plain dict) from either provider style; one request."""
+    if not payload:
+        return Usage(requests=1)
+    details = payload.get("prompt_tokens_details") or {}
+    completion_details = payload.get("completion_tokens_details") or {}
+    if payload.get("prompt_cache_hit_tokens") is not None:
+        cached = _int(payload.get("prompt_cache_hit_tokens"))
+    else:
+        cached = _int(details.get("cached_tokens") if isinstance(details, Mapping) else 0)
+    # Some servers (older Kimi) put cached_tokens at the top level.
+    cached = cached or _int(payload.get("cached_tokens"))
+    reasoning = (
+        _int(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, Mapping)
+        else 0
+    )
+    return Usage(
+        prompt_tokens=_int(payload.get("prompt_tokens")),
+        completion_tokens=_int(payload.get("completion_tokens")),
+        cached_tokens=cached,
+        requests=1,
+        reasoning_tokens=reasoning,
+    )
+
+
+class ModelError(Exception):
+    """A model call that failed for good. ``kind`` is one of KINDS; ``message`` says what to do."""
+
+    KINDS = (
+        "rate_limit",
+        "server",
+        "connection",
+        "timeout",
+        "bad_output",
+        "auth",
+        "config",
+        "request",
+    )
+
+    def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"ModelError({self.kind!r}, {self.message!r})"
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # raw text from the model, as it wrote it
+    parsed: dict[str, Any] | None  # None when the arguments are not a JSON object
+    error: str | None = None  # why ``parsed`` is None: sent back to the model as the tool result
+
+
+@dataclass
+class ModelReply:
+    content: str
+    tool_calls: list[ToolCall]
+    reasoning_content: str | None
+    usage: Usage
+    finish_reason: str
+    model: str = ""
+    attempts: int = 1
+    provider: str = ""
+    # Provider quirks for ``assistant_message``: set by the client from ProviderConfig.
+    echo_reasoning: bool = False
+    omit_empty_tool_content: bool = False
+
+
+def make_tool_call(call_id: str | None, name: str, arguments: str, position: int) -> ToolCall:
+    """Parse the arguments; bad JSON becomes ``error`` (never an exception) for the agent loop."""
+    # Some local servers send no id; the tool result still needs one to refer to.
+    call_id = call_id or f"call_{position}_{name}"
+    if not arguments.strip():
+        return ToolCall(call_id, name, arguments, {})
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError as exc:
+        error = (
+            f"the arguments of {name} are not valid JSON ({exc.msg} at character "
+            f"{exc.pos}); call {name} again with one complete JSON object"
+        )
+        return ToolCall(call_id, name, arguments, None, error)
+    if not isinstance(value, dict):
+        error = f"the arguments of {name} must be a JSON object, got {type(value).__name__}"
+        return ToolCall(call_id, name, arguments, None, error)
+    return ToolCall(call_id, name, arguments, value)
+
+
+def assistant_message(reply: ModelReply) -> dict[str, Any]:
+    """The assistant turn to append to the history after ``reply``.
+
+    Tool-call turns carry ``reasoning_content`` back when the provider requires it (DeepSeek V4)
+    and drop an empty ``content`` where the provider rejects it (Kimi). Reasoning never goes into
+    ``content``.
+    """
+    message: dict[str, Any] = {"role": "assistant"}
+    if not reply.tool_calls:
+        message["content"] = reply.content
+        return message
+    if reply.content or not reply.omit_empty_tool_content:
+        message["content"] = reply.content
+    message["tool_calls"] = [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+        for call in reply.tool_calls
+    ]
+    if reply.echo_reasoning and reply.reasoning_content is not None:
+        message["reasoning_content"] = reply.reasoning_content
+    return message
