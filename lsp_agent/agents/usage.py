@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -115,11 +115,11 @@ class ToolCall:
 
 @dataclass
 class ModelReply:
-    content: str
-    tool_calls: list[ToolCall]
-    reasoning_content: str | None
-    usage: Usage
-    finish_reason: str
+    content: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning_content: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str = "stop"
     model: str = ""
     attempts: int = 1
     provider: str = ""
