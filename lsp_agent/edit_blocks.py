@@ -1,0 +1,145 @@
+"""Parse SEARCH/REPLACE edit blocks out of a model's plain-text answer.
+
+The format (aider's "diff" format)::
+
+    path/to/file.py
+    <<<<<<< SEARCH
+    lines to find
+    =======
+    lines to put instead
+    >>>>>>> REPLACE
+
+Tolerated: markdown fences around or inside the block, the path in backticks, bold or as a
+heading, several blocks per file with the path omitted on later ones. A block that never reaches
+``>>>>>>> REPLACE`` is an error, never a block: a truncated answer must not be half-applied.
+``lsp_agent.edits`` re-exports the public names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SEARCH = re.compile(r"^\s*<{5,9} ?SEARCH\b.*$")
+_DIVIDER = re.compile(r"^\s*={5,9}\s*$")
+_REPLACE = re.compile(r"^\s*>{5,9} ?REPLACE\b.*$")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})[\w+#.-]*\s*$")
+# How far above a SEARCH marker the path line may sit (blank and fence lines do not count).
+_PATH_LOOKBACK = 3
+
+
+@dataclass(frozen=True, slots=True)
+class EditBlock:
+    """One SEARCH/REPLACE pair. ``search`` and ``replace`` hold whole lines, each ending in
+    ``\\n`` (empty string for an empty section). ``path`` is as the model wrote it, cleaned of
+    markdown; check it with ``edits.safe_path`` before use."""
+
+    path: str
+    search: str
+    replace: str
+
+
+def parse_edit_blocks(text: str) -> tuple[list[EditBlock], list[str]]:
+    """Return the complete blocks found in ``text`` and one message per malformed block."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    blocks: list[EditBlock] = []
+    errors: list[str] = []
+    last_path = ""
+    boundary = 0  # the path of a block is searched for only after the previous block
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if _REPLACE.match(line) or (_DIVIDER.match(line) and _looks_like_stray_divider(lines, i)):
+            errors.append(f"line {i + 1}: {line.strip()!r} outside a SEARCH/REPLACE block")
+            i += 1
+            continue
+        if not _SEARCH.match(line):
+            i += 1
+            continue
+        number = len(blocks) + len(errors) + 1
+        path = _find_path(lines, boundary, i) or last_path
+        block, end, problem = _read_block(lines, i)
+        boundary = end
+        i = end
+        last_path = path
+        where = f"block {number}" + (f" ({path})" if path else "")
+        if problem:
+            errors.append(f"{where}: {problem}; the block was not applied")
+            continue
+        if not path:
+            errors.append(f"{where}: no file path before '<<<<<<< SEARCH'")
+            continue
+        assert block is not None
+        blocks.append(EditBlock(path, *block))
+    return blocks, errors
+
+
+def _read_block(lines: list[str], start: int) -> tuple[tuple[str, str] | None, int, str]:
+    """Read from the SEARCH marker at ``start``: ((search, replace), index after the block,
+    problem). A new SEARCH marker or the end of the text before REPLACE means truncation."""
+    search: list[str] = []
+    replace: list[str] = []
+    target = search
+    i = start + 1
+    while i < len(lines):
+        line = lines[i]
+        if _SEARCH.match(line):
+            return None, i, "truncated: a new '<<<<<<< SEARCH' before '>>>>>>> REPLACE'"
+        if target is search and _DIVIDER.match(line):
+            target = replace
+        elif _REPLACE.match(line):
+            if target is search:
+                return None, i + 1, "'>>>>>>> REPLACE' without a '=======' divider"
+            return (_join(search), _join(replace)), i + 1, ""
+        else:
+            target.append(line)
+        i += 1
+    missing = "'=======' and '>>>>>>> REPLACE'" if target is search else "'>>>>>>> REPLACE'"
+    return None, i, f"truncated: the text ends without {missing}"
+
+
+def _join(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def _looks_like_stray_divider(lines: list[str], i: int) -> bool:
+    """A ``=======`` line outside a block is only suspicious when a REPLACE marker follows it
+    before any SEARCH marker; otherwise it is prose (a setext heading underline)."""
+    for line in lines[i + 1 :]:
+        if _SEARCH.match(line):
+            return False
+        if _REPLACE.match(line):
+            return True
+    return False
+
+
+def _find_path(lines: list[str], boundary: int, marker: int) -> str:
+    """The path line just above a SEARCH marker, skipping blank and fence lines; "" when the
+    nearest such line is prose (the block then belongs to the previous block's file)."""
+    seen = 0
+    for i in range(marker - 1, boundary - 1, -1):
+        line = lines[i]
+        if not line.strip() or _FENCE.match(line):
+            continue
+        seen += 1
+        candidate = clean_path(line)
+        # A bare word ("Makefile") counts only right above the marker: further up it is prose.
+        if candidate and (seen == 1 or "." in candidate or "/" in candidate):
+            return candidate
+        if seen >= _PATH_LOOKBACK:
+            break
+    return ""
+
+
+def clean_path(line: str) -> str:
+    """Strip markdown decoration from a path line; "" when it does not look like a path."""
+    text = line.strip().lstrip("#").strip()
+    for _ in range(3):
+        text = text.strip().rstrip(":").strip().strip("*`'\"").strip()
+    if text.lower().startswith(("file:", "path:")):
+        text = clean_path(text.split(":", 1)[1])
+    if not text or any(ch.isspace() for ch in text) or "```" in text or len(text) > 400:
+        return ""
+    if text[0] in "<>=" or text.endswith((".", ",", ";")):
+        return ""
+    return text

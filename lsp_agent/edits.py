@@ -1,0 +1,429 @@
+"""Edit blocks -> new text, deterministically. The public entry point for everything edit-related.
+
+``apply_blocks`` applies SEARCH/REPLACE blocks in sequence down a ladder of match strategies,
+each tried only when the stricter ones find nothing:
+
+1. exact, line for line;
+2. ignoring trailing whitespace and tab/space differences (REPLACE re-indented in the file's style);
+3. a uniform indentation offset (REPLACE shifted by the same offset);
+4. without spurious blank lines at the start or end of SEARCH;
+5. paired ``...`` lines in SEARCH and REPLACE, matched as gaps that are kept.
+
+Two matches at one level, or none at all, raise ``ApplyError`` with a hint showing the file's
+closest lines, so the coder can retry: the applier never guesses. Empty SEARCH inserts into an
+empty file and appends to a non-empty one (aider's semantics). When SEARCH is missing but REPLACE
+is found exactly once, the block counts as already applied. The file keeps its line endings
+(REPLACE lines take the dominant one) and its final-newline state.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lsp_agent.edit_blocks import EditBlock, parse_edit_blocks
+from lsp_agent.text_edits import (
+    TextEdit,
+    apply_text_edits,
+    rebase,
+    split_newline_lines,
+    text_edits,
+    unified_diff,
+    utf16_len,
+)
+
+__all__ = [
+    "ApplyError",
+    "ApplyResult",
+    "EditBlock",
+    "TextEdit",
+    "apply_blocks",
+    "apply_blocks_detailed",
+    "apply_text_edits",
+    "parse_edit_blocks",
+    "rebase",
+    "safe_path",
+    "text_edits",
+    "unified_diff",
+    "utf16_len",
+]
+
+logger = logging.getLogger(__name__)
+
+Line = tuple[str, str]  # (content without terminator, terminator: "\n", "\r\n" or "")
+_TAB_WIDTHS = (4, 8)
+_ELLIPSIS = "..."
+
+
+class ApplyError(Exception):
+    """A block could not be applied. ``message`` says why; ``hint`` shows the closest lines of
+    the file (or the competing matches) for the coder's retry. ``index`` is the failing block
+    (0-based) and ``partial`` the text after the blocks before it were applied."""
+
+    def __init__(self, message: str, hint: str = "", *, index: int = -1, partial: str = "") -> None:
+        super().__init__(message + (f"\n{hint}" if hint else ""))
+        self.message = message
+        self.hint = hint
+        self.index = index
+        self.partial = partial
+
+
+@dataclass
+class ApplyResult:
+    text: str
+    notes: list[str] = field(default_factory=list)  # per block: how it matched, or why a no-op
+
+
+@dataclass(frozen=True)
+class _Match:
+    start: int
+    end: int  # exclusive
+    offset: int | None  # None: exact (REPLACE verbatim); else an indentation shift in columns
+    tab: int = 4
+
+    def describe(self) -> str:
+        where = f"lines {self.start + 1}-{self.end}"
+        if self.offset is None:
+            return f"exact match at {where}"
+        if self.offset == 0:
+            return f"matched ignoring whitespace at {where}"
+        return f"matched with indentation offset {self.offset:+d} at {where}"
+
+
+class _BlockFailure(Exception):
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def apply_blocks(original: str, blocks: Sequence[EditBlock]) -> str:
+    """Apply ``blocks`` to ``original`` in sequence and return the new text (see the module
+    docstring). Raises ``ApplyError`` at the first block that cannot be applied."""
+    return apply_blocks_detailed(original, blocks).text
+
+
+def apply_blocks_detailed(original: str, blocks: Sequence[EditBlock]) -> ApplyResult:
+    """Like ``apply_blocks``, also returning one note per block on how it applied."""
+    lines = _split(original)
+    eol = _dominant_eol(lines)
+    final_newline = original.endswith("\n") or not original
+    notes: list[str] = []
+    for index, block in enumerate(blocks):
+        label = f"block {index + 1} ({block.path})"
+        try:
+            lines, note = _apply_one(lines, block, eol)
+        except _BlockFailure as failure:
+            partial = _join(lines, eol, final_newline)
+            raise ApplyError(
+                f"{label}: {failure.message}", failure.hint, index=index, partial=partial
+            ) from None
+        logger.debug("%s: %s", label, note)
+        notes.append(f"{label}: {note}")
+    return ApplyResult(_join(lines, eol, final_newline), notes)
+
+
+def _apply_one(lines: list[Line], block: EditBlock, eol: str) -> tuple[list[Line], str]:
+    search, replace = _block_lines(block.search), _block_lines(block.replace)
+    if search == replace:
+        return lines, "SEARCH and REPLACE are identical: nothing to do"
+    if all(not s.strip() for s in search):
+        new = [(r, eol) for r in replace]
+        if not lines:
+            return new, "empty SEARCH on an empty file: inserted"
+        return lines + new, "empty SEARCH: appended at the end of the file"
+    contents = [content for content, _ in lines]
+    match = _find_unique(contents, search)
+    if match is None:
+        trimmed = _trim_blank_edges(search, replace)
+        if trimmed is not None:
+            match = _find_unique(contents, trimmed[0])
+            if match is not None:
+                search, replace = trimmed
+    if match is not None:
+        new_lines = _substitute(lines, match, search, replace, eol)
+        return new_lines, match.describe()
+    if any(s.strip() == _ELLIPSIS for s in search):
+        return _apply_elided(lines, search, replace, eol)
+    if any(r.strip() for r in replace):
+        done = _find_all(contents, replace)
+        if len(done) == 1:
+            return lines, "already applied: SEARCH not found but REPLACE is present"
+    raise _BlockFailure("SEARCH text not found in the file", _closest_hint(contents, search))
+
+
+def _find_unique(contents: list[str], search: list[str], lo: int = 0) -> _Match | None:
+    matches = _find_all(contents, search, lo)
+    if len(matches) > 1:
+        raise _BlockFailure(
+            f"SEARCH matches {len(matches)} places ("
+            + ", ".join(f"lines {m.start + 1}-{m.end}" for m in matches[:5])
+            + "); add surrounding lines to SEARCH so that it matches exactly one",
+            _ambiguity_hint(contents, matches),
+        )
+    return matches[0] if matches else None
+
+
+def _find_all(contents: list[str], search: list[str], lo: int = 0) -> list[_Match]:
+    """All matches at the strictest ladder level that has any (levels 1-3)."""
+    m = len(search)
+    exact = [
+        _Match(i, i + m, None)
+        for i in range(lo, len(contents) - m + 1)
+        if contents[i] == search[0] and contents[i : i + m] == search
+    ]
+    if exact:
+        return exact
+    has_tabs = any("\t" in _indent(s) for s in [*contents, *search])
+    for tab in _TAB_WIDTHS if has_tabs else _TAB_WIDTHS[:1]:
+        loose = _loose_matches(contents, search, lo, tab)
+        level = [found for found in loose if found.offset == 0] or loose
+        if level:
+            return level
+    return []
+
+
+def _loose_matches(contents: list[str], search: list[str], lo: int, tab: int) -> list[_Match]:
+    keys = [(_width(c, tab), c.strip()) for c in contents]
+    wanted = [(_width(s, tab), s.strip()) for s in search]
+    anchor = next(k for k, (_, text) in enumerate(wanted) if text)
+    found: list[_Match] = []
+    for i in range(lo, len(contents) - len(search) + 1):
+        if keys[i + anchor][1] != wanted[anchor][1]:
+            continue
+        offset: int | None = None
+        for (width, text), (want_width, want_text) in zip(keys[i:], wanted, strict=False):
+            if text != want_text:
+                break
+            if not text:
+                continue
+            if offset is None:
+                offset = width - want_width
+            elif offset != width - want_width:
+                break
+        else:
+            found.append(_Match(i, i + len(search), offset or 0, tab))
+    return found
+
+
+def _substitute(
+    lines: list[Line], match: _Match, search: list[str], replace: list[str], eol: str
+) -> list[Line]:
+    """Replace the matched lines. Lines that REPLACE keeps from SEARCH keep the file's own text
+    (its whitespace, its terminators), so the resulting diff is as small as the intent."""
+    region = lines[match.start : match.end]
+    use_tabs = _uses_tabs([c for c, _ in region]) or (
+        not _indented([c for c, _ in region]) and _uses_tabs([c for c, _ in lines])
+    )
+    out: list[Line] = []
+    matcher = difflib.SequenceMatcher(None, search, replace, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out.extend(region[i1:i2])
+            continue
+        for text in replace[j1:j2]:
+            if match.offset is not None:
+                text = _reindent(text, match.offset, match.tab, use_tabs)
+            out.append((text, eol))
+    return lines[: match.start] + out + lines[match.end :]
+
+
+def _apply_elided(
+    lines: list[Line], search: list[str], replace: list[str], eol: str
+) -> tuple[list[Line], str]:
+    """SEARCH and REPLACE cut into pieces at their ``...`` lines; piece k of SEARCH becomes
+    piece k of REPLACE and whatever lies between the pieces in the file is kept."""
+    search_pieces, replace_pieces = _split_ellipsis(search), _split_ellipsis(replace)
+    if len(search_pieces) != len(replace_pieces):
+        raise _BlockFailure(
+            f"unpaired '...' elision: SEARCH has {len(search_pieces) - 1} '...' lines and "
+            f"REPLACE has {len(replace_pieces) - 1}; use the same number in both, in the "
+            "same places, or spell the lines out"
+        )
+    cursor = 0
+    spans: list[str] = []
+    for search_piece, replace_piece in zip(search_pieces, replace_pieces, strict=True):
+        if not any(s.strip() for s in search_piece):
+            if any(r.strip() for r in replace_piece):
+                raise _BlockFailure(
+                    "REPLACE adds lines next to a '...' where SEARCH has none to anchor them"
+                )
+            continue
+        contents = [content for content, _ in lines]
+        match = _find_unique(contents, search_piece, cursor)
+        if match is None:
+            raise _BlockFailure(
+                "a piece of SEARCH between '...' lines was not found after the previous piece",
+                _closest_hint(contents[cursor:], search_piece, first_line=cursor),
+            )
+        before = len(lines)
+        lines = _substitute(lines, match, search_piece, replace_piece, eol)
+        cursor = match.end + len(lines) - before
+        spans.append(match.describe())
+    return lines, "matched with '...' elision: " + "; ".join(spans)
+
+
+def _split_ellipsis(lines: list[str]) -> list[list[str]]:
+    pieces: list[list[str]] = [[]]
+    for line in lines:
+        if line.strip() == _ELLIPSIS:
+            pieces.append([])
+        else:
+            pieces[-1].append(line)
+    return pieces
+
+
+def _trim_blank_edges(search: list[str], replace: list[str]) -> tuple[list[str], list[str]] | None:
+    """SEARCH without leading/trailing blank lines (REPLACE loses as many as it has of them),
+    or None when SEARCH has none."""
+    lead = _count_blank(search)
+    trail = _count_blank(search[::-1])
+    if not lead and not trail:
+        return None
+    replace_lead = min(lead, _count_blank(replace))
+    replace_trail = min(trail, _count_blank(replace[replace_lead:][::-1]))
+    new_search = search[lead : len(search) - trail]
+    new_replace = replace[replace_lead : len(replace) - replace_trail]
+    return new_search, new_replace
+
+
+def _count_blank(lines: list[str]) -> int:
+    count = 0
+    for line in lines:
+        if line.strip():
+            break
+        count += 1
+    return count
+
+
+def _closest_hint(contents: list[str], search: list[str], *, first_line: int = 0) -> str:
+    """The window of the file most similar to SEARCH (difflib), as text the coder can copy."""
+    span = _closest_window(contents, search)
+    if span is None:
+        return "No similar lines were found in the file; read the file again before retrying."
+    start, end = span
+    excerpt = "\n".join(contents[start:end])
+    return (
+        f"The closest lines in the file are lines {first_line + start + 1}-{first_line + end}:\n"
+        f"{excerpt}\n"
+        "SEARCH must repeat lines of the file exactly, including whitespace and comments."
+    )
+
+
+def _closest_window(contents: list[str], search: list[str]) -> tuple[int, int] | None:
+    size = min(len(search), len(contents))
+    if size == 0:
+        return None
+    stripped = [c.strip() for c in contents]
+    wanted = [s.strip() for s in search]
+    wanted_set = {w for w in wanted if w}
+    # Cheap pass: windows sharing the most whole lines with SEARCH; then difflib picks among them.
+    hits = [1 if s in wanted_set else 0 for s in stripped]
+    scores = [sum(hits[i : i + size]) for i in range(len(contents) - size + 1)]
+    candidates = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:8]
+    if not scores or scores[candidates[0]] == 0:
+        first = next(w for w in wanted if w)
+        close = difflib.get_close_matches(first, stripped, n=8, cutoff=0.5)
+        candidates = sorted({i for i, s in enumerate(stripped) if s in close})[:8]
+        offset = next(k for k, w in enumerate(wanted) if w)
+        candidates = [max(0, min(i - offset, len(contents) - size)) for i in candidates]
+    target = "\n".join(wanted)
+    best: tuple[float, int] | None = None
+    for i in candidates:
+        ratio = difflib.SequenceMatcher(None, "\n".join(stripped[i : i + size]), target).ratio()
+        if best is None or ratio > best[0]:
+            best = (ratio, i)
+    if best is None or best[0] < 0.4:
+        return None
+    return best[1], best[1] + size
+
+
+def _ambiguity_hint(contents: list[str], matches: list[_Match]) -> str:
+    parts = []
+    for m in matches[:5]:
+        lo, hi = max(0, m.start - 2), min(len(contents), m.end + 2)
+        parts.append(f"lines {lo + 1}-{hi}:\n" + "\n".join(contents[lo:hi]))
+    return "The matches, with the lines around them:\n" + "\n---\n".join(parts)
+
+
+def _width(line: str, tab: int) -> int:
+    return len(_indent(line).expandtabs(tab))
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _indented(contents: list[str]) -> bool:
+    return any(_indent(c) for c in contents if c.strip())
+
+
+def _uses_tabs(contents: list[str]) -> bool:
+    tabs = sum(1 for c in contents if c.startswith("\t") and c.strip())
+    spaces = sum(1 for c in contents if c.startswith(" ") and c.strip())
+    return tabs > spaces
+
+
+def _reindent(text: str, offset: int, tab: int, use_tabs: bool) -> str:
+    if not text.strip():
+        return ""
+    width = _width(text, tab) + offset
+    if width < 0:
+        raise _BlockFailure(
+            f"REPLACE line {text.strip()!r} would be indented left of column 0 after shifting "
+            f"by {offset} columns to match the file; indent SEARCH and REPLACE as in the file"
+        )
+    indent = "\t" * (width // tab) + " " * (width % tab) if use_tabs else " " * width
+    return indent + text.lstrip(" \t")
+
+
+def _split(text: str) -> list[Line]:
+    out: list[Line] = []
+    for raw in split_newline_lines(text):
+        if raw.endswith("\r\n"):
+            out.append((raw[:-2], "\r\n"))
+        elif raw.endswith("\n"):
+            out.append((raw[:-1], "\n"))
+        else:
+            out.append((raw, ""))
+    return out
+
+
+def _block_lines(text: str) -> list[str]:
+    text = text.replace("\r\n", "\n")
+    if text.endswith("\n"):
+        text = text[:-1]
+    return text.split("\n") if text else []
+
+
+def _dominant_eol(lines: list[Line]) -> str:
+    crlf = sum(1 for _, end in lines if end == "\r\n")
+    lf = sum(1 for _, end in lines if end == "\n")
+    return "\r\n" if crlf > lf else "\n"
+
+
+def _join(lines: list[Line], eol: str, final_newline: bool) -> str:
+    parts = []
+    last = len(lines) - 1
+    for i, (content, end) in enumerate(lines):
+        # A line that stopped being the last one needs a terminator; the last one keeps the
+        # file's final-newline state.
+        parts.append(content + (end or eol if i < last or final_newline else ""))
+    return "".join(parts)
+
+
+def safe_path(root: Path, path: str) -> Path:
+    """Resolve ``path`` (relative to ``root``, or absolute) and return it when it stays inside
+    the resolved root, symlinks followed. ``ValueError`` otherwise: an absolute path elsewhere,
+    a ``..`` escape, a symlink pointing out, the root itself, or an empty path."""
+    if not path or not path.strip() or "\x00" in path:
+        raise ValueError(f"invalid path {path!r}")
+    base = Path(root).resolve()
+    candidate = Path(path)
+    resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
+    if resolved == base or not resolved.is_relative_to(base):
+        raise ValueError(f"path {path!r} is outside the workspace root {str(base)!r}")
+    return resolved

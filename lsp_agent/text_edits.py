@@ -1,0 +1,209 @@
+"""Text-level helpers for edits: LSP text edits in UTF-16 units, unified diffs, three-way rebase.
+
+Everything here is pure and deterministic. ``lsp_agent.edits`` re-exports the public names; other
+modules import them from there.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# The LSP spec recognises exactly these line terminators (not str.splitlines' \x0c, \u2028, ...).
+_LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_NEWLINE_LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
+_NO_NEWLINE = "\\ No newline at end of file\n"
+
+
+@dataclass(frozen=True, slots=True)
+class TextEdit:
+    """An LSP ``TextEdit``: replace [start, end) with ``new_text``. Lines are 0-based; characters
+    are UTF-16 code units (a character outside the BMP counts 2), the LSP default encoding."""
+
+    start_line: int
+    start_character: int
+    end_line: int
+    end_character: int
+    new_text: str
+
+
+def utf16_len(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_lsp_lines(text: str) -> list[str]:
+    """Split into lines, each keeping its terminator (``\\n``, ``\\r\\n`` or ``\\r``)."""
+    return _LSP_LINE.findall(text)
+
+
+def split_newline_lines(text: str) -> list[str]:
+    """Split on ``\\n`` only, keeping it: the unit diff and patch tools work in."""
+    return _NEWLINE_LINE.findall(text)
+
+
+class _LineIndex:
+    """Maps between code-point offsets and LSP (line, UTF-16 character) positions of one text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = split_lsp_lines(text)
+        self.starts = [0]
+        for line in self.lines:
+            self.starts.append(self.starts[-1] + len(line))
+        # A text that ends with a terminator has one more (empty) line to address the EOF on.
+        if not self.lines or self.lines[-1][-1:] in ("\n", "\r"):
+            self.lines.append("")
+        else:
+            self.starts.pop()
+
+    def position(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, offset) - 1
+        return line, utf16_len(self.text[self.starts[line] : offset])
+
+    def offset(self, line: int, character: int) -> int:
+        if line < 0 or character < 0:
+            raise ValueError(f"negative position ({line}, {character})")
+        if line >= len(self.lines):
+            raise ValueError(f"line {line} is past the end of the text ({len(self.lines)} lines)")
+        content = self.lines[line].rstrip("\r\n")
+        units = 0
+        for index, char in enumerate(content):
+            if units == character:
+                return self.starts[line] + index
+            units += 2 if ord(char) > 0xFFFF else 1
+            if units > character:
+                raise ValueError(f"character {character} splits a surrogate pair on line {line}")
+        # The spec says a character past the line's end means the end of the line.
+        return self.starts[line] + len(content)
+
+
+def text_edits(old: str, new: str) -> list[TextEdit]:
+    """Minimal, non-overlapping, sorted edits that turn ``old`` into ``new``: a line diff, then
+    each changed hunk trimmed to the characters that actually differ."""
+    if old == new:
+        return []
+    old_lines, new_lines = split_lsp_lines(old), split_lsp_lines(new)
+    index = _LineIndex(old)
+    old_starts = [0]
+    for line in old_lines:
+        old_starts.append(old_starts[-1] + len(line))
+    new_starts = [0]
+    for line in new_lines:
+        new_starts.append(new_starts[-1] + len(line))
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    edits: list[TextEdit] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        start, end = old_starts[i1], old_starts[i2]
+        new_start, new_end = new_starts[j1], new_starts[j2]
+        start, end, new_start, new_end = _trim(old, new, start, end, new_start, new_end)
+        start_pos, end_pos = index.position(start), index.position(end)
+        edits.append(TextEdit(*start_pos, *end_pos, new[new_start:new_end]))
+    return edits
+
+
+def _trim(old: str, new: str, start: int, end: int, nstart: int, nend: int) -> tuple[int, ...]:
+    """Drop the common prefix and suffix of old[start:end] and new[nstart:nend], never leaving a
+    boundary between the ``\\r`` and ``\\n`` of a CRLF (that is no position in LSP terms)."""
+    while start < end and nstart < nend and old[start] == new[nstart]:
+        start, nstart = start + 1, nstart + 1
+    while start < end and nstart < nend and old[end - 1] == new[nend - 1]:
+        end, nend = end - 1, nend - 1
+    while _inside_crlf(old, start) or _inside_crlf(new, nstart):
+        start, nstart = start - 1, nstart - 1
+    while _inside_crlf(old, end) or _inside_crlf(new, nend):
+        end, nend = end + 1, nend + 1
+    return start, end, nstart, nend
+
+
+def _inside_crlf(text: str, offset: int) -> bool:
+    return 0 < offset < len(text) and text[offset - 1] == "\r" and text[offset] == "\n"
+
+
+def apply_text_edits(text: str, edits: Sequence[TextEdit]) -> str:
+    """Apply LSP text edits (positions refer to ``text`` before any edit, as in LSP).
+    Raises ``ValueError`` for overlapping edits or positions that are not in the text."""
+    index = _LineIndex(text)
+    spans = []
+    for edit in edits:
+        start = index.offset(edit.start_line, edit.start_character)
+        end = index.offset(edit.end_line, edit.end_character)
+        if end < start:
+            raise ValueError(f"edit ends before it starts: {edit}")
+        spans.append((start, end, edit.new_text))
+    # Stable sort keeps the given order of several insertions at one point, as LSP requires.
+    spans.sort(key=lambda span: (span[0], span[1]))
+    pieces: list[str] = []
+    cursor = 0
+    for start, end, new_text in spans:
+        if start < cursor:
+            raise ValueError("overlapping text edits")
+        pieces.append(text[cursor:start])
+        pieces.append(new_text)
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def unified_diff(path: str, old: str, new: str, *, context: int = 3) -> str:
+    """A unified diff with ``a/`` and ``b/`` headers that ``git apply`` and ``patch`` accept,
+    including the ``\\ No newline at end of file`` marker. Empty when nothing changed."""
+    if old == new:
+        return ""
+    lines = difflib.unified_diff(
+        split_newline_lines(old),
+        split_newline_lines(new),
+        fromfile=f"a/{path}",
+        tofile=f"b/{path}",
+        n=context,
+    )
+    out: list[str] = []
+    for line in lines:
+        if line.endswith("\n"):
+            out.append(line)
+        else:
+            out.append(line + "\n")
+            out.append(_NO_NEWLINE)
+    return "".join(out)
+
+
+def rebase(base: str, new: str, current: str) -> str | None:
+    """Apply the change base -> new onto ``current`` (base changed by someone else), like a
+    three-way merge. Returns None when a region the task changed overlaps or touches a region
+    changed in ``current`` (adjacent lines count as a conflict, as in git), unless both made the
+    very same change there."""
+    if current in (base, new):
+        return new
+    if new == base:
+        return current
+    base_lines = split_newline_lines(base)
+    new_lines = split_newline_lines(new)
+    current_lines = split_newline_lines(current)
+    ours = _hunks(base_lines, new_lines)
+    theirs = _hunks(base_lines, current_lines)
+    merged: list[tuple[int, int, list[str]]] = []
+    for b1, b2, lines in ours:
+        for c1, c2, other in theirs:
+            if b1 <= c2 and c1 <= b2 and (b1, b2, lines) != (c1, c2, other):
+                return None
+        merged.append((b1, b2, lines))
+    merged.extend(hunk for hunk in theirs if hunk not in ours)
+    merged.sort(key=lambda hunk: (hunk[0], hunk[1]))
+    result: list[str] = []
+    cursor = 0
+    for b1, b2, lines in merged:
+        result.extend(base_lines[cursor:b1])
+        result.extend(lines)
+        cursor = b2
+    result.extend(base_lines[cursor:])
+    return "".join(result)
+
+
+def _hunks(a: list[str], b: list[str]) -> list[tuple[int, int, list[str]]]:
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return [(i1, i2, b[j1:j2]) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]

@@ -1,0 +1,91 @@
+"""LSP text edits: UTF-16 positions and the round trip apply(old, text_edits(old, new)) == new."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from lsp_agent.edits import TextEdit, apply_text_edits, text_edits, utf16_len
+
+
+def roundtrip(old: str, new: str) -> list[TextEdit]:
+    edits = text_edits(old, new)
+    assert apply_text_edits(old, edits) == new
+    return edits
+
+
+def test_single_character_change_is_minimal() -> None:
+    edits = roundtrip("a = 1\nb = 2\n", "a = 1\nb = 3\n")
+    assert edits == [TextEdit(1, 4, 1, 5, "3")]
+
+
+def test_identical_texts_give_no_edits() -> None:
+    assert text_edits("same\n", "same\n") == []
+
+
+def test_positions_count_astral_characters_as_two_units() -> None:
+    old = "s = '😀x'\n"
+    new = "s = '😀y'\n"
+    edits = roundtrip(old, new)
+    # 's', ' ', '=', ' ', "'" = 5 units, the emoji 2 more: 'x' sits at UTF-16 column 7.
+    assert edits == [TextEdit(0, 7, 0, 8, "y")]
+    assert utf16_len("😀") == 2
+
+
+def test_crlf_text_round_trips_and_never_splits_a_crlf() -> None:
+    old = "one\r\ntwo\r\nthree\r\n"
+    new = "one\r\ntwo\r\n2.5\r\nthree\r\n"
+    edits = roundtrip(old, new)
+    for edit in edits:
+        assert edit.start_character <= len("three")
+
+
+def test_no_final_newline_round_trips() -> None:
+    roundtrip("a\nb", "a\nb\nc")
+    roundtrip("a\nb\n", "a\nb")
+    roundtrip("", "x")
+    roundtrip("x", "")
+
+
+def test_edits_are_sorted_and_do_not_overlap() -> None:
+    old = "".join(f"line {i}\n" for i in range(30))
+    new = old.replace("line 3\n", "LINE 3\n").replace("line 20\n", "").replace("line 29\n", "x\n")
+    edits = roundtrip(old, new)
+    ends = [(e.end_line, e.end_character) for e in edits]
+    starts = [(e.start_line, e.start_character) for e in edits]
+    assert len(edits) == 3
+    assert all(ends[i] <= starts[i + 1] for i in range(len(edits) - 1))
+
+
+def test_apply_rejects_overlapping_edits() -> None:
+    with pytest.raises(ValueError, match="overlapping"):
+        apply_text_edits("abcdef\n", [TextEdit(0, 0, 0, 3, "x"), TextEdit(0, 2, 0, 4, "y")])
+
+
+def test_apply_rejects_a_position_inside_a_surrogate_pair() -> None:
+    with pytest.raises(ValueError, match="surrogate"):
+        apply_text_edits("😀\n", [TextEdit(0, 1, 0, 1, "x")])
+
+
+def test_apply_clamps_a_character_past_the_line_end() -> None:
+    assert apply_text_edits("ab\ncd\n", [TextEdit(0, 99, 0, 99, "!")]) == "ab!\ncd\n"
+
+
+_ALPHABET = ["a", "b", " ", "\t", "\n", "\r\n", "\r", "é", "😀", "𝕏", "\u2028", "\x0c"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_round_trip_over_random_texts(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(300):
+        old = "".join(rng.choices(_ALPHABET, k=rng.randint(0, 40)))
+        chars = list(old)
+        for _ in range(rng.randint(0, 6)):
+            pos = rng.randint(0, len(chars))
+            if chars and rng.random() < 0.5:
+                del chars[min(pos, len(chars) - 1)]
+            else:
+                chars.insert(pos, rng.choice(_ALPHABET))
+        new = "".join(chars)
+        roundtrip(old, new)
