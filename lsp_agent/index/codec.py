@@ -1,0 +1,61 @@
+"""A compact, fast serialization of FileEntry: marshal of plain tuples.
+
+Used for the pool's results (workers send bytes, so pickling stays small and cheap) and for the
+cache's per-file blobs. Not pickle: loading a cache file must never execute code.
+"""
+
+from __future__ import annotations
+
+import marshal
+
+from lsp_agent.index.model import Definition, FileEntry, Reference
+
+FORMAT = 1  # bump when the tuple layout changes (part of the cache's schema version)
+
+
+def encode_entry(entry: FileEntry) -> bytes:
+    return marshal.dumps(
+        (
+            entry.path,
+            entry.language,
+            entry.size,
+            entry.mtime_ns,
+            entry.sha256,
+            entry.lines,
+            tuple(
+                (
+                    d.name,
+                    d.kind,
+                    d.start_line,
+                    d.start_col,
+                    d.end_line,
+                    d.end_col,
+                    d.signature,
+                    d.scope,
+                )
+                for d in entry.definitions
+            ),
+            tuple((r.name, r.kind, r.line, r.col) for r in entry.references),
+            entry.decode_errors,
+            entry.syntax_errors,
+        )
+    )
+
+
+def decode_entry(blob: bytes) -> FileEntry:
+    """Raises ValueError (or EOFError/TypeError) on a damaged blob; callers treat that as a miss."""
+    (path, language, size, mtime_ns, sha, lines, defs, refs, decode_errors, syntax_errors) = (
+        marshal.loads(blob)
+    )
+    return FileEntry(
+        path=path,
+        language=language,
+        size=size,
+        mtime_ns=mtime_ns,
+        sha256=sha,
+        lines=lines,
+        definitions=tuple(Definition(*d) for d in defs),
+        references=tuple(Reference(*r) for r in refs),
+        decode_errors=decode_errors,
+        syntax_errors=syntax_errors,
+    )

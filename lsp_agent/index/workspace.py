@@ -1,0 +1,445 @@
+"""WorkspaceIndex: every text file of a workspace, its symbols, and incremental updates.
+
+One lock guards the in-memory state; file reading and parsing for a build happen outside it (on
+a process pool for a cold start), so readers are blocked only while results are swapped in.
+Open editor buffers override disk content until they are closed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from lsp_agent.config import IndexSettings, workspace_cache_dir
+from lsp_agent.index import codec, languages
+from lsp_agent.index.cache import IndexCache, Row
+from lsp_agent.index.discovery import IgnoreRules, discover, read_source
+from lsp_agent.index.model import Definition, FileEntry, IndexStats, Reference
+from lsp_agent.index.pool import Job, effective_jobs, run_jobs, should_use_pool
+from lsp_agent.index.symbols import build_entry
+from lsp_agent.index.tables import SymbolTables
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_CACHE = Path("<default>")
+_IGNORE_FILES = (".gitignore",)
+
+
+def relative_path(root: Path, path: str | Path) -> str:
+    """``path`` (absolute, or relative to ``root``) as a POSIX path relative to ``root``.
+
+    Raises ValueError when it lies outside the root. ``""`` is the root itself.
+    """
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    normal = Path(os.path.normpath(candidate))
+    for base, target in ((root, normal), (root.resolve(), normal.resolve())):
+        try:
+            rel = target.relative_to(base).as_posix()
+        except ValueError:
+            continue
+        return "" if rel == "." else rel
+    raise ValueError(f"{path} is outside the workspace root {root}")
+
+
+class WorkspaceIndex:
+    def __init__(
+        self,
+        root: Path,
+        settings: IndexSettings = IndexSettings(),  # noqa: B008 - frozen, safe to share
+        cache_path: Path | None = _DEFAULT_CACHE,
+    ) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise ValueError(f"workspace root {root} is not a directory")
+        self.settings = settings
+        if cache_path is _DEFAULT_CACHE:
+            cache_path = workspace_cache_dir(self.root) / "index.sqlite"
+        self.cache_path = cache_path
+        self._cache = IndexCache(cache_path, self.root) if cache_path is not None else None
+        self._lock = threading.RLock()
+        self._build_lock = threading.Lock()
+        self._rules = IgnoreRules(self.root, settings.ignore)
+        self._entries: dict[str, FileEntry] = {}
+        self._buffers: dict[str, str] = {}
+        self._skipped: Counter[str] = Counter()
+        self._tables: SymbolTables | None = None
+        self._last = IndexStats()
+        self._cached_paths: set[str] = set()  # paths the cache holds rows for
+        self._subscribers: list[Callable[[set[str]], None]] = []
+        self.generation = 0
+
+    # ----------------------------------------------------------------- reading
+    def _rel(self, path: str | Path) -> str:
+        rel = relative_path(self.root, path)
+        if not rel:
+            raise ValueError("the workspace root is not a file")
+        return rel
+
+    def entries(self) -> dict[str, FileEntry]:
+        with self._lock:
+            return dict(sorted(self._entries.items()))
+
+    def get(self, path: str) -> FileEntry | None:
+        with self._lock:
+            return self._entries.get(self._rel(path))
+
+    def text(self, path: str) -> str | None:
+        rel = self._rel(path)
+        with self._lock:
+            if rel in self._buffers:
+                return self._buffers[rel]
+        data = read_source(self.root / rel, max(self.settings.max_file_bytes, 1 << 30))
+        return None if isinstance(data, str) else data.decode("utf-8", "replace")
+
+    def is_ignored(self, path: str) -> bool:
+        rel = relative_path(self.root, path)
+        with self._lock:
+            return bool(rel) and self._rules.is_ignored(rel, (self.root / rel).is_dir())
+
+    def _symbol_tables(self) -> SymbolTables:
+        if self._tables is None:
+            self._tables = SymbolTables(self._entries.values())
+        return self._tables
+
+    def definitions(self, name: str) -> list[tuple[str, Definition]]:
+        with self._lock:
+            return self._symbol_tables().definitions.lookup(name)
+
+    def references(self, name: str) -> list[tuple[str, Reference]]:
+        with self._lock:
+            return self._symbol_tables().references.lookup(name)
+
+    def grep(
+        self, pattern: str, *, regex: bool = False, limit: int = 200
+    ) -> list[tuple[str, int, str]]:
+        """(path, 0-based line, line text) for lines containing ``pattern``."""
+        try:
+            compiled = re.compile(pattern if regex else re.escape(pattern))
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        hits: list[tuple[str, int, str]] = []
+        for path in self.entries():
+            text = self.text(path)
+            if text is None or not compiled.search(text):
+                continue
+            for number, line in enumerate(text.splitlines()):
+                if compiled.search(line):
+                    hits.append((path, number, line))
+                    if len(hits) >= limit:
+                        return hits
+        return hits
+
+    @property
+    def stats(self) -> IndexStats:
+        with self._lock:
+            languages_count: Counter[str] = Counter()
+            definitions = references = decode_errors = 0
+            for entry in self._entries.values():
+                if entry.language:
+                    languages_count[entry.language] += 1
+                definitions += len(entry.definitions)
+                references += len(entry.references)
+                decode_errors += entry.decode_errors
+            return dataclasses.replace(
+                self._last,
+                files=len(self._entries),
+                languages=dict(sorted(languages_count.items())),
+                definitions=definitions,
+                references=references,
+                skipped=dict(sorted(self._skipped.items())),
+                decode_errors=decode_errors,
+            )
+
+    # ---------------------------------------------------------------- changing
+    def subscribe(self, callback: Callable[[set[str]], None]) -> None:
+        with self._lock:
+            self._subscribers.append(callback)
+
+    def _notify(self, changed: set[str]) -> None:
+        if not changed:
+            return
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(set(changed))
+            except Exception:
+                log.exception("index subscriber %r failed", callback)
+
+    def _put(self, rel: str, entry: FileEntry | None) -> None:
+        """Replace one file's entry (None removes it); callers hold the lock."""
+        old = self._entries.pop(rel, None) if entry is None else self._entries.get(rel)
+        if self._tables is not None:
+            if old is not None:
+                self._tables.remove(old)
+            if entry is not None:
+                self._tables.add(entry)
+        if entry is not None:
+            self._entries[rel] = entry
+
+    def build(
+        self,
+        *,
+        jobs: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IndexStats:
+        """(Re)discover and index the whole workspace; reuses the cache and unchanged entries."""
+        with self._build_lock:
+            started = time.perf_counter()
+            rules = IgnoreRules(self.root, self.settings.ignore)
+            found = discover(self.root, rules, self.settings.max_file_bytes)
+            with self._lock:
+                known = {
+                    path: entry for path, entry in self._entries.items() if not entry.from_buffer
+                }
+            result = self._index(found.files, known, jobs, progress)
+            entries, skipped, rows, parsed, reused = result
+            skipped.update(found.skipped)
+            if self._cache is not None:
+                cached_paths = self._cached_paths
+                self._cache.write(rows, cached_paths - entries.keys())
+                self._cached_paths = set(entries)
+            with self._lock:
+                for path, entry in self._entries.items():
+                    if entry.from_buffer and path in entries:
+                        entries[path] = entry  # open buffers still win
+                changed = {
+                    path
+                    for path in entries.keys() | self._entries.keys()
+                    if self._entries.get(path) != entries.get(path)
+                }
+                self._rules = rules
+                self._entries = dict(sorted(entries.items()))
+                self._skipped = skipped
+                self._tables = None
+                if changed:
+                    self.generation += 1
+                self._last = IndexStats(
+                    parsed=parsed, from_cache=reused, seconds=time.perf_counter() - started
+                )
+                stats = self.stats
+        self._notify(changed)
+        log.info(
+            "indexed %s: %d files (%d parsed, %d cached) in %.2f s",
+            self.root,
+            stats.files,
+            parsed,
+            reused,
+            stats.seconds,
+        )
+        return stats
+
+    def _index(
+        self,
+        files: list,
+        known: dict[str, FileEntry],
+        jobs: int | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> tuple[dict[str, FileEntry], Counter[str], list[Row], int, int]:
+        """Entries for ``files``: from memory or cache when size+mtime match, else parsed."""
+        total = len(files)
+        cached = self._cache.load() if self._cache is not None else {}
+        self._cached_paths = set(cached)
+        entries: dict[str, FileEntry] = {}
+        previous: dict[str, FileEntry] = {}
+        todo: list[Job] = []
+        reused = 0
+        for found in files:
+            entry = known.get(found.path)
+            if entry is not None and (entry.size, entry.mtime_ns) == (found.size, found.mtime_ns):
+                entries[found.path] = entry
+                reused += 1
+                continue
+            row = cached.get(found.path)
+            if row is not None:
+                try:
+                    entry = codec.decode_entry(row.blob)
+                except (ValueError, EOFError, TypeError) as exc:
+                    log.warning("damaged cache record for %s (%s); re-reading", found.path, exc)
+                    entry = None
+                if entry is not None and (row.size, row.mtime_ns) == (found.size, found.mtime_ns):
+                    entries[found.path] = entry
+                    reused += 1
+                    continue
+            if entry is not None:
+                previous[found.path] = entry
+            todo.append(Job(found.path, found.size, found.mtime_ns, entry and entry.sha256))
+        done = reused
+        if progress:
+            progress(done, total)
+
+        def advance(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress:
+                progress(done, total)
+
+        workers = effective_jobs(jobs if jobs is not None else self.settings.jobs)
+        if not should_use_pool(todo, workers):
+            workers = 1
+        skipped: Counter[str] = Counter()
+        rows: list[Row] = []
+        mtimes = {job.path: job.mtime_ns for job in todo}
+        for path, result in run_jobs(
+            str(self.root), todo, self.settings.max_file_bytes, workers=workers, progress=advance
+        ):
+            if isinstance(result, str):
+                skipped[result] += 1
+                continue
+            if result is None:  # touched but identical: keep the symbols, record the new mtime
+                entry = dataclasses.replace(previous[path], mtime_ns=mtimes[path])
+                result = codec.encode_entry(entry)
+            else:
+                entry = codec.decode_entry(result)
+            entries[path] = entry
+            rows.append((path, entry.size, entry.mtime_ns, entry.sha256, result))
+        parsed = len(todo) - sum(skipped.values())
+        return entries, skipped, rows, parsed, reused
+
+    def update(self, path: str, text: str) -> FileEntry | None:
+        """An open editor buffer's text; it overrides disk until ``close_buffer``.
+
+        Returns the new entry, or None when the path is ignored (its text is still served)."""
+        rel = self._rel(path)
+        with self._lock:
+            self._buffers[rel] = text
+            if self._rules.is_ignored(rel):
+                return None
+            data = text.encode("utf-8", "surrogatepass")
+            old = self._entries.get(rel)
+            if (
+                old is not None
+                and old.from_buffer
+                and old.size == len(data)
+                and old.sha256 == hashlib.sha256(data).hexdigest()
+            ):
+                return old
+            entry = build_entry(
+                rel,
+                languages.language_for_path(rel),
+                data,
+                mtime_ns=time.time_ns(),
+                from_buffer=True,
+            )
+            self._put(rel, entry)
+            self.generation += 1
+        self._notify({rel})
+        return entry
+
+    def close_buffer(self, path: str) -> None:
+        rel = self._rel(path)
+        with self._lock:
+            if self._buffers.pop(rel, None) is None:
+                return
+        self.refresh([rel])
+
+    def refresh(self, paths: Iterable[str]) -> set[str]:
+        """Re-read ``paths`` from disk (created, modified, deleted, renamed files or folders).
+
+        Returns the paths whose entries changed. Open buffers keep winning until closed."""
+        rels: set[str] = set()
+        for path in paths:
+            try:
+                rels.add(relative_path(self.root, path))
+            except ValueError:
+                log.debug("ignoring change outside the root: %s", path)
+        if any(rel == "" or rel.rsplit("/", 1)[-1] in _IGNORE_FILES for rel in rels) or any(
+            rel == ".git/info/exclude" for rel in rels
+        ):
+            # The ignore rules changed: files may appear or vanish anywhere below.
+            before = self.entries()
+            self.build()
+            after = self.entries()
+            return {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+        changed: set[str] = set()
+        rows: list[Row] = []
+        removed: list[str] = []
+        for rel in sorted(rels):
+            if rel.split("/")[0] == ".git":
+                continue
+            self._refresh_one(rel, changed, rows, removed)
+        if self._cache is not None and (rows or removed):
+            self._cache.write(rows, removed)
+            self._cached_paths.update(row[0] for row in rows)
+            self._cached_paths.difference_update(removed)
+        if changed:
+            with self._lock:
+                self.generation += 1
+        self._notify(changed)
+        return changed
+
+    def _refresh_one(
+        self, rel: str, changed: set[str], rows: list[Row], removed: list[str]
+    ) -> None:
+        full = self.root / rel
+        with self._lock:
+            ignored = self._rules.is_ignored(rel, full.is_dir())
+            rules = self._rules
+        if not ignored and full.is_dir():
+            found = discover(self.root, rules, self.settings.max_file_bytes, start=rel)
+            present = {f.path for f in found.files}
+            with self._lock:
+                gone = [p for p in self._entries if p.startswith(rel + "/") and p not in present]
+            for path in gone:
+                self._drop(path, changed, removed)
+            for item in found.files:
+                self._refresh_file(item.path, changed, rows, removed)
+            return
+        if ignored or not full.exists():
+            with self._lock:
+                below = [p for p in self._entries if p == rel or p.startswith(rel + "/")]
+            for path in below:
+                self._drop(path, changed, removed)
+            return
+        self._refresh_file(rel, changed, rows, removed)
+
+    def _drop(self, rel: str, changed: set[str], removed: list[str]) -> None:
+        with self._lock:
+            if rel in self._buffers or rel not in self._entries:
+                return
+            self._put(rel, None)
+        changed.add(rel)
+        removed.append(rel)
+
+    def _refresh_file(
+        self, rel: str, changed: set[str], rows: list[Row], removed: list[str]
+    ) -> None:
+        full = self.root / rel
+        try:
+            st = full.stat()
+            outside = not full.resolve().is_relative_to(self.root)
+        except OSError:
+            self._drop(rel, changed, removed)
+            return
+        data = read_source(full, self.settings.max_file_bytes)
+        if outside or isinstance(data, str):
+            self._drop(rel, changed, removed)
+            return
+        with self._lock:
+            if rel in self._buffers:
+                return
+            old = self._entries.get(rel)
+        sha = hashlib.sha256(data).hexdigest()
+        if old is not None and old.sha256 == sha:
+            entry = dataclasses.replace(old, mtime_ns=st.st_mtime_ns)
+        else:
+            entry = build_entry(
+                rel, languages.language_for_path(rel), data, mtime_ns=st.st_mtime_ns, sha256=sha
+            )
+        with self._lock:
+            if rel in self._buffers:  # opened while we parsed
+                return
+            self._put(rel, entry)
+        if entry != old and (old is None or old.sha256 != sha):
+            changed.add(rel)
+        rows.append((rel, entry.size, entry.mtime_ns, entry.sha256, codec.encode_entry(entry)))
