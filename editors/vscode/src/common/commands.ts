@@ -1,0 +1,108 @@
+// The palette commands. Each one talks to the running client; none holds state of its own.
+import * as vscode from 'vscode';
+import { ExecuteCommandRequest } from 'vscode-languageclient/node';
+import { ApiKeyStore } from './secrets';
+import { ServerManager } from './server';
+import { TaskStatusBar } from './statusBar';
+import {
+  APPLY_TASK,
+  CANCEL_TASK,
+  CONTEXT_REQUEST,
+  RUN_TASK,
+  TaskInfo,
+  buildRunTaskArgument,
+  canApply,
+  isActive,
+  manifestMarkdown,
+  taskPickItem,
+} from './tasks';
+
+export function registerCommands(
+  context: vscode.ExtensionContext,
+  server: ServerManager,
+  statusBar: TaskStatusBar,
+  keys: ApiKeyStore,
+): void {
+  const client = () => {
+    const c = server.running;
+    if (!c) void vscode.window.showWarningMessage('LSP Agent: the server is not running.');
+    return c;
+  };
+  const execute = async (command: string, argument: unknown): Promise<unknown> => {
+    const c = client();
+    if (!c) return undefined;
+    const result = await c.sendRequest(ExecuteCommandRequest.type, { command, arguments: [argument] });
+    void statusBar.refresh();
+    return result;
+  };
+  const pickTask = async (filter: (t: TaskInfo) => boolean, placeHolder: string) => {
+    const tasks = (await statusBar.refresh()).filter(filter);
+    if (tasks.length === 0) {
+      void vscode.window.showInformationMessage('LSP Agent: no matching task.');
+      return undefined;
+    }
+    return (await vscode.window.showQuickPick(tasks.map(taskPickItem), { placeHolder }))?.task;
+  };
+
+  const register = (id: string, fn: () => unknown) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+
+  register('lspAgent.runInstruction', async () => {
+    const editor = vscode.window.activeTextEditor;
+    const c = client();
+    if (!editor || !c) return;
+    const instruction = await vscode.window.showInputBox({
+      title: 'LSP Agent: Run Instruction on Selection',
+      prompt: editor.selection.isEmpty ? 'Instruction for this file' : 'Instruction for the selection',
+      ignoreFocusOut: true,
+    });
+    if (!instruction) return;
+    const doc = editor.document;
+    const range = editor.selection.isEmpty ? null : c.code2ProtocolConverter.asRange(editor.selection);
+    const arg = buildRunTaskArgument(c.code2ProtocolConverter.asUri(doc.uri), doc.version, range, instruction);
+    const result = (await execute(RUN_TASK, arg)) as { taskId?: string } | undefined;
+    if (result?.taskId) vscode.window.setStatusBarMessage(`LSP Agent: started ${result.taskId}`, 4000);
+  });
+
+  register('lspAgent.cancel', async () => {
+    const task = await pickTask(isActive, 'Cancel which task?');
+    if (task) await execute(CANCEL_TASK, { taskId: task.id });
+  });
+
+  register('lspAgent.showTasks', async () => {
+    const task = await pickTask(() => true, 'LSP Agent tasks');
+    if (!task) return;
+    if (canApply(task)) {
+      await execute(APPLY_TASK, { taskId: task.id });
+    } else if (isActive(task)) {
+      const choice = await vscode.window.showWarningMessage(`Cancel "${task.title}"?`, 'Cancel Task');
+      if (choice) await execute(CANCEL_TASK, { taskId: task.id });
+    }
+  });
+
+  register('lspAgent.showContext', async () => {
+    const c = client();
+    const editor = vscode.window.activeTextEditor;
+    if (!c || !editor) return;
+    const manifest = await c.sendRequest(CONTEXT_REQUEST, {
+      uri: c.code2ProtocolConverter.asUri(editor.document.uri),
+    });
+    const doc = await vscode.workspace.openTextDocument({
+      language: 'markdown',
+      content: manifestMarkdown(manifest),
+    });
+    await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+  });
+
+  register('lspAgent.restartServer', () => server.restart());
+
+  register('lspAgent.setApiKey', async () => {
+    // The key reaches the server through its environment, so a running server must restart.
+    if (await keys.prompt()) await server.restart();
+  });
+
+  register('lspAgent.clearApiKey', async () => {
+    await keys.clear();
+    await server.restart();
+  });
+}
