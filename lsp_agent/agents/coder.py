@@ -1,0 +1,137 @@
+"""A coder: one per target file. Replies in SEARCH/REPLACE blocks; applies them in memory.
+
+Every reply is checked before it counts: the blocks must parse, name this coder's file, apply
+(``edits.apply_blocks``) and introduce no new syntax error (``validator``). A failure goes back
+to the same coder with the reason and the applier's hint, and the file stays as it was before
+that reply. After ``BudgetSettings.apply_rounds`` such rounds the task ends (``LimitsExceeded``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from lsp_agent.agents.loop import Agent, LimitsExceeded
+from lsp_agent.agents.roles import Plan, RoleContext, Target, base_messages, render, task_message
+from lsp_agent.agents.validator import describe, new_syntax_errors
+from lsp_agent.edits import ApplyError, EditBlock, apply_blocks, parse_edit_blocks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CoderResult:
+    target: Target
+    original: str
+    text: str  # after every accepted reply
+    exists: bool  # False: the plan creates this file
+    blocks: list[EditBlock] = field(default_factory=list)  # accepted blocks, in apply order
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.original
+
+
+def file_section(path: str, text: str, heading: str = "Current content of") -> str:
+    if not text:
+        return f"# {heading} {path}\n\n(the file is empty or does not exist yet)"
+    fence = "````" if "```" in text else "```"
+    body = text if text.endswith("\n") else text + "\n"
+    return f"# {heading} {path}\n\n{fence}\n{body}{fence}"
+
+
+class Coder:
+    def __init__(
+        self,
+        ctx: RoleContext,
+        plan: Plan,
+        target: Target,
+        original: str,
+        *,
+        exists: bool,
+        name: str,
+    ) -> None:
+        self.ctx = ctx
+        self.result = CoderResult(target, original, original, exists)
+        text = task_message(
+            render("coder", path=target.path),
+            ctx.task,
+            ctx.tail,
+            plan.to_text(),
+            f"# Your instructions for {target.path}\n\n{target.instructions}",
+            file_section(target.path, original),
+        )
+        messages = base_messages(ctx.prefix)
+        messages.append({"role": "user", "content": text})
+        self.agent = Agent(
+            role="coder",
+            name=name,
+            client=ctx.client,
+            messages=messages,
+            budget=ctx.budget,
+            transcript=ctx.transcript,
+        )
+
+    @property
+    def path(self) -> str:
+        return self.result.target.path
+
+    async def run(self, feedback: str | None = None) -> CoderResult:
+        """One coding pass: the first one, or a revision after review ``feedback``."""
+        if feedback is not None:
+            self.agent.add_user(
+                f"# Review findings for {self.path}\n\n{feedback}\n\n"
+                + file_section(self.path, self.result.text)
+                + "\n\nSend SEARCH/REPLACE blocks against this current content."
+            )
+        failures = 0
+        try:
+            while True:
+                reply = await self.agent.step()
+                problem = self._accept(reply.content)
+                if problem is None:
+                    return self.result
+                failures += 1
+                self.ctx.transcript.event("rejected", agent=self.agent.name, reason=problem)
+                if failures > self.ctx.budget.settings.apply_rounds:
+                    raise LimitsExceeded(
+                        "apply_rounds",
+                        f"the coder for {self.path} gave edits that do not apply "
+                        f"{failures} times; last problem: {problem}",
+                    )
+                self.agent.add_user(
+                    f"# Edit not applied\n\n{problem}\n\nNothing from that reply was applied; "
+                    f"{self.path} is unchanged by it. Send corrected SEARCH/REPLACE blocks."
+                )
+        finally:
+            self.ctx.transcript.flush()
+
+    def _accept(self, content: str) -> str | None:
+        """Apply a reply; return why it was refused, or None when it was applied."""
+        blocks, errors = parse_edit_blocks(content or "")
+        if errors:
+            return "Malformed edit blocks:\n" + "\n".join(f"- {e}" for e in errors)
+        if not blocks:
+            return None  # the coder decided the file needs no (further) change
+        for block in blocks:
+            try:
+                path = self.ctx.workspace.normalize(block.path)
+            except ValueError as exc:
+                return f"Bad path in a block: {exc}. Edit only {self.path}."
+            if path != self.path:
+                return f"A block edits {block.path}, but you may edit only {self.path}."
+        before = self.result.text
+        try:
+            after = apply_blocks(before, blocks)
+        except ApplyError as exc:
+            hint = getattr(exc, "hint", "")
+            message = getattr(exc, "message", "") or str(exc)
+            return f"{message}\n{hint}".strip()
+        problems = new_syntax_errors(self.path, before, after)
+        if problems:
+            return "Your edit introduces syntax errors, so it was rejected.\n" + describe(
+                self.path, problems
+            )
+        self.result.text = after
+        self.result.blocks.extend(blocks)
+        return None

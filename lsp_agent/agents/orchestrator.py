@@ -1,0 +1,457 @@
+"""The orchestrator: researcher -> coders (in parallel) -> reviewer (bounded rounds) -> synthesis.
+
+``run_task`` never writes anything but the transcript: it returns changes computed in memory
+against the texts it read. Every failure becomes a ``TaskResult`` state with a clear error;
+only cancellation propagates (``CancelledError``), after the transcript records it.
+The task records (``TaskSpec``, ``FileChange``, ``TaskResult``, ``ProgressEvent``) are plain
+dataclasses with ``to_json``/``from_json`` for the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsp_agent.agents.client import ModelClient, ModelError
+from lsp_agent.agents.coder import Coder, CoderResult
+from lsp_agent.agents.loop import Budget, LimitsExceeded, LoopDetected, ToolError
+from lsp_agent.agents.roles import (
+    Plan,
+    Reviewer,
+    RoleContext,
+    Target,
+    base_messages,
+    render,
+    research,
+    task_message,
+)
+from lsp_agent.agents.synthesizer import MergeConflict, MergedFile, merge, summary_for, title_for
+from lsp_agent.agents.tools import Workspace
+from lsp_agent.agents.transcript import Transcript, environment_secrets
+from lsp_agent.agents.usage import Usage
+from lsp_agent.config import Settings, workspace_cache_dir
+from lsp_agent.edits import EditBlock, TextEdit, text_edits, unified_diff
+
+__all__ = [
+    "DryRunPlan",
+    "FileChange",
+    "ProgressEvent",
+    "TaskResult",
+    "TaskSpec",
+    "new_task_id",
+    "plan_task",
+    "run_task",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class TaskSpec:
+    instruction: str
+    kind: str = "instruction"  # "fix" | "refactor" | "instruction"
+    files: list[str] = field(default_factory=list)  # focus files (POSIX, relative to the root)
+    selection: Any = None  # context.Selection | None
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)  # LSP Diagnostic-shaped
+    preset: str | None = None
+    title: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if self.selection is not None and dataclasses.is_dataclass(self.selection):
+            data["selection"] = dataclasses.asdict(self.selection)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskSpec:
+        selection = data.get("selection")
+        if isinstance(selection, Mapping):
+            try:
+                from lsp_agent.context import Selection
+
+                selection = Selection(**selection)
+            except (ImportError, TypeError):
+                selection = dict(selection)
+        return cls(
+            instruction=str(data.get("instruction", "")),
+            kind=str(data.get("kind", "instruction")),
+            files=list(data.get("files") or []),
+            selection=selection,
+            diagnostics=list(data.get("diagnostics") or []),
+            preset=data.get("preset"),
+            title=str(data.get("title", "")),
+        )
+
+
+@dataclass
+class FileChange:
+    path: str
+    original_sha256: str  # of original_text encoded as UTF-8 ("" text for a created file)
+    original_text: str
+    new_text: str
+    blocks: list[EditBlock]
+    diff: str
+    edits: list[TextEdit]  # UTF-16 positions against original_text
+    created: bool = False  # the file did not exist when the task read it
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FileChange:
+        return cls(
+            path=data["path"],
+            original_sha256=data["original_sha256"],
+            original_text=data["original_text"],
+            new_text=data["new_text"],
+            blocks=[EditBlock(**b) for b in data.get("blocks") or []],
+            diff=data.get("diff", ""),
+            edits=[TextEdit(**e) for e in data.get("edits") or []],
+            created=bool(data.get("created", False)),
+        )
+
+
+@dataclass
+class TaskResult:
+    state: str  # "succeeded" | "failed" | "cancelled" | "budget_exceeded" | "no_changes"
+    title: str
+    summary: str
+    changes: list[FileChange]
+    usage: Usage
+    error: str | None = None
+    transcript: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "title": self.title,
+            "summary": self.summary,
+            "changes": [c.to_json() for c in self.changes],
+            "usage": self.usage.to_json(),
+            "error": self.error,
+            "transcript": str(self.transcript) if self.transcript else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskResult:
+        usage = data.get("usage") or {}
+        known = {f.name for f in dataclasses.fields(Usage)}
+        return cls(
+            state=data["state"],
+            title=data.get("title", ""),
+            summary=data.get("summary", ""),
+            changes=[FileChange.from_json(c) for c in data.get("changes") or []],
+            usage=Usage(**{k: int(v) for k, v in usage.items() if k in known}),
+            error=data.get("error"),
+            transcript=Path(data["transcript"]) if data.get("transcript") else None,
+        )
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    stage: str  # "researching" | "coding" | "reviewing" | "synthesizing" | "done"
+    message: str
+    done: int = 0
+    total: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class DryRunPlan:
+    """What ``plan_task`` returns for ``--dry-run``: no model is called to build it."""
+
+    files: list[str]  # the task's focus files ([] = the researcher decides)
+    prefix_tokens: int
+    prompt_tokens: dict[str, int]  # role -> tokens of its first request
+    requests: int  # the fewest model calls the task makes (1 researcher + coders + 1 reviewer)
+
+    @property
+    def total_prompt_tokens(self) -> int:
+        return sum(self.prompt_tokens.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "total_prompt_tokens": self.total_prompt_tokens}
+
+
+def task_text(spec: TaskSpec) -> str:
+    """The task as every role reads it, after the ``# Role`` header."""
+    lines = [f"Kind: {spec.kind}" + (f" (preset {spec.preset})" if spec.preset else "")]
+    lines.append("Instruction: " + (spec.instruction.strip() or "(none)"))
+    if spec.files:
+        lines.append("Files: " + ", ".join(spec.files))
+    sel = spec.selection
+    if sel is not None:
+        get = sel.get if isinstance(sel, Mapping) else lambda k: getattr(sel, k, None)
+        lines.append(
+            f"Selection: {get('path')} lines {int(get('start_line') or 0) + 1}-"
+            f"{int(get('end_line') or 0) + 1}"
+        )
+    if spec.diagnostics:
+        lines.append("Diagnostics:")
+        lines.extend(f"- {_diagnostic(d)}" for d in spec.diagnostics)
+    return "\n".join(lines)
+
+
+def _diagnostic(diag: Mapping[str, Any]) -> str:
+    start = (diag.get("range") or {}).get("start") or {}
+    where = diag.get("path") or diag.get("file") or diag.get("uri") or ""
+    line = start.get("line", diag.get("line"))
+    if line is not None:
+        where = f"{where}:{int(line) + 1}" if where else f"line {int(line) + 1}"
+    code = diag.get("code")
+    source = " ".join(str(x) for x in (diag.get("source"), code) if x)
+    return f"{where}: {source + ': ' if source else ''}{diag.get('message', '')}".strip()
+
+
+Progress = Callable[[ProgressEvent], None]
+
+
+def new_task_id() -> str:
+    return "t-" + secrets.token_hex(6)
+
+
+def transcripts_dir(root: Path) -> Path:
+    return workspace_cache_dir(root) / "transcripts"
+
+
+async def run_task(
+    spec: TaskSpec,
+    *,
+    index: Any,
+    snapshot: Any,
+    client: ModelClient,
+    settings: Settings,
+    progress: Progress | None = None,
+    transcript_dir: Path | None = None,
+    texts: Mapping[str, str] | None = None,
+    task_id: str | None = None,
+) -> TaskResult:
+    """Run one task to a result. ``texts`` (frozen open buffers) take precedence over the index;
+    ``transcript_dir`` defaults to the workspace cache's ``transcripts/``."""
+    task_id = task_id or new_task_id()
+    path = (transcript_dir or transcripts_dir(Path(index.root))) / f"{task_id}.jsonl"
+    provider = getattr(client, "provider", None)
+    transcript = Transcript(
+        path, secrets=[*environment_secrets(), getattr(provider, "api_key", "") or ""]
+    )
+    budget = Budget(settings.budgets)
+    ctx = RoleContext(
+        client=client,
+        workspace=Workspace(index, texts),
+        budget=budget,
+        transcript=transcript,
+        prefix=snapshot.prefix,
+        tail=snapshot.tail,
+        task=task_text(spec),
+    )
+
+    def emit(stage: str, message: str, done: int = 0, total: int = 0) -> None:
+        transcript.event("progress", stage=stage, message=message, done=done, total=total)
+        if progress is not None:
+            try:
+                progress(ProgressEvent(stage, message, done, total))
+            except Exception:  # a broken listener must not fail the task
+                log.exception("progress callback failed")
+
+    transcript.event("task", id=task_id, spec=spec.to_json(), prefix_hash=snapshot.prefix_hash)
+    title = title_for(spec.instruction, spec.title)
+    try:
+        async with asyncio.timeout(settings.budgets.max_seconds):
+            result = await _run(ctx, spec, title, emit)
+    except asyncio.CancelledError:
+        transcript.event("cancelled", usage=budget.usage.to_json())
+        transcript.flush()
+        raise
+    except (LimitsExceeded, TimeoutError) as exc:
+        message = (
+            str(exc)
+            if isinstance(exc, LimitsExceeded)
+            else (f"time budget exhausted: {settings.budgets.max_seconds:g} s")
+        )
+        result = TaskResult("budget_exceeded", title, "", [], Usage(), message)
+    except LoopDetected as exc:
+        result = TaskResult("failed", title, "", [], Usage(), f"loop detected: {exc}")
+    except ModelError as exc:
+        result = TaskResult("failed", title, "", [], Usage(), f"model error ({exc.kind}): {exc}")
+    except MergeConflict as exc:
+        result = TaskResult("failed", title, "", [], Usage(), str(exc))
+    except Exception as exc:  # never a dead server: report it as the task's failure
+        log.exception("task %s failed", task_id)
+        result = TaskResult("failed", title, "", [], Usage(), f"internal error: {exc!r}")
+    result.usage = budget.usage
+    result.transcript = path
+    transcript.event(
+        "result",
+        state=result.state,
+        error=result.error,
+        files=[c.path for c in result.changes],
+        usage=budget.usage.to_json(),
+    )
+    transcript.flush()
+    emit("done", result.error or result.state, 1, 1)
+    transcript.flush()
+    return result
+
+
+async def _run(
+    ctx: RoleContext, spec: TaskSpec, title: str, emit: Callable[..., None]
+) -> TaskResult:
+    emit("researching", "researching the workspace", 0, 1)
+    plan = await research(ctx)
+    ctx.transcript.event("plan", targets=[t.__dict__ for t in plan.targets], notes=plan.notes)
+    if not plan.targets:
+        return TaskResult("no_changes", title, plan.notes or "nothing to change", [], Usage())
+    coders = [_coder(ctx, plan, target, n) for n, target in enumerate(plan.targets, 1)]
+    await _code(coders, [None] * len(coders), emit)
+    reviewer = Reviewer(ctx, plan)
+    rounds = ctx.budget.settings.review_rounds
+    for round_number in range(rounds + 1):
+        merged = merge([c.result for c in coders])
+        if not merged:
+            return TaskResult("no_changes", title, plan.notes or "no file changed", [], Usage())
+        emit("reviewing", f"reviewing (round {round_number + 1})", round_number, rounds + 1)
+        verdict = await reviewer.review(_combined_diff(merged))
+        ctx.transcript.event("review", round=round_number + 1, **verdict)
+        if verdict["approved"]:
+            break
+        if round_number == rounds:
+            findings = "; ".join(f"{f['path'] or '*'}: {f['message']}" for f in verdict["findings"])
+            raise LimitsExceeded(
+                "review_rounds",
+                f"the reviewer still rejects the change after {rounds} revision rounds: "
+                + findings,
+            )
+        revise, feedback = _route(ctx, plan, coders, verdict["findings"])
+        await _code(revise, feedback, emit)
+    emit("synthesizing", "merging the edits", 0, 1)
+    merged = merge([c.result for c in coders])
+    changes = [_file_change(item) for item in merged]
+    return TaskResult("succeeded", title, summary_for(plan, merged), changes, Usage())
+
+
+def _coder(ctx: RoleContext, plan: Plan, target: Target, number: int) -> Coder:
+    text = ctx.workspace.read(target.path)
+    return Coder(ctx, plan, target, text or "", exists=text is not None, name=f"coder-{number}")
+
+
+async def _code(
+    coders: Sequence[Coder], feedback: Sequence[str | None], emit: Callable[..., None]
+) -> list[CoderResult]:
+    """Run coders in parallel; progress reports each finished file."""
+    total, done = len(coders), 0
+    emit("coding", f"coding {total} file{'s' if total != 1 else ''}", 0, total)
+
+    async def one(coder: Coder, note: str | None) -> CoderResult:
+        nonlocal done
+        result = await coder.run(note)
+        done += 1
+        emit("coding", f"coding file {done} of {total}: {coder.path}", done, total)
+        return result
+
+    return await gather_all(one(c, f) for c, f in zip(coders, feedback, strict=True))
+
+
+async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """Like ``asyncio.gather`` but a failure cancels the siblings and is raised as itself."""
+    tasks: list[asyncio.Task[T]] = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_as_coroutine(a)) for a in awaitables]
+    except BaseExceptionGroup as failures:
+        leaves = _leaves(failures)
+        first = next((e for e in leaves if not isinstance(e, asyncio.CancelledError)), leaves[0])
+        raise first from None
+    return [task.result() for task in tasks]
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+def _route(
+    ctx: RoleContext, plan: Plan, coders: list[Coder], findings: list[dict[str, str]]
+) -> tuple[list[Coder], list[str | None]]:
+    """Findings go to the coders of their file; a file nobody coded gets a new coder; a finding
+    without a usable path goes to every coder."""
+    by_coder: dict[int, list[str]] = {}
+    for finding in findings:
+        path = finding.get("path") or ""
+        try:
+            rel = ctx.workspace.resolve(path, must_exist=False) if path else ""
+        except ToolError:
+            rel = ""
+        concerned = [i for i, c in enumerate(coders) if c.path == rel] if rel else []
+        if rel and not concerned:
+            target = Target(rel, finding["message"])
+            coders.append(_coder(ctx, plan, target, len(coders) + 1))
+            by_coder[len(coders) - 1] = []  # its instructions already hold the finding
+            continue
+        for i in concerned or range(len(coders)):
+            by_coder.setdefault(i, []).append(f"- {finding['message']}")
+    chosen = sorted(by_coder)
+    notes: list[str | None] = [("\n".join(by_coder[i]) if by_coder[i] else None) for i in chosen]
+    return [coders[i] for i in chosen], notes
+
+
+def _combined_diff(files: Sequence[MergedFile]) -> str:
+    return "".join(unified_diff(f.path, f.original, f.text) for f in files)
+
+
+def _file_change(item: MergedFile) -> FileChange:
+    return FileChange(
+        path=item.path,
+        original_sha256=hashlib.sha256(item.original.encode("utf-8")).hexdigest(),
+        original_text=item.original,
+        new_text=item.text,
+        blocks=list(item.blocks),
+        diff=unified_diff(item.path, item.original, item.text),
+        edits=text_edits(item.original, item.text),
+        created=not item.exists,
+    )
+
+
+def plan_task(
+    spec: TaskSpec,
+    *,
+    index: Any,
+    snapshot: Any,
+    texts: Mapping[str, str] | None = None,
+    count: Callable[[str], int] | None = None,
+) -> DryRunPlan:
+    """What a dry run shows, without calling a model: the files the task starts from and the
+    prompt tokens of each role's first request (a lower bound on what the task sends). One coder
+    per focus file is assumed; the researcher may choose others."""
+    if count is None:
+        from lsp_agent.context.tokens import count_tokens as count
+    ws = Workspace(index, texts)
+    task = task_text(spec)
+    base = "".join(m["content"] for m in base_messages(snapshot.prefix))
+    prompts = {"researcher": count(base + task_message(render("researcher"), task, snapshot.tail))}
+    for path in spec.files:
+        text = ws.read(path) or ""
+        role = render("coder", path=path)
+        prompts[f"coder:{path}"] = count(base + task_message(role, task, snapshot.tail) + text)
+    prompts["reviewer"] = count(base + task_message(render("reviewer"), task, snapshot.tail))
+    return DryRunPlan(
+        files=list(spec.files),
+        prefix_tokens=count(snapshot.prefix),
+        prompt_tokens=prompts,
+        requests=2 + max(1, len(spec.files)),
+    )

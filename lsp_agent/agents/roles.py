@@ -1,0 +1,150 @@
+"""The roles' prompts and message layout, and the two tool-using roles: researcher and reviewer.
+
+Message layout (docs/protocol.md): message 0 is the system prompt shared by every role, message 1
+is the snapshot's stable prefix. Both are byte-identical across roles, requests and tasks while
+the prefix is unchanged, so provider prefix caches hit. Everything that varies (the role, the
+task, the snapshot tail) comes after them, starting with a ``# Role: <role>`` line.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from string import Template
+from typing import Any
+
+from lsp_agent.agents.loop import Agent, Budget, ToolError
+from lsp_agent.agents.tools import Workspace, research_tools, submit_plan_tool, submit_review_tool
+from lsp_agent.agents.transcript import Transcript
+
+PREFIX_HEADER = "# Workspace snapshot\n\n"
+MAX_TARGETS = 32
+
+
+@functools.cache
+def prompt(name: str) -> str:
+    """A prompt template from ``lsp_agent/agents/prompts/<name>.md``."""
+    return resources.files("lsp_agent.agents").joinpath(f"prompts/{name}.md").read_text("utf-8")
+
+
+def render(name: str, **values: str) -> str:
+    return Template(prompt(name)).substitute(values).strip()
+
+
+def base_messages(prefix: str) -> list[dict[str, Any]]:
+    """Messages 0 and 1: the same bytes for every role and request while the prefix holds."""
+    return [
+        {"role": "system", "content": prompt("system").strip()},
+        {"role": "user", "content": PREFIX_HEADER + prefix},
+    ]
+
+
+def task_message(role_text: str, task: str, tail: str, *extra: str) -> str:
+    parts = [role_text, "# Task\n\n" + task.strip()]
+    parts.extend(part.strip() for part in extra if part and part.strip())
+    if tail.strip():
+        parts.append("# Recent changes and focus\n\n" + tail.strip())
+    return "\n\n".join(parts) + "\n"
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str
+    instructions: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    targets: list[Target]
+    notes: str
+
+    def to_text(self) -> str:
+        rows = [f"- `{t.path}`: {t.instructions}" for t in self.targets] or ["- (no files)"]
+        return "# Plan\n\nNotes: " + (self.notes or "(none)") + "\n\nTargets:\n" + "\n".join(rows)
+
+
+def validate_plan(ws: Workspace, args: dict[str, Any]) -> Plan:
+    """Check a submitted plan; every problem goes back to the researcher as a tool error."""
+    targets = args.get("targets")
+    notes = args.get("notes", "")
+    if not isinstance(targets, list):
+        raise ToolError('targets must be a list of {"path": str, "instructions": str}')
+    if not isinstance(notes, str):
+        raise ToolError("notes must be a string")
+    if len(targets) > MAX_TARGETS:
+        raise ToolError(f"at most {MAX_TARGETS} targets per task; split the work")
+    clean: list[Target] = []
+    for number, item in enumerate(targets, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            raise ToolError(f"target {number} needs a string path")
+        instructions = item.get("instructions")
+        if not isinstance(instructions, str) or not instructions.strip():
+            raise ToolError(f"target {number} ({item['path']}) needs instructions")
+        # A target may be a new file, but never one outside the root or a secret.
+        path = ws.resolve(item["path"], must_exist=False)
+        clean.append(Target(path, instructions.strip()))
+    return Plan(clean, notes.strip())
+
+
+def _agent(role: str, name: str, ctx: RoleContext, text: str, tools: list[Any]) -> Agent:
+    messages = base_messages(ctx.prefix)
+    messages.append({"role": "user", "content": text})
+    return Agent(
+        role=role,
+        name=name,
+        client=ctx.client,
+        messages=messages,
+        budget=ctx.budget,
+        transcript=ctx.transcript,
+        tools=tools,
+    )
+
+
+@dataclass
+class RoleContext:
+    """What every role of one task shares."""
+
+    client: Any  # ModelClient
+    workspace: Workspace
+    budget: Budget
+    transcript: Transcript
+    prefix: str
+    tail: str
+    task: str
+
+
+async def research(ctx: RoleContext) -> Plan:
+    tools = [*research_tools(ctx.workspace), submit_plan_tool(lambda a: _plan_dict(ctx, a))]
+    text = task_message(render("researcher"), ctx.task, ctx.tail)
+    agent = _agent("researcher", "researcher", ctx, text, tools)
+    payload = await agent.run("Call submit_plan to finish (an empty targets list if no change).")
+    return Plan([Target(**t) for t in payload["targets"]], payload["notes"])
+
+
+def _plan_dict(ctx: RoleContext, args: dict[str, Any]) -> dict[str, Any]:
+    plan = validate_plan(ctx.workspace, args)
+    return {"targets": [t.__dict__ for t in plan.targets], "notes": plan.notes}
+
+
+class Reviewer:
+    """Keeps its conversation across rounds so a re-review sees what it asked for."""
+
+    def __init__(self, ctx: RoleContext, plan: Plan) -> None:
+        self.ctx, self.plan = ctx, plan
+        self.agent: Agent | None = None
+
+    async def review(self, diff: str) -> dict[str, Any]:
+        diff_text = "# Combined diff\n\n```diff\n" + (diff or "(empty)\n") + "```"
+        if self.agent is None:
+            tools = [*research_tools(self.ctx.workspace), submit_review_tool()]
+            text = task_message(
+                render("reviewer"), self.ctx.task, self.ctx.tail, self.plan.to_text(), diff_text
+            )
+            self.agent = _agent("reviewer", "reviewer", self.ctx, text, tools)
+        else:
+            self.agent.add_user(
+                "# Revised diff\n\nThe coders addressed your findings. Review again.\n\n"
+                + diff_text
+            )
+        return await self.agent.run("Call submit_review to finish.")
