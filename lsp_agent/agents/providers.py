@@ -143,17 +143,20 @@ def _detect(base_url: str, env: Mapping[str, str]) -> str:
 
 
 def _api_key(preset: Preset, settings: Settings, env: Mapping[str, str]) -> tuple[str, str]:
-    """(key, variable it came from). Order: model.api_key_env, LSP_AGENT_API_KEY, preset var."""
-    candidates = [settings.model.api_key_env, ENV_API_KEY, preset.key_env]
-    for var in candidates:
+    """(key, variable it came from). Order: model.api_key_env, LSP_AGENT_API_KEY, preset var.
+
+    A configured ``api_key_env`` replaces the preset's variable: a gateway key named on purpose
+    must not silently fall back to a provider key.
+    """
+    named = settings.model.api_key_env
+    for var in (named, ENV_API_KEY, "" if named else preset.key_env):
         if var and env.get(var):
             return env[var], var
-    if not preset.key_env and not settings.model.api_key_env:
+    if not preset.key_env and not named:
         return LOCAL_PLACEHOLDER_KEY, ""
-    wanted = settings.model.api_key_env or preset.key_env
     raise ConfigError(
-        f"provider {preset.name} needs an API key: set {wanted} (or {ENV_API_KEY}) "
-        "in the environment of lsp-agent"
+        f"provider {preset.name} needs an API key: set {named or preset.key_env} "
+        f"(or {ENV_API_KEY}) in the environment of lsp-agent"
     )
 
 

@@ -237,7 +237,10 @@ class ScriptedModel:
     def start(self) -> ScriptedModel:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="scripted-model", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll
+                name="scripted-model",
+                daemon=True,
             )
             self._thread.start()
         return self
