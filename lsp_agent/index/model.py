@@ -18,7 +18,7 @@ class Definition:
     start_col: int
     end_line: int
     end_col: int
-    signature: str  # the definition's first line, stripped of trailing whitespace
+    signature: str  # the line holding the definition's name, trailing whitespace stripped
     scope: str  # dotted names of the enclosing definitions ("Outer.inner"); "" at top level
 
 

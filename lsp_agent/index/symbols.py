@@ -16,6 +16,9 @@ from lsp_agent.index.model import Definition, FileEntry, Reference
 
 MAX_SIGNATURE = 200  # characters; a minified one-line file must not bloat every record
 _CONTAINERS = frozenset({"class", "struct", "interface", "impl", "trait"})
+# Definitions of these kinds never enclose others in a meaningful way (a C typedef wrapping a
+# struct body, a constant holding an object literal), so they do not open a scope.
+_NOT_SCOPES = frozenset({"type", "constant", "variable", "field", "macro"})
 
 Symbols = tuple[tuple[Definition, ...], tuple[Reference, ...], int]
 
@@ -48,10 +51,10 @@ def extract(language: str, source: bytes) -> Symbols:
     """Definitions (sorted by position, with enclosing scopes), references, syntax errors."""
     tree = new_parser(language).parse(source)
     root = tree.root_node
-    # definition node id -> (start_byte, end_byte, name, kind, name_start, node)
-    found: dict[int, tuple[int, int, str, str, int, Node]] = {}
+    # definition node id -> (start_byte, end_byte, name, kind, name node, node, pattern)
+    found: dict[int, tuple[int, int, str, str, Node, Node, int]] = {}
     raw_refs: list[tuple[int, str, str, int, int]] = []
-    for _pattern, captures in QueryCursor(load_query(language)).matches(root):
+    for pattern, captures in QueryCursor(load_query(language)).matches(root):
         names = captures.get("name")
         if not names:
             continue
@@ -59,14 +62,17 @@ def extract(language: str, source: bytes) -> Symbols:
         for key, nodes in captures.items():
             if key.startswith("definition."):
                 node = nodes[0]
-                if node.id not in found:  # first (more specific) pattern wins
+                previous = found.get(node.id)
+                # Patterns are ordered specific-first: the lowest pattern index wins.
+                if previous is None or pattern < previous[6]:
                     found[node.id] = (
                         node.start_byte,
                         node.end_byte,
                         name_node.text.decode("utf-8", "replace"),
                         key[11:],
-                        name_node.start_byte,
+                        name_node,
                         node,
+                        pattern,
                     )
             elif key.startswith("reference."):
                 point = name_node.start_point
@@ -82,7 +88,7 @@ def extract(language: str, source: bytes) -> Symbols:
 
     definitions: list[Definition] = []
     stack: list[tuple[int, str, str]] = []  # enclosing (end_byte, name, kind)
-    for start, end, name, kind, _name_start, node in sorted(
+    for start, end, name, kind, name_node, node, _pattern in sorted(
         found.values(), key=lambda item: (item[0], -item[1])
     ):
         while stack and (stack[-1][0] < end or stack[-1][0] <= start):
@@ -98,23 +104,30 @@ def extract(language: str, source: bytes) -> Symbols:
                 start_col=start_point[1],
                 end_line=end_point[0],
                 end_col=end_point[1],
-                signature=_line_text(source, start, start_point[1]),
+                signature=_line_text(source, name_node.start_byte, name_node.start_point[1]),
                 scope=".".join(item[1] for item in stack),
             )
         )
-        stack.append((end, name, kind))
+        if kind not in _NOT_SCOPES:
+            stack.append((end, name, kind))
 
     # Patterns like ``(type_identifier) @name @reference.type`` also match the name of the
     # definition itself; a definition is not a use of itself.
-    defined_at = {item[4] for item in found.values()}
-    seen: set[tuple[int, str]] = set()
+    defined_at = {item[4].start_byte for item in found.values()}
+    # One reference per position: where a specific pattern (call, import) and the generic
+    # type pattern both match, the specific kind sorts first and wins.
+    seen: set[int] = set()
     references: list[Reference] = []
-    for start_byte, name, kind, line, col in sorted(raw_refs):
-        if start_byte in defined_at or (start_byte, kind) in seen:
+    for start_byte, name, kind, line, col in sorted(raw_refs, key=_ref_order):
+        if start_byte in defined_at or start_byte in seen:
             continue
-        seen.add((start_byte, kind))
+        seen.add(start_byte)
         references.append(Reference(name, kind, line, col))
     return tuple(definitions), tuple(references), count_syntax_errors(root)
+
+
+def _ref_order(item: tuple[int, str, str, int, int]) -> tuple[int, bool, str]:
+    return item[0], item[2] == "type", item[2]
 
 
 def count_lines(data: bytes) -> int:

@@ -1,10 +1,10 @@
 ; Tags for Rust. Derived from tree-sitter-rust's tags.scm, plus use declarations and type uses.
+; Functions inside impl/trait blocks become methods in symbols.py (by their enclosing scope).
 
 (struct_item name: (type_identifier) @name) @definition.struct
 (enum_item name: (type_identifier) @name) @definition.enum
 (union_item name: (type_identifier) @name) @definition.struct
 (type_item name: (type_identifier) @name) @definition.type
-(declaration_list (function_item name: (identifier) @name) @definition.method)
 (function_item name: (identifier) @name) @definition.function
 (function_signature_item name: (identifier) @name) @definition.method
 (trait_item name: (type_identifier) @name) @definition.trait
