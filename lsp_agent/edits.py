@@ -26,10 +26,13 @@ from pathlib import Path
 
 from lsp_agent.edit_blocks import EditBlock, parse_edit_blocks
 from lsp_agent.text_edits import (
+    Line,
     TextEdit,
     apply_text_edits,
+    dominant_eol,
+    join_terminated,
     rebase,
-    split_newline_lines,
+    split_terminated,
     text_edits,
     unified_diff,
     utf16_len,
@@ -53,9 +56,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Line = tuple[str, str]  # (content without terminator, terminator: "\n", "\r\n" or "")
 _TAB_WIDTHS = (4, 8)
 _ELLIPSIS = "..."
+_HINT_CANDIDATES = 30  # windows scored with difflib when looking for the closest lines
 
 
 class ApplyError(Exception):
@@ -85,7 +88,7 @@ class _Match:
     tab: int = 4
 
     def describe(self) -> str:
-        where = f"lines {self.start + 1}-{self.end}"
+        where = _line_span(self.start, self.end)
         if self.offset is None:
             return f"exact match at {where}"
         if self.offset == 0:
@@ -108,8 +111,8 @@ def apply_blocks(original: str, blocks: Sequence[EditBlock]) -> str:
 
 def apply_blocks_detailed(original: str, blocks: Sequence[EditBlock]) -> ApplyResult:
     """Like ``apply_blocks``, also returning one note per block on how it applied."""
-    lines = _split(original)
-    eol = _dominant_eol(lines)
+    lines = split_terminated(original)
+    eol = dominant_eol(lines)
     final_newline = original.endswith("\n") or not original
     notes: list[str] = []
     for index, block in enumerate(blocks):
@@ -117,13 +120,13 @@ def apply_blocks_detailed(original: str, blocks: Sequence[EditBlock]) -> ApplyRe
         try:
             lines, note = _apply_one(lines, block, eol)
         except _BlockFailure as failure:
-            partial = _join(lines, eol, final_newline)
+            partial = join_terminated(lines, eol, final_newline)
             raise ApplyError(
                 f"{label}: {failure.message}", failure.hint, index=index, partial=partial
             ) from None
         logger.debug("%s: %s", label, note)
         notes.append(f"{label}: {note}")
-    return ApplyResult(_join(lines, eol, final_newline), notes)
+    return ApplyResult(join_terminated(lines, eol, final_newline), notes)
 
 
 def _apply_one(lines: list[Line], block: EditBlock, eol: str) -> tuple[list[Line], str]:
@@ -160,7 +163,7 @@ def _find_unique(contents: list[str], search: list[str], lo: int = 0) -> _Match 
     if len(matches) > 1:
         raise _BlockFailure(
             f"SEARCH matches {len(matches)} places ("
-            + ", ".join(f"lines {m.start + 1}-{m.end}" for m in matches[:5])
+            + ", ".join(_line_span(m.start, m.end) for m in matches[:5])
             + "); add surrounding lines to SEARCH so that it matches exactly one",
             _ambiguity_hint(contents, matches),
         )
@@ -307,7 +310,7 @@ def _closest_hint(contents: list[str], search: list[str], *, first_line: int = 0
     start, end = span
     excerpt = "\n".join(contents[start:end])
     return (
-        f"The closest lines in the file are lines {first_line + start + 1}-{first_line + end}:\n"
+        f"The closest lines in the file are {_line_span(first_line + start, first_line + end)}:\n"
         f"{excerpt}\n"
         "SEARCH must repeat lines of the file exactly, including whitespace and comments."
     )
@@ -321,13 +324,15 @@ def _closest_window(contents: list[str], search: list[str]) -> tuple[int, int] |
     wanted = [s.strip() for s in search]
     wanted_set = {w for w in wanted if w}
     # Cheap pass: windows sharing the most whole lines with SEARCH; then difflib picks among them.
-    hits = [1 if s in wanted_set else 0 for s in stripped]
-    scores = [sum(hits[i : i + size]) for i in range(len(contents) - size + 1)]
-    candidates = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:8]
+    prefix = [0]
+    for line in stripped:
+        prefix.append(prefix[-1] + (line in wanted_set))
+    scores = [prefix[i + size] - prefix[i] for i in range(len(contents) - size + 1)]
+    candidates = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:_HINT_CANDIDATES]
     if not scores or scores[candidates[0]] == 0:
         first = next(w for w in wanted if w)
-        close = difflib.get_close_matches(first, stripped, n=8, cutoff=0.5)
-        candidates = sorted({i for i, s in enumerate(stripped) if s in close})[:8]
+        close = difflib.get_close_matches(first, stripped, n=_HINT_CANDIDATES, cutoff=0.5)
+        candidates = sorted({i for i, s in enumerate(stripped) if s in close})[:_HINT_CANDIDATES]
         offset = next(k for k, w in enumerate(wanted) if w)
         candidates = [max(0, min(i - offset, len(contents) - size)) for i in candidates]
     target = "\n".join(wanted)
@@ -345,8 +350,13 @@ def _ambiguity_hint(contents: list[str], matches: list[_Match]) -> str:
     parts = []
     for m in matches[:5]:
         lo, hi = max(0, m.start - 2), min(len(contents), m.end + 2)
-        parts.append(f"lines {lo + 1}-{hi}:\n" + "\n".join(contents[lo:hi]))
+        parts.append(f"{_line_span(lo, hi)}:\n" + "\n".join(contents[lo:hi]))
     return "The matches, with the lines around them:\n" + "\n---\n".join(parts)
+
+
+def _line_span(start: int, end: int) -> str:
+    """0-based [start, end) as the 1-based lines people read."""
+    return f"line {start + 1}" if end - start <= 1 else f"lines {start + 1}-{end}"
 
 
 def _width(line: str, tab: int) -> int:
@@ -380,39 +390,11 @@ def _reindent(text: str, offset: int, tab: int, use_tabs: bool) -> str:
     return indent + text.lstrip(" \t")
 
 
-def _split(text: str) -> list[Line]:
-    out: list[Line] = []
-    for raw in split_newline_lines(text):
-        if raw.endswith("\r\n"):
-            out.append((raw[:-2], "\r\n"))
-        elif raw.endswith("\n"):
-            out.append((raw[:-1], "\n"))
-        else:
-            out.append((raw, ""))
-    return out
-
-
 def _block_lines(text: str) -> list[str]:
     text = text.replace("\r\n", "\n")
     if text.endswith("\n"):
         text = text[:-1]
     return text.split("\n") if text else []
-
-
-def _dominant_eol(lines: list[Line]) -> str:
-    crlf = sum(1 for _, end in lines if end == "\r\n")
-    lf = sum(1 for _, end in lines if end == "\n")
-    return "\r\n" if crlf > lf else "\n"
-
-
-def _join(lines: list[Line], eol: str, final_newline: bool) -> str:
-    parts = []
-    last = len(lines) - 1
-    for i, (content, end) in enumerate(lines):
-        # A line that stopped being the last one needs a terminator; the last one keeps the
-        # file's final-newline state.
-        parts.append(content + (end or eol if i < last or final_newline else ""))
-    return "".join(parts)
 
 
 def safe_path(root: Path, path: str) -> Path:

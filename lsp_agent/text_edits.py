@@ -17,6 +17,8 @@ _LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _NEWLINE_LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _NO_NEWLINE = "\\ No newline at end of file\n"
 
+Line = tuple[str, str]  # (content without terminator, terminator: "\n", "\r\n" or "")
+
 
 @dataclass(frozen=True, slots=True)
 class TextEdit:
@@ -43,6 +45,36 @@ def split_lsp_lines(text: str) -> list[str]:
 def split_newline_lines(text: str) -> list[str]:
     """Split on ``\\n`` only, keeping it: the unit diff and patch tools work in."""
     return _NEWLINE_LINE.findall(text)
+
+
+def split_terminated(text: str) -> list[Line]:
+    """Split on ``\\n`` into (content, terminator) pairs; a lone ``\\r`` stays in the content."""
+    out: list[Line] = []
+    for raw in split_newline_lines(text):
+        if raw.endswith("\r\n"):
+            out.append((raw[:-2], "\r\n"))
+        elif raw.endswith("\n"):
+            out.append((raw[:-1], "\n"))
+        else:
+            out.append((raw, ""))
+    return out
+
+
+def dominant_eol(lines: Sequence[Line]) -> str:
+    """The terminator new lines should get: CRLF when most lines have it, else LF."""
+    crlf = sum(1 for _, end in lines if end == "\r\n")
+    lf = sum(1 for _, end in lines if end == "\n")
+    return "\r\n" if crlf > lf else "\n"
+
+
+def join_terminated(lines: Sequence[Line], eol: str, final_newline: bool) -> str:
+    """Inverse of ``split_terminated``. A line that stopped being the last one gets ``eol``;
+    the last line ends with a terminator exactly when ``final_newline``."""
+    last = len(lines) - 1
+    return "".join(
+        content + (end or eol if i < last or final_newline else "")
+        for i, (content, end) in enumerate(lines)
+    )
 
 
 class _LineIndex:

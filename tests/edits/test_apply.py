@@ -103,7 +103,7 @@ def test_search_matching_twice_is_ambiguous() -> None:
     with pytest.raises(ApplyError) as info:
         apply_blocks(text, [block("x = 1\n", "x = 2\n")])
     assert "matches 2 places" in info.value.message
-    assert "lines 1-1" in info.value.message and "lines 3-3" in info.value.message
+    assert "(line 1, line 3)" in info.value.message
     assert "print(x)" in info.value.hint
 
 
