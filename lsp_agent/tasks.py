@@ -55,6 +55,9 @@ def to_jsonable(value: Any) -> Any:
     Results carry dataclasses from other modules (TaskResult, FileChange, Usage); converting
     generically keeps this module free of imports from the worker.
     """
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json) and not isinstance(value, type):
+        return to_jsonable(to_json())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 APPLIED = "applied"
 CHANGED_UNDERNEATH = "changed_underneath"
 ERROR = "error"
+SKIPPED = "skipped"
 
 
 def _read_umask() -> int:
@@ -38,7 +39,7 @@ _UMASK = _read_umask()
 @dataclass(frozen=True)
 class ApplyOutcome:
     path: str
-    status: str  # applied | changed_underneath | error
+    status: str  # applied | changed_underneath | error | skipped
     message: str = ""
 
 
@@ -87,12 +88,15 @@ def _unchanged(current: bytes | None, change: Mapping[str, Any]) -> bool:
 
 
 def apply_changes(root: Path, changes: Sequence[Mapping[str, Any]]) -> list[ApplyOutcome]:
-    """Apply each change (FileChange as JSON: path, original_sha256, original_text, new_text).
+    """Apply one task's changes (FileChange as JSON: path, original_sha256, original_text,
+    new_text), all or none.
 
-    Files are independent: one changed underneath does not stop the others, because each
-    file's new text was computed against its own original and checked against it here.
+    Every file is checked before any is written: a task's edits usually depend on each other
+    (a renamed function and its callers), so when one file changed underneath, the task's other
+    files are skipped too.
     """
-    outcomes: list[ApplyOutcome] = []
+    planned: list[tuple[str, Path, bytes, bytes | None]] = []
+    problems: dict[str, ApplyOutcome] = {}
     for change in changes:
         path = str(change["path"])
         try:
@@ -101,17 +105,29 @@ def apply_changes(root: Path, changes: Sequence[Mapping[str, Any]]) -> list[Appl
                 current: bytes | None = target.read_bytes()
             except FileNotFoundError:
                 current = None
-            if not _unchanged(current, change):
-                outcomes.append(
-                    ApplyOutcome(path, CHANGED_UNDERNEATH, "changed underneath; left alone")
-                )
-                continue
-            new_bytes = str(change["new_text"]).encode("utf-8")
+        except (OSError, ValueError) as exc:
+            problems[path] = ApplyOutcome(path, ERROR, str(exc))
+            continue
+        if not _unchanged(current, change):
+            problems[path] = ApplyOutcome(
+                path, CHANGED_UNDERNEATH, "changed underneath; left alone"
+            )
+            continue
+        planned.append((path, target, str(change["new_text"]).encode("utf-8"), current))
+    if problems:
+        blocked = "not applied: another file of this task could not be applied"
+        return [
+            problems.get(str(c["path"])) or ApplyOutcome(str(c["path"]), SKIPPED, blocked)
+            for c in changes
+        ]
+    outcomes: list[ApplyOutcome] = []
+    for path, target, new_bytes, current in planned:
+        try:
             if current != new_bytes:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(target, new_bytes)
             outcomes.append(ApplyOutcome(path, APPLIED))
-        except (OSError, ValueError) as exc:
-            log.warning("cannot apply %s: %s", path, exc)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", path, exc)
             outcomes.append(ApplyOutcome(path, ERROR, str(exc)))
     return outcomes

@@ -1,16 +1,70 @@
-"""`lsp-agent tasks` (not built yet)."""
+"""`lsp-agent tasks [--json]`: the workspace's task journal (server and batch tasks)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lsp_agent.tasks import Task
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("tasks", help="(not built yet)")
+    parser = subparsers.add_parser(
+        "tasks",
+        help="list journaled tasks",
+        description="List the tasks journaled for a workspace, newest first: those started "
+        "by the language server and by `lsp-agent refactor`/`fix`.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--root", type=Path, help="workspace root (default: git toplevel or cwd)")
+    parser.add_argument("--run", metavar="RUN_ID", help="only the tasks of one batch run")
+    parser.add_argument("--limit", type=int, default=50, help="most tasks shown (default 50)")
     parser.set_defaults(func=run)
 
 
+def task_json(task: Task) -> dict[str, Any]:
+    """The same fields as the server's lspAgent/tasks request, plus the batch run."""
+    return {
+        "id": task.id,
+        "state": str(task.state),
+        "title": task.title,
+        "progress": task.progress,
+        "message": task.message,
+        "tokens": task.usage["prompt_tokens"] + task.usage["completion_tokens"],
+        "cachedTokens": task.usage["cached_tokens"],
+        "createdAt": task.created_at,
+        "files": task.files,
+        "runId": task.run_id or None,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
-    print("lsp-agent tasks: not built yet", file=sys.stderr)
-    return 2
+    from lsp_agent.batch.selection import find_root
+    from lsp_agent.config import workspace_cache_dir
+    from lsp_agent.tasks import TaskJournal
+
+    root = (args.root or find_root([], Path.cwd())).resolve()
+    path = workspace_cache_dir(root) / "tasks.sqlite"
+    tasks: list[Task] = []
+    if path.exists():
+        with TaskJournal(path) as journal:
+            tasks = journal.list(run_id=args.run, limit=args.limit)
+    if args.json:
+        print(json.dumps({"root": str(root), "tasks": [task_json(t) for t in tasks]}, indent=2))
+        return 0
+    if not tasks:
+        print(f"no tasks journaled for {root}", file=sys.stderr)
+        return 0
+    for task in tasks:
+        data = task_json(task)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(task.created_at))
+        files = ", ".join(data["files"][:3]) + (" …" if len(data["files"]) > 3 else "")
+        print(
+            f"{task.id}  {when}  {data['state']:<15} {data['tokens']:>9,} tok "
+            f"{data['cachedTokens']:>9,} cached  {task.title}  [{files}]"
+        )
+    return 0

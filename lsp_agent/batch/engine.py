@@ -1,0 +1,212 @@
+"""A batch run end to end: prepare (root, settings, index, plan), then run or dry-run.
+
+The run is journaled in the workspace's tasks.sqlite under a run id, one row per planned task,
+keyed by the task's files. With --apply, a task's changes are written as soon as it finishes
+(atomically, hash-checked), so an interrupted run leaves every file either untouched or fully
+changed, and --resume picks up the tasks that had not finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from lsp_agent.batch.apply import APPLIED, apply_changes
+from lsp_agent.batch.diagnostics import parse_diagnostics
+from lsp_agent.batch.errors import UsageError
+from lsp_agent.batch.options import BatchOptions
+from lsp_agent.batch.plan import PlannedTask, plan_fix, plan_refactor, run_fingerprint
+from lsp_agent.batch.progress import BatchProgress
+from lsp_agent.batch.report import TaskOutcome, changes_of, diff_text, exit_code, report_json
+from lsp_agent.batch.selection import find_root, select_files
+from lsp_agent.config import Settings, load_settings, workspace_cache_dir
+from lsp_agent.tasks import Task, TaskJournal, TaskRunner, TaskState
+
+log = logging.getLogger(__name__)
+
+# States a resumed run does not redo. Failed, cancelled and over-budget tasks run again.
+DONE_STATES = frozenset(
+    {TaskState.SUCCEEDED, TaskState.NO_CHANGES, TaskState.APPLIED, TaskState.REJECTED}
+)
+
+
+@dataclass
+class Prepared:
+    options: BatchOptions
+    root: Path
+    settings: Settings
+    index: Any
+    tasks: list[PlannedTask]
+    jobs: int
+    provider: Any = None  # ProviderConfig; None for a dry run
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare(options: BatchOptions, err: TextIO) -> Prepared:
+    """Resolve the root, load settings, check the model configuration (unless dry-running:
+    a ConfigError is raised before any indexing work), index the workspace, plan the tasks."""
+    from lsp_agent.index import WorkspaceIndex
+
+    root = (options.root or find_root(options.paths, options.cwd)).resolve()
+    if not root.is_dir():
+        raise UsageError(f"--root {root}: not a directory")
+    settings, warnings = load_settings(root, options.overrides)
+    provider = None
+    if not options.dry_run:
+        from lsp_agent.agents.providers import resolve_provider
+
+        provider = resolve_provider(settings)
+    index = WorkspaceIndex(root, settings.index)
+    stats = index.build()
+    log.info("indexed %d files under %s", stats.files, root)
+    entries = index.entries()
+    if options.kind == "fix":
+        if options.diagnostics_file is None:
+            raise UsageError("--diagnostics FILE is required (linter JSON, or - for stdin)")
+        text = _read_diagnostics(options.diagnostics_file)
+        grouped, diag_warnings = parse_diagnostics(text, root, cwd=options.cwd)
+        warnings = warnings + diag_warnings
+        files = (
+            select_files(root, options.paths, entries, cwd=options.cwd) if options.paths else None
+        )
+        tasks, plan_warnings = plan_fix(options, files, grouped, entries)
+        warnings += plan_warnings
+    else:
+        files = select_files(root, options.paths, entries, cwd=options.cwd)
+        tasks = plan_refactor(options, files, entries)
+    for warning in warnings:
+        print(f"lsp-agent: {warning}", file=err)
+    jobs = options.jobs or settings.jobs or 1
+    return Prepared(options, root, settings, index, tasks, jobs, provider, warnings)
+
+
+def _read_diagnostics(path: Path) -> str:
+    import sys
+
+    if str(path) == "-":
+        return sys.stdin.read()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--diagnostics {path}: {exc.strerror or exc}") from None
+
+
+async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
+    """Run the planned tasks with one shared model client; print the diff or JSON."""
+    from lsp_agent.agents.client import OpenAIChatClient
+    from lsp_agent.batch.worker import BatchWorker
+
+    options = prep.options
+    provider = prep.provider
+    started = time.monotonic()
+    journal = TaskJournal(workspace_cache_dir(prep.root) / "tasks.sqlite")
+    fingerprint = run_fingerprint(options, prep.tasks)
+    previous: dict[str, Task] = {}
+    run = journal.latest_run(fingerprint) if options.resume else None
+    if options.resume and run is None:
+        print("lsp-agent: no earlier run of this command to resume; starting afresh", file=err)
+    if run is not None:
+        previous = {t.key: t for t in journal.list(run_id=run.id)}
+    else:
+        run = journal.start_run(
+            fingerprint, {"command": options.kind, "instruction": options.instruction}
+        )
+    model = prep.settings.model
+    client = OpenAIChatClient(
+        provider,
+        concurrency=model.concurrency,
+        timeout=model.timeout_s,
+        max_retries=model.max_retries,
+    )
+    worker = BatchWorker(
+        prep.index, prep.settings, model_name=provider.model_for("coder") or None, client=client
+    )
+    try:
+        with BatchProgress(len(prep.tasks), stream=err) as progress:
+            runner = TaskRunner(concurrency=prep.jobs, journal=journal, on_update=progress.update)
+
+            async def drive(planned: PlannedTask) -> TaskOutcome:
+                prior = previous.get(planned.key)
+                if prior is not None and prior.state in DONE_STATES:
+                    outcome = TaskOutcome(prior, resumed=True)
+                    progress.skipped(prior)
+                else:
+                    task = Task.new(planned.spec_fields(), run_id=run.id, key=planned.key)
+                    if prior is not None:  # the same row: the journal keeps one per task
+                        task.id, task.created_at = prior.id, prior.created_at
+                    finished = await runner.start(
+                        task, lambda report: worker.run(planned, task.id, report)
+                    )
+                    outcome = TaskOutcome(finished)
+                if options.apply and outcome.task.state is TaskState.SUCCEEDED:
+                    _apply(prep.root, outcome, journal, worker, progress)
+                return outcome
+
+            outcomes = await asyncio.gather(*(drive(p) for p in prep.tasks))
+        journal.finish_run(run.id)
+    finally:
+        await client.aclose()
+        journal.close()
+    _emit(prep, list(outcomes), run.id, time.monotonic() - started, out, err)
+    return exit_code(outcomes)
+
+
+def _apply(
+    root: Path, outcome: TaskOutcome, journal: TaskJournal, worker: Any, progress: BatchProgress
+) -> None:
+    task = outcome.task
+    outcome.apply = apply_changes(root, changes_of(task))
+    written = [a.path for a in outcome.apply if a.status == APPLIED]
+    if written:
+        worker.refresh(written)
+    if all(a.status == APPLIED for a in outcome.apply):
+        task.state = TaskState.APPLIED
+        task.message = f"applied to {len(written)} file(s)"
+    else:
+        task.message = "; ".join(f"{a.path}: {a.message or a.status}" for a in outcome.apply)
+        progress.note(f"lsp-agent: {task.id} not applied: {task.message}")
+    if task.result is not None:
+        task.result["apply"] = [a.__dict__ for a in outcome.apply]
+    journal.record(task)
+
+
+def _emit(
+    prep: Prepared,
+    outcomes: list[TaskOutcome],
+    run_id: str,
+    wall_s: float,
+    out: TextIO,
+    err: TextIO,
+) -> None:
+    options = prep.options
+    if options.output == "json":
+        report = report_json(
+            outcomes,
+            run_id=run_id,
+            root=str(prep.root),
+            command=options.kind,
+            instruction=options.instruction,
+            wall_s=wall_s,
+            warnings=prep.warnings,
+        )
+        out.write(json.dumps(report, indent=2) + "\n")
+    elif options.output == "diff":
+        out.write(diff_text(outcomes))
+    ok = sum(1 for o in outcomes if o.ok)
+    tokens = sum(
+        o.task.usage["prompt_tokens"] + o.task.usage["completion_tokens"] for o in outcomes
+    )
+    cached = sum(o.task.usage["cached_tokens"] for o in outcomes)
+    print(
+        f"lsp-agent: {ok}/{len(outcomes)} tasks ok, {tokens:,} tokens ({cached:,} cached), "
+        f"{wall_s:.1f} s, run {run_id}",
+        file=err,
+    )
+    for outcome in outcomes:
+        if not outcome.ok:
+            print(f"lsp-agent: {outcome.task.id} {outcome.task.title}: {outcome.error}", file=err)

@@ -1,0 +1,116 @@
+"""Flags shared by `lsp-agent refactor` and `lsp-agent fix`, and their mapping onto Settings."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsp_agent.batch.errors import UsageError
+
+
+@dataclass
+class BatchOptions:
+    kind: str  # "refactor" | "fix"
+    instruction: str
+    paths: list[str]
+    cwd: Path
+    root: Path | None = None  # None: the git toplevel of the first path, else cwd
+    apply: bool = False
+    diff: bool = False
+    json: bool = False
+    jobs: int | None = None  # None: Settings.jobs
+    dry_run: bool = False
+    verbose: bool = False
+    resume: bool = False
+    split: str = "cluster"
+    max_cluster: int = 8
+    diagnostics_file: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output(self) -> str:
+        """What stdout carries: "json", "diff", or "none" (--apply without --json/--diff)."""
+        if self.json:
+            return "json"
+        return "diff" if self.diff or not self.apply else "none"
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files, folders or globs (default: the root)"
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("--diff", action="store_true", help="print a unified diff (the default)")
+    out.add_argument("--apply", action="store_true", help="write the changes to the files")
+    out.add_argument("--json", action="store_true", help="print one JSON report object")
+    out.add_argument(
+        "--dry-run", action="store_true", help="show the plan and context; call no model"
+    )
+    out.add_argument(
+        "-v", "--verbose", action="store_true", help="with --dry-run: print the context text"
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument("--jobs", "-j", type=_positive, help="parallel tasks (default: settings)")
+    run.add_argument("--resume", action="store_true", help="finish the last interrupted run")
+    run.add_argument("--root", type=Path, help="workspace root (default: git toplevel or cwd)")
+    run.add_argument(
+        "--split",
+        choices=("cluster", "file"),
+        default="cluster",
+        help="one task per file, or per cluster of files that reference each other",
+    )
+    run.add_argument(
+        "--max-cluster", type=_positive, default=8, help="most files in one task (default 8)"
+    )
+    model = parser.add_argument_group("model (override settings)")
+    model.add_argument("--provider", help="deepseek, moonshot, openai or local")
+    model.add_argument("--model", help="model name for every role")
+    model.add_argument("--base-url", help="OpenAI-compatible endpoint URL")
+    model.add_argument("--budget", type=_positive, help="context budget in tokens")
+
+
+def options_from_args(args: argparse.Namespace, *, kind: str, instruction: str) -> BatchOptions:
+    if args.diff and args.json:
+        raise UsageError("--diff and --json are exclusive: pick one output format")
+    overrides: dict[str, Any] = {}
+    model: dict[str, Any] = {}
+    if args.provider:
+        model["provider"] = args.provider
+    if args.model:
+        model["model"] = args.model
+    if args.base_url:
+        model["base_url"] = args.base_url
+    if model:
+        overrides["model"] = model
+    if args.budget:
+        overrides["context"] = {"budget": args.budget}
+    return BatchOptions(
+        kind=kind,
+        instruction=instruction,
+        paths=list(args.paths),
+        cwd=Path.cwd(),
+        root=args.root,
+        apply=args.apply,
+        diff=args.diff,
+        json=args.json,
+        jobs=args.jobs,
+        dry_run=args.dry_run,
+        verbose=args.verbose,
+        resume=args.resume,
+        split=args.split,
+        max_cluster=args.max_cluster,
+        diagnostics_file=getattr(args, "diagnostics", None),
+        overrides=overrides,
+    )

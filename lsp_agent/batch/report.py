@@ -1,0 +1,132 @@
+"""What a batch run prints: the unified diff, the JSON report, the exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsp_agent.batch.apply import APPLIED, ApplyOutcome
+from lsp_agent.tasks import Task, TaskState
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+OK_STATES = frozenset({TaskState.SUCCEEDED, TaskState.NO_CHANGES, TaskState.APPLIED})
+
+
+@dataclass
+class TaskOutcome:
+    """One planned task at the end of the run."""
+
+    task: Task
+    resumed: bool = False  # finished in an earlier run; not run again
+    apply: list[ApplyOutcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.task.state in OK_STATES and all(a.status == APPLIED for a in self.apply)
+
+    @property
+    def error(self) -> str | None:
+        if self.task.state not in OK_STATES:
+            result = self.task.result or {}
+            return str(result.get("error") or self.task.message or self.task.state)
+        problems = [f"{a.path}: {a.message or a.status}" for a in self.apply if a.status != APPLIED]
+        return "; ".join(problems) or None
+
+
+def changes_of(task: Task) -> list[Mapping[str, Any]]:
+    return list((task.result or {}).get("changes") or [])
+
+
+def change_diff(change: Mapping[str, Any]) -> str:
+    """The change's own diff when the worker made one, else computed from the texts."""
+    if change.get("diff"):
+        return str(change["diff"])
+    from lsp_agent.edits import unified_diff
+
+    return unified_diff(str(change["path"]), str(change["original_text"]), str(change["new_text"]))
+
+
+def diff_text(outcomes: Sequence[TaskOutcome]) -> str:
+    """Every successful task's changes, in plan order, files in the task's order."""
+    parts = []
+    for outcome in outcomes:
+        if outcome.task.state not in OK_STATES:
+            continue
+        for change in changes_of(outcome.task):
+            text = change_diff(change)
+            if text:
+                parts.append(text if text.endswith("\n") else text + "\n")
+    return "".join(parts)
+
+
+def exit_code(outcomes: Sequence[TaskOutcome]) -> int:
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
+
+
+def task_json(outcome: TaskOutcome) -> dict[str, Any]:
+    task = outcome.task
+    usage = task.usage
+    return {
+        "id": task.id,
+        "title": task.title,
+        "files": list(task.spec.get("files") or []),
+        "changed_files": [str(c["path"]) for c in changes_of(task)],
+        "state": str(task.state),
+        "ok": outcome.ok,
+        "error": outcome.error,
+        "tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+        "prompt_tokens": usage["prompt_tokens"],
+        "completion_tokens": usage["completion_tokens"],
+        "cached_tokens": usage["cached_tokens"],
+        "requests": usage["requests"],
+        "duration_s": None if task.duration_s is None else round(task.duration_s, 3),
+        "resumed": outcome.resumed,
+        "apply": [
+            {"path": a.path, "status": a.status, "message": a.message} for a in outcome.apply
+        ],
+    }
+
+
+def report_json(
+    outcomes: Sequence[TaskOutcome],
+    *,
+    run_id: str,
+    root: str,
+    command: str,
+    instruction: str,
+    wall_s: float,
+    warnings: Sequence[str] = (),
+) -> dict[str, Any]:
+    tasks = [task_json(o) for o in outcomes]
+    states: dict[str, int] = {}
+    for task in tasks:
+        states[task["state"]] = states.get(task["state"], 0) + 1
+    return {
+        "run_id": run_id,
+        "root": root,
+        "command": command,
+        "instruction": instruction,
+        "tasks": tasks,
+        "totals": {
+            "tasks": len(tasks),
+            "ok": sum(1 for t in tasks if t["ok"]),
+            "failed": sum(1 for t in tasks if not t["ok"]),
+            "states": dict(sorted(states.items())),
+            "files_changed": sum(len(t["changed_files"]) for t in tasks if t["ok"]),
+            "files_applied": sum(1 for t in tasks for a in t["apply"] if a["status"] == APPLIED),
+            "changed_underneath": sorted(
+                a["path"] for t in tasks for a in t["apply"] if a["status"] == "changed_underneath"
+            ),
+            "tokens": sum(t["tokens"] for t in tasks),
+            "prompt_tokens": sum(t["prompt_tokens"] for t in tasks),
+            "completion_tokens": sum(t["completion_tokens"] for t in tasks),
+            "cached_tokens": sum(t["cached_tokens"] for t in tasks),
+            "requests": sum(t["requests"] for t in tasks),
+            "duration_s": round(wall_s, 3),
+        },
+        "warnings": list(warnings),
+        "exit_code": exit_code(outcomes),
+    }
