@@ -299,11 +299,12 @@ class WorkspaceIndex:
             if result is None:  # touched but identical: keep the symbols, record the new mtime
                 entry = dataclasses.replace(previous[path], mtime_ns=mtimes[path])
                 result = codec.encode_entry(entry)
+                reused += 1
             else:
                 entry = codec.decode_entry(result)
             entries[path] = entry
             rows.append((path, entry.size, entry.mtime_ns, entry.sha256, result))
-        parsed = len(todo) - sum(skipped.values())
+        parsed = len(entries) - reused
         return entries, skipped, rows, parsed, reused
 
     def update(self, path: str, text: str) -> FileEntry | None:

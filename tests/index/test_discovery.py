@@ -1,0 +1,153 @@
+"""Discovery over real directory trees: ignore rules at every level, and every skip counted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lsp_agent.index.discovery import IgnoreRules, discover, read_source
+
+
+def write(root: Path, rel: str, content: str | bytes = "x = 1\n") -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def paths(root: Path, extra: tuple[str, ...] = (), max_bytes: int = 1 << 20) -> list[str]:
+    return [f.path for f in discover(root, IgnoreRules(root, extra), max_bytes).files]
+
+
+def test_nested_gitignore_applies_relative_to_its_directory(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "*.log\n/build/\n")
+    write(tmp_path, "app.py")
+    write(tmp_path, "app.log")
+    write(tmp_path, "build/out.py")
+    write(tmp_path, "src/build/kept.py")  # /build/ is anchored to the root
+    write(tmp_path, "src/.gitignore", "generated/\n!keep.log\nlocal.py\n")
+    write(tmp_path, "src/keep.log")  # re-included by the deeper file
+    write(tmp_path, "src/other.log")
+    write(tmp_path, "src/generated/g.py")
+    write(tmp_path, "src/local.py")
+    write(tmp_path, "local.py")  # src/.gitignore does not reach the parent
+    assert paths(tmp_path) == [
+        ".gitignore",
+        "app.py",
+        "local.py",
+        "src/.gitignore",
+        "src/build/kept.py",
+        "src/keep.log",
+    ]
+
+
+def test_info_exclude_and_extra_ignore_list(tmp_path: Path) -> None:
+    write(tmp_path, ".git/info/exclude", "secret.py\n")
+    write(tmp_path, ".git/HEAD", "ref: refs/heads/main\n")
+    write(tmp_path, "secret.py")
+    write(tmp_path, "vendor/lib.js", "f()\n")
+    write(tmp_path, "main.py")
+    write(tmp_path, "notes.md", "hi\n")
+    result = discover(tmp_path, IgnoreRules(tmp_path, ("vendor/", "*.md")), 1 << 20)
+    assert [f.path for f in result.files] == ["main.py"]
+    assert result.skipped["ignored"] == 3  # secret.py, vendor/ (pruned whole), notes.md
+
+
+def test_ignored_directories_are_pruned_not_walked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, ".gitignore", "node_modules/\n")
+    write(tmp_path, "node_modules/.gitignore", "!*\n")  # must never be read
+    for i in range(5):
+        write(tmp_path, f"node_modules/pkg{i}/index.js", "f()\n")
+    write(tmp_path, "index.js", "f()\n")
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def recording_scandir(path: str):  # type: ignore[no-untyped-def]
+        listed.append(os.path.relpath(path, tmp_path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", recording_scandir)
+    result = discover(tmp_path, IgnoreRules(tmp_path), 1 << 20)
+    assert listed == ["."]
+    assert [f.path for f in result.files] == [".gitignore", "index.js"]
+    assert dict(result.skipped) == {"ignored": 1}
+
+
+def test_negation_cannot_reinclude_below_an_ignored_directory(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "logs/\n!logs/important.py\n")
+    write(tmp_path, "logs/important.py")
+    assert paths(tmp_path) == [".gitignore"]
+
+
+def test_is_ignored_checks_ancestors(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "dist/\n*.tmp\n")
+    write(tmp_path, "pkg/.gitignore", "cache/\n")
+    rules = IgnoreRules(tmp_path)
+    assert rules.is_ignored("dist/a/b.py")
+    assert rules.is_ignored("pkg/cache/x.py")
+    assert rules.is_ignored("pkg/a.tmp")
+    assert rules.is_ignored(".git/config")
+    assert not rules.is_ignored("pkg/a.py")
+    assert not rules.is_ignored("cache/x.py")
+
+
+def test_binary_oversized_and_non_utf8_files(tmp_path: Path) -> None:
+    write(tmp_path, "image.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    write(tmp_path, "big.py", "x = 1\n" * 200)
+    write(tmp_path, "latin1.py", "name = 'caf\xe9'\n".encode("latin-1"))
+    write(tmp_path, "ok.py")
+    result = discover(tmp_path, IgnoreRules(tmp_path), max_file_bytes=100)
+    assert [f.path for f in result.files] == ["image.png", "latin1.py", "ok.py"]
+    assert result.skipped["too_large"] == 1
+    assert read_source(tmp_path / "image.png", 100) == "binary"
+    assert read_source(tmp_path / "latin1.py", 100) == "name = 'caf\xe9'\n".encode("latin-1")
+    assert read_source(tmp_path / "missing.py", 100) == "unreadable"
+    # The file grew between the walk and the read: caught at read time.
+    assert read_source(tmp_path / "big.py", 100) == "too_large"
+
+
+def test_symlink_loop_and_outside_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    write(outside, "secret.py")
+    write(root, "pkg/mod.py")
+    os.symlink(root / "pkg", root / "pkg" / "again")  # pkg/again -> pkg: a loop
+    os.symlink(outside, root / "elsewhere")  # a directory outside the root
+    os.symlink(outside / "secret.py", root / "secret_link.py")
+    os.symlink(root / "self_a", root / "self_b")  # self_a -> self_b -> self_a: ELOOP
+    os.symlink(root / "self_b", root / "self_a")
+    os.symlink(root / "pkg" / "mod.py", root / "alias.py")  # inside the root: kept
+    result = discover(root, IgnoreRules(root), 1 << 20)
+    assert [f.path for f in result.files] == ["alias.py", "pkg/mod.py"]
+    assert result.skipped["symlink_loop"] == 3  # pkg/again, self_a, self_b
+    assert result.skipped["outside_root"] == 2
+
+
+def test_dangling_symlink_is_unreadable(tmp_path: Path) -> None:
+    write(tmp_path, "ok.py")
+    os.symlink(tmp_path / "gone.py", tmp_path / "dangling.py")
+    result = discover(tmp_path, IgnoreRules(tmp_path), 1 << 20)
+    assert [f.path for f in result.files] == ["ok.py"]
+    assert dict(result.skipped) == {"unreadable": 1}
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read anything")
+def test_unreadable_file_is_counted_at_read_time(tmp_path: Path) -> None:
+    path = write(tmp_path, "locked.py")
+    path.chmod(0)
+    assert read_source(path, 1 << 20) == "unreadable"
+
+
+def test_order_is_sorted_and_stable(tmp_path: Path) -> None:
+    for rel in ["b/z.py", "a.py", "b/a.py", "B.py", "a/b/c.py"]:
+        write(tmp_path, rel)
+    first = paths(tmp_path)
+    assert first == sorted(first) == ["B.py", "a.py", "a/b/c.py", "b/a.py", "b/z.py"]
+    assert paths(tmp_path) == first
