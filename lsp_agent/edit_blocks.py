@@ -26,6 +26,8 @@ _REPLACE = re.compile(r"^\s*>{5,9} ?REPLACE\b.*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})[\w+#.-]*\s*$")
 # How far above a SEARCH marker the path line may sit (blank and fence lines do not count).
 _PATH_LOOKBACK = 3
+# A path wholly in backticks may contain spaces: `docs/my notes.md` (optionally bold or a heading).
+_QUOTED_PATH = re.compile(r"^[#*\s]*(?:[Ff]ile:\s*)?`([^`]+)`[*:\s]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,9 @@ def _find_path(lines: list[str], boundary: int, marker: int) -> str:
 
 def clean_path(line: str) -> str:
     """Strip markdown decoration from a path line; "" when it does not look like a path."""
+    quoted = _QUOTED_PATH.match(line)
+    if quoted and quoted.group(1).strip():
+        return quoted.group(1).strip()
     text = line.strip().lstrip("#").strip()
     for _ in range(3):
         text = text.strip().rstrip(":").strip().strip("*`'\"").strip()

@@ -126,11 +126,8 @@ def text_edits(old: str, new: str) -> list[TextEdit]:
     new_starts = [0]
     for line in new_lines:
         new_starts.append(new_starts[-1] + len(line))
-    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     edits: list[TextEdit] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
+    for i1, i2, j1, j2 in changed_ranges(old_lines, new_lines):
         start, end = old_starts[i1], old_starts[i2]
         new_start, new_end = new_starts[j1], new_starts[j2]
         start, end, new_start, new_end = _trim(old, new, start, end, new_start, new_end)
@@ -237,5 +234,25 @@ def rebase(base: str, new: str, current: str) -> str | None:
 
 
 def _hunks(a: list[str], b: list[str]) -> list[tuple[int, int, list[str]]]:
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    return [(i1, i2, b[j1:j2]) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+    return [(i1, i2, b[j1:j2]) for i1, i2, j1, j2 in changed_ranges(a, b)]
+
+
+def changed_ranges(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, int, int]]:
+    """The (i1, i2, j1, j2) ranges where a[i1:i2] became b[j1:j2], as difflib's non-equal
+    opcodes. The common head and tail are cut first: edits are usually local, and difflib's
+    cost grows with the length it is given."""
+    head = 0
+    limit = min(len(a), len(b))
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    matcher = difflib.SequenceMatcher(
+        None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
+    )
+    return [
+        (i1 + head, i2 + head, j1 + head, j2 + head)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal"
+    ]

@@ -97,3 +97,24 @@ def test_setext_heading_is_not_a_stray_divider() -> None:
     text = "Title\n=======\n\nm.py\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n"
     blocks, errors = parse_edit_blocks(text)
     assert errors == [] and len(blocks) == 1
+
+
+def test_path_decorations_are_stripped() -> None:
+    marker = "\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n"
+    cases = {
+        "File: `a.py`": "a.py",
+        "# pkg/a.py": "pkg/a.py",
+        "a.py:": "a.py",
+        "**`docs/my notes.md`**:": "docs/my notes.md",
+        "Makefile": "Makefile",
+    }
+    for line, path in cases.items():
+        blocks, errors = parse_edit_blocks(line + marker)
+        assert (errors, [b.path for b in blocks]) == ([], [path]), line
+
+
+def test_prose_is_not_taken_for_a_path() -> None:
+    blocks, errors = parse_edit_blocks(
+        "Edit the file like this\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n"
+    )
+    assert blocks == [] and "no file path" in errors[0]
