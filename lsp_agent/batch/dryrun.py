@@ -21,7 +21,7 @@ def _model_line(prep: Prepared) -> tuple[str, str | None, dict[str, Any]]:
     try:
         provider = resolve_provider(prep.settings)
     except ConfigError as exc:
-        return f"not configured: {exc}", prep.settings.model.model or None, {"error": str(exc)}
+        return str(exc), prep.settings.model.model or None, {"error": str(exc)}
     model = provider.model_for("coder") or None
     return describe_provider(provider), model, {"provider": provider.name, "model": model}
 

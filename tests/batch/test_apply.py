@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from lsp_agent.batch.apply import APPLIED, CHANGED_UNDERNEATH, ERROR, apply_changes
+from lsp_agent.batch.apply import APPLIED, CHANGED_UNDERNEATH, ERROR, SKIPPED, apply_changes
 
 
 def _change(path: str, old: str, new: str) -> dict[str, str]:
@@ -29,17 +29,17 @@ def test_applies_keeps_mode_and_leaves_no_temp_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.sh"]
 
 
-def test_file_changed_underneath_is_left_alone_others_apply(tmp_path: Path) -> None:
+def test_file_changed_underneath_blocks_the_whole_task(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("a = 1\n")
     (tmp_path / "b.py").write_text("b = 2  # edited by a human\n")
     outcomes = apply_changes(
         tmp_path, [_change("a.py", "a = 1\n", "a = 10\n"), _change("b.py", "b = 2\n", "b = 20\n")]
     )
     assert [(o.path, o.status) for o in outcomes] == [
-        ("a.py", APPLIED),
+        ("a.py", SKIPPED),
         ("b.py", CHANGED_UNDERNEATH),
     ]
-    assert (tmp_path / "a.py").read_text() == "a = 10\n"
+    assert (tmp_path / "a.py").read_text() == "a = 1\n"
     assert (tmp_path / "b.py").read_text() == "b = 2  # edited by a human\n"
 
 
@@ -49,7 +49,11 @@ def test_new_file_and_paths_outside_root(tmp_path: Path) -> None:
     outcomes = apply_changes(
         root, [_change("pkg/new.py", "", "x = 1\n"), _change("../evil.py", "", "boom\n")]
     )
-    assert [o.status for o in outcomes] == [APPLIED, ERROR]
+    assert [o.status for o in outcomes] == [SKIPPED, ERROR]
+    assert not (root / "pkg" / "new.py").exists()
+    assert [o.status for o in apply_changes(root, [_change("pkg/new.py", "", "x = 1\n")])] == [
+        APPLIED
+    ]
     assert (root / "pkg" / "new.py").read_text() == "x = 1\n"
     assert not (tmp_path / "evil.py").exists()
     # A file deleted after the task read it is "changed underneath", not recreated.
