@@ -62,7 +62,10 @@ class IndexCache:
     def _reset(self, reason: str) -> None:
         log.warning("index cache %s %s; rebuilding it", self.path, reason)
         for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            try:
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            except OSError as exc:
+                log.debug("cannot remove %s%s: %s", self.path, suffix, exc)
 
     def _open_checked(self) -> sqlite3.Connection:
         """A connection to a database whose meta matches ours (emptied when it does not)."""

@@ -1,0 +1,150 @@
+"""The SQLite cache: warm start, invalidation, deletions, corruption, schema changes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lsp_agent.config import IndexSettings, workspace_cache_dir
+from lsp_agent.index import cache as cache_module
+from lsp_agent.index.workspace import WorkspaceIndex
+from tests.index.test_discovery import write
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    write(root, "a.py", "def alpha():\n    return beta()\n")
+    write(root, "b.py", "def beta():\n    return 2\n")
+    write(root, "c.go", "package c\n\nfunc Gamma() int { return 3 }\n")
+    return root
+
+
+def fresh(root: Path) -> WorkspaceIndex:
+    return WorkspaceIndex(root, IndexSettings())
+
+
+def test_cache_lives_in_the_workspace_cache_dir(project: Path, isolated_cache: Path) -> None:
+    index = fresh(project)
+    assert index.cache_path == workspace_cache_dir(project) / "index.sqlite"
+    assert index.cache_path.is_relative_to(isolated_cache)
+    index.build(jobs=1)
+    assert index.cache_path.exists()
+
+
+def test_warm_start_reads_only_what_changed(project: Path) -> None:
+    cold = fresh(project).build(jobs=1)
+    assert (cold.parsed, cold.from_cache) == (3, 0)
+    warm_index = fresh(project)
+    warm = warm_index.build(jobs=1)
+    assert (warm.parsed, warm.from_cache) == (3 - 3, 3)
+    assert warm_index.entries() == _cold_entries(project)
+
+    write(project, "b.py", "def beta_renamed():\n    return 2\n")
+    (project / "c.go").unlink()
+    write(project, "d.py", "D = 4\n")
+    index = fresh(project)
+    stats = index.build(jobs=1)
+    assert (stats.parsed, stats.from_cache) == (2, 1)
+    assert sorted(index.entries()) == ["a.py", "b.py", "d.py"]
+    assert [p for p, _ in index.definitions("beta_renamed")] == ["b.py"]
+    assert index.definitions("beta") == []
+    # The deleted file is gone from the cache too, not only from memory.
+    rows = sqlite3.connect(index.cache_path).execute("SELECT path FROM files").fetchall()
+    assert sorted(r[0] for r in rows) == ["a.py", "b.py", "d.py"]
+
+
+def test_same_size_edit_with_restored_mtime_is_caught_by_size_or_mtime(project: Path) -> None:
+    fresh(project).build(jobs=1)
+    path = project / "b.py"
+    st = path.stat()
+    path.write_text("def gamma():\n    return 2\n")  # same size, different content
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    index = fresh(project)
+    index.build(jobs=1)
+    assert [p for p, _ in index.definitions("gamma")] == ["b.py"]
+
+
+def test_touched_file_is_hash_checked_not_reparsed(project: Path) -> None:
+    fresh(project).build(jobs=1)
+    os.utime(project / "a.py", ns=(1, 1))
+    stats = fresh(project).build(jobs=1)
+    assert (stats.parsed, stats.from_cache) == (0, 3)
+    # ... and the new mtime is stored, so the next start does not hash it again.
+    index = fresh(project)
+    rows = dict(
+        sqlite3.connect(index.cache_path).execute("SELECT path, mtime_ns FROM files").fetchall()
+    )
+    assert rows["a.py"] == 1
+
+
+def test_refresh_writes_through_to_the_cache(project: Path) -> None:
+    index = fresh(project)
+    index.build(jobs=1)
+    write(project, "a.py", "def alpha2(): pass\n")
+    index.refresh(["a.py"])
+    stats = fresh(project).build(jobs=1)
+    assert (stats.parsed, stats.from_cache) == (0, 3)
+
+
+def test_corrupt_cache_is_rebuilt_with_a_warning(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = fresh(project)
+    index.cache_path.parent.mkdir(parents=True, exist_ok=True)
+    index.cache_path.write_bytes(b"this is not a database" * 100)
+    with caplog.at_level(logging.WARNING, logger="lsp_agent.index.cache"):
+        stats = index.build(jobs=1)
+    assert stats.files == 3 and stats.parsed == 3
+    assert any("rebuilding" in r.getMessage() for r in caplog.records)
+    assert fresh(project).build(jobs=1).from_cache == 3  # the rebuilt cache works
+
+
+def test_damaged_record_is_reparsed(project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    index = fresh(project)
+    index.build(jobs=1)
+    with sqlite3.connect(index.cache_path) as conn:
+        conn.execute("UPDATE files SET blob = x'00ff00' WHERE path = 'a.py'")
+    with caplog.at_level(logging.WARNING):
+        again = fresh(project)
+        stats = again.build(jobs=1)
+    assert (stats.parsed, stats.from_cache) == (1, 2)
+    assert [p for p, _ in again.definitions("alpha")] == ["a.py"]
+    assert any("damaged cache record" in r.getMessage() for r in caplog.records)
+
+
+def test_schema_or_grammar_change_empties_the_cache(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh(project).build(jobs=1)
+    monkeypatch.setattr(cache_module, "SCHEMA_VERSION", "999")
+    stats = fresh(project).build(jobs=1)
+    assert (stats.parsed, stats.from_cache) == (3, 0)
+
+
+def test_unwritable_cache_location_degrades_to_no_cache(
+    project: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("")
+    index = WorkspaceIndex(project, IndexSettings(), cache_path=blocker / "index.sqlite")
+    with caplog.at_level(logging.WARNING):
+        stats = index.build(jobs=1)
+    assert stats.files == 3
+    assert any("index cache" in r.getMessage() for r in caplog.records)
+
+
+def test_no_cache_neither_reads_nor_writes(project: Path, isolated_cache: Path) -> None:
+    index = WorkspaceIndex(project, IndexSettings(), cache_path=None)
+    index.build(jobs=1)
+    assert not any(isolated_cache.rglob("*.sqlite"))
+
+
+def _cold_entries(root: Path) -> dict:
+    index = WorkspaceIndex(root, IndexSettings(), cache_path=None)
+    index.build(jobs=1)
+    return index.entries()

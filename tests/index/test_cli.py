@@ -1,0 +1,59 @@
+"""`lsp-agent index` as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.index.test_discovery import write
+
+
+def run_cli(*args: str, env_cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LSP_AGENT_CACHE_DIR": str(env_cache)}
+    return subprocess.run(
+        [sys.executable, "-m", "lsp_agent", "index", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_index_json_then_warm_then_no_cache(tmp_path: Path, isolated_cache: Path) -> None:
+    root = tmp_path / "ws"
+    write(root, ".gitignore", "out/\n")
+    write(root, "main.py", "import util\n\ndef main():\n    util.run()\n")
+    write(root, "util.py", "def run():\n    pass\n")
+    write(root, "lib.rs", "fn go() {}\n")
+    write(root, "out/x.py", "def skipped(): pass\n")
+    write(root, "logo.png", b"\x89PNG\x00\x00")
+
+    first = run_cli(str(root), "--json", env_cache=isolated_cache)
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout)  # exactly one JSON object on stdout
+    assert {"files", "languages", "definitions", "references", "skipped", "seconds"} <= set(data)
+    assert data["files"] == 4
+    assert data["languages"] == {"python": 2, "rust": 1}
+    assert data["definitions"] == 3
+    assert data["skipped"] == {"binary": 1, "ignored": 1}
+    assert data["parsed"] == 4
+
+    warm = json.loads(run_cli(str(root), "--json", env_cache=isolated_cache).stdout)
+    assert warm["from_cache"] == 4 and warm["parsed"] == 0
+
+    cold = run_cli(str(root), "--json", "--no-cache", "--jobs", "1", env_cache=tmp_path / "c2")
+    assert json.loads(cold.stdout)["parsed"] == 4
+    assert not (tmp_path / "c2").exists()
+
+
+def test_index_human_summary_and_bad_path(tmp_path: Path, isolated_cache: Path) -> None:
+    write(tmp_path, "a.py", "def f(): pass\n")
+    done = run_cli(str(tmp_path), env_cache=isolated_cache)
+    assert done.returncode == 0
+    assert "1 files indexed" in done.stdout and "python 1" in done.stdout
+    assert "\x1b[" not in done.stderr  # no progress bar when stderr is not a terminal
+    bad = run_cli(str(tmp_path / "missing"), env_cache=isolated_cache)
+    assert bad.returncode == 2 and "not a directory" in bad.stderr and bad.stdout == ""

@@ -1,0 +1,61 @@
+"""The process pool gives exactly the single-process result."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lsp_agent.config import IndexSettings
+from lsp_agent.index import pool
+from lsp_agent.index.workspace import WorkspaceIndex
+from tests.index.test_discovery import write
+
+LANGS = Path(__file__).resolve().parent.parent / "fixtures" / "index" / "langs"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    # Enough files for several chunks, in every language, plus skips the workers must report.
+    for n in range(3):
+        shutil.copytree(LANGS, tmp_path / f"copy{n}")
+    for n in range(120):
+        write(tmp_path, f"many/m{n:03}.py", f"def f{n}():\n    return f{n + 1}()\n")
+    write(tmp_path, "many/blob.dat", b"\x00" * 10)
+    write(tmp_path, "many/bad.py", b"s = '\xff\xfe'\n")
+    return tmp_path
+
+
+def test_pool_equals_single_process(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    single = WorkspaceIndex(corpus, IndexSettings(), cache_path=None)
+    single_stats = single.build(jobs=1)
+
+    monkeypatch.setattr(pool, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(pool, "POOL_MIN_FILES", 0)
+    used: list[int] = []
+    real_run_jobs = pool.run_jobs
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        used.append(kwargs["workers"])
+        return real_run_jobs(*args, **kwargs)
+
+    monkeypatch.setattr("lsp_agent.index.workspace.run_jobs", spy)
+    pooled = WorkspaceIndex(corpus, IndexSettings(), cache_path=None)
+    pooled_stats = pooled.build(jobs=2)
+
+    assert used == [2]
+    assert pooled.entries() == single.entries()
+    assert pooled_stats.skipped == single_stats.skipped == {"binary": 1}
+    assert pooled_stats.decode_errors == single_stats.decode_errors == 1
+    assert pooled.definitions("f7") == single.definitions("f7") != []
+    assert pooled_stats.files == 3 * len(list(LANGS.iterdir())) + 121
+
+
+def test_pool_threshold() -> None:
+    small = [pool.Job(f"f{i}.py", 1000, 0) for i in range(500)]
+    big = [pool.Job(f"f{i}.py", 50_000, 0) for i in range(500)]
+    assert not pool.should_use_pool(small, 2)  # 0.5 MB: not worth starting processes
+    assert pool.should_use_pool(big, 2)
+    assert not pool.should_use_pool(big, 1)
+    assert pool.effective_jobs(3) == 3 and pool.effective_jobs(0) >= 1

@@ -1,0 +1,55 @@
+"""The watcher sees writes made outside the editor and keeps ignored paths out."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from lsp_agent.index.watcher import watch
+from lsp_agent.index.workspace import WorkspaceIndex
+from tests.index.test_discovery import write
+
+TIMEOUT = 10.0
+
+
+async def _wait_for(condition, changes: asyncio.Queue) -> None:  # type: ignore[no-untyped-def]
+    async def loop() -> None:
+        while not condition():
+            await changes.get()
+
+    await asyncio.wait_for(loop(), TIMEOUT)
+
+
+async def test_watcher_sees_outside_create_modify_delete(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "ignored/\n")
+    write(tmp_path, "a.py", "def first(): pass\n")
+    index = WorkspaceIndex(tmp_path, cache_path=None)
+    index.build(jobs=1)
+    stop = asyncio.Event()
+    changes: asyncio.Queue[set[str]] = asyncio.Queue()
+    seen: list[set[str]] = []
+
+    def on_change(paths: set[str]) -> None:
+        seen.append(paths)
+        changes.put_nowait(paths)
+
+    task = asyncio.create_task(watch(index, stop=stop, debounce_ms=50, on_change=on_change))
+    try:
+        await asyncio.sleep(0.3)  # let the OS watch start before writing
+        write(tmp_path, "ignored/skip.py", "def nope(): pass\n")
+        write(tmp_path, "a.py", "def second(): pass\n")
+        write(tmp_path, "b.py", "def created(): pass\n")
+        await _wait_for(
+            lambda: index.definitions("second") and index.definitions("created"), changes
+        )
+        (tmp_path / "b.py").rename(tmp_path / "c.py")
+        await _wait_for(lambda: index.get("b.py") is None and index.get("c.py"), changes)
+        (tmp_path / "a.py").unlink()
+        await _wait_for(lambda: index.get("a.py") is None, changes)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, TIMEOUT)
+    assert index.definitions("first") == []
+    assert index.get("ignored/skip.py") is None
+    assert all(not p.startswith("ignored/") for batch in seen for p in batch)
+    assert sorted(index.entries()) == [".gitignore", "c.py"]
