@@ -1,0 +1,49 @@
+"""Compact unified diffs of rendered blocks, for the tail's "changed since the prefix" part."""
+
+from __future__ import annotations
+
+from difflib import SequenceMatcher
+
+CONTEXT = 1
+
+
+def compact_diff(old: str, new: str, context: int = CONTEXT) -> str:
+    """Hunks only (no ---/+++ lines: the caller names the file), ``context`` lines around each
+    change, line numbers 1-based. Empty when the texts are equal.
+
+    Common leading and trailing lines are trimmed first, so a one-line edit in a large file
+    costs a few microseconds rather than a full sequence match."""
+    if old == new:
+        return ""
+    a = old.splitlines()
+    b = new.splitlines()
+    head = 0
+    limit = min(len(a), len(b))
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    lo = max(0, head - context)
+    a_win = a[lo : len(a) - max(0, tail - context)]
+    b_win = b[lo : len(b) - max(0, tail - context)]
+    out: list[str] = []
+    matcher = SequenceMatcher(None, a_win, b_win, autojunk=False)
+    for group in matcher.get_grouped_opcodes(context):
+        i1, i2 = group[0][1], group[-1][2]
+        j1, j2 = group[0][3], group[-1][4]
+        out.append(f"@@ -{_span(lo + i1, i2 - i1)} +{_span(lo + j1, j2 - j1)} @@")
+        for tag, a1, a2, b1, b2 in group:
+            if tag == "equal":
+                out.extend(" " + line for line in a_win[a1:a2])
+                continue
+            out.extend("-" + line for line in a_win[a1:a2])
+            out.extend("+" + line for line in b_win[b1:b2])
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _span(start: int, length: int) -> str:
+    # Unified-diff convention: an empty range names the line before it.
+    if length == 0:
+        return f"{start},0"
+    return f"{start + 1}" if length == 1 else f"{start + 1},{length}"

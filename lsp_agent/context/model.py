@@ -1,0 +1,56 @@
+"""The snapshot's records: what a request sends (prefix, tail) and the manifest explaining it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SECTION_PREFIX = "prefix"
+SECTION_TAIL = "tail"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A range in one file; 0-based lines, characters as Python string offsets in the line."""
+
+    path: str
+    start_line: int
+    start_char: int
+    end_line: int
+    end_char: int
+
+
+@dataclass
+class ManifestEntry:
+    path: str
+    tier: str  # "full" | "signatures" | "path" | "omitted"
+    tokens: int
+    rank: int  # 1-based position in the stable (prefix) ranking; 0 when unranked
+    score: float  # PageRank score behind the rank (personalized for the tail's neighbourhood)
+    reason: str  # why it is there, in words
+    section: str  # "prefix" | "tail"
+
+
+@dataclass
+class Manifest:
+    files: list[ManifestEntry]
+    budget: int
+    prefix_tokens: int
+    tail_tokens: int
+    prefix_hash: str
+    rebuilt: bool  # the stable prefix was (re)built for this snapshot
+    stale_tokens: int  # size of the changes carried in the tail since the prefix was built
+    notes: list[str] = field(default_factory=list)  # e.g. a focus file truncated to fit
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["total_tokens"] = self.prefix_tokens + self.tail_tokens
+        return data
+
+
+@dataclass
+class Snapshot:
+    prefix: str  # stable: sent as its own leading message, byte-identical until rebuilt
+    tail: str  # volatile: changes since the prefix, focus neighbourhood, focus files, ...
+    prefix_hash: str
+    manifest: Manifest

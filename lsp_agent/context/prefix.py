@@ -1,0 +1,254 @@
+"""The stable prefix: project overview, then the repo map with each file at the best tier that
+fits, ranked by the task-independent reference graph only (so it can be reused across tasks).
+
+Tiers degrade in rank order: the top files are in full, the next ones as signatures, the rest as
+paths, the lowest-ranked omitted when even paths do not fit. Two exceptions keep one file from
+starving the rest: a file whose full text would take more than 1/8 of the map budget stays at
+signatures, and sensitive files (.env, keys) are listed by path only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from lsp_agent.context.overview import overview_files, render_outline
+from lsp_agent.context.ranking import order
+from lsp_agent.context.render import (
+    FULL,
+    OMITTED,
+    OVERVIEW,
+    PATH,
+    SIGNATURES,
+    TIER_ORDER,
+    RenderCache,
+)
+from lsp_agent.context.sensitive import is_sensitive
+from lsp_agent.context.tokens import count_tokens
+from lsp_agent.index.model import FileEntry
+
+OVERVIEW_HEADING = "# Project overview\n\n"
+MAP_HEADING = "# Repository map: files by rank, in full, as signatures, then as paths\n\n"
+PATHS_HEADING = "## Other files (path only)\n"
+OVERVIEW_SHARE = 0.25  # at most this share of the prefix for README, manifests and outline
+PATH_SHARE = 0.25  # the path list may take this share before low-ranked files are omitted
+SIGNATURE_SHARE = 0.5  # signatures fill up to this share before full text takes over
+OVERSIZE_DIVISOR = 8
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int
+    end: int
+    tokens: int
+    path: str | None  # None for headings and the outline
+    kind: str  # "heading", OVERVIEW, FULL, SIGNATURES or PATH
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    sha256: str
+    tier: str  # OVERVIEW, FULL, SIGNATURES, PATH or OMITTED
+    rank: int  # 1-based; 0 for overview files
+    score: float
+    reason: str
+
+
+@dataclass
+class PrefixState:
+    budget: int
+    text: str
+    tokens: int
+    hash: str
+    segments: list[Segment]
+    files: dict[str, FileRecord]  # every file of the workspace when it was built
+
+    def block(self, path: str) -> str | None:
+        for segment in self.segments:
+            if segment.path == path:
+                return self.text[segment.start : segment.end]
+        return None
+
+    def cut(self, max_tokens: int) -> tuple[str, int, list[str]]:
+        """The longest run of leading segments within ``max_tokens``: still a byte prefix of the
+        stable prefix, so a provider cache hits on it. Returns text, tokens, dropped paths."""
+        used = 0
+        keep = 0
+        for segment in self.segments:
+            if used + segment.tokens > max_tokens:
+                break
+            used += segment.tokens
+            keep += 1
+        dropped = [s.path for s in self.segments[keep:] if s.path is not None]
+        end = self.segments[keep - 1].end if keep else 0
+        return self.text[:end], used, dropped
+
+
+def build_prefix(
+    entries: Mapping[str, FileEntry],
+    text_of: Callable[[str], str],
+    cache: RenderCache,
+    scores: Mapping[str, float],
+    budget: int,
+) -> PrefixState:
+    pieces: list[tuple[str, int, str | None, str]] = []  # text, tokens, path, kind
+    files: dict[str, FileRecord] = {}
+    used = 0
+
+    def add(text: str, tokens: int, path: str | None, kind: str) -> None:
+        nonlocal used
+        pieces.append((text, tokens, path, kind))
+        used += tokens
+
+    def loader(path: str) -> Callable[[], str]:
+        return lambda: text_of(path)
+
+    # Overview: README head, manifests, outline; each only if it fits in the overview share.
+    overview_cap = int(budget * OVERVIEW_SHARE)
+    heading_tokens = count_tokens(OVERVIEW_HEADING)
+    if heading_tokens <= overview_cap:
+        add(OVERVIEW_HEADING, heading_tokens, None, "heading")
+    in_overview = set()
+    for path in overview_files(entries):
+        entry = entries[path]
+        rendered = cache.render(entry, OVERVIEW, loader(path)) or ""
+        tokens = cache.tokens(entry, OVERVIEW, loader(path)) or 0
+        if pieces and used + tokens <= overview_cap:
+            add(rendered, tokens, path, OVERVIEW)
+            in_overview.add(path)
+            files[path] = FileRecord(entry.sha256, OVERVIEW, 0, 0.0, "project overview")
+    outline = render_outline(entries)
+    outline_tokens = count_tokens(outline)
+    if pieces and used + outline_tokens <= overview_cap:
+        add(outline, outline_tokens, None, "heading")
+
+    map_heading_tokens = count_tokens(MAP_HEADING)
+    paths_heading_tokens = count_tokens(PATHS_HEADING)
+    available = budget - used - map_heading_tokens - paths_heading_tokens
+    ranked = order(scores, [p for p in entries if p not in in_overview])
+    tiers, reasons = _choose_tiers(ranked, entries, loader, cache, max(available, 0))
+
+    if any(t != OMITTED for t in tiers) and available > 0:
+        add(MAP_HEADING, map_heading_tokens, None, "heading")
+    for tier_group in (FULL, SIGNATURES):
+        for i, path in enumerate(ranked):
+            if tiers[i] == tier_group:
+                entry = entries[path]
+                add(
+                    cache.render(entry, tier_group, loader(path)) or "",
+                    cache.tokens(entry, tier_group, loader(path)) or 0,
+                    path,
+                    tier_group,
+                )
+    if PATH in tiers:
+        add(PATHS_HEADING, paths_heading_tokens, None, "heading")
+        for i, path in enumerate(ranked):
+            if tiers[i] == PATH:
+                entry = entries[path]
+                add(
+                    cache.render(entry, PATH, loader(path)) or "",
+                    cache.tokens(entry, PATH, loader(path)) or 0,
+                    path,
+                    PATH,
+                )
+    for i, path in enumerate(ranked):
+        files[path] = FileRecord(
+            entries[path].sha256, tiers[i], i + 1, scores.get(path, 0.0), reasons[i]
+        )
+
+    segments: list[Segment] = []
+    offset = 0
+    for text, tokens, path, kind in pieces:
+        segments.append(Segment(offset, offset + len(text), tokens, path, kind))
+        offset += len(text)
+    text = "".join(piece[0] for piece in pieces)
+    return PrefixState(
+        budget=budget,
+        text=text,
+        tokens=used,
+        hash=hashlib.sha256(text.encode()).hexdigest(),
+        segments=segments,
+        files=dict(sorted(files.items())),
+    )
+
+
+def _choose_tiers(
+    ranked: list[str],
+    entries: Mapping[str, FileEntry],
+    loader: Callable[[str], Callable[[], str]],
+    cache: RenderCache,
+    available: int,
+) -> tuple[list[str], list[str]]:
+    n = len(ranked)
+    tiers = [OMITTED] * n
+    reasons = [f"rank {i + 1}: omitted, even its path did not fit" for i in range(n)]
+    best = [PATH if is_sensitive(p) else FULL for p in ranked]
+
+    def cost(i: int, tier: str) -> int:
+        entry = entries[ranked[i]]
+        return cache.tokens(entry, tier, loader(ranked[i])) or 0
+
+    total = 0
+    m = 0  # files [0, m) are listed at least by path
+    path_cap = int(available * PATH_SHARE)
+    while m < n and total + cost(m, PATH) <= path_cap:
+        total += cost(m, PATH)
+        m += 1
+
+    def upgrade_to_signatures(i: int, limit: int) -> bool:
+        nonlocal total
+        if TIER_ORDER[best[i]] > TIER_ORDER[SIGNATURES]:
+            return True  # stays at path; does not block the files below it
+        delta = cost(i, SIGNATURES) - cost(i, PATH)
+        if total + delta > limit:
+            return False
+        total += delta
+        return True
+
+    k = 0  # files [0, k) are at signatures or better
+    while k < m and upgrade_to_signatures(k, int(available * SIGNATURE_SHARE)):
+        k += 1
+    f = 0  # files [0, f) are at their best tier
+    oversize = available // OVERSIZE_DIVISOR
+    while True:
+        while f < k:
+            if best[f] == FULL:
+                full = cost(f, FULL)
+                if full > oversize:
+                    best[f] = SIGNATURES
+                elif total + full - cost(f, SIGNATURES) > available:
+                    break
+                else:
+                    total += full - cost(f, SIGNATURES)
+            f += 1
+        if f < k or k >= m or not upgrade_to_signatures(k, available):
+            break
+        k += 1
+    while m < n and total + cost(m, PATH) <= available:  # room left: list more paths
+        total += cost(m, PATH)
+        m += 1
+
+    for i in range(n):
+        rank = i + 1
+        if i < f:
+            tiers[i] = best[i]
+        elif i < k:
+            tiers[i] = SIGNATURES if best[i] != PATH else PATH
+        elif i < m:
+            tiers[i] = PATH
+        if tiers[i] == FULL:
+            reasons[i] = f"rank {rank}: full text fits"
+        elif tiers[i] == SIGNATURES:
+            reasons[i] = (
+                f"rank {rank}: signatures; full text is too large for the prefix"
+                if best[i] == SIGNATURES
+                else f"rank {rank}: signatures; full text did not fit"
+            )
+        elif tiers[i] == PATH:
+            reasons[i] = (
+                f"rank {rank}: path only; content withheld (looks sensitive)"
+                if is_sensitive(ranked[i])
+                else f"rank {rank}: path only; signatures did not fit"
+            )
+    return tiers, reasons

@@ -1,0 +1,185 @@
+"""Per-file renderings at three tiers, cached by (path, sha256) with their real token counts.
+
+Every block ends with a newline plus one blank line, and starts with a non-blank character. With
+cl100k's pre-tokenizer that makes token counts additive: count(a + b) == count(a) + count(b) for
+two blocks, so a snapshot's total is the sum of cached per-block counts and never needs a full
+re-count (tests check the property on real output).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lsp_agent.context.tokens import count_tokens
+from lsp_agent.index.model import Definition, FileEntry
+
+FULL = "full"
+SIGNATURES = "signatures"
+PATH = "path"
+OMITTED = "omitted"
+OVERVIEW = "overview"  # README/manifest head in the project overview (reported as "full")
+TIERS = (FULL, SIGNATURES, PATH)  # best first
+TIER_ORDER = {FULL: 0, SIGNATURES: 1, PATH: 2, OMITTED: 3}
+
+_FUNCTION_KINDS = frozenset({"function", "method", "constructor", "lambda"})
+_ONE_LINE_KINDS = frozenset({"constant", "variable", "field"})  # a long literal is no signature
+_MAX_SIGNATURE_LINES = 6
+HEAD_LINES = 8  # the "signatures" of a file without a grammar: its first lines
+
+
+def header(path: str, note: str = "") -> str:
+    return f"=== {path}{f' ({note})' if note else ''} ===\n"
+
+
+def block(head: str, body: str) -> str:
+    """A block: header, body ending in a newline, and a blank separator line."""
+    if body and not body.endswith("\n"):
+        body += "\n"
+    return head + body + "\n"
+
+
+def render_full(path: str, text: str) -> str:
+    return block(header(path), text)
+
+
+def render_path(path: str) -> str:
+    return f"{path}\n"
+
+
+def render_signatures(entry: FileEntry, text: str) -> str | None:
+    """Definitions with their enclosing scopes, bodies elided, 1-based line numbers. A file
+    without a grammar (docs, data) shows its first lines instead."""
+    lines = text.splitlines()
+    if entry.language is None:
+        if len(lines) <= HEAD_LINES:
+            return block(header(entry.path), text)
+        note = f"first {HEAD_LINES} of {len(lines)} lines"
+        return block(header(entry.path, note), "\n".join(lines[:HEAD_LINES]) + "\n")
+    shown: dict[int, list[str]] = {}
+    for definition in _visible(entry.definitions):
+        start = definition.start_line
+        if start in shown or start >= len(lines):
+            continue
+        shown[start] = _signature_lines(lines, definition)
+    if not shown:
+        return block(header(entry.path, "signatures"), "(no definitions)\n")
+    width = len(str(max(shown) + 1))
+    body: list[str] = []
+    for start in sorted(shown):
+        for offset, line in enumerate(shown[start]):
+            body.append(f"{start + offset + 1:>{width}}: {line}")
+    return block(header(entry.path, "signatures"), "\n".join(body) + "\n")
+
+
+def _visible(definitions: tuple[Definition, ...]) -> list[Definition]:
+    """Skip definitions nested in functions (locals say little about a file's interface)."""
+    kinds: dict[str, str] = {}
+    for d in definitions:
+        kinds.setdefault(f"{d.scope}.{d.name}" if d.scope else d.name, d.kind)
+    visible = []
+    for d in sorted(definitions, key=lambda d: (d.start_line, d.start_col, d.name)):
+        parts = d.scope.split(".") if d.scope else []
+        scopes = [".".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(kinds.get(s) in _FUNCTION_KINDS for s in scopes):
+            continue
+        visible.append(d)
+    return visible
+
+
+def _signature_lines(lines: list[str], definition: Definition) -> list[str]:
+    """The definition's first line, continued while brackets are open (multi-line parameter
+    lists), never past the definition's end."""
+    out: list[str] = []
+    depth = 0
+    extra = 0 if definition.kind in _ONE_LINE_KINDS else _MAX_SIGNATURE_LINES - 1
+    last = min(definition.end_line, definition.start_line + extra)
+    for number in range(definition.start_line, min(last, len(lines) - 1) + 1):
+        line = lines[number].rstrip()
+        out.append(line)
+        depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
+        if depth <= 0:
+            break
+    return out
+
+
+def truncate_full(path: str, text: str, max_tokens: int) -> tuple[str, int]:
+    """The longest line-prefix of the file whose full block fits ``max_tokens``, with a marker
+    saying how much is shown. Returns (block, tokens); an empty block when even the header does
+    not fit."""
+    lines = text.splitlines(keepends=True)
+
+    def make(k: int) -> str:
+        note = f"truncated: first {k} of {len(lines)} lines"
+        body = "".join(lines[:k])
+        return block(header(path, note), body + f"[... {len(lines) - k} more lines not shown]\n")
+
+    lo, hi = 0, len(lines)
+    if count_tokens(make(0)) > max_tokens:
+        return "", 0
+    while lo < hi:  # largest k with make(k) fitting
+        mid = (lo + hi + 1) // 2
+        if count_tokens(make(mid)) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    rendered = make(lo)
+    return rendered, count_tokens(rendered)
+
+
+@dataclass
+class _Cached:
+    sha256: str
+    blocks: dict[str, str | None] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+
+
+class RenderCache:
+    """Rendered tiers and token counts per file, valid while the file's sha256 is unchanged.
+
+    Thread-safe; renders lazily, so a rebuild after one edit re-renders one file."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def _slot(self, entry: FileEntry) -> _Cached:
+        cached = self._files.get(entry.path)
+        if cached is None or cached.sha256 != entry.sha256:
+            cached = _Cached(entry.sha256)
+            self._files[entry.path] = cached
+        return cached
+
+    def render(self, entry: FileEntry, tier: str, text: Callable[[], str]) -> str | None:
+        with self._lock:
+            cached = self._slot(entry)
+            if tier not in cached.blocks:
+                if tier == FULL:
+                    cached.blocks[tier] = render_full(entry.path, text())
+                elif tier == SIGNATURES:
+                    cached.blocks[tier] = render_signatures(entry, text())
+                elif tier == OVERVIEW:
+                    from lsp_agent.context.overview import render_overview_file
+
+                    cached.blocks[tier] = render_overview_file(entry.path, text())
+                else:
+                    cached.blocks[tier] = render_path(entry.path)
+            return cached.blocks[tier]
+
+    def tokens(self, entry: FileEntry, tier: str, text: Callable[[], str]) -> int | None:
+        """Real token count of the tier's block; None when the tier does not exist."""
+        rendered = self.render(entry, tier, text)
+        if rendered is None:
+            return None
+        with self._lock:
+            cached = self._slot(entry)
+            if tier not in cached.tokens:
+                cached.tokens[tier] = count_tokens(rendered)
+            return cached.tokens[tier]
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop files no longer in the workspace."""
+        with self._lock:
+            for path in [p for p in self._files if p not in keep]:
+                del self._files[path]

@@ -1,0 +1,431 @@
+"""SnapshotBuilder: the rolling, token-budgeted long-context snapshot of a workspace.
+
+Layout: a stable prefix (overview + repo map, see prefix.py), then a volatile tail (tail.py):
+changes since the prefix was built, files related to the focus, the focus files in full,
+diagnostics, the selection. The prefix is reused byte for byte, in memory and across processes
+(persist.py), until the file set changes or the changes it misses pass
+``ContextSettings.churn_threshold`` of its tokens. Budgets are real token counts: the prefix
+plus the tail never exceed the budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from lsp_agent.config import ContextSettings, Settings
+from lsp_agent.context import tail as tails
+from lsp_agent.context.model import (
+    SECTION_PREFIX,
+    Manifest,
+    ManifestEntry,
+    Selection,
+    Snapshot,
+)
+from lsp_agent.context.overview import overview_files
+from lsp_agent.context.persist import load_state, save_state
+from lsp_agent.context.prefix import PrefixState, build_prefix
+from lsp_agent.context.ranking import (
+    FileSummary,
+    RefGraph,
+    build_graph,
+    mentioned_identifiers,
+    order,
+    pagerank,
+    summarize,
+)
+from lsp_agent.context.render import FULL, OMITTED, OVERVIEW, SIGNATURES, RenderCache
+from lsp_agent.context.sensitive import is_sensitive
+from lsp_agent.context.tail import Block, Change
+from lsp_agent.index.model import FileEntry
+
+logger = logging.getLogger(__name__)
+
+TAIL_RESERVE_MAX = 65_536  # the tail's share of the budget is a quarter, at most this much
+NEIGHBOURS = 12
+BUDGET_PRESETS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("deepseek", "v4"), 1_000_000),
+    (("kimi", "k2.6"), 262_144),
+    (("kimi", "k2-6"), 262_144),
+)
+DEFAULT_WINDOW = 128_000
+
+
+class IndexView(Protocol):
+    """What the builder reads from ``index.WorkspaceIndex``."""
+
+    def entries(self) -> dict[str, FileEntry]: ...
+    def text(self, path: str) -> str | None: ...
+
+
+def budget_for(settings: Settings, model_name: str | None = None) -> int:
+    """Snapshot tokens for a model: ``context.budget`` when set (already a snapshot size);
+    otherwise the context window (configured, or the model's preset) minus ``context.reserve``."""
+    if settings.context.budget:
+        return settings.context.budget
+    window = settings.model.context_window
+    if not window:
+        name = (model_name or settings.model.model or "").lower()
+        window = next(
+            (size for words, size in BUDGET_PRESETS if all(w in name for w in words)),
+            DEFAULT_WINDOW,
+        )
+    return max(window - settings.context.reserve, window // 2)
+
+
+def prefix_budget_for(budget: int) -> int:
+    return budget - min(budget // 4, TAIL_RESERVE_MAX)
+
+
+class SnapshotBuilder:
+    def __init__(
+        self, index: IndexView, settings: ContextSettings, *, state_dir: Path | None
+    ) -> None:
+        self._index = index
+        self._settings = settings
+        self._state_dir = state_dir
+        self._cache = RenderCache()
+        self._states: dict[int, PrefixState] = {}
+        self._summaries: dict[str, tuple[str, FileSummary]] = {}
+        self._graph: RefGraph | None = None
+        self._stable_scores: dict[str, float] | None = None
+        self._focus_scores: dict[tuple[object, ...], dict[str, float]] = {}
+        self._diffs: dict[tuple[str, str, str, str], Change] = {}
+        self._lock = threading.Lock()
+
+    def build(
+        self,
+        *,
+        budget: int,
+        focus: Sequence[str] = (),
+        instruction: str = "",
+        selection: Selection | None = None,
+        diagnostics: Sequence[str] = (),
+    ) -> Snapshot:
+        if budget <= 0:
+            raise ValueError(f"the snapshot budget must be positive, got {budget}")
+        with self._lock:
+            entries = dict(sorted(self._index.entries().items()))
+            focus = _check_focus(focus, entries)
+            if selection is not None and selection.path not in entries:
+                raise ValueError(f"selection is in a file outside the index: {selection.path}")
+            graph = self._update_graph(entries)
+            state, changes, rebuilt = self._prefix(entries, graph, prefix_budget_for(budget))
+            return self._assemble(
+                entries, graph, state, changes, rebuilt, budget,
+                list(focus), instruction, selection, list(diagnostics),
+            )  # fmt: skip
+
+    # -- the graph and the stable ranking --------------------------------------------------
+
+    def _update_graph(self, entries: Mapping[str, FileEntry]) -> RefGraph:
+        changed = self._graph is None or len(self._summaries) != len(entries)
+        summaries: dict[str, FileSummary] = {}
+        for path, entry in entries.items():
+            cached = self._summaries.get(path)
+            if cached is None or cached[0] != entry.sha256:
+                summary = summarize(entry)
+                changed = changed or cached is None or cached[1] != summary
+                cached = (entry.sha256, summary)
+                self._summaries[path] = cached
+            summaries[path] = cached[1]
+        if len(self._summaries) != len(entries):
+            self._summaries = {p: self._summaries[p] for p in entries}
+            self._cache.forget(set(entries))
+        if changed or self._graph is None:
+            self._graph = build_graph(summaries)
+            self._stable_scores = None
+            self._focus_scores.clear()
+        return self._graph
+
+    def _stable(self, graph: RefGraph) -> dict[str, float]:
+        if self._stable_scores is None:
+            self._stable_scores = pagerank(graph)
+        return self._stable_scores
+
+    # -- the prefix ----------------------------------------------------------------------------
+
+    def _text(self, path: str) -> str:
+        return self._index.text(path) or ""
+
+    def _loader(self, path: str) -> Callable[[], str]:
+        return lambda: self._text(path)
+
+    def _prefix(
+        self, entries: Mapping[str, FileEntry], graph: RefGraph, prefix_budget: int
+    ) -> tuple[PrefixState, list[Change], bool]:
+        state = self._states.get(prefix_budget)
+        if state is None and self._state_dir is not None:
+            state = load_state(self._state_dir, prefix_budget)
+        why = ""
+        changes: list[Change] = []
+        if state is None:
+            why = "no prefix yet"
+        elif list(state.files) != list(entries):
+            why = "the file set changed"
+        else:
+            changes = self._changes(state, entries)
+            stale = sum(c.tokens for c in changes)
+            if stale > self._settings.churn_threshold * max(state.tokens, 1):
+                why = f"{stale} stale tokens passed the threshold"
+        if why:
+            logger.info("rebuilding the snapshot prefix: %s", why)
+            state = build_prefix(
+                entries, self._text, self._cache, self._stable(graph), prefix_budget
+            )
+            self._diffs.clear()
+            changes = []
+            if self._state_dir is not None:
+                save_state(self._state_dir, state)
+        assert state is not None
+        self._states[prefix_budget] = state
+        return state, changes, bool(why)
+
+    def _changes(self, state: PrefixState, entries: Mapping[str, FileEntry]) -> list[Change]:
+        out: list[Change] = []
+        for path, record in state.files.items():
+            entry = entries[path]
+            if entry.sha256 == record.sha256:
+                continue
+            key = (path, record.sha256, entry.sha256, record.tier)
+            change = self._diffs.get(key)
+            if change is None:
+                diff, tokens = "", 0
+                old = state.block(path)
+                if record.tier in (FULL, SIGNATURES, OVERVIEW) and old is not None:
+                    new = self._cache.render(entry, record.tier, self._loader(path)) or ""
+                    diff, tokens = tails.diff_block(path, old, new)
+                change = Change(path, record.tier, diff, tokens)
+                self._diffs[key] = change
+            out.append(change)
+        return out
+
+    # -- the tail --------------------------------------------------------------------------------
+
+    def _related(
+        self, entries: Mapping[str, FileEntry], graph: RefGraph, focus: list[str], instruction: str
+    ) -> dict[str, float]:
+        names = set(graph.names)
+        mentioned = frozenset(n for n in mentioned_identifiers(instruction) if n in names)
+        buffers = [p for p, e in entries.items() if e.from_buffer]
+        if not focus and not mentioned:
+            return {}
+        key = (tuple(focus), tuple(sorted(mentioned)), tuple(buffers))
+        if key not in self._focus_scores:
+            weights: dict[str, float] = {p: 1.0 for p in focus}
+            for path in buffers:
+                weights[path] = weights.get(path, 0.0) + 0.3
+            for name in sorted(mentioned):
+                definers = graph.definers[graph.names.index(name)]
+                if len(definers) <= 5:
+                    for i in definers:
+                        path = graph.paths[i]
+                        weights[path] = weights.get(path, 0.0) + 0.5
+            self._focus_scores[key] = pagerank(graph, personalization=weights, mentioned=mentioned)
+        return self._focus_scores[key]
+
+    def _assemble(
+        self,
+        entries: Mapping[str, FileEntry],
+        graph: RefGraph,
+        state: PrefixState,
+        changes: list[Change],
+        rebuilt: bool,
+        budget: int,
+        focus: list[str],
+        instruction: str,
+        selection: Selection | None,
+        diagnostics: list[str],
+    ) -> Snapshot:
+        notes: list[str] = []
+        rank_of = {p: r.rank for p, r in state.files.items()}
+        small = [
+            b
+            for b in (
+                tails.diagnostics_block(diagnostics),
+                selection
+                and tails.selection_block(
+                    selection, self._text(selection.path), rank_of.get(selection.path, 0)
+                ),
+            )
+            if b
+        ]
+        full_tokens = {p: self._cache.tokens(entries[p], FULL, self._loader(p)) or 0 for p in focus}
+        heading = Block.of(tails.FOCUS_HEADING) if focus else None
+        need = sum(full_tokens.values()) + (heading.tokens if heading else 0)
+        need_small = sum(b.tokens for b in small)
+        if need + need_small <= budget:
+            room = budget - need - need_small
+        else:
+            room = 0
+            notes.append("the focus does not fit with the stable prefix: prefix left out")
+        prefix_text, prefix_tokens, dropped = (
+            (state.text, state.tokens, []) if state.tokens <= room else state.cut(room)
+        )
+        if dropped:
+            notes.append(f"{len(dropped)} prefix files cut to make room for the focus")
+        left = budget - prefix_tokens
+
+        focus_blocks: list[Block] = []
+        if heading and heading.tokens <= left:
+            left -= heading.tokens
+            for path in focus:
+                loader = self._loader(path)
+                full = self._cache.render(entries[path], FULL, loader) or ""
+                fb = tails.focus_block(
+                    path, loader(), full, full_tokens[path], left, rank_of.get(path, 0)
+                )
+                if fb is None:
+                    notes.append(f"focus file {path} left out: no room left")
+                    continue
+                if fb.tokens < full_tokens[path]:
+                    notes.append(f"focus file {path} truncated to {fb.tokens} tokens")
+                focus_blocks.append(fb)
+                left -= fb.tokens
+            focus_blocks.insert(0, heading)
+        kept_small = []
+        for b in small:
+            if b.tokens <= left:
+                kept_small.append(b)
+                left -= b.tokens
+            else:
+                notes.append("the selection or diagnostics did not fit and were left out")
+
+        sent = set(state.files) - set(dropped)
+        change_blocks, left = self._change_blocks(changes, set(focus), sent, left, notes)
+        related_blocks, left = self._related_blocks(
+            entries, graph, state, changes, focus, instruction, sent, left
+        )
+        blocks = change_blocks + related_blocks + focus_blocks + kept_small
+        tail_text = "".join(b.text for b in blocks)
+        tail_tokens = sum(b.tokens for b in blocks)
+
+        files = self._prefix_entries(state, set(dropped))
+        files += [b.entry for b in blocks if b.entry is not None]
+        prefix_hash = (
+            state.hash if not dropped else hashlib.sha256(prefix_text.encode()).hexdigest()
+        )
+        manifest = Manifest(
+            files=files,
+            budget=budget,
+            prefix_tokens=prefix_tokens,
+            tail_tokens=tail_tokens,
+            prefix_hash=prefix_hash,
+            rebuilt=rebuilt,
+            stale_tokens=sum(c.tokens for c in changes),
+            notes=notes,
+        )
+        return Snapshot(prefix_text, tail_text, prefix_hash, manifest)
+
+    def _change_blocks(
+        self, changes: list[Change], focus: set[str], sent: set[str], left: int, notes: list[str]
+    ) -> tuple[list[Block], int]:
+        shown: list[Block] = []
+        unshown: list[str] = []
+        heading = Block.of(tails.CHANGES_HEADING)
+        for change in changes:
+            if change.path in focus:
+                continue  # in full below
+            cost = change.tokens + (0 if shown else heading.tokens)
+            if change.diff and change.path in sent and cost <= left:
+                entry = tails.tail_entry(
+                    change.path, change.prefix_tier, "changed since the prefix was built: diff"
+                )
+                entry.tokens = change.tokens
+                shown.append(Block(change.diff, change.tokens, entry))
+                left -= cost
+            else:
+                unshown.append(change.path)
+        if unshown:
+            line = Block.of(
+                "Also changed since the snapshot (not shown): " + ", ".join(unshown) + "\n\n"
+            )
+            if line.tokens + (0 if shown else heading.tokens) <= left:
+                shown.append(line)
+                left -= line.tokens
+            else:
+                notes.append(f"{len(unshown)} changed files not mentioned: no room")
+        if shown:
+            shown.insert(0, heading)
+        return shown, left
+
+    def _related_blocks(
+        self,
+        entries: Mapping[str, FileEntry],
+        graph: RefGraph,
+        state: PrefixState,
+        changes: list[Change],
+        focus: list[str],
+        instruction: str,
+        sent: set[str],
+        left: int,
+    ) -> tuple[list[Block], int]:
+        scores = self._related(entries, graph, focus, instruction)
+        if not scores:
+            return [], left
+        skip = set(focus) | set(overview_files(entries))
+        changed = {c.path for c in changes}
+        candidates = [p for p in order(scores) if p not in skip and not is_sensitive(p)]
+        top = candidates[:NEIGHBOURS]
+        where = {
+            p: tails.related_where(state.files[p].tier if p in sent else None, p in changed)
+            for p in top
+        }
+        heading = Block.of(tails.RELATED_HEADING)
+        listing = Block.of(tails.related_list([(p, where[p]) for p in top]))
+        if not top or heading.tokens + listing.tokens > left:
+            return [], left
+        blocks = [heading, listing]
+        left -= heading.tokens + listing.tokens
+        for rank, path in enumerate(top, start=1):
+            if where[path] != "signatures below":
+                continue
+            loader = self._loader(path)
+            text = self._cache.render(entries[path], SIGNATURES, loader) or ""
+            tokens = self._cache.tokens(entries[path], SIGNATURES, loader) or 0
+            if tokens > left:
+                continue
+            reason = f"related to the focus (#{rank} by personalized rank)"
+            entry = tails.tail_entry(path, SIGNATURES, reason, state.files[path].rank, scores[path])
+            entry.tokens = tokens
+            blocks.append(Block(text, tokens, entry))
+            left -= tokens
+        return blocks, left
+
+    def _prefix_entries(self, state: PrefixState, dropped: set[str]) -> list[ManifestEntry]:
+        tokens = {s.path: s.tokens for s in state.segments if s.path is not None}
+        out = []
+        ordered = sorted(state.files.items(), key=lambda item: (item[1].rank, item[0]))
+        for path, record in ordered:
+            tier = FULL if record.tier == OVERVIEW else record.tier
+            reason = record.reason
+            if path in dropped:
+                tier, reason = OMITTED, f"{reason}; cut from this request to fit the focus"
+            out.append(
+                ManifestEntry(
+                    path,
+                    tier,
+                    tokens.get(path, 0) if path not in dropped else 0,
+                    record.rank,
+                    record.score,
+                    reason,
+                    SECTION_PREFIX,
+                )
+            )
+        return out
+
+
+def _check_focus(focus: Sequence[str], entries: Mapping[str, FileEntry]) -> list[str]:
+    out: list[str] = []
+    for path in focus:
+        if path.startswith("/") or "\\" in path or ".." in path.split("/"):
+            raise ValueError(f"focus paths are relative to the workspace root: {path!r}")
+        if path not in entries:
+            raise ValueError(f"focus file is not in the workspace index: {path}")
+        if path not in out:
+            out.append(path)
+    return out

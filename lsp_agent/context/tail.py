@@ -1,0 +1,112 @@
+"""The volatile tail's blocks: changes since the prefix, the focus neighbourhood, focus files,
+diagnostics and the selection. Each block is counted on its own (counts are additive, see
+render.py); snapshot.py decides which blocks fit and in what order they appear."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lsp_agent.context.diffs import compact_diff
+from lsp_agent.context.model import SECTION_TAIL, ManifestEntry, Selection
+from lsp_agent.context.render import FULL, SIGNATURES, block, header, truncate_full
+from lsp_agent.context.sensitive import is_sensitive
+from lsp_agent.context.tokens import count_tokens
+
+CHANGES_HEADING = "# Changes since the snapshot above (diffs of the blocks shown there)\n\n"
+RELATED_HEADING = "# Related to the focus\n\n"
+FOCUS_HEADING = "# Focus files\n\n"
+DIAGNOSTICS_HEADING = "# Diagnostics\n"
+SELECTION_HEADING = "# Selection\n\n"
+
+
+@dataclass
+class Block:
+    text: str
+    tokens: int
+    entry: ManifestEntry | None = None
+
+    @classmethod
+    def of(cls, text: str, entry: ManifestEntry | None = None) -> Block:
+        tokens = count_tokens(text)
+        if entry is not None:
+            entry.tokens = tokens
+        return cls(text, tokens, entry)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A file whose content differs from what the prefix shows."""
+
+    path: str
+    prefix_tier: str
+    diff: str  # block text; "" when the rendering in the prefix is unaffected (e.g. path tier)
+    tokens: int
+
+
+def diff_block(path: str, old_block: str, new_block: str) -> tuple[str, int]:
+    hunks = compact_diff(old_block, new_block)
+    if not hunks:
+        return "", 0
+    text = block(header(path, "changed"), hunks)
+    return text, count_tokens(text)
+
+
+def tail_entry(
+    path: str, tier: str, reason: str, rank: int = 0, score: float = 0.0
+) -> ManifestEntry:
+    return ManifestEntry(path, tier, 0, rank, score, reason, SECTION_TAIL)
+
+
+def focus_block(
+    path: str, text: str, full_block: str, tokens: int, limit: int, rank: int
+) -> Block | None:
+    """The focus file in full, or truncated with a marker when it alone passes ``limit``."""
+    if is_sensitive(path):
+        text = block(header(path), "[content withheld: the file looks like it holds secrets]\n")
+        return Block.of(text, tail_entry(path, FULL, "focus file; content withheld", rank))
+    if tokens <= limit:
+        entry = tail_entry(path, FULL, "focus file", rank)
+        entry.tokens = tokens
+        return Block(full_block, tokens, entry)
+    cut, cut_tokens = truncate_full(path, text, limit)
+    if not cut:
+        return None
+    reason = f"focus file, truncated to fit the budget ({tokens} tokens in full)"
+    entry = tail_entry(path, FULL, reason, rank)
+    entry.tokens = cut_tokens
+    return Block(cut, cut_tokens, entry)
+
+
+def diagnostics_block(diagnostics: list[str]) -> Block | None:
+    lines = [" ".join(d.split()) for d in diagnostics if d.strip()]
+    if not lines:
+        return None
+    return Block.of(DIAGNOSTICS_HEADING + "\n".join(f"- {line}" for line in lines) + "\n\n")
+
+
+def selection_block(selection: Selection, text: str, rank: int) -> Block:
+    lines = text.splitlines()
+    first = max(0, min(selection.start_line, len(lines)))
+    last = max(first, min(selection.end_line, len(lines) - 1))
+    if selection.end_line > selection.start_line and selection.end_char == 0:
+        last = max(first, last - 1)  # a range ending at column 0 does not include that line
+    note = f"selection, lines {first + 1}-{last + 1}"
+    body = "\n".join(lines[first : last + 1]) + "\n" if lines else ""
+    if is_sensitive(selection.path):
+        body = "[content withheld: the file looks like it holds secrets]\n"
+    text_block = SELECTION_HEADING + block(header(selection.path, note), body)
+    return Block.of(text_block, tail_entry(selection.path, FULL, note, rank))
+
+
+def related_list(items: list[tuple[str, str]]) -> str:
+    """One line naming the most related files and where each can be found."""
+    parts = [f"{path} ({where})" for path, where in items]
+    return "Most related to the focus: " + ", ".join(parts) + "\n\n"
+
+
+def related_where(prefix_tier: str | None, changed: bool) -> str:
+    if prefix_tier == FULL and not changed:
+        return "in full above"
+    if prefix_tier == SIGNATURES and not changed:
+        return "signatures above"
+    return "signatures below"
