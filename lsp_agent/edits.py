@@ -73,6 +73,14 @@ class ApplyError(Exception):
         self.index = index
         self.partial = partial
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keeps the fields when the error crosses a process boundary (pickle).
+        return (
+            type(self),
+            (self.message, self.hint),
+            {"index": self.index, "partial": self.partial},
+        )
+
 
 @dataclass
 class ApplyResult:
@@ -104,29 +112,32 @@ class _BlockFailure(Exception):
 
 
 def apply_blocks(original: str, blocks: Sequence[EditBlock]) -> str:
-    """Apply ``blocks`` to ``original`` in sequence and return the new text (see the module
-    docstring). Raises ``ApplyError`` at the first block that cannot be applied."""
+    """Apply ``blocks`` (all for one file; their paths only label messages) to ``original`` in
+    sequence and return the new text (see the module docstring). Raises ``ApplyError`` at the
+    first block that cannot be applied; nothing is half-applied within a block."""
     return apply_blocks_detailed(original, blocks).text
 
 
 def apply_blocks_detailed(original: str, blocks: Sequence[EditBlock]) -> ApplyResult:
     """Like ``apply_blocks``, also returning one note per block on how it applied."""
-    lines = split_terminated(original)
+    # A byte-order mark is not part of the first line as far as SEARCH is concerned.
+    bom = "\ufeff" if original.startswith("\ufeff") else ""
+    lines = split_terminated(original[len(bom) :])
     eol = dominant_eol(lines)
-    final_newline = original.endswith("\n") or not original
+    final_newline = original.endswith("\n") or not original[len(bom) :]
     notes: list[str] = []
     for index, block in enumerate(blocks):
         label = f"block {index + 1} ({block.path})"
         try:
             lines, note = _apply_one(lines, block, eol)
         except _BlockFailure as failure:
-            partial = join_terminated(lines, eol, final_newline)
+            partial = bom + join_terminated(lines, eol, final_newline)
             raise ApplyError(
                 f"{label}: {failure.message}", failure.hint, index=index, partial=partial
             ) from None
         logger.debug("%s: %s", label, note)
         notes.append(f"{label}: {note}")
-    return ApplyResult(join_terminated(lines, eol, final_newline), notes)
+    return ApplyResult(bom + join_terminated(lines, eol, final_newline), notes)
 
 
 def _apply_one(lines: list[Line], block: EditBlock, eol: str) -> tuple[list[Line], str]:
@@ -146,9 +157,10 @@ def _apply_one(lines: list[Line], block: EditBlock, eol: str) -> tuple[list[Line
             match = _find_unique(contents, trimmed[0])
             if match is not None:
                 search, replace = trimmed
+                new_lines = _substitute(lines, match, search, replace, eol)
+                return new_lines, match.describe() + ", ignoring blank lines at SEARCH's edges"
     if match is not None:
-        new_lines = _substitute(lines, match, search, replace, eol)
-        return new_lines, match.describe()
+        return _substitute(lines, match, search, replace, eol), match.describe()
     if any(s.strip() == _ELLIPSIS for s in search):
         return _apply_elided(lines, search, replace, eol)
     if any(r.strip() for r in replace):

@@ -184,3 +184,32 @@ def test_reindent_below_column_zero_is_an_error() -> None:
     text = "if a:\n    b()\n"
     with pytest.raises(ApplyError, match="left of column 0"):
         apply_blocks(text, [block("        b()\n", "        b()\n  c()\n")])
+
+
+def test_byte_order_mark_is_kept_and_ignored_for_matching() -> None:
+    text = "\ufeffimport os\r\nx = 1\r\n"
+    assert (
+        apply_blocks(text, [block("import os\n", "import sys\n")])
+        == "\ufeffimport sys\r\nx = 1\r\n"
+    )
+
+
+def test_blank_lines_at_the_edges_of_search_are_dropped_when_needed() -> None:
+    text = "a = 1\nb = 2\n"
+    result = apply_blocks_detailed(text, [block("\nb = 2\n\n", "\nb = 3\n\n")])
+    assert result.text == "a = 1\nb = 3\n"
+    assert "blank lines" in result.notes[0]
+
+
+def test_apply_error_survives_pickling() -> None:
+    import pickle
+
+    with pytest.raises(ApplyError) as info:
+        apply_blocks("a\nb\n", [block("a\n", "A\n"), block("nope\n", "x\n")])
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (copy.message, copy.hint, copy.index, copy.partial) == (
+        info.value.message,
+        info.value.hint,
+        1,
+        "A\nb\n",
+    )
