@@ -1,0 +1,192 @@
+"""A finished task's changes → one ``workspace/applyEdit``, all or nothing.
+
+Each changed file is compared with what the task read. Unchanged: the edits go against the
+document's current version (the one the task read). Changed while the task ran: the task's
+change is rebased onto the current text (a three-way merge, then re-applying the edit blocks);
+if that is not clean for any file, nothing is sent and the user is told which file and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from lsp_agent.handlers.session import Session
+from lsp_agent.handlers.uris import path_to_uri
+from lsprotocol import converters, types
+
+from lsp_agent.tasks import Task, TaskState
+
+log = logging.getLogger(__name__)
+
+_converter = converters.get_converter()
+
+
+class Conflict(Exception):
+    """A file changed underneath the task in a way its edit cannot be rebased onto."""
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    path: str
+    uri: str
+    version: int | None  # current LSP version when open, else None (disk)
+    old: str  # the text the edits apply to (current)
+    new: str
+    create: bool
+    rebased: bool
+
+
+def _current(session: Session, path: str) -> tuple[str, int | None, str | None]:
+    """(uri, version, text) of a file as the user has it now: the buffer, else disk."""
+    from lsp_agent.edits import safe_path
+
+    doc = session.documents.get(path)
+    if doc is not None:
+        return doc.uri, doc.version, doc.text
+    disk = safe_path(session.root, path)
+    uri = path_to_uri(session.root, path)
+    try:
+        return uri, None, disk.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return uri, None, None
+    except UnicodeDecodeError:
+        raise Conflict(f"{path} is no longer valid UTF-8 text") from None
+
+
+def plan_file(session: Session, change: dict[str, Any]) -> FilePlan:
+    from lsp_agent.edits import ApplyError, EditBlock, apply_blocks, rebase
+
+    path = str(change["path"])
+    original = str(change.get("original_text") or "")
+    new = str(change["new_text"])
+    created = bool(change.get("created"))
+    uri, version, current = _current(session, path)
+    if current is None:
+        if created:
+            return FilePlan(path, uri, None, "", new, True, False)
+        raise Conflict(f"{path} was deleted while the task ran")
+    if created and current != "" and current != new:
+        raise Conflict(f"{path} was created by someone else while the task ran")
+    if current == original:
+        return FilePlan(path, uri, version, current, new, False, False)
+    merged = rebase(original, new, current)
+    if merged is None:
+        blocks = [EditBlock(**b) for b in change.get("blocks") or []]
+        try:
+            merged = apply_blocks(current, blocks) if blocks else None
+        except ApplyError as exc:
+            raise Conflict(
+                f"{path} changed while the task ran and the edit no longer fits: "
+                f"{getattr(exc, 'message', exc)}"
+            ) from None
+    if merged is None:
+        raise Conflict(f"{path} changed while the task ran and the edit no longer fits")
+    return FilePlan(path, uri, version, current, merged, False, True)
+
+
+def build_edit(session: Session, task: Task, plans: list[FilePlan]) -> types.WorkspaceEdit:
+    from lsp_agent.edits import text_edits
+
+    annotate = session.supports_change_annotations
+    annotation_id = task.id if annotate else None
+    summary = str((task.result or {}).get("summary") or "")
+    if not session.supports_document_changes:
+        # Old clients: an unversioned map. Still all-or-nothing: it is one applyEdit.
+        changes: dict[str, list[types.TextEdit]] = {}
+        for plan in plans:
+            changes[plan.uri] = [_text_edit(e, None) for e in text_edits(plan.old, plan.new)]
+        return types.WorkspaceEdit(changes=changes)
+    document_changes: list[Any] = []
+    for plan in plans:
+        if plan.create and session.supports_create_file:
+            document_changes.append(
+                types.CreateFile(
+                    uri=plan.uri,
+                    options=types.CreateFileOptions(overwrite=False, ignore_if_exists=True),
+                    annotation_id=annotation_id,
+                )
+            )
+        edits = [_text_edit(e, annotation_id) for e in text_edits(plan.old, plan.new)]
+        document_changes.append(
+            types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(
+                    uri=plan.uri, version=plan.version
+                ),
+                edits=edits,
+            )
+        )
+    annotations = None
+    if annotate:
+        annotations = {
+            task.id: types.ChangeAnnotation(
+                label=task.title or "lsp-agent",
+                description=summary or None,
+                needs_confirmation=session.settings.confirm_edits,
+            )
+        }
+    return types.WorkspaceEdit(document_changes=document_changes, change_annotations=annotations)
+
+
+def _text_edit(edit: Any, annotation_id: str | None) -> types.TextEdit:
+    rng = types.Range(
+        start=types.Position(line=edit.start_line, character=edit.start_character),
+        end=types.Position(line=edit.end_line, character=edit.end_character),
+    )
+    if annotation_id is not None:
+        return types.AnnotatedTextEdit(
+            range=rng, new_text=edit.new_text, annotation_id=annotation_id
+        )
+    return types.TextEdit(range=rng, new_text=edit.new_text)
+
+
+def _record(session: Session, task: Task, state: TaskState, message: str) -> None:
+    task.state = state
+    task.message = message
+    if session.journal is not None:
+        session.journal.set_state(task.id, state, message)
+
+
+async def apply_result(session: Session, task: Task) -> dict[str, Any]:
+    """Send the task's result to the client. Returns ``{"state", "applied", "edit"?, "error"?}``.
+
+    The edit JSON is included when the client cannot apply edits itself (no applyEdit).
+    """
+    changes = list((task.result or {}).get("changes") or [])
+    if not changes:
+        return {"state": str(task.state), "applied": False}
+    try:
+        plans = [plan_file(session, change) for change in changes]
+    except (Conflict, ValueError) as exc:
+        reason = f"not applied: {exc}"
+        _record(session, task, TaskState.SUCCEEDED, reason)
+        session.show(f"lsp-agent: {task.title}: {reason}", types.MessageType.Warning)
+        return {"state": str(task.state), "applied": False, "error": reason}
+    edit = build_edit(session, task, plans)
+    rebased = [p.path for p in plans if p.rebased]
+    if rebased:
+        log.info("task %s: rebased onto newer text in %s", task.id, ", ".join(rebased))
+    if not session.supports_apply_edit:
+        session.show(
+            f"lsp-agent: {task.title}: done; this editor cannot apply edits from the server, "
+            "the edit is in the command's result"
+        )
+        return {"state": str(task.state), "applied": False, "edit": _converter.unstructure(edit)}
+    try:
+        response = await session.server.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label=f"lsp-agent: {task.title}")
+        )
+    except Exception as exc:  # the client answered with an error: report, do not retry
+        response = types.ApplyWorkspaceEditResult(applied=False, failure_reason=str(exc))
+    if response.applied:
+        _record(session, task, TaskState.APPLIED, "applied")
+        return {"state": str(TaskState.APPLIED), "applied": True}
+    reason = response.failure_reason or "the editor declined the edit"
+    _record(session, task, TaskState.REJECTED, f"rejected by the editor: {reason}")
+    session.show(
+        f"lsp-agent: {task.title}: the editor did not apply the edit ({reason}); "
+        f"run lspAgent.applyTask {task.id} to try again",
+        types.MessageType.Warning,
+    )
+    return {"state": str(TaskState.REJECTED), "applied": False, "error": reason}

@@ -1,0 +1,87 @@
+"""Server-initiated work-done progress that degrades to nothing when the client lacks it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from lsp_agent.handlers.session import Session
+from lsprotocol import types
+
+log = logging.getLogger(__name__)
+
+
+class WorkProgress:
+    """One progress bar: ``begin`` → ``report``* → ``end``.
+
+    ``on_cancel`` runs when the user presses cancel on the bar (window/workDoneProgress/cancel).
+    Every method is safe to call when the client has no progress support or refused the
+    token: the calls become no-ops, so callers never branch on capabilities.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        token: str,
+        title: str,
+        *,
+        cancellable: bool = False,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> None:
+        self._session = session
+        self.token = token
+        self._title = title
+        self._cancellable = cancellable
+        self._on_cancel = on_cancel
+        self.active = False
+        self._last: tuple[str, int | None] | None = None
+
+    async def begin(self, message: str = "") -> None:
+        if not self._session.supports_progress:
+            return
+        progress = self._session.server.work_done_progress
+        try:
+            await progress.create_async(self.token)
+        except Exception as exc:  # refused or a duplicate token: run without a bar
+            log.warning("window/workDoneProgress/create %s failed: %s", self.token, exc)
+            return
+        self.active = True
+        future = progress.tokens.get(self.token)
+        if future is not None and self._on_cancel is not None:
+            future.add_done_callback(self._cancelled)
+        progress.begin(
+            self.token,
+            types.WorkDoneProgressBegin(
+                title=self._title,
+                cancellable=self._cancellable,
+                message=message or None,
+                percentage=0,
+            ),
+        )
+
+    def _cancelled(self, future: Future[object]) -> None:
+        # The token's future is only ever cancelled by the client's cancel notification.
+        if future.cancelled() and self.active and self._on_cancel is not None:
+            log.info("progress %s cancelled by the client", self.token)
+            self._on_cancel()
+
+    def report(self, message: str, percentage: int | None = None) -> None:
+        if not self.active or self._last == (message, percentage):
+            return
+        self._last = (message, percentage)
+        self._session.server.work_done_progress.report(
+            self.token,
+            types.WorkDoneProgressReport(
+                message=message, percentage=percentage, cancellable=self._cancellable
+            ),
+        )
+
+    def end(self, message: str = "") -> None:
+        if not self.active:
+            return
+        self.active = False
+        progress = self._session.server.work_done_progress
+        progress.end(self.token, types.WorkDoneProgressEnd(message=message or None))
+        # pygls never forgets tokens; drop ours so a long session does not accumulate them.
+        progress.tokens.pop(self.token, None)

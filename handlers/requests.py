@@ -1,0 +1,93 @@
+"""Custom requests: ``lspAgent/tasks`` (the journal plus live tasks) and ``lspAgent/context``
+(the snapshot manifest for a document, or the one a task was given)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from typing import Any
+
+from lsp_agent.handlers.session import Session
+from lsp_agent.handlers.uris import uri_to_path
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+
+from lsp_agent.tasks import Task
+
+log = logging.getLogger(__name__)
+
+TASKS = "lspAgent/tasks"
+CONTEXT = "lspAgent/context"
+LIST_LIMIT = 200
+
+
+def _params(params: Any) -> dict[str, Any]:
+    """Custom-method params arrive as pygls namedtuples (or None); back to a plain dict."""
+    if params is None:
+        return {}
+    if isinstance(params, dict):
+        return params
+    if hasattr(params, "_asdict"):
+        return dict(params._asdict())
+    raise JsonRpcInvalidParams(f"params must be an object, got {params!r}")
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    created = datetime.datetime.fromtimestamp(task.created_at, datetime.UTC)
+    return {
+        "id": task.id,
+        "state": str(task.state),
+        "title": task.title,
+        "progress": task.progress,
+        "message": task.message,
+        "tokens": task.usage.get("prompt_tokens", 0) + task.usage.get("completion_tokens", 0),
+        "cachedTokens": task.usage.get("cached_tokens", 0),
+        "createdAt": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "files": task.files,
+    }
+
+
+def list_tasks(session: Session) -> list[dict[str, Any]]:
+    """Newest first. Live tasks win over their journal rows (they may be a write ahead)."""
+    live = dict(session.runner.tasks) if session.runner else {}
+    journaled = session.journal.list(limit=LIST_LIMIT) if session.journal else []
+    merged = {t.id: t for t in journaled}
+    merged.update(live)
+    ordered = sorted(merged.values(), key=lambda t: (-t.created_at, t.id))
+    return [task_json(t) for t in ordered[:LIST_LIMIT]]
+
+
+def setup(server: LanguageServer, session: Session) -> None:
+    @server.feature(TASKS)
+    def tasks(params: Any) -> dict[str, Any]:
+        _params(params)
+        return {"tasks": list_tasks(session)}
+
+    @server.feature(CONTEXT)
+    async def context(params: Any) -> dict[str, Any]:
+        data = _params(params)
+        task_id, uri = data.get("taskId"), data.get("uri")
+        if isinstance(task_id, str):
+            manifest = session.manifests.get(task_id)
+            if manifest is None:
+                raise JsonRpcInvalidParams(f"no snapshot recorded for task {task_id!r}")
+            return manifest
+        if not isinstance(uri, str):
+            raise JsonRpcInvalidParams("lspAgent/context takes {'uri': str} or {'taskId': str}")
+        try:
+            path = uri_to_path(session.root, uri)
+        except ValueError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from None
+        await session.index_ready.wait()
+        builder = session.builder
+        if builder is None:
+            raise JsonRpcInvalidParams(session.index_error or "the index is not available")
+        from lsp_agent.context import budget_for
+
+        budget = budget_for(session.settings, session.settings.model.model or None)
+        async with session.snapshot_lock:
+            snapshot = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: builder.build(budget=budget, focus=[path])
+            )
+        return snapshot.manifest.to_json()

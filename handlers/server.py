@@ -1,0 +1,97 @@
+"""Builds the language server: one protocol fix-up class and the wiring of every feature module."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from typing import Any
+
+from cattrs.errors import ClassValidationError
+from cattrs.v import transform_error
+from lsp_agent.handlers import (
+    code_actions,
+    commands,
+    configuration,
+    document_sync,
+    lifecycle,
+    requests,
+)
+from lsp_agent.handlers.session import Session
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from lsp_agent import __version__
+
+log = logging.getLogger(__name__)
+
+NAME = "lsp-agent"
+
+
+class _Unparseable:
+    """A request whose params did not match the method's type: answered with an error."""
+
+    def __init__(self, msg_id: Any, method: str, error: str) -> None:
+        self.id = msg_id
+        self.method = method
+        self.error = error
+
+
+class AgentProtocol(LanguageServerProtocol):
+    """pygls' protocol with three fixes the server needs.
+
+    - A request with malformed params gets a JSON-RPC InvalidParams answer; stock pygls only
+      logs it, so the client would wait forever for a response.
+    - The engine computes positions in UTF-16 (the LSP default every client supports), so the
+      server never negotiates UTF-8/UTF-32 even when the client prefers them.
+    - ``$/cancelRequest`` is forwarded to ``on_cancel_request``: cancelling an
+      ``executeCommand`` request does not reach the command's coroutine in pygls 2.1.
+    """
+
+    on_cancel_request: Callable[[Any], None] | None = None
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if "jsonrpc" in data and "id" in data and "method" in data:
+                return _Unparseable(data["id"], str(data["method"]), _describe(exc))
+            raise
+
+    def handle_message(self, message: Any) -> None:
+        if isinstance(message, _Unparseable):
+            log.warning("invalid params for %s: %s", message.method, message.error)
+            error = JsonRpcInvalidParams(f"invalid params for {message.method}: {message.error}")
+            self._send_response(message.id, error=error.to_response_error())
+            return
+        super().handle_message(message)
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        super()._handle_cancel_notification(msg_id)
+        if self.on_cancel_request is not None:
+            self.on_cancel_request(msg_id)
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(
+        self, params: types.InitializeParams
+    ) -> Generator[Any, Any, types.InitializeResult]:
+        if params.capabilities.general is not None:
+            params.capabilities.general.position_encodings = None
+        return (yield from super().lsp_initialize(params))
+
+
+def _describe(exc: Exception) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, ClassValidationError):
+        return "; ".join(transform_error(cause, path="request"))
+    return str(cause or exc)
+
+
+def create_server() -> LanguageServer:
+    """A fresh server with every feature registered against one session."""
+    server = LanguageServer(NAME, __version__, protocol_cls=AgentProtocol)
+    session = Session(server)
+    for module in (lifecycle, configuration, document_sync, code_actions, commands, requests):
+        module.setup(server, session)
+    return server

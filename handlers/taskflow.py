@@ -1,0 +1,219 @@
+"""One task from ``lspAgent.runTask`` to its result: freeze, snapshot, run, progress, apply.
+
+The command handler returns as soon as the task is queued; everything here runs in the
+background through the session's TaskRunner. The task reads a frozen copy of the open buffers
+and a snapshot built off the loop, so nothing the user types later changes what it sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from lsp_agent.handlers.apply_edit import apply_result
+from lsp_agent.handlers.presets import PRESETS
+from lsp_agent.handlers.progress import WorkProgress
+from lsp_agent.handlers.session import FrozenDocuments, Session
+from lsprotocol import types
+
+from lsp_agent.tasks import Task, TaskState
+
+log = logging.getLogger(__name__)
+
+# Share of the progress bar each stage starts at; coding fills the span up to reviewing.
+_STAGE_START = {"researching": 5, "coding": 20, "reviewing": 80, "synthesizing": 92, "done": 100}
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """The validated ``lspAgent.runTask`` argument object."""
+
+    uri: str
+    path: str
+    version: int | None
+    range: types.Range | None
+    diagnostics: list[dict[str, Any]]
+    preset: str | None
+    instruction: str | None
+
+
+def progress_message(stage: str, message: str, done: int, total: int) -> tuple[str, int]:
+    """What the progress bar says for a worker event, and its percentage."""
+    percent = _STAGE_START.get(stage, 0)
+    if stage == "coding" and total > 0:
+        text = f"coding file {min(done + 1, total)} of {total}"
+        if done >= total:
+            text = f"coded {total} of {total} files"
+        return text, 20 + (60 * done) // total
+    if stage == "done":
+        return "done", 100
+    return (f"{stage}: {message}" if message and message != stage else stage), percent
+
+
+def _title(request: TaskRequest, instruction: str) -> str:
+    if request.preset == "fix" and request.diagnostics:
+        first = str(request.diagnostics[0].get("message", "")).strip().splitlines()
+        return f"Fix: {first[0] if first else 'diagnostic'} ({request.path})"
+    if request.preset in PRESETS:
+        return f"{PRESETS[request.preset].title}: {request.path}"
+    short = " ".join(instruction.split())
+    return f"{short[:60]}{'…' if len(short) > 60 else ''} ({request.path})"
+
+
+def _model_client(session: Session) -> Any:
+    """The shared client for the current settings (one per settings object, so a settings
+    change takes effect for the next task); ConfigError when no model is configured."""
+    from lsp_agent.agents.client import OpenAIChatClient
+
+    cached = session.model_clients.get(id(session.settings))
+    if cached is not None and cached[0] is session.settings:
+        return cached[1]
+    client = OpenAIChatClient.from_settings(session.settings)
+    session.model_clients.clear()
+    session.model_clients[id(session.settings)] = (session.settings, client)
+    return client
+
+
+def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Task[Any]]:
+    """Queue the task; returns it and the handle that finishes after the edit was applied.
+
+    Raises ConfigError (no model configured) before anything is queued.
+    """
+    assert session.runner is not None, "the server is not initialized"
+    client = _model_client(session)  # first: no model configured → nothing else happens
+
+    from lsp_agent.agents.orchestrator import TaskSpec
+    from lsp_agent.context.model import Selection
+
+    preset = PRESETS.get(request.preset or "")
+    instruction = request.instruction or (preset.instruction if preset else "")
+    selection = None
+    if request.range is not None:
+        r = request.range
+        selection = Selection(
+            request.path, r.start.line, r.start.character, r.end.line, r.end.character
+        )
+    spec = TaskSpec(
+        instruction=instruction,
+        kind=preset.kind if preset and not request.instruction else "instruction",
+        files=[request.path],
+        selection=selection,
+        diagnostics=request.diagnostics,
+        preset=request.preset,
+        title=_title(request, instruction),
+    )
+    frozen = session.freeze()
+    journal_spec = {
+        **spec.to_json(),
+        "uri": request.uri,
+        "versions": dict(frozen.versions),  # what the task read, for the record
+    }
+    task = Task.new(journal_spec, title=spec.title)
+    handle = session.runner.start(
+        task, lambda report: _work(session, task, spec, client, frozen, report)
+    )
+    finish = session.spawn(_finish(session, task, handle), f"finish {task.id}")
+    return task, finish
+
+
+async def _work(
+    session: Session,
+    task: Task,
+    spec: Any,
+    client: Any,
+    frozen: FrozenDocuments,
+    report: Any,
+) -> Any:
+    from lsp_agent.agents.orchestrator import run_task
+    from lsp_agent.context import budget_for
+
+    assert session.runner is not None
+    runner = session.runner
+    progress = WorkProgress(
+        session,
+        f"lsp-agent/{task.id}",
+        f"lsp-agent: {task.title}",
+        cancellable=True,
+        on_cancel=lambda: runner.cancel(task.id),
+    )
+    await progress.begin("starting")
+    try:
+        if not session.index_ready.is_set():
+            progress.report("waiting for the workspace index", 1)
+            await session.index_ready.wait()
+        if session.index is None or session.builder is None:
+            raise RuntimeError(session.index_error or "the workspace index is not available")
+        progress.report("building the context snapshot", 2)
+        model_name = client.provider.model_for("coder") or None
+        budget = budget_for(session.settings, model_name)
+        snapshot = await _snapshot(session, spec, budget)
+        session.manifests[task.id] = snapshot.manifest.to_json()
+
+        def on_event(event: Any) -> None:
+            report(event)
+            text, percent = progress_message(event.stage, event.message, event.done, event.total)
+            progress.report(text, percent)
+
+        result = await run_task(
+            spec,
+            index=session.index,
+            snapshot=snapshot,
+            client=client,
+            settings=session.settings,
+            progress=on_event,
+            transcript_dir=session.cache_dir / "transcripts",
+            texts=dict(frozen.texts),
+            task_id=task.id,
+        )
+    except asyncio.CancelledError:
+        progress.end("cancelled: nothing was applied")
+        raise
+    except Exception as exc:
+        progress.end(f"failed: {exc}")
+        raise
+    progress.end(result.error or result.summary or result.state)
+    return result
+
+
+async def _snapshot(session: Session, spec: Any, budget: int) -> Any:
+    builder = session.builder
+    assert builder is not None
+    diagnostics = [str(d.get("message", "")) for d in spec.diagnostics]
+    # One build at a time: the builder persists its prefix and is not meant to race itself.
+    async with session.snapshot_lock:
+        return await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: builder.build(
+                budget=budget,
+                focus=spec.files,
+                instruction=spec.instruction,
+                selection=spec.selection,
+                diagnostics=diagnostics,
+            ),
+        )
+
+
+async def _finish(session: Session, task: Task, handle: asyncio.Task[Task]) -> dict[str, Any]:
+    """Wait for the worker, then apply a successful result. Returns the outcome for clients
+    that wait on the command (no applyEdit support)."""
+    try:
+        await asyncio.shield(handle)
+    except asyncio.CancelledError:
+        if not handle.done():  # we were cancelled, not the task
+            raise
+    if handle.cancelled() or task.state is TaskState.CANCELLED:
+        session.show(f"lsp-agent: {task.title}: cancelled; nothing was applied")
+        return {"taskId": task.id, "state": str(TaskState.CANCELLED)}
+    if task.state is not TaskState.SUCCEEDED:
+        why = task.message or str(task.state)
+        kind = (
+            types.MessageType.Info
+            if task.state is TaskState.NO_CHANGES
+            else types.MessageType.Error
+        )
+        session.show(f"lsp-agent: {task.title}: {task.state}: {why}", kind)
+        return {"taskId": task.id, "state": str(task.state), "error": why}
+    outcome = await apply_result(session, task)
+    return {"taskId": task.id, **outcome}
