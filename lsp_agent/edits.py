@@ -29,6 +29,7 @@ from lsp_agent.text_edits import (
     Line,
     TextEdit,
     apply_text_edits,
+    closest_window,
     dominant_eol,
     join_terminated,
     rebase,
@@ -58,7 +59,6 @@ logger = logging.getLogger(__name__)
 
 _TAB_WIDTHS = (4, 8)
 _ELLIPSIS = "..."
-_HINT_CANDIDATES = 30  # windows scored with difflib when looking for the closest lines
 
 
 class ApplyError(Exception):
@@ -316,7 +316,7 @@ def _count_blank(lines: list[str]) -> int:
 
 def _closest_hint(contents: list[str], search: list[str], *, first_line: int = 0) -> str:
     """The window of the file most similar to SEARCH (difflib), as text the coder can copy."""
-    span = _closest_window(contents, search)
+    span = closest_window(contents, search)
     if span is None:
         return "No similar lines were found in the file; read the file again before retrying."
     start, end = span
@@ -326,36 +326,6 @@ def _closest_hint(contents: list[str], search: list[str], *, first_line: int = 0
         f"{excerpt}\n"
         "SEARCH must repeat lines of the file exactly, including whitespace and comments."
     )
-
-
-def _closest_window(contents: list[str], search: list[str]) -> tuple[int, int] | None:
-    size = min(len(search), len(contents))
-    if size == 0:
-        return None
-    stripped = [c.strip() for c in contents]
-    wanted = [s.strip() for s in search]
-    wanted_set = {w for w in wanted if w}
-    # Cheap pass: windows sharing the most whole lines with SEARCH; then difflib picks among them.
-    prefix = [0]
-    for line in stripped:
-        prefix.append(prefix[-1] + (line in wanted_set))
-    scores = [prefix[i + size] - prefix[i] for i in range(len(contents) - size + 1)]
-    candidates = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:_HINT_CANDIDATES]
-    if not scores or scores[candidates[0]] == 0:
-        first = next(w for w in wanted if w)
-        close = difflib.get_close_matches(first, stripped, n=_HINT_CANDIDATES, cutoff=0.5)
-        candidates = sorted({i for i, s in enumerate(stripped) if s in close})[:_HINT_CANDIDATES]
-        offset = next(k for k, w in enumerate(wanted) if w)
-        candidates = [max(0, min(i - offset, len(contents) - size)) for i in candidates]
-    target = "\n".join(wanted)
-    best: tuple[float, int] | None = None
-    for i in candidates:
-        ratio = difflib.SequenceMatcher(None, "\n".join(stripped[i : i + size]), target).ratio()
-        if best is None or ratio > best[0]:
-            best = (ratio, i)
-    if best is None or best[0] < 0.4:
-        return None
-    return best[1], best[1] + size
 
 
 def _ambiguity_hint(contents: list[str], matches: list[_Match]) -> str:

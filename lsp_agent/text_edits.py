@@ -1,4 +1,5 @@
-"""Text-level helpers for edits: LSP text edits in UTF-16 units, unified diffs, three-way rebase.
+"""Text-level helpers for edits: LSP text edits in UTF-16 units, unified diffs, three-way rebase,
+line endings, and finding the lines closest to a failed SEARCH.
 
 Everything here is pure and deterministic. ``lsp_agent.edits`` re-exports the public names; other
 modules import them from there.
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 _LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _NEWLINE_LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _NO_NEWLINE = "\\ No newline at end of file\n"
+
+_HINT_CANDIDATES = 30  # windows scored with difflib when looking for the closest lines
 
 Line = tuple[str, str]  # (content without terminator, terminator: "\n", "\r\n" or "")
 
@@ -256,3 +259,37 @@ def changed_ranges(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, i
         for tag, i1, i2, j1, j2 in matcher.get_opcodes()
         if tag != "equal"
     ]
+
+
+def closest_window(contents: Sequence[str], search: Sequence[str]) -> tuple[int, int] | None:
+    """The [start, end) window of ``contents`` (lines) most similar to ``search`` by difflib's
+    ratio on whitespace-stripped lines; None when nothing is at least 0.4 similar."""
+    size = min(len(search), len(contents))
+    if size == 0:
+        return None
+    stripped = [c.strip() for c in contents]
+    wanted = [s.strip() for s in search]
+    wanted_set = {w for w in wanted if w}
+    if not wanted_set:
+        return None
+    # Cheap pass: windows sharing the most whole lines with SEARCH; then difflib picks among them.
+    prefix = [0]
+    for line in stripped:
+        prefix.append(prefix[-1] + (line in wanted_set))
+    scores = [prefix[i + size] - prefix[i] for i in range(len(contents) - size + 1)]
+    candidates = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:_HINT_CANDIDATES]
+    if not scores or scores[candidates[0]] == 0:
+        first = next(w for w in wanted if w)
+        close = difflib.get_close_matches(first, stripped, n=_HINT_CANDIDATES, cutoff=0.5)
+        candidates = sorted({i for i, s in enumerate(stripped) if s in close})[:_HINT_CANDIDATES]
+        offset = next(k for k, w in enumerate(wanted) if w)
+        candidates = [max(0, min(i - offset, len(contents) - size)) for i in candidates]
+    target = "\n".join(wanted)
+    best: tuple[float, int] | None = None
+    for i in candidates:
+        ratio = difflib.SequenceMatcher(None, "\n".join(stripped[i : i + size]), target).ratio()
+        if best is None or ratio > best[0]:
+            best = (ratio, i)
+    if best is None or best[0] < 0.4:
+        return None
+    return best[1], best[1] + size
