@@ -1,0 +1,240 @@
+// End-to-end test of the extension in real VS Code: code-server 4.100.3 (VS Code 1.100.3) driven
+// by Debian's headless Chromium through playwright-core. Installs the .vsix into a throwaway
+// profile, opens a workspace file, runs an lsp-agent code action from the Quick Fix menu, answers
+// the instruction prompt, and waits for the document text the scripted model's task produces.
+//
+// node e2e/run.mjs --config e2e.json      (tests/editors/test_vscode.py writes the config)
+// config: {codeServer, vsix, workspace, file, expect (path), action, instruction,
+//          serverCommand: [..], env: {..}, selectLine: n|null, timeoutMs, artifacts (dir)}
+// Prints one JSON report line on stdout; exits 0 on success, 1 on failure.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const configPath = process.argv[process.argv.indexOf('--config') + 1];
+const cfg = JSON.parse(readFileSync(configPath, 'utf8'));
+const timeoutMs = cfg.timeoutMs ?? 120_000;
+const report = { steps: [], started: Date.now() };
+const step = (name) => {
+  report.steps.push(name);
+  console.error(`vscode e2e: ${name} (${((Date.now() - report.started) / 1000).toFixed(1)} s)`);
+};
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHttp(url, ms) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`code-server did not answer on ${url} within ${ms} ms`);
+}
+
+// Monaco renders spaces as U+00A0 and only the visible lines; the test files are small.
+async function editorText(page) {
+  const lines = await page.locator('.editor-instance .view-lines .view-line').evaluateAll((els) =>
+    els
+      .map((el) => ({ top: parseFloat(el.style.top || '0'), text: el.textContent ?? '' }))
+      .sort((a, b) => a.top - b.top)
+      .map((l) => l.text.replace(/\u00a0/g, ' ')),
+  );
+  return lines.join('\n');
+}
+
+async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
+
+const root = mkdtempSync(join(tmpdir(), 'lsp-agent-vscode-e2e-'));
+const home = join(root, 'home');
+const userData = join(root, 'user-data');
+const extensions = join(root, 'extensions');
+for (const dir of [home, join(userData, 'User'), extensions]) mkdirSync(dir, { recursive: true });
+const env = {
+  ...process.env,
+  ...(cfg.env ?? {}),
+  HOME: home,
+  XDG_CONFIG_HOME: join(home, '.config'),
+  XDG_DATA_HOME: join(home, '.local/share'),
+  XDG_CACHE_HOME: join(home, '.cache'),
+};
+writeFileSync(
+  join(userData, 'User', 'settings.json'),
+  JSON.stringify({
+    'lspAgent.server.command': cfg.serverCommand,
+    'security.workspace.trust.enabled': false,
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'telemetry.telemetryLevel': 'off',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'update.mode': 'none',
+    'chat.commandCenter.enabled': false,
+    'editor.lightbulb.enabled': 'off',
+  }),
+);
+
+let codeServer;
+let browser;
+let ok = false;
+try {
+  step('install the .vsix');
+  const common = ['--user-data-dir', userData, '--extensions-dir', extensions];
+  const install = spawnSync(
+    process.execPath,
+    [cfg.codeServer, ...common, '--install-extension', cfg.vsix, '--force'],
+    { env, encoding: 'utf8', timeout: 120_000 },
+  );
+  if (install.status !== 0) throw new Error(`--install-extension failed: ${install.stderr}${install.stdout}`);
+
+  step('start code-server');
+  const port = await freePort();
+  // Its own process group (setsid) so that the extension host and the language server it
+  // spawns all go when we kill the group.
+  codeServer = spawn(
+    'setsid',
+    [
+      process.execPath, cfg.codeServer, ...common,
+      '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none',
+      '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
+      '--disable-getting-started-override', '--ignore-last-opened', cfg.workspace,
+    ],
+    { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  const serverLog = [];
+  codeServer.stdout.on('data', (d) => serverLog.push(String(d)));
+  codeServer.stderr.on('data', (d) => serverLog.push(String(d)));
+  report.codeServerLog = serverLog;
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000);
+
+  step('open the workspace in headless chromium');
+  browser = await chromium.launch({
+    executablePath: cfg.chromium ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.setDefaultTimeout(60_000);
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(cfg.workspace)}`);
+  await page.locator('.monaco-workbench').waitFor();
+
+  step('open the file');
+  await page.keyboard.press('Control+P');
+  await page.locator('.quick-input-widget input').fill(cfg.file);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: cfg.file.split('/').pop() }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.editor-instance .view-lines').waitFor();
+
+  step('wait for the language server');
+  await page.locator('.statusbar-item', { hasText: 'LSP Agent' }).first().waitFor({ timeout: 60_000 });
+
+  step('select and open the code action menu');
+  await page.locator('.editor-instance .view-lines').click();
+  if (typeof cfg.selectLine === 'number') {
+    await runCommand(page, 'Go to Line/Column...');
+    await page.keyboard.type(String(cfg.selectLine));
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Home');
+    await page.keyboard.press('Shift+End');
+  } else {
+    await page.keyboard.press('Control+A');
+  }
+  // Retry: the first request may race the server's document sync.
+  const item = page.locator('.action-widget .monaco-list-row', { hasText: cfg.action }).first();
+  const menuDeadline = Date.now() + 30_000;
+  for (;;) {
+    await page.keyboard.press('Control+.');
+    try {
+      await item.waitFor({ timeout: 3_000 });
+      break;
+    } catch (err) {
+      report.menu = await page.locator('.action-widget .monaco-list-row').allTextContents();
+      await page.keyboard.press('Escape');
+      if (Date.now() > menuDeadline) throw new Error(`no code action "${cfg.action}" in ${JSON.stringify(report.menu)}`);
+    }
+  }
+  report.menu = await page.locator('.action-widget .monaco-list-row').allTextContents();
+
+  step('run the code action');
+  // The menu sits under a pointer-blocking overlay: choose with the keyboard, as people do.
+  const focused = page.locator('.action-widget .monaco-list-row.focused');
+  for (let i = 0; i < 20 && !((await focused.textContent()) ?? '').includes(cfg.action); i++) {
+    await page.keyboard.press('ArrowDown');
+  }
+  await page.keyboard.press('Enter');
+  if (cfg.instruction) {
+    step('answer the instruction prompt');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 20_000 });
+    await input.fill(cfg.instruction);
+    await page.keyboard.press('Enter');
+  }
+
+  step('wait for the edit');
+  // Monaco shows a final newline as an empty last line, so the joined lines equal the file.
+  const expected = readFileSync(cfg.expect, 'utf8');
+  const deadline = Date.now() + timeoutMs;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await editorText(page);
+    if (text === expected) break;
+    await page.waitForTimeout(250);
+  }
+  report.text = text;
+  if (text !== expected) throw new Error(`editor text after ${timeoutMs} ms:\n${text}`);
+
+  step('show tasks');
+  await runCommand(page, 'LSP Agent: Show Tasks');
+  const row = page.locator('.quick-input-list .monaco-list-row').first();
+  await row.waitFor({ timeout: 20_000 });
+  report.tasksPick = await page.locator('.quick-input-list .monaco-list-row').allTextContents();
+  await page.keyboard.press('Escape');
+  report.statusBar = await page.locator('.statusbar-item', { hasText: 'LSP Agent' }).first().textContent();
+
+  if (cfg.artifacts) await page.screenshot({ path: join(cfg.artifacts, 'vscode-e2e.png') });
+  ok = true;
+} catch (err) {
+  report.error = String(err?.stack ?? err);
+  if (browser && cfg.artifacts) {
+    const page = browser.contexts()[0]?.pages()[0];
+    await page?.screenshot({ path: join(cfg.artifacts, 'vscode-e2e-failure.png') }).catch(() => {});
+  }
+} finally {
+  await browser?.close().catch(() => {});
+  if (codeServer?.pid) {
+    try {
+      process.kill(-codeServer.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  report.seconds = (Date.now() - report.started) / 1000;
+  if (ok) delete report.codeServerLog;
+  else report.codeServerLog = (report.codeServerLog ?? []).join('').slice(-4000);
+  process.stdout.write(JSON.stringify(report) + '\n');
+  rmSync(root, { recursive: true, force: true, maxRetries: 3 });
+  process.exit(ok ? 0 : 1);
+}
