@@ -43,10 +43,11 @@ class EditBlock:
 
 def parse_edit_blocks(text: str) -> tuple[list[EditBlock], list[str]]:
     """Return the complete blocks found in ``text`` and one message per malformed block."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = text.replace("\r\n", "\n").split("\n")
     blocks: list[EditBlock] = []
     errors: list[str] = []
     last_path = ""
+    number = 0  # blocks seen, complete or not
     boundary = 0  # the path of a block is searched for only after the previous block
     i = 0
     while i < len(lines):
@@ -58,7 +59,7 @@ def parse_edit_blocks(text: str) -> tuple[list[EditBlock], list[str]]:
         if not _SEARCH.match(line):
             i += 1
             continue
-        number = len(blocks) + len(errors) + 1
+        number += 1
         path = _find_path(lines, boundary, i) or last_path
         block, end, problem = _read_block(lines, i)
         boundary = end

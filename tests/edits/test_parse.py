@@ -118,3 +118,15 @@ def test_prose_is_not_taken_for_a_path() -> None:
         "Edit the file like this\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n"
     )
     assert blocks == [] and "no file path" in errors[0]
+
+
+def test_block_numbers_in_errors_count_blocks_only() -> None:
+    text = (
+        ">>>>>>> REPLACE\n"
+        "m.py\n<<<<<<< SEARCH\na\n=======\nA\n>>>>>>> REPLACE\n"
+        "m.py\n<<<<<<< SEARCH\nb\n"
+    )
+    blocks, errors = parse_edit_blocks(text)
+    assert len(blocks) == 1
+    assert errors[0].startswith("line 1:")
+    assert errors[1].startswith("block 2 (m.py): truncated")
