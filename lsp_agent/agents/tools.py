@@ -109,14 +109,22 @@ class Workspace:
             raise ToolError(f"{rel} is a secret file (keys, credentials); it cannot be read")
         if rel not in self.texts and self.index.is_ignored(rel):
             raise ToolError(f"{rel} is ignored by the workspace settings")
-        if must_exist and self.read(rel) is None:
-            raise ToolError(f"{rel} does not exist (use list_files to see the files)")
+        raw = self._raw(rel)
+        if raw is not None and _PRIVATE_KEY.search(raw):
+            raise ToolError(f"{rel} holds a private key; it cannot be read or edited")
+        if raw is None and (must_exist or (self.root / rel).exists()):
+            # An existing file the index cannot read (binary, too large) must not be recreated.
+            raise ToolError(f"{rel} does not exist or is not a text file (see list_files)")
         return rel
 
+    def _raw(self, rel: str) -> str | None:
+        return self.texts[rel] if rel in self.texts else self.index.text(rel)
+
     def read(self, rel: str) -> str | None:
+        """The text a model may see; None for missing, secret or private-key files."""
         if is_secret_path(rel):
             return None
-        text = self.texts[rel] if rel in self.texts else self.index.text(rel)
+        text = self._raw(rel)
         if text is not None and _PRIVATE_KEY.search(text):
             return None
         return text
@@ -179,10 +187,14 @@ def research_tools(ws: Workspace) -> list[Tool]:
         if text is None:
             raise ToolError(f"{rel} cannot be read (secret content)")
         lines = text.splitlines()
-        start = _int_arg(args, "start_line") or 1
-        end = _int_arg(args, "end_line") or len(lines)
+        start = _int_arg(args, "start_line")
+        end = _int_arg(args, "end_line")
+        start = 1 if start is None else start
+        end = len(lines) if end is None else end
         if start < 1 or end < start:
             raise ToolError(f"bad line range {start}-{end}; lines are 1-based, inclusive")
+        if start > max(len(lines), 1):
+            raise ToolError(f"{rel} has only {len(lines)} lines")
         end = min(end, len(lines), start + MAX_READ_LINES - 1)
         body = "\n".join(f"{n:>5}| {lines[n - 1]}" for n in range(start, end + 1))
         if len(body) > MAX_READ_CHARS:
@@ -212,13 +224,15 @@ def research_tools(ws: Workspace) -> list[Tool]:
         regex = bool(args.get("regex", False))
         try:
             hits = ws.index.grep(pattern, regex=regex, limit=MAX_HITS * 2)
-        except re.error as exc:
+        except (re.error, ValueError) as exc:
             raise ToolError(f"invalid regular expression: {exc}") from None
-        rows = [
-            f"{p}:{line + 1}: {text.strip()[:300]}"
-            for p, line, text in hits
-            if not is_secret_path(p) and not _PRIVATE_KEY.search(text)
-        ]
+        readable: dict[str, bool] = {}
+        rows = []
+        for p, line, text in hits:
+            if p not in readable:
+                readable[p] = ws.read(p) is not None and not ws.index.is_ignored(p)
+            if readable[p]:
+                rows.append(f"{p}:{line + 1}: {text.strip()[:300]}")
         return "\n".join(rows[:MAX_HITS]) if rows else f"no matches for {pattern!r}"
 
     s, i = {"type": "string"}, {"type": "integer"}
