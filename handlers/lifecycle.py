@@ -47,7 +47,7 @@ def open_journal(session: Session) -> None:
 
 async def index_workspace(session: Session) -> None:
     """Build the index off the loop, reporting progress; then start the watcher."""
-    from lsp_agent.context import SnapshotBuilder
+    from lsp_agent.context.snapshot import SnapshotBuilder
     from lsp_agent.index import WorkspaceIndex
 
     loop = asyncio.get_running_loop()

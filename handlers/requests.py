@@ -83,7 +83,7 @@ def setup(server: LanguageServer, session: Session) -> None:
         builder = session.builder
         if builder is None:
             raise JsonRpcInvalidParams(session.index_error or "the index is not available")
-        from lsp_agent.context import budget_for
+        from lsp_agent.context.snapshot import budget_for
 
         budget = budget_for(session.settings, session.settings.model.model or None)
         async with session.snapshot_lock:

@@ -127,7 +127,7 @@ async def _work(
     report: Any,
 ) -> Any:
     from lsp_agent.agents.orchestrator import run_task
-    from lsp_agent.context import budget_for
+    from lsp_agent.context.snapshot import budget_for
 
     assert session.runner is not None
     runner = session.runner

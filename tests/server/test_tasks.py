@@ -1,0 +1,256 @@
+"""Tasks end to end: the real server, the real worker, the scripted model over HTTP.
+
+One server and one scripted model are shared by the module; each test works on its own file,
+so the rules (keyed on the file name) never answer another test's task. Coders that must be
+held mid-task wait on a ``threading.Event`` (a gate) inside the model server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from lsprotocol import types
+
+from tests.server.conftest import make_workspace, server_env
+from tests.server.lsp_helpers import ServerUnderTest, apply_text_edits, start_server, stop_server
+from tests.support.scripted_model import ScriptedModel
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+FILES = {name: f"def {name}_value(x):\n    return x + 1\n\n\nLIMIT = 10\n" for name in "abcdefgh"}
+
+
+def _file(name: str) -> str:
+    return f"{name}.py"
+
+
+def edit_rules(name: str, gate: threading.Event | None = None) -> list[dict[str, Any]]:
+    """Researcher → one coder renaming ``<name>_value`` → reviewer approves."""
+    path = _file(name)
+    block = (
+        f"{path}\n<<<<<<< SEARCH\ndef {name}_value(x):\n=======\ndef {name}_plus_one(x):\n"
+        ">>>>>>> REPLACE\n"
+    )
+    coder_reply: Any = {"content": block}
+    if gate is not None:
+
+        def coder_reply(body: dict[str, Any], gate: threading.Event = gate) -> dict[str, Any]:
+            gate.wait(60)
+            return {"content": block}
+
+    return [
+        {
+            "match": {"has_tool": "submit_plan", "contains": f"Files: {path}"},
+            "reply": {
+                "tool_calls": [
+                    {
+                        "name": "submit_plan",
+                        "arguments": {
+                            "targets": [{"path": path, "instructions": "Rename the function."}],
+                            "notes": "one file",
+                        },
+                    }
+                ]
+            },
+        },
+        {"match": {"contains": f"# Target file: {path}"}, "reply": coder_reply},
+    ]
+
+
+APPROVE = {
+    "match": {"has_tool": "submit_review"},
+    "reply": {
+        "tool_calls": [{"name": "submit_review", "arguments": {"approved": True, "findings": []}}]
+    },
+}
+
+GATES = {name: threading.Event() for name in "bcdefg"}
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[ScriptedModel]:
+    rules = [rule for name in "abcdefgh" for rule in edit_rules(name, GATES.get(name))]
+    with ScriptedModel([*rules, APPROVE]) as scripted:
+        yield scripted
+    for gate in GATES.values():
+        gate.set()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(module_tmp: Path, model: ScriptedModel) -> AsyncIterator[ServerUnderTest]:
+    root = make_workspace(module_tmp / "ws", {_file(n): t for n, t in FILES.items()})
+    env = server_env(module_tmp, LSP_AGENT_BASE_URL=model.url, LSP_AGENT_MODEL="scripted-model")
+    sut = await start_server(root, env=env, initialization_options={"confirmEdits": True})
+    yield sut
+    await stop_server(sut)
+
+
+def coder_started(model: ScriptedModel, path: str) -> bool:
+    marker = f"# Target file: {path}"
+    return any(marker in str(r.body.get("messages")) for r in model.requests)
+
+
+def edits_for(sut: ServerUnderTest, path: str) -> list[types.TextDocumentEdit]:
+    found = []
+    for params in sut.edits:
+        for change in params.edit.document_changes or []:
+            if isinstance(change, types.TextDocumentEdit) and change.text_document.uri == sut.uri(
+                path
+            ):
+                found.append(change)
+    return found
+
+
+async def task_state(sut: ServerUnderTest, task_id: str) -> str:
+    return next(t["state"] for t in await sut.tasks() if t["id"] == task_id)
+
+
+async def wait_state(sut: ServerUnderTest, task_id: str, states: set[str]) -> str:
+    state = ""
+
+    async def poll() -> bool:
+        nonlocal state
+        state = await task_state(sut, task_id)
+        return state in states
+
+    async def loop() -> None:
+        while not await poll():
+            await sut.wait_for(lambda: True, "a tick")
+
+    import asyncio
+
+    await asyncio.wait_for(loop(), 60)
+    return state
+
+
+async def test_run_task_reports_progress_and_applies_versioned_edits(
+    server: ServerUnderTest,
+) -> None:
+    text = server.open("a.py", version=3)
+    selection = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 16}}
+    result = await server.run_task("a.py", version=3, range=selection, preset="simplify")
+    task_id = result["taskId"]
+    assert task_id.startswith("t-") and set(result) == {"taskId"}
+
+    [doc_edit] = await server.wait_for(lambda: edits_for(server, "a.py"), "the applyEdit")
+    assert doc_edit.text_document.version == 3
+    assert apply_text_edits(text, doc_edit.edits) == text.replace("a_value", "a_plus_one")
+    params = next(p for p in server.edits if doc_edit in (p.edit.document_changes or []))
+    annotation = params.edit.change_annotations[task_id]
+    assert annotation.needs_confirmation is True  # confirmEdits from initializationOptions
+    assert "a.py" in annotation.label
+    assert all(e.annotation_id == task_id for e in doc_edit.edits)
+
+    token = f"lsp-agent/{task_id}"
+    kinds = server.progress_kinds(token)
+    assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
+    begin = server.client.progress_reports[token][0]
+    assert begin.cancellable is True
+    messages = [getattr(v, "message", "") or "" for v in server.client.progress_reports[token]]
+    assert any(m.startswith("researching") for m in messages)
+    assert "coding file 1 of 1" in messages
+    assert await wait_state(server, task_id, {"applied"}) == "applied"
+    [row] = [t for t in await server.tasks() if t["id"] == task_id]
+    assert row["files"] == ["a.py"] and row["tokens"] > 0 and row["progress"] == 100
+
+    manifest = await server.client.protocol.send_request_async(
+        "lspAgent/context", {"taskId": task_id}
+    )
+    assert manifest.budget > 0 and isinstance(manifest.files, list)
+
+
+@pytest.mark.parametrize(("name", "how"), [("b", "command"), ("c", "progress")])
+async def test_cancel_mid_task_applies_nothing(
+    server: ServerUnderTest, model: ScriptedModel, name: str, how: str
+) -> None:
+    path = _file(name)
+    result = await server.run_task(path, preset="docstrings")
+    task_id = result["taskId"]
+    await server.wait_for(lambda: coder_started(model, path), "the coder request")
+    if how == "command":
+        answer = await server.command("lspAgent.cancelTask", {"taskId": task_id})
+        assert answer == {"taskId": task_id, "cancelled": True}
+    else:
+        server.client.window_work_done_progress_cancel(
+            types.WorkDoneProgressCancelParams(token=f"lsp-agent/{task_id}")
+        )
+    assert await wait_state(server, task_id, {"cancelled"}) == "cancelled"
+    GATES[name].set()
+    await server.wait_for(
+        lambda: server.progress_kinds(f"lsp-agent/{task_id}")[-1:] == ["end"], "progress end"
+    )
+    assert not edits_for(server, path)
+    assert (server.root / path).read_text() == FILES[name]
+
+
+async def test_user_edit_during_task_is_rebased(
+    server: ServerUnderTest, model: ScriptedModel
+) -> None:
+    text = server.open("d.py", version=1)
+    task_id = (await server.run_task("d.py", preset="typeHints"))["taskId"]
+    await server.wait_for(lambda: coder_started(model, "d.py"), "the coder request")
+    end = types.Position(line=4, character=10)
+    server.change("d.py", 2, types.Range(start=end, end=end), "  # the user typed this")
+    current = text.replace("LIMIT = 10", "LIMIT = 10  # the user typed this")
+    GATES["d"].set()
+    [doc_edit] = await server.wait_for(lambda: edits_for(server, "d.py"), "the applyEdit")
+    assert doc_edit.text_document.version == 2  # the current version, not the one read
+    assert apply_text_edits(current, doc_edit.edits) == current.replace("d_value", "d_plus_one")
+    assert await wait_state(server, task_id, {"applied"}) == "applied"
+
+
+async def test_conflicting_user_edit_refuses_with_a_message(
+    server: ServerUnderTest, model: ScriptedModel
+) -> None:
+    server.open("e.py", version=1)
+    task_id = (await server.run_task("e.py", preset="simplify"))["taskId"]
+    await server.wait_for(lambda: coder_started(model, "e.py"), "the coder request")
+    rng = types.Range(
+        start=types.Position(line=0, character=4), end=types.Position(line=0, character=11)
+    )
+    server.change("e.py", 2, rng, "e_renamed_by_user")
+    GATES["e"].set()
+    shown = await server.wait_for(
+        lambda: [m for m in server.messages() if "e.py changed while the task ran" in m],
+        "the refusal message",
+    )
+    assert "not applied" in shown[0]
+    assert not edits_for(server, "e.py")
+    [row] = [t for t in await server.tasks() if t["id"] == task_id]
+    assert row["state"] == "succeeded" and "not applied" in row["message"]
+
+
+async def test_two_tasks_run_at_once(server: ServerUnderTest, model: ScriptedModel) -> None:
+    first = (await server.run_task("f.py", preset="simplify"))["taskId"]
+    second = (await server.run_task("g.py", instruction="rename it"))["taskId"]
+    # Both coders are inside the model at the same time: neither task waits for the other.
+    await server.wait_for(
+        lambda: coder_started(model, "f.py") and coder_started(model, "g.py"), "both coders"
+    )
+    GATES["f"].set()
+    GATES["g"].set()
+    await server.wait_for(
+        lambda: edits_for(server, "f.py") and edits_for(server, "g.py"), "both edits"
+    )
+    assert await wait_state(server, first, {"applied"}) == "applied"
+    assert await wait_state(server, second, {"applied"}) == "applied"
+
+
+async def test_refused_edit_is_reported_not_retried(server: ServerUnderTest) -> None:
+    server.accept_edits = False
+    try:
+        before = len(server.edits)
+        task_id = (await server.run_task("h.py", preset="docstrings"))["taskId"]
+        assert await wait_state(server, task_id, {"rejected"}) == "rejected"
+        shown = await server.wait_for(
+            lambda: [m for m in server.messages() if "did not apply the edit" in m], "message"
+        )
+        assert task_id in shown[0]
+        assert len(server.edits) == before + 1  # asked once, not again
+    finally:
+        server.accept_edits = True
