@@ -93,18 +93,26 @@ class _Failure:
     status: int | None = None
     retry_after: float | None = None
     hint: str = ""
+    detail: str = ""  # the underlying error, for connection failures
 
     def describe(self) -> str:
+        text = f"{self.what} ({self.detail})" if self.detail else self.what
         if self.retry_after is None:
-            return self.what
-        return f"{self.what}; Retry-After {self.retry_after:g} s"
+            return text
+        return f"{text}; Retry-After {self.retry_after:g} s"
 
     def final_error(self, attempts: int) -> ModelError:
         message = self.what
         if self.retryable:
-            message += f" {attempts} time{'s' if attempts != 1 else ''}"
+            plural = "s" if attempts != 1 else ""
+            if self.kind in ("rate_limit", "server"):
+                message += f" {attempts} time{plural}"
+            else:
+                message += f"; gave up after {attempts} attempt{plural}"
             if self.retry_after is not None:
                 message += f"; last Retry-After {self.retry_after:g} s"
+        if self.detail:
+            message += f"; last error: {self.detail}"
         if self.hint:
             message += f": {self.hint}"
         return ModelError(self.kind, message, status=self.status)
@@ -136,45 +144,49 @@ def _server_message(exc: openai.APIStatusError, provider: ProviderConfig) -> str
     return text
 
 
+def _cause(exc: BaseException) -> str:
+    """The transport's own words (the SDK's "Connection error." says nothing)."""
+    inner = exc.__cause__ or exc.__context__
+    text = str(inner or exc) or type(inner or exc).__name__
+    return text[:200]
+
+
 def classify_error(exc: BaseException, provider: ProviderConfig) -> _Failure | None:
     """Map an SDK/transport failure to a kind; None for anything that is not a model failure."""
     name, url = provider.name, provider.base_url
     if isinstance(exc, _TruncatedStream):
-        return _Failure("connection", True, f"{name} dropped the stream before it finished")
+        return _Failure(
+            "connection", True, f"{name} dropped the answer before it finished", detail=str(exc)
+        )
     if isinstance(exc, openai.APITimeoutError | _transport.TimeoutException):
         return _Failure("timeout", True, f"no answer from {name} at {url} in time")
     if isinstance(exc, openai.APIConnectionError | _transport.TransportError):
-        return _Failure("connection", True, f"cannot reach {name} at {url}")
+        return _Failure("connection", True, f"cannot reach {name} at {url}", detail=_cause(exc))
     if isinstance(exc, openai.APIResponseValidationError):
         return _Failure("bad_output", False, f"{name} sent a response that is not chat-completions")
-    if not isinstance(exc, openai.APIStatusError):
-        return None
-    status, detail = exc.status_code, _server_message(exc, provider)
+    if isinstance(exc, openai.APIStatusError):
+        return _status_failure(exc, provider)
+    if isinstance(exc, openai.APIError):
+        # An error event inside a 200 stream (providers send these when overloaded mid-answer).
+        return _Failure("server", True, f"{name} reported an error", detail=exc.message[:200])
+    return None
+
+
+def _status_failure(exc: openai.APIStatusError, provider: ProviderConfig) -> _Failure:
+    name, status, detail = provider.name, exc.status_code, _server_message(exc, provider)
     if status in (401, 403):
         var = provider.api_key_env or "LSP_AGENT_API_KEY"
-        return _Failure(
-            "auth",
-            False,
-            f"{name} rejected the API key ({status}: {detail})",
-            status,
-            hint=f"check {var}",
-        )
+        what = f"{name} rejected the API key ({status}: {detail})"
+        return _Failure("auth", False, what, status, hint=f"check {var}")
     if status == 429:
-        return _Failure(
-            "rate_limit", True, f"rate limited by {name} (429)", status, _retry_after(exc)
-        )
+        what = f"rate limited by {name} (429)"
+        return _Failure("rate_limit", True, what, status, _retry_after(exc))
     if status >= 500 or status in (408, 409):
-        return _Failure(
-            "server", True, f"{name} server error ({status}: {detail})", status, _retry_after(exc)
-        )
-    hint = (
-        "check the model name (model / models / LSP_AGENT_MODEL) and the base URL"
-        if (status == 404)
-        else ""
-    )
-    return _Failure(
-        "request", False, f"{name} rejected the request ({status}: {detail})", status, hint=hint
-    )
+        what = f"{name} server error ({status}: {detail})"
+        return _Failure("server", True, what, status, _retry_after(exc))
+    hint = "check the model name (model / models / LSP_AGENT_MODEL) and the base URL"
+    what = f"{name} rejected the request ({status}: {detail})"
+    return _Failure("request", False, what, status, hint=hint if status == 404 else "")
 
 
 @dataclass
@@ -347,8 +359,15 @@ class OpenAIChatClient:
         if use_stream:
             return await self._streamed(request)
         response = await self._client().chat.completions.create(**request)
-        if not response.choices:
-            raise ModelError("bad_output", f"{self.provider.name} returned no choices")
+        if not getattr(response, "choices", None):
+            # The SDK hands back a plain string for a non-JSON body (an HTML proxy page, a
+            # base URL that is not the API root); JSON without choices is no better.
+            sample = str(response)[:80] if isinstance(response, str) else "no choices"
+            raise ModelError(
+                "bad_output",
+                f"{self.provider.name} at {self.provider.base_url} did not answer with a chat "
+                f"completion ({sample!r}): check the base URL (OpenAI-compatible APIs end in /v1)",
+            )
         choice = response.choices[0]
         message = choice.message
         usage_payload = response.usage.model_dump() if response.usage else None
@@ -368,17 +387,21 @@ class OpenAIChatClient:
     async def _streamed(self, request: dict[str, Any]) -> ModelReply:
         state = _StreamState()
         stream = await self._client().chat.completions.create(**request)
+        chunks = 0
         try:
             async for chunk in stream:
+                chunks += 1
                 _absorb(state, chunk)
-        except _transport.TimeoutException as exc:
-            raise openai.APITimeoutError(request=exc.request) from exc
+        except _transport.TimeoutException:
+            raise  # a stall longer than the timeout: classified as a timeout, retried
         except _transport.TransportError as exc:
-            raise _TruncatedStream(f"stream broke: {exc!r}") from exc
+            raise _TruncatedStream(f"the stream broke: {_cause(exc)}") from exc
         finally:
             await stream.close()
         if state.finish_reason is None:
-            raise _TruncatedStream("stream ended without a finish_reason")
+            raise _TruncatedStream(
+                f"the stream ended without a finish_reason after {chunks} chunks"
+            )
         calls = [
             make_tool_call(slot["id"], slot["name"], slot["arguments"], i)
             for i, (_, slot) in enumerate(sorted(state.calls.items()))

@@ -63,7 +63,7 @@ async def test_timeouts_exhausted_give_a_timeout_error(model: ScriptedModel) -> 
         await make_client(model, timeout=0.2, max_retries=1).complete(
             role="researcher", messages=user()
         )
-    assert err.value.kind == "timeout" and "2 times" in err.value.message
+    assert err.value.kind == "timeout" and "after 2 attempts" in err.value.message
 
 
 @pytest.mark.parametrize("header", ["retry_after", "retry_after_ms"])
@@ -222,3 +222,45 @@ async def test_cancellation_propagates_and_frees_the_slot(model: ScriptedModel) 
         await slow
     reply = await client.complete(role="coder", messages=user("fast"))
     assert reply.content == "recovered"
+
+
+async def test_trickling_stream_outlives_the_timeout_because_tokens_keep_coming(
+    model: ScriptedModel,
+) -> None:
+    # 11 chunks 150 ms apart: ~1.5 s in all, yet no gap comes near the 1 s timeout.
+    model.add_rule({"reply": {"content": "x" * 24 * 9}, "chunk_delay_ms": 150})
+    reply = await make_client(model, timeout=1.0).complete(role="coder", messages=user())
+    assert reply.content == "x" * 216 and reply.attempts == 1
+    (request,) = model.requests
+    assert request.end is not None and request.end - request.start > 1.0
+
+
+async def test_stream_that_stalls_past_the_timeout_is_retried(model: ScriptedModel) -> None:
+    model.add_rule({"reply": {"content": "y" * 100}, "chunk_delay_ms": 1000, "times": 1})
+    model.add_rule(OK)
+    reply = await make_client(model, timeout=0.3).complete(role="coder", messages=user())
+    assert reply.content == "recovered" and reply.attempts == 2
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_page_that_is_not_the_api_is_a_clear_error(
+    model: ScriptedModel, stream: bool
+) -> None:
+    model.add_rule({"fault": {"kind": "raw", "body": "<html>login</html>"}})
+    with pytest.raises(ModelError) as err:
+        await make_client(model, max_retries=1).complete(
+            role="coder", messages=user(), stream=stream
+        )
+    if stream:  # an event stream with no events: indistinguishable from a hang-up
+        assert err.value.kind == "connection" and "after 0 chunks" in err.value.message
+    else:
+        assert err.value.kind == "bad_output" and "<html>login" in err.value.message
+        assert "check the base URL" in err.value.message and len(model.requests) == 1
+
+
+async def test_connection_error_names_the_underlying_cause(model: ScriptedModel) -> None:
+    model.add_rule({"fault": {"kind": "drop"}})
+    with pytest.raises(ModelError) as err:
+        await make_client(model, max_retries=0).complete(role="researcher", messages=user())
+    assert "gave up after 1 attempt; last error:" in err.value.message
+    assert "Connection error." not in err.value.message  # the SDK's words say nothing

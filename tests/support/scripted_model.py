@@ -11,8 +11,11 @@ OpenAI field styles) and ``GET /v1/models``. Replies come from rules, first matc
                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "cached_tokens": 0,
                          "style": "both" | "deepseek" | "openai"}},
      "fault": {"kind": "status", "status": 429, "retry_after": 1, "retry_after_ms": 50}
-              | {"kind": "drop"} | {"kind": "truncate_stream"} | {"kind": "invalid_tool_json"},
-     "delay_ms": 200, "times": 1}
+              | {"kind": "drop"} | {"kind": "truncate_stream"} | {"kind": "invalid_tool_json"}
+              | {"kind": "raw", "status": 200, "content_type": "text/html", "body": "..."},
+     "delay_ms": 200,        # before answering (plus the global latency_ms)
+     "chunk_delay_ms": 50,   # between stream chunks: a model that trickles tokens
+     "times": 1}
 
 ``reply`` may also be a callable ``request_json -> reply dict``. When no rule matches, the
 ``hook`` (if any) is asked; it returns a reply dict, a rule-shaped dict (with ``reply``/``fault``/
@@ -385,13 +388,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.get("kind") == "drop":
             self._drop()
             return
+        if fault.get("kind") == "raw":
+            self._send_raw(fault)
+            return
         reply_spec = rule.get("reply") or {}
         if callable(reply_spec):
             reply_spec = reply_spec(body) or {}
         reply = self._build_reply(reply_spec, fault, body, record)
         record.usage = self.scripted._usage(body, reply)
         if body.get("stream"):
-            self._send_stream(reply, record, body, truncate=fault.get("kind") == "truncate_stream")
+            truncate = fault.get("kind") == "truncate_stream"
+            pause = int(rule.get("chunk_delay_ms", 0)) / 1000
+            self._send_stream(reply, record, body, truncate=truncate, pause=pause)
         elif fault.get("kind") == "truncate_stream":
             self._send_truncated_json(reply, record)
         else:
@@ -502,6 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
         body: Mapping[str, Any],
         *,
         truncate: bool,
+        pause: float = 0.0,
     ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -519,7 +528,9 @@ class _Handler(BaseHTTPRequestHandler):
                     "usage": record.usage,
                 }
             )
-        for chunk in chunks:
+        for i, chunk in enumerate(chunks):
+            if pause and i:
+                time.sleep(pause)  # a slow model: tokens trickle in
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
         if truncate:
@@ -527,6 +538,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+
+    def _send_raw(self, fault: Mapping[str, Any]) -> None:
+        """Whatever a misconfigured proxy might send: any status, content type and body."""
+        data = str(fault.get("body", "")).encode()
+        self.send_response(int(fault.get("status", 200)))
+        self.send_header("Content-Type", str(fault.get("content_type", "text/html")))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _send_truncated_json(self, reply: Mapping[str, Any], record: RecordedRequest) -> None:
         data = json.dumps(self._completion(reply, record)).encode()
