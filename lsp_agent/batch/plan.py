@@ -100,7 +100,7 @@ def plan_fix(
                 key=path,
                 files=[path],
                 title=f"Fix {count} diagnostic{'s' * (count != 1)} in {path}",
-                instruction=options.instruction or FIX_INSTRUCTION,
+                instruction=f"{FIX_INSTRUCTION} {options.instruction}".strip(),
                 kind="fix",
                 diagnostics=list(items),
             )
