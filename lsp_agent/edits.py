@@ -316,6 +316,8 @@ def _count_blank(lines: list[str]) -> int:
 
 def _closest_hint(contents: list[str], search: list[str], *, first_line: int = 0) -> str:
     """The window of the file most similar to SEARCH (difflib), as text the coder can copy."""
+    if not contents:
+        return "The file is empty: use an empty SEARCH section to add to it."
     span = closest_window(contents, search)
     if span is None:
         return "No similar lines were found in the file; read the file again before retrying."

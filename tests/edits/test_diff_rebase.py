@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -94,3 +95,25 @@ def test_rebase_trivial_cases() -> None:
     task = BASE.replace("line 1\n", "x\n")
     assert rebase(BASE, task, BASE) == task
     assert rebase(BASE, BASE, task) == task
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_rebase_random_disjoint_changes_merge_and_overlapping_ones_conflict(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(100):
+        base = [f"line {i}\n" for i in range(30)]
+        a = rng.randrange(0, 25)
+        b = a + rng.randint(0, 3)
+        task_new = [f"task {k}\n" for k in range(rng.randint(1 if a == b else 0, 3))]
+        c = rng.randrange(0, 30)
+        d = min(30, c + rng.randint(0, 3))
+        user_new = [f"user {k}\n" for k in range(rng.randint(1 if c == d else 0, 3))]
+        task = base[:a] + task_new + base[b:]
+        user = base[:c] + user_new + base[d:]
+        merged = rebase("".join(base), "".join(task), "".join(user))
+        if b < c:  # the task's region ends at least one line before the user's starts
+            assert merged == "".join(base[:a] + task_new + base[b:c] + user_new + base[d:])
+        elif d < a:
+            assert merged == "".join(base[:c] + user_new + base[d:a] + task_new + base[b:])
+        else:
+            assert merged is None, (a, b, c, d)
