@@ -6,7 +6,8 @@
 --   LSP_AGENT_E2E_CMD          JSON list: the server command
 --   LSP_AGENT_E2E_FILE         the file to open
 --   LSP_AGENT_E2E_EXPECT       a file holding the buffer text expected after the task lands
---   LSP_AGENT_E2E_DIAGNOSTIC   JSON: the diagnostic to ask code actions for
+--   LSP_AGENT_E2E_RANGE        JSON: the LSP range to ask code actions for (the selection)
+--   LSP_AGENT_E2E_DIAGNOSTICS  JSON list: the diagnostics sent in the code action context
 --   LSP_AGENT_E2E_ACTION       plain substring of the code action title to choose
 --   LSP_AGENT_E2E_INSTRUCTION  answer to the instruction prompt, if the action asks for one
 --   LSP_AGENT_E2E_REPORT       where to write a JSON report for the test to check
@@ -83,12 +84,11 @@ local function run()
   end
   report.client_name = client.name
 
-  step('request code actions for the diagnostic')
-  local diagnostic = vim.fn.json_decode(os.getenv('LSP_AGENT_E2E_DIAGNOSTIC'))
+  step('request code actions')
   local params = {
     textDocument = { uri = vim.uri_from_bufnr(bufnr) },
-    range = diagnostic.range,
-    context = { diagnostics = { diagnostic } },
+    range = vim.fn.json_decode(os.getenv('LSP_AGENT_E2E_RANGE')),
+    context = { diagnostics = vim.fn.json_decode(os.getenv('LSP_AGENT_E2E_DIAGNOSTICS')) },
   }
   local response, err = compat.request_sync(client, 'textDocument/codeAction', params, 30000, bufnr)
   if not response then
@@ -111,6 +111,18 @@ local function run()
     return fail('no code action titled like ' .. wanted .. ' in ' .. vim.inspect(report.actions))
   end
   report.chosen = chosen.title
+
+  -- Neovim 0.10+ announces resolveSupport for 'command', so the server sends bare actions and
+  -- fills in the command on codeAction/resolve, as vim.lsp.buf.code_action() asks it to.
+  if chosen.command == nil and chosen.edit == nil then
+    step('resolve the code action')
+    local resolved = compat.request_sync(client, 'codeAction/resolve', chosen, 10000, bufnr)
+    if not resolved or resolved.err or not resolved.result then
+      return fail('codeAction/resolve: ' .. vim.inspect(resolved))
+    end
+    chosen = resolved.result
+    report.resolved = true
+  end
 
   step('execute the code action')
   -- Exactly what vim.lsp.buf.code_action() does with a chosen action: apply its edit, then run

