@@ -72,6 +72,7 @@ class ServerUnderTest:
         self.root = root
         self.edits: list[types.ApplyWorkspaceEditParams] = []
         self.accept_edits = True
+        self._raw_ids = 0
         self._changed = asyncio.Condition()
 
     # -- documents -----------------------------------------------------------------------
@@ -119,14 +120,19 @@ class ServerUnderTest:
         }
         return await self.command("lspAgent.runTask", argument)
 
-    async def raw_request(self, method: str, params: Any) -> Any:
-        """Send params as they are: the client's typed API would refuse malformed ones."""
+    def raw_request_start(self, method: str, params: Any) -> tuple[str, asyncio.Future[Any]]:
+        """Send params as they are (the typed API would refuse malformed ones); returns the
+        request id and the future of its answer."""
         protocol = self.client.protocol
-        self._raw_ids = getattr(self, "_raw_ids", 0) + 1
+        self._raw_ids += 1
         msg_id = f"raw-{self._raw_ids}"
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         protocol._request_futures[msg_id] = future
         protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+        return msg_id, future
+
+    async def raw_request(self, method: str, params: Any) -> Any:
+        _, future = self.raw_request_start(method, params)
         return await asyncio.wait_for(future, WAIT_S)
 
     async def tasks(self) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -18,56 +17,20 @@ from lsprotocol import types
 
 from tests.server.conftest import make_workspace, server_env
 from tests.server.lsp_helpers import ServerUnderTest, apply_text_edits, start_server, stop_server
+from tests.server.task_helpers import (
+    APPROVE,
+    coder_started,
+    edit_rules,
+    edits_for,
+    file_of,
+    wait_state,
+)
 from tests.support.scripted_model import ScriptedModel
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 FILES = {name: f"def {name}_value(x):\n    return x + 1\n\n\nLIMIT = 10\n" for name in "abcdefgh"}
 
-
-def _file(name: str) -> str:
-    return f"{name}.py"
-
-
-def edit_rules(name: str, gate: threading.Event | None = None) -> list[dict[str, Any]]:
-    """Researcher → one coder renaming ``<name>_value`` → reviewer approves."""
-    path = _file(name)
-    block = (
-        f"{path}\n<<<<<<< SEARCH\ndef {name}_value(x):\n=======\ndef {name}_plus_one(x):\n"
-        ">>>>>>> REPLACE\n"
-    )
-    coder_reply: Any = {"content": block}
-    if gate is not None:
-
-        def coder_reply(body: dict[str, Any], gate: threading.Event = gate) -> dict[str, Any]:
-            gate.wait(60)
-            return {"content": block}
-
-    return [
-        {
-            "match": {"has_tool": "submit_plan", "contains": f"Files: {path}"},
-            "reply": {
-                "tool_calls": [
-                    {
-                        "name": "submit_plan",
-                        "arguments": {
-                            "targets": [{"path": path, "instructions": "Rename the function."}],
-                            "notes": "one file",
-                        },
-                    }
-                ]
-            },
-        },
-        {"match": {"contains": f"# Target file: {path}"}, "reply": coder_reply},
-    ]
-
-
-APPROVE = {
-    "match": {"has_tool": "submit_review"},
-    "reply": {
-        "tool_calls": [{"name": "submit_review", "arguments": {"approved": True, "findings": []}}]
-    },
-}
 
 GATES = {name: threading.Event() for name in "bcdefg"}
 
@@ -83,49 +46,11 @@ def model() -> Iterator[ScriptedModel]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(module_tmp: Path, model: ScriptedModel) -> AsyncIterator[ServerUnderTest]:
-    root = make_workspace(module_tmp / "ws", {_file(n): t for n, t in FILES.items()})
+    root = make_workspace(module_tmp / "ws", {file_of(n): t for n, t in FILES.items()})
     env = server_env(module_tmp, LSP_AGENT_BASE_URL=model.url, LSP_AGENT_MODEL="scripted-model")
     sut = await start_server(root, env=env, initialization_options={"confirmEdits": True})
     yield sut
     await stop_server(sut)
-
-
-def coder_started(model: ScriptedModel, path: str) -> bool:
-    marker = f"# Target file: {path}"
-    return any(marker in str(r.body.get("messages")) for r in model.requests)
-
-
-def edits_for(sut: ServerUnderTest, path: str) -> list[types.TextDocumentEdit]:
-    found = []
-    for params in sut.edits:
-        for change in params.edit.document_changes or []:
-            if isinstance(change, types.TextDocumentEdit) and change.text_document.uri == sut.uri(
-                path
-            ):
-                found.append(change)
-    return found
-
-
-async def task_state(sut: ServerUnderTest, task_id: str) -> str:
-    return next(t["state"] for t in await sut.tasks() if t["id"] == task_id)
-
-
-async def wait_state(sut: ServerUnderTest, task_id: str, states: set[str]) -> str:
-    state = ""
-
-    async def poll() -> bool:
-        nonlocal state
-        state = await task_state(sut, task_id)
-        return state in states
-
-    async def loop() -> None:
-        while not await poll():
-            await sut.wait_for(lambda: True, "a tick")
-
-    import asyncio
-
-    await asyncio.wait_for(loop(), 60)
-    return state
 
 
 async def test_run_task_reports_progress_and_applies_versioned_edits(
@@ -168,7 +93,7 @@ async def test_run_task_reports_progress_and_applies_versioned_edits(
 async def test_cancel_mid_task_applies_nothing(
     server: ServerUnderTest, model: ScriptedModel, name: str, how: str
 ) -> None:
-    path = _file(name)
+    path = file_of(name)
     result = await server.run_task(path, preset="docstrings")
     task_id = result["taskId"]
     await server.wait_for(lambda: coder_started(model, path), "the coder request")
