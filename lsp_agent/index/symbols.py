@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tree_sitter import Node, QueryCursor
+from tree_sitter import Node, QueryCursor, Tree
 
 from lsp_agent.index.languages import load_query, new_parser
 from lsp_agent.index.model import Definition, FileEntry, Reference
@@ -47,9 +47,13 @@ def count_syntax_errors(root: Node) -> int:
     return count
 
 
-def extract(language: str, source: bytes) -> Symbols:
-    """Definitions (sorted by position, with enclosing scopes), references, syntax errors."""
-    tree = new_parser(language).parse(source)
+def extract(language: str, source: bytes, tree: Tree | None = None) -> Symbols:
+    """Definitions (sorted by position, with enclosing scopes), references, syntax errors.
+
+    ``tree`` is ``source`` already parsed (incrementally, for an open buffer); else it is parsed.
+    """
+    if tree is None:
+        tree = new_parser(language).parse(source)
     root = tree.root_node
     # definition node id -> (start_byte, end_byte, name, kind, name node, node, pattern)
     found: dict[int, tuple[int, int, str, str, Node, Node, int]] = {}
@@ -144,6 +148,7 @@ def build_entry(
     mtime_ns: int,
     from_buffer: bool = False,
     sha256: str | None = None,
+    tree: Tree | None = None,
 ) -> FileEntry:
     """The FileEntry for ``data`` (raw bytes from disk, or the UTF-8 encoded buffer text)."""
     try:
@@ -155,7 +160,7 @@ def build_entry(
     references: tuple[Reference, ...] = ()
     errors = 0
     if language is not None:
-        definitions, references, errors = extract(language, data)
+        definitions, references, errors = extract(language, data, tree)
     return FileEntry(
         path=path,
         language=language,

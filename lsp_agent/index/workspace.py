@@ -22,6 +22,7 @@ from lsp_agent.config import IndexSettings, workspace_cache_dir
 from lsp_agent.index import codec, languages
 from lsp_agent.index.cache import IndexCache, Row
 from lsp_agent.index.discovery import IgnoreRules, discover, read_source
+from lsp_agent.index.incremental import BufferTrees
 from lsp_agent.index.model import Definition, FileEntry, IndexStats, Reference
 from lsp_agent.index.pool import Job, effective_jobs, run_jobs, should_use_pool
 from lsp_agent.index.symbols import build_entry
@@ -71,6 +72,7 @@ class WorkspaceIndex:
         self._rules = IgnoreRules(self.root, settings.ignore)
         self._entries: dict[str, FileEntry] = {}
         self._buffers: dict[str, str] = {}
+        self._trees = BufferTrees()  # parse trees of open buffers, for incremental re-parsing
         self._skipped: Counter[str] = Counter()
         self._tables: SymbolTables | None = None
         self._last = IndexStats()
@@ -325,12 +327,10 @@ class WorkspaceIndex:
                 and old.sha256 == hashlib.sha256(data).hexdigest()
             ):
                 return old
+            language = languages.language_for_path(rel)
+            tree = self._trees.parse(rel, language, data) if language else None
             entry = build_entry(
-                rel,
-                languages.language_for_path(rel),
-                data,
-                mtime_ns=time.time_ns(),
-                from_buffer=True,
+                rel, language, data, mtime_ns=time.time_ns(), from_buffer=True, tree=tree
             )
             self._put(rel, entry)
             self.generation += 1
@@ -340,6 +340,7 @@ class WorkspaceIndex:
     def close_buffer(self, path: str) -> None:
         rel = self._rel(path)
         with self._lock:
+            self._trees.discard(rel)
             if self._buffers.pop(rel, None) is None:
                 return
         self.refresh([rel])
