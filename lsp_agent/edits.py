@@ -26,11 +26,13 @@ from pathlib import Path
 
 from lsp_agent.edit_blocks import EditBlock, parse_edit_blocks
 from lsp_agent.text_edits import (
+    Encoding,
     Line,
     TextEdit,
     apply_text_edits,
     closest_window,
     dominant_eol,
+    encoded_len,
     join_terminated,
     rebase,
     split_terminated,
@@ -43,10 +45,12 @@ __all__ = [
     "ApplyError",
     "ApplyResult",
     "EditBlock",
+    "Encoding",
     "TextEdit",
     "apply_blocks",
     "apply_blocks_detailed",
     "apply_text_edits",
+    "encoded_len",
     "parse_edit_blocks",
     "rebase",
     "safe_path",

@@ -12,6 +12,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 # The LSP spec recognises exactly these line terminators (not str.splitlines' \x0c, \u2028, ...).
 _LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -35,9 +36,29 @@ class TextEdit:
     new_text: str
 
 
+Encoding = Literal["utf-16", "utf-8", "utf-32"]  # LSP 3.17 PositionEncodingKind values
+
+
 def utf16_len(text: str) -> int:
     """Length of ``text`` in UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def encoded_len(text: str, encoding: Encoding = "utf-16") -> int:
+    """Length of ``text`` in the code units of an LSP position encoding."""
+    if encoding == "utf-16":
+        return utf16_len(text)
+    if encoding == "utf-8":
+        return len(text.encode("utf-8", "surrogatepass"))
+    if encoding == "utf-32":
+        return len(text)
+    raise ValueError(f"unknown position encoding {encoding!r}")
+
+
+def _char_units(char: str, encoding: Encoding) -> int:
+    if encoding == "utf-16":
+        return 2 if ord(char) > 0xFFFF else 1
+    return len(char.encode("utf-8", "surrogatepass")) if encoding == "utf-8" else 1
 
 
 def split_lsp_lines(text: str) -> list[str]:
@@ -83,8 +104,11 @@ def join_terminated(lines: Sequence[Line], eol: str, final_newline: bool) -> str
 class _LineIndex:
     """Maps between code-point offsets and LSP (line, UTF-16 character) positions of one text."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, encoding: Encoding) -> None:
+        if encoding not in ("utf-16", "utf-8", "utf-32"):
+            raise ValueError(f"unknown position encoding {encoding!r}")
         self.text = text
+        self.encoding = encoding
         self.lines = split_lsp_lines(text)
         self.starts = [0]
         for line in self.lines:
@@ -97,7 +121,7 @@ class _LineIndex:
 
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect.bisect_right(self.starts, offset) - 1
-        return line, utf16_len(self.text[self.starts[line] : offset])
+        return line, encoded_len(self.text[self.starts[line] : offset], self.encoding)
 
     def offset(self, line: int, character: int) -> int:
         if line < 0 or character < 0:
@@ -109,20 +133,21 @@ class _LineIndex:
         for index, char in enumerate(content):
             if units == character:
                 return self.starts[line] + index
-            units += 2 if ord(char) > 0xFFFF else 1
+            units += _char_units(char, self.encoding)
             if units > character:
-                raise ValueError(f"character {character} splits a surrogate pair on line {line}")
+                raise ValueError(f"character {character} splits a character on line {line}")
         # The spec says a character past the line's end means the end of the line.
         return self.starts[line] + len(content)
 
 
-def text_edits(old: str, new: str) -> list[TextEdit]:
+def text_edits(old: str, new: str, *, encoding: Encoding = "utf-16") -> list[TextEdit]:
     """Minimal, non-overlapping, sorted edits that turn ``old`` into ``new``: a line diff, then
-    each changed hunk trimmed to the characters that actually differ."""
+    each changed hunk trimmed to the characters that actually differ. Characters are counted in
+    ``encoding``'s code units (LSP's default UTF-16 unless the client negotiated another)."""
     if old == new:
         return []
     old_lines, new_lines = split_lsp_lines(old), split_lsp_lines(new)
-    index = _LineIndex(old)
+    index = _LineIndex(old, encoding)
     old_starts = [0]
     for line in old_lines:
         old_starts.append(old_starts[-1] + len(line))
@@ -157,10 +182,10 @@ def _inside_crlf(text: str, offset: int) -> bool:
     return 0 < offset < len(text) and text[offset - 1] == "\r" and text[offset] == "\n"
 
 
-def apply_text_edits(text: str, edits: Sequence[TextEdit]) -> str:
+def apply_text_edits(text: str, edits: Sequence[TextEdit], *, encoding: Encoding = "utf-16") -> str:
     """Apply LSP text edits (positions refer to ``text`` before any edit, as in LSP).
     Raises ``ValueError`` for overlapping edits or positions that are not in the text."""
-    index = _LineIndex(text)
+    index = _LineIndex(text, encoding)
     spans = []
     for edit in edits:
         start = index.offset(edit.start_line, edit.start_character)

@@ -7,11 +7,16 @@ import random
 import pytest
 
 from lsp_agent.edits import TextEdit, apply_text_edits, text_edits, utf16_len
+from lsp_agent.text_edits import Encoding
 
 
 def roundtrip(old: str, new: str) -> list[TextEdit]:
     edits = text_edits(old, new)
     assert apply_text_edits(old, edits) == new
+    for encoding in ("utf-8", "utf-32"):
+        assert (
+            apply_text_edits(old, text_edits(old, new, encoding=encoding), encoding=encoding) == new
+        )
     return edits
 
 
@@ -64,15 +69,28 @@ def test_apply_rejects_overlapping_edits() -> None:
 
 
 def test_apply_rejects_a_position_inside_a_surrogate_pair() -> None:
-    with pytest.raises(ValueError, match="surrogate"):
+    with pytest.raises(ValueError, match="splits a character"):
         apply_text_edits("😀\n", [TextEdit(0, 1, 0, 1, "x")])
+
+
+@pytest.mark.parametrize(("encoding", "column"), [("utf-16", 7), ("utf-8", 9), ("utf-32", 6)])
+def test_other_negotiated_position_encodings(encoding: Encoding, column: int) -> None:
+    old, new = "s = '😀x'\n", "s = '😀y'\n"
+    edits = text_edits(old, new, encoding=encoding)
+    assert edits == [TextEdit(0, column, 0, column + 1, "y")]
+    assert apply_text_edits(old, edits, encoding=encoding) == new
+
+
+def test_unknown_encoding_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown position encoding"):
+        text_edits("a", "b", encoding="latin-1")  # type: ignore[arg-type]
 
 
 def test_apply_clamps_a_character_past_the_line_end() -> None:
     assert apply_text_edits("ab\ncd\n", [TextEdit(0, 99, 0, 99, "!")]) == "ab!\ncd\n"
 
 
-_ALPHABET = ["a", "b", " ", "\t", "\n", "\r\n", "\r", "é", "😀", "𝕏", "\u2028", "\x0c"]
+_ALPHABET = ["a", "b", " ", "\t", "\n", "\r\n", "\r", "é", "😀", "𝕏", "\u2028", "\x0c", "\ud800"]
 
 
 @pytest.mark.parametrize("seed", range(5))
