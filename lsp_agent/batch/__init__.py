@@ -35,6 +35,13 @@ def run_batch(options: BatchOptions, out: TextIO | None = None, err: TextIO | No
 
             return dry_run(prep, out)
         return asyncio.run(execute(prep, out, err))
+    except KeyboardInterrupt:
+        print(
+            f"lsp-agent {options.kind}: interrupted; finished tasks are journaled (and applied, "
+            "with --apply): run the same command with --resume to finish",
+            file=err,
+        )
+        raise
     except UsageError as exc:
         print(f"lsp-agent {options.kind}: {exc}", file=err)
         return EXIT_USAGE

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,6 @@ from lsp_agent.batch.report import TaskOutcome, changes_of, diff_text, exit_code
 from lsp_agent.batch.selection import find_root, select_files
 from lsp_agent.config import Settings, load_settings, workspace_cache_dir
 from lsp_agent.tasks import Task, TaskJournal, TaskRunner, TaskState
-
-log = logging.getLogger(__name__)
 
 # States a resumed run does not redo. Failed, cancelled and over-budget tasks run again.
 DONE_STATES = frozenset(
@@ -63,7 +60,11 @@ def prepare(options: BatchOptions, err: TextIO) -> Prepared:
         provider = resolve_provider(settings)
     index = WorkspaceIndex(root, settings.index)
     stats = index.build()
-    log.info("indexed %d files under %s", stats.files, root)
+    print(
+        f"lsp-agent: indexed {stats.files} files under {root} in {stats.seconds:.1f} s "
+        f"({stats.from_cache} from cache)",
+        file=err,
+    )
     entries = index.entries()
     if options.kind == "fix":
         if options.diagnostics_file is None:
@@ -144,7 +145,9 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
                     )
                     outcome = TaskOutcome(finished)
                 if options.apply and outcome.task.state is TaskState.SUCCEEDED:
-                    _apply(prep.root, outcome, journal, worker, progress)
+                    # File I/O and re-indexing the written files: off the loop, so running
+                    # tasks keep streaming.
+                    await asyncio.to_thread(_apply, prep.root, outcome, journal, worker, progress)
                 return outcome
 
             outcomes = await asyncio.gather(*(drive(p) for p in prep.tasks))
