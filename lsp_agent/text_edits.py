@@ -102,7 +102,8 @@ def join_terminated(lines: Sequence[Line], eol: str, final_newline: bool) -> str
 
 
 class _LineIndex:
-    """Maps between code-point offsets and LSP (line, UTF-16 character) positions of one text."""
+    """Maps between code-point offsets and LSP (line, character) positions of one text, with
+    characters counted in the units of a position encoding."""
 
     def __init__(self, text: str, encoding: Encoding) -> None:
         if encoding not in ("utf-16", "utf-8", "utf-32"):
