@@ -276,3 +276,33 @@ def test_cli_serves_rules_from_a_file_and_writes_its_port(tmp_path: Path) -> Non
         process.wait(timeout=10)
     assert data["choices"][0]["message"]["content"] == "from file"
     assert process.returncode == 0
+
+
+def test_a_failing_hook_is_a_400_with_the_reason_not_a_hang_up() -> None:
+    def hook(body: dict[str, Any]) -> dict[str, Any]:
+        raise KeyError("targets")
+
+    with ScriptedModel(hook=hook) as model:
+        status, _, raw = post(model, chat("x"))
+    assert status == 400 and "KeyError" in json.loads(raw)["error"]["message"]
+    assert model.errors == ["request 0: KeyError: 'targets'"]
+    assert model.requests[0].fault == "script_error"
+
+
+def test_cached_prefix_is_counted_in_whole_units_against_any_earlier_request() -> None:
+    a = "a" * 3000
+    b = "b" * 3000
+    bodies = [
+        {"messages": [{"role": "system", "content": a}]},
+        {"messages": [{"role": "system", "content": b}]},
+        {"messages": [{"role": "system", "content": a + "more"}]},  # shares with the 1st only
+        {"messages": [{"role": "system", "content": b[:1000]}]},  # a prefix of the 2nd
+    ]
+    with ScriptedModel([{"reply": {"content": "ok"}}]) as model:
+        cached = [
+            json.loads(post(model, {"model": "m", **body})[2])["usage"]["prompt_cache_hit_tokens"]
+            for body in bodies
+        ]
+    # 3,000 identical characters after the 36-character JSON lead-in: 11 whole 256-char units.
+    assert cached[:3] == [0, 0, 11 * 64]
+    assert cached[3] == (1000 + 36) // 256 * 64

@@ -149,32 +149,36 @@ def _ceil_tokens(chars: int) -> int:
     return max(1, math.ceil(chars / CHARS_PER_TOKEN))
 
 
-def _common_prefix_len(a: str, b: str) -> int:
-    """Binary search on slice equality: C-speed compares, fine for megabyte prompts."""
-    lo, hi = 0, min(len(a), len(b))
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 class _PrefixCache:
-    """Simulates a provider prefix cache over the serialized messages of earlier requests."""
+    """Simulates a provider prefix cache over the serialized messages of earlier requests.
+
+    Caches hand out whole units (64 tokens ~ 256 characters here), so the prefix is hashed in
+    256-character blocks, each hash chained to the one before: the cached length is the number
+    of leading blocks whose chained hash was seen before. O(length) per request, whatever the
+    number of earlier requests (benchmarks send hundreds of megabyte-sized prompts).
+    """
+
+    BLOCK_CHARS = CACHE_UNIT_TOKENS * CHARS_PER_TOKEN
 
     def __init__(self) -> None:
-        self._seen: list[str] = []
+        self._seen: set[int] = set()
         self._lock = threading.Lock()
 
     def lookup_and_store(self, serialized: str) -> int:
+        size = self.BLOCK_CHARS
+        chain: list[int] = []
+        digest = 0
+        for start in range(0, len(serialized) - size + 1, size):
+            digest = hash((digest, serialized[start : start + size]))
+            chain.append(digest)
         with self._lock:
-            best = max((_common_prefix_len(serialized, old) for old in self._seen), default=0)
-            if serialized not in self._seen:
-                self._seen.append(serialized)
-        tokens = best // CHARS_PER_TOKEN
-        return tokens - tokens % CACHE_UNIT_TOKENS
+            hits = 0
+            for digest in chain:
+                if digest not in self._seen:
+                    break
+                hits += 1
+            self._seen.update(chain)
+        return hits * CACHE_UNIT_TOKENS
 
 
 def _usage_fields(prompt: int, completion: int, cached: int, style: str) -> dict[str, Any]:
@@ -221,6 +225,7 @@ class ScriptedModel:
         self.latency_ms = latency_ms
         self.usage_style = usage_style
         self._requests: list[RecordedRequest] = []
+        self.errors: list[str] = []  # exceptions raised by hooks / callable replies
         self._lock = threading.Lock()
         self._cache = _PrefixCache()
         self._server = ThreadingHTTPServer((host, port), _Handler)
@@ -361,8 +366,22 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up (its timeout): nothing to do, the request is still recorded.
             record.fault = record.fault or "client_disconnected"
+        except Exception as exc:
+            # A bug in a test's hook or rule: answer 400 (not retried) and keep the reason where
+            # the test can see it, instead of a hang-up the client would retry.
+            logger.exception("scripted reply failed")
+            record.fault, record.status = "script_error", 400
+            self.scripted.errors.append(f"request {record.index}: {type(exc).__name__}: {exc}")
+            if not self._responded:
+                self._send_error(400, f"the scripted reply raised {type(exc).__name__}: {exc}")
         finally:
             record.end = time.monotonic()
+
+    _responded = False
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._responded = True
+        super().send_response(code, message)
 
     # -- answering -------------------------------------------------------------------------
     def _answer(self, body: dict[str, Any], record: RecordedRequest) -> None:
