@@ -197,12 +197,16 @@ def _find_all(contents: list[str], search: list[str], lo: int = 0) -> list[_Matc
     if exact:
         return exact
     has_tabs = any("\t" in _indent(s) for s in [*contents, *search])
-    for tab in _TAB_WIDTHS if has_tabs else _TAB_WIDTHS[:1]:
-        loose = _loose_matches(contents, search, lo, tab)
-        level = [found for found in loose if found.offset == 0] or loose
-        if level:
-            return level
-    return []
+    by_tab = [
+        _loose_matches(contents, search, lo, tab)
+        for tab in (_TAB_WIDTHS if has_tabs else _TAB_WIDTHS[:1])
+    ]
+    # No shift at some tab width beats a shift at any: it tells how many spaces the model
+    # wrote per tab, which decides how REPLACE's new lines are converted back to tabs.
+    for loose in by_tab:
+        if unshifted := [found for found in loose if found.offset == 0]:
+            return unshifted
+    return next((loose for loose in by_tab if loose), [])
 
 
 def _loose_matches(contents: list[str], search: list[str], lo: int, tab: int) -> list[_Match]:

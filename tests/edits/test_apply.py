@@ -213,3 +213,13 @@ def test_apply_error_survives_pickling() -> None:
         1,
         "A\nb\n",
     )
+
+
+def test_eight_spaces_per_tab_is_recognised_for_new_nested_lines() -> None:
+    text = "int f() {\n\tif (x) {\n\t\ty();\n\t}\n}\n"
+    # At tab width 4 this single line also matches, shifted by -4; width 8 matches unshifted,
+    # and only that reading puts the new line two tabs deep.
+    search = "        if (x) {\n"
+    replace = "        if (x) {\n                z();\n"
+    result = apply_blocks(text, [block(search, replace, "f.c")])
+    assert result == "int f() {\n\tif (x) {\n\t\tz();\n\t\ty();\n\t}\n}\n"
