@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lsp_agent.agents.client import ModelClient, ModelReply, ToolCall, assistant_message
-from lsp_agent.agents.usage import Usage
+from lsp_agent.agents.usage import ModelReply, ToolCall, Usage, assistant_message
 from lsp_agent.config import BudgetSettings
 
 if TYPE_CHECKING:
+    from lsp_agent.agents.client import ModelClient
     from lsp_agent.agents.tools import Tool
     from lsp_agent.agents.transcript import Transcript
 

@@ -130,7 +130,10 @@ class Workspace:
         return text
 
     def paths(self) -> list[str]:
-        names = set(self.index.entries()) | set(self.texts)
+        """Every file a model may name: the index's (discovery already dropped ignored files)
+        plus open buffers that are not ignored; never a secret file."""
+        names = set(self.index.entries())
+        names.update(p for p in self.texts if p not in names and not self.index.is_ignored(p))
         return sorted(p for p in names if not is_secret_path(p))
 
 
@@ -177,7 +180,7 @@ def research_tools(ws: Workspace) -> list[Tool]:
         pattern = args.get("glob") or "*"
         if not isinstance(pattern, str):
             raise ToolError("glob must be a string")
-        hits = [p for p in ws.paths() if fnmatch.fnmatch(p, pattern) and not ws.index.is_ignored(p)]
+        hits = [p for p in ws.paths() if fnmatch.fnmatch(p, pattern)]
         more = f"\n... {len(hits) - MAX_LIST} more" if len(hits) > MAX_LIST else ""
         return "\n".join(hits[:MAX_LIST]) + more if hits else f"no files match {pattern!r}"
 
