@@ -17,14 +17,16 @@ from __future__ import annotations
 import math
 import operator
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lsp_agent.index.model import FileEntry
 
 DAMPING = 0.85
-MAX_ITERATIONS = 60
-TOLERANCE = 1e-9
+MAX_ITERATIONS = 100
+TOLERANCE = 1e-6  # L1 change between iterations; ranks only order files
+PUSH_EPSILON = 1e-3  # enough for the top neighbours; smaller mostly adds global hubs
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -85,8 +87,8 @@ def build_graph(summaries: Mapping[str, FileSummary]) -> RefGraph:
 
 def name_weight(name: str, definer_count: int, mentioned: frozenset[str]) -> float:
     weight = 1.0
-    is_snake = "_" in name.strip("_") and any(c.isalpha() for c in name)
-    is_camel = any(c.isupper() for c in name) and any(c.islower() for c in name)
+    is_snake = "_" in name.strip("_")
+    is_camel = not (name.islower() or name.isupper())  # has both cases
     if (is_snake or is_camel) and len(name) >= 8:
         weight *= 10
     if name.startswith("_"):
@@ -103,58 +105,73 @@ def mentioned_identifiers(text: str) -> frozenset[str]:
     return frozenset(_IDENTIFIER.findall(text))
 
 
+class Walk:
+    """The random walk's transitions for one graph and one set of mentioned names.
+
+    ``out[i]`` lists (name, share) for file i: the walk leaves i through that name with that
+    probability per definer other than i. Built once and reused by every ranking on the graph.
+    """
+
+    def __init__(self, graph: RefGraph, mentioned: frozenset[str] = frozenset()) -> None:
+        self.graph = graph
+        n = len(graph.paths)
+        weights: dict[int, float] = {}
+        defines_of: list[list[int]] = [[] for _ in range(n)]
+        for j, files in enumerate(graph.definers):
+            for i in files:
+                defines_of[i].append(j)
+        self.out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+        self.self_share = [0.0] * n
+        self.targets: list[dict[int, int]] = [{} for _ in range(n)]  # definers of j besides i
+        by_name: dict[int, tuple[list[int], list[float]]] = {}
+        for i in range(n):
+            own = frozenset(defines_of[i])
+            weighted: list[tuple[int, float, bool]] = []
+            total = 0.0
+            for j, count in graph.refs[i]:
+                is_self = j in own
+                targets = len(graph.definers[j]) - (1 if is_self else 0)
+                if targets <= 0:
+                    continue
+                if j not in weights:
+                    weights[j] = name_weight(graph.names[j], len(graph.definers[j]), mentioned)
+                w = weights[j] * math.sqrt(count)
+                weighted.append((j, w, is_self))
+                self.targets[i][j] = targets
+                total += w * targets
+            for j, w, is_self in weighted:
+                share = w / total
+                self.out[i].append((j, share))
+                srcs, coeffs = by_name.setdefault(j, ([], []))
+                srcs.append(i)
+                coeffs.append(share)
+                if is_self:
+                    self.self_share[i] += share
+        active = sorted(by_name)
+        slot = {j: k for k, j in enumerate(active)}
+        self.srcs = [by_name[j][0] for j in active]
+        self.coeffs = [by_name[j][1] for j in active]
+        self.incoming = [[slot[j] for j in defines_of[i] if j in slot] for i in range(n)]
+        self.dangling = [i for i in range(n) if not self.out[i]]
+
+
 def pagerank(
     graph: RefGraph,
     *,
     personalization: Mapping[str, float] | None = None,
     mentioned: frozenset[str] = frozenset(),
+    walk: Walk | None = None,
 ) -> dict[str, float]:
-    """Scores summing to 1, keyed by path. ``personalization`` (path -> weight) is the teleport
-    distribution; unknown paths are ignored; empty or None means uniform."""
+    """Scores summing to 1, keyed by path, by power iteration. ``personalization`` (path ->
+    weight) is the teleport distribution; unknown paths are ignored; empty or None is uniform.
+    Pass a prebuilt ``walk`` (for the same mentioned names) to skip its construction."""
     n = len(graph.paths)
     if n == 0:
         return {}
+    walk = walk or Walk(graph, mentioned)
     teleport = _teleport(graph, personalization)
-    # Per-file outgoing weights, normalised: coeff[i] = [(name, share)], self_share[i] = the
-    # share that would flow back to i through names it defines itself (subtracted below).
-    name_mul = [
-        name_weight(name, len(graph.definers[j]), mentioned) for j, name in enumerate(graph.names)
-    ]
-    defines_of: list[list[int]] = [[] for _ in range(n)]
-    for j, files in enumerate(graph.definers):
-        for i in files:
-            defines_of[i].append(j)
-    own = [frozenset(d) for d in defines_of]
-    by_name_src: list[list[int]] = [[] for _ in graph.names]
-    by_name_coeff: list[list[float]] = [[] for _ in graph.names]
-    self_share = [0.0] * n
-    has_out = [False] * n
-    for i in range(n):
-        weighted: list[tuple[int, float, bool]] = []
-        total = 0.0
-        for j, count in graph.refs[i]:
-            is_self = j in own[i]
-            targets = len(graph.definers[j]) - (1 if is_self else 0)
-            if targets <= 0:
-                continue
-            w = name_mul[j] * math.sqrt(count)
-            weighted.append((j, w, is_self))
-            total += w * targets
-        if total <= 0.0:
-            continue
-        has_out[i] = True
-        for j, w, is_self in weighted:
-            by_name_src[j].append(i)
-            by_name_coeff[j].append(w / total)
-            if is_self:
-                self_share[i] += w / total
-    active = [j for j in range(len(graph.names)) if by_name_src[j]]
-    srcs = [by_name_src[j] for j in active]
-    coeffs = [by_name_coeff[j] for j in active]
-    slot = {j: k for k, j in enumerate(active)}
-    incoming = [[slot[j] for j in defines_of[i] if j in slot] for i in range(n)]
-    dangling = [i for i in range(n) if not has_out[i]]
-
+    srcs, coeffs, incoming, self_share = walk.srcs, walk.coeffs, walk.incoming, walk.self_share
+    dangling = walk.dangling
     rank = list(teleport)
     mul = operator.mul
     for _ in range(MAX_ITERATIONS):
@@ -166,11 +183,59 @@ def pagerank(
             DAMPING * (sum(map(uget, incoming[i])) - rank[i] * self_share[i]) + leak * teleport[i]
             for i in range(n)
         ]
-        delta = sum(abs(a - b) for a, b in zip(new, rank, strict=True))
+        delta = sum(map(abs, map(operator.sub, new, rank)))
         rank = new
         if delta < TOLERANCE:
             break
     return dict(zip(graph.paths, rank, strict=True))
+
+
+def local_pagerank(
+    walk: Walk, personalization: Mapping[str, float], *, epsilon: float = PUSH_EPSILON
+) -> dict[str, float]:
+    """Approximate personalized PageRank by local push (Andersen, Chung, Lang 2006): work
+    proportional to the neighbourhood of the seeds, not to the graph, so re-ranking toward a
+    new focus stays cheap. Names are pass-through nodes: a file pushes mass into the names it
+    references, a name hands its accumulated mass to its definers in one go (so a name defined
+    in hundreds of files is expanded rarely). Unlike ``pagerank``, mass may flow back to the
+    referencing file through a name it also defines; only the neighbourhood's order matters.
+    Residuals are pushed in FIFO order from seeds sorted by path: deterministic. Returns only
+    files that received some mass."""
+    graph = walk.graph
+    n = len(graph.paths)
+    teleport = _teleport(graph, personalization)
+    seeds = [i for i, w in enumerate(teleport) if w > 0]
+    residual: dict[int, float] = {i: teleport[i] for i in seeds}  # files i, names n + j
+    estimate: dict[int, float] = {}
+    queue = deque(seeds)
+    queued = set(seeds)
+    definers = graph.definers
+
+    def add(node: int, mass: float) -> None:
+        value = residual.get(node, 0.0) + mass
+        residual[node] = value
+        if value > epsilon and node not in queued:
+            queue.append(node)
+            queued.add(node)
+
+    while queue:
+        u = queue.popleft()
+        queued.discard(u)
+        mass = residual.pop(u, 0.0)
+        if u >= n:  # a name: split among its definers
+            files = definers[u - n]
+            for v in files:
+                add(v, mass / len(files))
+            continue
+        estimate[u] = estimate.get(u, 0.0) + (1.0 - DAMPING) * mass
+        spread = DAMPING * mass
+        if walk.out[u]:
+            for j, share in walk.out[u]:
+                add(n + j, spread * share * walk.targets[u][j])
+        else:  # dangling: the walk restarts at the seeds
+            for i in seeds:
+                add(i, spread * teleport[i])
+    return {graph.paths[i]: estimate[i] for i in sorted(estimate)}
 
 
 def _teleport(graph: RefGraph, personalization: Mapping[str, float] | None) -> list[float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+import re
 
 _PATTERNS = (
     ".env",
@@ -33,6 +34,8 @@ _PATTERNS = (
 )
 
 
+_MATCH = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in _PATTERNS)).match
+
+
 def is_sensitive(path: str) -> bool:
-    name = posixpath.basename(path).lower()
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in _PATTERNS)
+    return _MATCH(posixpath.basename(path).lower()) is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -32,7 +33,9 @@ from lsp_agent.context.prefix import PrefixState, build_prefix
 from lsp_agent.context.ranking import (
     FileSummary,
     RefGraph,
+    Walk,
     build_graph,
+    local_pagerank,
     mentioned_identifiers,
     order,
     pagerank,
@@ -93,6 +96,7 @@ class SnapshotBuilder:
         self._summaries: dict[str, tuple[str, FileSummary]] = {}
         self._graph: RefGraph | None = None
         self._stable_scores: dict[str, float] | None = None
+        self._walks: dict[tuple[str, ...], Walk] = {}
         self._focus_scores: dict[tuple[object, ...], dict[str, float]] = {}
         self._diffs: dict[tuple[str, str, str, str], Change] = {}
         self._lock = threading.Lock()
@@ -139,12 +143,21 @@ class SnapshotBuilder:
         if changed or self._graph is None:
             self._graph = build_graph(summaries)
             self._stable_scores = None
+            self._walks.clear()
             self._focus_scores.clear()
         return self._graph
 
+    def _walk(self, graph: RefGraph, mentioned: frozenset[str]) -> Walk:
+        key = tuple(sorted(mentioned))
+        if key not in self._walks:
+            if len(self._walks) >= 8:  # instructions vary; keep the task-free walk
+                self._walks = {k: w for k, w in self._walks.items() if not k}
+            self._walks[key] = Walk(graph, mentioned)
+        return self._walks[key]
+
     def _stable(self, graph: RefGraph) -> dict[str, float]:
         if self._stable_scores is None:
-            self._stable_scores = pagerank(graph)
+            self._stable_scores = pagerank(graph, walk=self._walk(graph, frozenset()))
         return self._stable_scores
 
     # -- the prefix ----------------------------------------------------------------------------
@@ -206,26 +219,27 @@ class SnapshotBuilder:
 
     # -- the tail --------------------------------------------------------------------------------
 
-    def _related(
-        self, entries: Mapping[str, FileEntry], graph: RefGraph, focus: list[str], instruction: str
-    ) -> dict[str, float]:
+    def _related(self, graph: RefGraph, focus: list[str], instruction: str) -> dict[str, float]:
+        """Personalized ranks toward the focus files and the files defining names the
+        instruction mentions. Open buffers are deliberately not seeds: every open or close
+        would re-rank, and recent edits already appear in the changes section."""
         names = set(graph.names)
         mentioned = frozenset(n for n in mentioned_identifiers(instruction) if n in names)
-        buffers = [p for p, e in entries.items() if e.from_buffer]
         if not focus and not mentioned:
             return {}
-        key = (tuple(focus), tuple(sorted(mentioned)), tuple(buffers))
+        key = (tuple(focus), tuple(sorted(mentioned)))
         if key not in self._focus_scores:
             weights: dict[str, float] = {p: 1.0 for p in focus}
-            for path in buffers:
-                weights[path] = weights.get(path, 0.0) + 0.3
             for name in sorted(mentioned):
-                definers = graph.definers[graph.names.index(name)]
+                definers = graph.definers[bisect_left(graph.names, name)]
                 if len(definers) <= 5:
                     for i in definers:
                         path = graph.paths[i]
                         weights[path] = weights.get(path, 0.0) + 0.5
-            self._focus_scores[key] = pagerank(graph, personalization=weights, mentioned=mentioned)
+            if len(self._focus_scores) >= 32:
+                self._focus_scores.clear()
+            walk = self._walk(graph, mentioned)
+            self._focus_scores[key] = local_pagerank(walk, weights)
         return self._focus_scores[key]
 
     def _assemble(
@@ -364,7 +378,7 @@ class SnapshotBuilder:
         sent: set[str],
         left: int,
     ) -> tuple[list[Block], int]:
-        scores = self._related(entries, graph, focus, instruction)
+        scores = self._related(graph, focus, instruction)
         if not scores:
             return [], left
         skip = set(focus) | set(overview_files(entries))
