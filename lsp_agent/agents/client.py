@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import openai
@@ -30,10 +30,12 @@ from lsp_agent.agents.providers import (
 from lsp_agent.agents.usage import (
     ModelError,
     ModelReply,
+    StreamAssembler,
     ToolCall,
     Usage,
     assistant_message,
     make_tool_call,
+    reasoning_of,
     usage_from_payload,
 )
 from lsp_agent.config import Settings
@@ -187,15 +189,6 @@ def _status_failure(exc: openai.APIStatusError, provider: ProviderConfig) -> _Fa
     hint = "check the model name (model / models / LSP_AGENT_MODEL) and the base URL"
     what = f"{name} rejected the request ({status}: {detail})"
     return _Failure("request", False, what, status, hint=hint if status == 404 else "")
-
-
-@dataclass
-class _StreamState:
-    content: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
-    calls: dict[int, dict[str, str]] = field(default_factory=dict)
-    finish_reason: str | None = None
-    usage: Usage = field(default_factory=lambda: Usage(requests=1))
 
 
 class OpenAIChatClient:
@@ -379,39 +372,33 @@ class OpenAIChatClient:
         return self._reply(
             content=message.content or "",
             calls=calls,
-            reasoning=_reasoning_of(message),
+            reasoning=reasoning_of(message),
             usage=usage_from_payload(usage_payload),
             finish_reason=choice.finish_reason or "",
         )
 
     async def _streamed(self, request: dict[str, Any]) -> ModelReply:
-        state = _StreamState()
+        assembler = StreamAssembler()
         stream = await self._client().chat.completions.create(**request)
-        chunks = 0
         try:
             async for chunk in stream:
-                chunks += 1
-                _absorb(state, chunk)
+                assembler.absorb(chunk)
         except _transport.TimeoutException:
             raise  # a stall longer than the timeout: classified as a timeout, retried
         except _transport.TransportError as exc:
             raise _TruncatedStream(f"the stream broke: {_cause(exc)}") from exc
         finally:
             await stream.close()
-        if state.finish_reason is None:
+        if assembler.finish_reason is None:
             raise _TruncatedStream(
-                f"the stream ended without a finish_reason after {chunks} chunks"
+                f"the stream ended without a finish_reason after {assembler.chunks} chunks"
             )
-        calls = [
-            make_tool_call(slot["id"], slot["name"], slot["arguments"], i)
-            for i, (_, slot) in enumerate(sorted(state.calls.items()))
-        ]
         return self._reply(
-            content="".join(state.content),
-            calls=calls,
-            reasoning="".join(state.reasoning) if state.reasoning else None,
-            usage=state.usage,
-            finish_reason=state.finish_reason,
+            content=assembler.content,
+            calls=assembler.tool_calls(),
+            reasoning=assembler.reasoning,
+            usage=assembler.usage,
+            finish_reason=assembler.finish_reason,
         )
 
     def _reply(
@@ -433,36 +420,3 @@ class OpenAIChatClient:
             echo_reasoning=self.provider.supports_reasoning_echo,
             omit_empty_tool_content=self.provider.drop_empty_tool_content,
         )
-
-
-def _reasoning_of(obj: Any) -> str | None:
-    """``reasoning_content`` is not in the SDK's types: it sits in the pydantic extras."""
-    value = getattr(obj, "reasoning_content", None)
-    if value is None:
-        value = (getattr(obj, "model_extra", None) or {}).get("reasoning_content")
-    return value if isinstance(value, str) else None
-
-
-def _absorb(state: _StreamState, chunk: Any) -> None:
-    if getattr(chunk, "usage", None) is not None:
-        state.usage = usage_from_payload(chunk.usage.model_dump())
-    for choice in chunk.choices or []:
-        if choice.index != 0:
-            continue
-        delta = choice.delta
-        if delta is not None:
-            if delta.content:
-                state.content.append(delta.content)
-            reasoning = _reasoning_of(delta)
-            if reasoning:
-                state.reasoning.append(reasoning)
-            for piece in delta.tool_calls or []:
-                slot = state.calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
-                if piece.id:
-                    slot["id"] = piece.id
-                if piece.function is not None:
-                    if piece.function.name and not slot["name"]:
-                        slot["name"] = piece.function.name
-                    slot["arguments"] += piece.function.arguments or ""
-        if choice.finish_reason:
-            state.finish_reason = choice.finish_reason

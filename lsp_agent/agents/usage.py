@@ -1,7 +1,8 @@
-"""What a model call returns: usage, tool calls, the reply, the error; no SDK types.
+"""What a model call returns: usage, tool calls, the reply, the error; no SDK import.
 
-These records live apart from ``client.py`` (which re-exports them) so that code and tests can
-build and read replies without importing the ``openai`` SDK.
+These records, and the assembly of a reply from stream chunks, live apart from ``client.py``
+(which re-exports the records) so that code and tests can build and read replies without
+importing the ``openai`` SDK, and so the client module keeps to transport and retries.
 
 Usage is summed per task with ``+``. Providers report cached prompt tokens in two styles:
 DeepSeek's ``prompt_cache_hit_tokens`` and the OpenAI style
@@ -172,3 +173,65 @@ def assistant_message(reply: ModelReply) -> dict[str, Any]:
     if reply.echo_reasoning and reply.reasoning_content is not None:
         message["reasoning_content"] = reply.reasoning_content
     return message
+
+
+def reasoning_of(obj: Any) -> str | None:
+    """``reasoning_content`` of a message or delta; the SDK keeps it in the pydantic extras."""
+    value = getattr(obj, "reasoning_content", None)
+    if value is None:
+        value = (getattr(obj, "model_extra", None) or {}).get("reasoning_content")
+    return value if isinstance(value, str) else None
+
+
+class StreamAssembler:
+    """Folds streamed chat-completion chunks (SDK objects, read by attribute) into one answer."""
+
+    def __init__(self) -> None:
+        self._content: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[int, dict[str, str]] = {}
+        self.finish_reason: str | None = None  # None at the end = the stream was cut short
+        self.usage = Usage(requests=1)  # replaced by the usage chunk when the server sends one
+        self.chunks = 0
+
+    @property
+    def content(self) -> str:
+        return "".join(self._content)
+
+    @property
+    def reasoning(self) -> str | None:
+        return "".join(self._reasoning) if self._reasoning else None
+
+    def tool_calls(self) -> list[ToolCall]:
+        return [
+            make_tool_call(slot["id"], slot["name"], slot["arguments"], position)
+            for position, (_, slot) in enumerate(sorted(self._calls.items()))
+        ]
+
+    def absorb(self, chunk: Any) -> None:
+        self.chunks += 1
+        if getattr(chunk, "usage", None) is not None:
+            self.usage = usage_from_payload(chunk.usage.model_dump())
+        for choice in chunk.choices or []:
+            if choice.index != 0:
+                continue  # n > 1 is never requested
+            if choice.delta is not None:
+                self._absorb_delta(choice.delta)
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+
+    def _absorb_delta(self, delta: Any) -> None:
+        if delta.content:
+            self._content.append(delta.content)
+        reasoning = reasoning_of(delta)
+        if reasoning:
+            self._reasoning.append(reasoning)
+        for piece in delta.tool_calls or []:
+            slot = self._calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+            if piece.id:
+                slot["id"] = piece.id
+            if piece.function is not None:
+                # The name comes whole in the first piece; arguments arrive in fragments.
+                if piece.function.name and not slot["name"]:
+                    slot["name"] = piece.function.name
+                slot["arguments"] += piece.function.arguments or ""
