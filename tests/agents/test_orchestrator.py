@@ -204,3 +204,41 @@ async def test_cancellation_mid_task_leaves_no_changes(calc, scripted, tmp_path)
     lines = read_transcript(tmp_path / "transcripts" / "t-000000000001.jsonl")
     assert lines[-1]["event"] == "cancelled"
     assert not any(e["event"] == "result" for e in lines)
+
+
+async def test_real_snapshot_prefix_is_shared_by_every_request_of_two_tasks(
+    calc, scripted, tmp_path
+):
+    from lsp_agent.config import ContextSettings
+    from lsp_agent.context.snapshot import SnapshotBuilder
+
+    snapshot = SnapshotBuilder(calc, ContextSettings(), state_dir=None).build(
+        budget=20_000, focus=["calc.py"]
+    )
+    assert "def add" in snapshot.prefix + snapshot.tail
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "x"}]))
+    scripted.add_rule(
+        coder_rule("calc.py", block("calc.py", "def add(a, b):\n", "def plus(a, b):\n"))
+    )
+    scripted.add_rule(review_rule(True))
+    client = make_client(scripted)
+    for n in range(2):
+        result = await run_task(
+            TaskSpec(instruction=f"task {n}"),
+            index=calc,
+            snapshot=snapshot,
+            client=client,
+            settings=Settings(),
+            transcript_dir=tmp_path / "t",
+        )
+        assert result.state == "succeeded", result.error
+
+    requests = scripted.requests
+    assert len(requests) == 6
+    assert len({json.dumps(r.messages[:2]) for r in requests}) == 1
+    assert requests[0].messages[1]["content"] == PREFIX_HEADER + snapshot.prefix
+    # The scripted server simulates a provider prefix cache: after the first request, every
+    # request hits at least the two leading messages.
+    head = len(json.dumps(requests[0].messages[:2])) // 4
+    cached = [r.usage.get("prompt_cache_hit_tokens", 0) for r in requests[1:]]
+    assert min(cached) >= (head // 64) * 64 - 64 and min(cached) > 0

@@ -294,3 +294,16 @@ async def test_new_file_target_is_created_in_memory(calc, scripted, tmp_path):
     [change] = result.changes
     assert change.created and change.original_text == "" and change.new_text == "VALUE = 1\n"
     assert not (calc.root / "pkg").exists()
+
+
+async def test_wall_clock_budget_stops_a_slow_task(calc, scripted, tmp_path):
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "x"}]))
+    scripted.add_rule(coder_rule("calc.py", "no change", delay_ms=3000))
+
+    result = await run(calc, scripted, tmp_path, settings=settings_with(max_seconds=0.5))
+
+    assert result.state == "budget_exceeded"
+    assert result.error == "time budget exhausted: 0.5 s" and result.changes == []
+    events = read_transcript(result.transcript)
+    assert events[-1]["event"] == "progress" and events[-1]["stage"] == "done"
+    assert any(e["event"] == "result" and e["state"] == "budget_exceeded" for e in events)
