@@ -42,11 +42,15 @@ def encode_entry(entry: FileEntry) -> bytes:
     )
 
 
-def decode_entry(blob: bytes) -> FileEntry:
-    """Raises ValueError (or EOFError/TypeError) on a damaged blob; callers treat that as a miss."""
-    (path, language, size, mtime_ns, sha, lines, defs, refs, decode_errors, syntax_errors) = (
-        marshal.loads(blob)
-    )
+RawEntry = tuple  # FileEntry's fields in order (without from_buffer), records as tuples
+
+
+def encode_raw(raw: RawEntry) -> bytes:
+    return marshal.dumps(raw)
+
+
+def entry_from_raw(raw: RawEntry, *, from_buffer: bool = False) -> FileEntry:
+    (path, language, size, mtime_ns, sha, lines, defs, refs, decode_errors, syntax_errors) = raw
     return FileEntry(
         path=path,
         language=language,
@@ -58,4 +62,10 @@ def decode_entry(blob: bytes) -> FileEntry:
         references=tuple(Reference(*r) for r in refs),
         decode_errors=decode_errors,
         syntax_errors=syntax_errors,
+        from_buffer=from_buffer,
     )
+
+
+def decode_entry(blob: bytes) -> FileEntry:
+    """Raises ValueError (or EOFError/TypeError) on a damaged blob; callers treat that as a miss."""
+    return entry_from_raw(marshal.loads(blob))

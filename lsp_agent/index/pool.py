@@ -17,16 +17,18 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from lsp_agent.index import languages
-from lsp_agent.index.codec import encode_entry
+from lsp_agent.index.codec import encode_raw
 from lsp_agent.index.discovery import read_source
-from lsp_agent.index.symbols import build_entry
+from lsp_agent.index.symbols import raw_entry
 
 log = logging.getLogger(__name__)
 
 CHUNK_FILES = 64
-# Starting the forkserver and two workers (imports + grammar loading) costs about 0.3 s here;
-# parsing runs at roughly 5-8 MB/s per core including queries, so below ~2 MB the pool loses.
-POOL_MIN_BYTES = 2 * 1024 * 1024
+# Measured on the 2-core machine (bench/bench_index.py, random stdlib subsets): starting the
+# forkserver and two workers (imports, grammars, queries) costs 0.25-0.5 s, and parsing with
+# queries runs at 4-6 MB/s per core. Halving the parse time pays for the start from about
+# 3 MB: at 2 MB the pool lost (1.21 s against 0.45 s), at 4 MB it won (0.77 s against 0.98 s).
+POOL_MIN_BYTES = 3 * 1024 * 1024
 POOL_MIN_FILES = 2 * CHUNK_FILES
 
 
@@ -54,10 +56,10 @@ def index_chunk(root: str, jobs: Sequence[Job], max_file_bytes: int) -> list[Res
         if sha == job.known_sha:
             results.append((job.path, None))
             continue
-        entry = build_entry(
+        raw = raw_entry(
             job.path, languages.language_for_path(job.path), data, mtime_ns=job.mtime_ns, sha256=sha
         )
-        results.append((job.path, encode_entry(entry)))
+        results.append((job.path, encode_raw(raw)))
     return results
 
 

@@ -8,9 +8,11 @@ identifier. Everything here is pure (bytes in, records out) so it runs the same 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from tree_sitter import Node, QueryCursor, Tree
 
+from lsp_agent.index.codec import RawEntry, entry_from_raw
 from lsp_agent.index.languages import load_query, new_parser
 from lsp_agent.index.model import Definition, FileEntry, Reference
 
@@ -47,97 +49,149 @@ def count_syntax_errors(root: Node) -> int:
     return count
 
 
-def extract(language: str, source: bytes, tree: Tree | None = None) -> Symbols:
-    """Definitions (sorted by position, with enclosing scopes), references, syntax errors.
+RawDefinition = tuple[str, str, int, int, int, int, str, str]  # Definition's fields, in order
+RawReference = tuple[str, str, int, int]  # Reference's fields, in order
+RawSymbols = tuple[tuple[RawDefinition, ...], tuple[RawReference, ...], int]
 
-    ``tree`` is ``source`` already parsed (incrementally, for an open buffer); else it is parsed.
-    """
+# (language, pattern index) -> ("definition" | "reference", capture key, kind)
+_PATTERN_ROLES: dict[tuple[str, int], tuple[str, str, str] | None] = {}
+
+
+def _pattern_role(language: str, pattern: int, keys: Iterable[str]) -> tuple[str, str, str] | None:
+    role = None
+    for key in keys:
+        head, _, kind = key.partition(".")
+        if head in ("definition", "reference") and kind:
+            role = (head, key, kind)
+            break
+    _PATTERN_ROLES[(language, pattern)] = role
+    return role
+
+
+def extract_raw(language: str, source: bytes, tree: Tree | None = None) -> RawSymbols:
+    """Like ``extract`` but plain tuples: what pool workers send and the cache stores, without
+    building record objects that would only be taken apart again."""
     if tree is None:
         tree = new_parser(language).parse(source)
     root = tree.root_node
-    # definition node id -> (start_byte, end_byte, name, kind, name node, node, pattern)
-    found: dict[int, tuple[int, int, str, str, Node, Node, int]] = {}
-    raw_refs: list[tuple[int, str, str, int, int]] = []
+    # definition node id -> (start_byte, -end_byte, pattern, name node, node, kind)
+    found: dict[int, tuple[int, int, int, Node, Node, str]] = {}
+    # (name start_byte, is the generic "type" kind, kind, name node)
+    raw_refs: list[tuple[int, bool, str, Node]] = []
+    roles = _PATTERN_ROLES
     for pattern, captures in QueryCursor(load_query(language)).matches(root):
+        role = roles.get((language, pattern), False)
+        if role is False:
+            role = _pattern_role(language, pattern, captures)
         names = captures.get("name")
-        if not names:
+        if role is None or not names:
             continue
         name_node = names[0]
-        for key, nodes in captures.items():
-            if key.startswith("definition."):
-                node = nodes[0]
-                previous = found.get(node.id)
-                # Patterns are ordered specific-first: the lowest pattern index wins.
-                if previous is None or pattern < previous[6]:
-                    found[node.id] = (
-                        node.start_byte,
-                        node.end_byte,
-                        name_node.text.decode("utf-8", "replace"),
-                        key[11:],
-                        name_node,
-                        node,
-                        pattern,
-                    )
-            elif key.startswith("reference."):
-                point = name_node.start_point
-                raw_refs.append(
-                    (
-                        name_node.start_byte,
-                        name_node.text.decode("utf-8", "replace"),
-                        key[10:],
-                        point[0],
-                        point[1],
-                    )
-                )
+        head, key, kind = role
+        if head == "definition":
+            node = captures[key][0]
+            previous = found.get(node.id)
+            # Patterns are ordered specific-first: the lowest pattern index wins.
+            if previous is None or pattern < previous[2]:
+                found[node.id] = (node.start_byte, -node.end_byte, pattern, name_node, node, kind)
+        else:
+            raw_refs.append((name_node.start_byte, kind == "type", kind, name_node))
 
-    definitions: list[Definition] = []
+    definitions: list[RawDefinition] = []
     stack: list[tuple[int, str, str]] = []  # enclosing (end_byte, name, kind)
-    for start, end, name, kind, name_node, node, _pattern in sorted(
-        found.values(), key=lambda item: (item[0], -item[1])
+    for start, neg_end, _pattern, name_node, node, kind in sorted(
+        found.values(), key=lambda item: item[:2]
     ):
+        end = -neg_end
         while stack and (stack[-1][0] < end or stack[-1][0] <= start):
             stack.pop()
         if kind == "function" and stack and stack[-1][2] in _CONTAINERS:
             kind = "method"
-        start_point, end_point = node.start_point, node.end_point
+        name = name_node.text.decode("utf-8", "replace")
+        start_point, end_point, name_point = node.start_point, node.end_point, name_node.start_point
         definitions.append(
-            Definition(
-                name=name,
-                kind=kind,
-                start_line=start_point[0],
-                start_col=start_point[1],
-                end_line=end_point[0],
-                end_col=end_point[1],
-                signature=_line_text(source, name_node.start_byte, name_node.start_point[1]),
-                scope=".".join(item[1] for item in stack),
+            (
+                name,
+                kind,
+                start_point[0],
+                start_point[1],
+                end_point[0],
+                end_point[1],
+                _line_text(source, name_node.start_byte, name_point[1]),
+                ".".join(item[1] for item in stack),
             )
         )
         if kind not in _NOT_SCOPES:
             stack.append((end, name, kind))
 
     # Patterns like ``(type_identifier) @name @reference.type`` also match the name of the
-    # definition itself; a definition is not a use of itself.
-    defined_at = {item[4].start_byte for item in found.values()}
-    # One reference per position: where a specific pattern (call, import) and the generic
-    # type pattern both match, the specific kind sorts first and wins.
-    seen: set[int] = set()
-    references: list[Reference] = []
-    for start_byte, name, kind, line, col in sorted(raw_refs, key=_ref_order):
-        if start_byte in defined_at or start_byte in seen:
+    # definition itself; a definition is not a use of itself. One reference per position: where
+    # a specific pattern (call, import) and the generic type pattern both match, the specific
+    # kind sorts first and wins.
+    seen = {item[3].start_byte for item in found.values()}
+    references: list[RawReference] = []
+    raw_refs.sort(key=lambda item: item[:3])
+    for start_byte, _is_type, kind, name_node in raw_refs:
+        if start_byte in seen:
             continue
         seen.add(start_byte)
-        references.append(Reference(name, kind, line, col))
+        point = name_node.start_point
+        references.append((name_node.text.decode("utf-8", "replace"), kind, point[0], point[1]))
     return tuple(definitions), tuple(references), count_syntax_errors(root)
 
 
-def _ref_order(item: tuple[int, str, str, int, int]) -> tuple[int, bool, str]:
-    return item[0], item[2] == "type", item[2]
+def extract(language: str, source: bytes, tree: Tree | None = None) -> Symbols:
+    """Definitions (sorted by position, with enclosing scopes), references, syntax errors.
+
+    ``tree`` is ``source`` already parsed (incrementally, for an open buffer); else it is parsed.
+    """
+    definitions, references, errors = extract_raw(language, source, tree)
+    return (
+        tuple(Definition(*d) for d in definitions),
+        tuple(Reference(*r) for r in references),
+        errors,
+    )
 
 
 def count_lines(data: bytes) -> int:
     if not data:
         return 0
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+def raw_entry(
+    path: str,
+    language: str | None,
+    data: bytes,
+    *,
+    mtime_ns: int,
+    sha256: str | None = None,
+    tree: Tree | None = None,
+) -> RawEntry:
+    """FileEntry's fields as plain tuples (see codec.py) for ``data``: raw bytes from disk, or
+    the UTF-8 encoded buffer text."""
+    try:
+        data.decode("utf-8")
+        decode_errors = False
+    except UnicodeDecodeError:
+        decode_errors = True
+    definitions: tuple[RawDefinition, ...] = ()
+    references: tuple[RawReference, ...] = ()
+    errors = 0
+    if language is not None:
+        definitions, references, errors = extract_raw(language, data, tree)
+    return (
+        path,
+        language,
+        len(data),
+        mtime_ns,
+        sha256 or hashlib.sha256(data).hexdigest(),
+        count_lines(data),
+        definitions,
+        references,
+        decode_errors,
+        errors,
+    )
 
 
 def build_entry(
@@ -150,27 +204,5 @@ def build_entry(
     sha256: str | None = None,
     tree: Tree | None = None,
 ) -> FileEntry:
-    """The FileEntry for ``data`` (raw bytes from disk, or the UTF-8 encoded buffer text)."""
-    try:
-        data.decode("utf-8")
-        decode_errors = False
-    except UnicodeDecodeError:
-        decode_errors = True
-    definitions: tuple[Definition, ...] = ()
-    references: tuple[Reference, ...] = ()
-    errors = 0
-    if language is not None:
-        definitions, references, errors = extract(language, data, tree)
-    return FileEntry(
-        path=path,
-        language=language,
-        size=len(data),
-        mtime_ns=mtime_ns,
-        sha256=sha256 or hashlib.sha256(data).hexdigest(),
-        lines=count_lines(data),
-        definitions=definitions,
-        references=references,
-        decode_errors=decode_errors,
-        syntax_errors=errors,
-        from_buffer=from_buffer,
-    )
+    raw = raw_entry(path, language, data, mtime_ns=mtime_ns, sha256=sha256, tree=tree)
+    return entry_from_raw(raw, from_buffer=from_buffer)
