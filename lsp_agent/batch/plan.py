@@ -109,10 +109,15 @@ def plan_fix(
 
 
 def run_fingerprint(options: BatchOptions, tasks: Sequence[PlannedTask]) -> str:
-    """What makes two runs "the same run" for --resume: command, instruction and the tasks."""
+    """What makes two runs "the same run" for --resume: the command, the instruction, the split
+    and the selected files with their diagnostics — not the clusters, which --apply may change
+    (a task's edit can add or drop references); tasks are then matched one by one by key."""
+    files = sorted({path for task in tasks for path in task.files})
     payload = {
         "kind": options.kind,
         "instruction": options.instruction,
-        "tasks": [[t.key, t.diagnostics] for t in tasks],
+        "split": [options.split, options.max_cluster],
+        "files": files,
+        "diagnostics": [[t.key, t.diagnostics] for t in tasks if t.diagnostics],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
