@@ -264,3 +264,22 @@ async def test_connection_error_names_the_underlying_cause(model: ScriptedModel)
         await make_client(model, max_retries=0).complete(role="researcher", messages=user())
     assert "gave up after 1 attempt; last error:" in err.value.message
     assert "Connection error." not in err.value.message  # the SDK's words say nothing
+
+
+async def test_retry_after_as_an_http_date(model: ScriptedModel) -> None:
+    past = "Wed, 21 Oct 2015 07:28:00 GMT"  # already passed: retry at once
+    model.add_rule({"fault": {"kind": "status", "status": 503, "retry_after": past}, "times": 1})
+    model.add_rule(OK)
+    reply = await make_client(model).complete(role="coder", messages=user())
+    assert reply.attempts == 2
+
+
+async def test_from_settings_takes_the_limits_from_model_settings(model: ScriptedModel) -> None:
+    model.add_rule({"fault": {"kind": "status", "status": 500}})
+    settings = Settings(
+        model=ModelSettings(provider="local", base_url=model.url, model="m", max_retries=2)
+    )
+    client = OpenAIChatClient.from_settings(settings, {}, backoff_base=0.01)
+    assert client.policy.max_retries == 2 and client.timeout == settings.model.timeout_s
+    with pytest.raises(ModelError, match="3 times"):
+        await client.complete(role="coder", messages=user())
