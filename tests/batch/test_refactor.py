@@ -189,3 +189,17 @@ def test_usage_errors_exit_2(
     assert run.code == 2
     assert needle in run.err
     assert model.requests == []
+
+
+def test_jobs_bound_the_tasks_in_flight(
+    repo: Path, hook: BatchModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ScriptedModel(hook=hook, latency_ms=60) as server:
+        monkeypatch.setenv("LSP_AGENT_BASE_URL", server.url)
+        run = run_in_process(
+            ["refactor", "Add a review header", "--split", "file", "--jobs", "2"], repo, monkeypatch
+        )
+        assert run.code == 0, run.err
+        # One-file tasks make one request at a time, so requests in flight == tasks in flight.
+        assert server.max_overlap() == 2
+        assert len(server.requests) == 15
