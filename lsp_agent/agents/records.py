@@ -38,7 +38,7 @@ class TaskSpec:
         selection = data.get("selection")
         if isinstance(selection, Mapping):
             try:
-                from lsp_agent.context import Selection
+                from lsp_agent.context.model import Selection
 
                 selection = Selection(**selection)
             except (ImportError, TypeError):

@@ -25,7 +25,7 @@ REDACTED = "[REDACTED]"
 DEDUPE_CHARS = 2048
 # Environment variables whose values are API keys; their values are scrubbed literally.
 SECRET_ENV_VARS = ("LSP_AGENT_API_KEY", "DEEPSEEK_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY")
-# Shapes of keys and tokens. None of them can match a quote or a backslash, so scrubbing a
+# Shapes of keys and tokens. The part replaced never holds a quote or a backslash, so scrubbing a
 # serialised JSON line never breaks its syntax.
 _SECRET_PATTERNS = (
     re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
@@ -34,9 +34,11 @@ _SECRET_PATTERNS = (
     re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"),
+    # name = value where the value has a digit: catches `password: "hunter22"` but not code
+    # such as `token = get_token()`. Quotes may be JSON-escaped (\") in a serialised line.
     re.compile(
-        r"((?:api[_-]?key|secret|token|password|passwd)[\"']?\s*[:=]\s*[\"']?)"
-        r"[A-Za-z0-9._~+/\-]{8,}",
+        r"((?:api[_-]?key|secret|token|passw(?:or)?d)\w*\\?[\"']?\s*[:=]\s*\\?[\"']?)"
+        r"(?=[A-Za-z0-9._~+/\-]*\d)[A-Za-z0-9._~+/\-]{8,}",
         re.IGNORECASE,
     ),
 )
@@ -70,7 +72,6 @@ class Transcript:
         self.path = path
         self._secrets = [s for s in secrets if s]
         self._pending: list[str] = []
-        self.events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._seen: set[str] = set()
@@ -81,7 +82,6 @@ class Transcript:
         record = {"t": round(time.monotonic() - self._started, 4), "event": kind, **data}
         line = scrub(json.dumps(record, ensure_ascii=False, default=str), self._secrets)
         with self._lock:
-            self.events.append(json.loads(line))
             self._pending.append(line)
 
     def messages(self, agent: str, messages: list[dict[str, Any]], *, start: int) -> None:

@@ -126,6 +126,9 @@ def test_task_text_and_json_round_trip():
     again = TaskSpec.from_json(json.loads(json.dumps(spec.to_json())))
     assert again.instruction == spec.instruction and again.diagnostics == spec.diagnostics
     assert task_text(again) == text
+    from lsp_agent.context.model import Selection
+
+    assert again.selection == Selection("a.py", 2, 0, 4, 0)
     result = TaskResult("failed", "t", "", [], Usage(prompt_tokens=3), "boom")
     assert TaskResult.from_json(json.loads(json.dumps(result.to_json()))).usage.prompt_tokens == 3
 
