@@ -213,8 +213,9 @@ class WorkspaceIndex:
                 self._cached_paths = set(entries)
             with self._lock:
                 for path, entry in self._entries.items():
-                    if entry.from_buffer and path in entries:
-                        entries[path] = entry  # open buffers still win
+                    # Open buffers still win, including unsaved files that are not on disk.
+                    if entry.from_buffer and not rules.is_ignored(path):
+                        entries[path] = entry
                 changed = {
                     path
                     for path in entries.keys() | self._entries.keys()

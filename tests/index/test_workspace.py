@@ -112,6 +112,8 @@ def test_update_of_a_new_unsaved_file_and_of_an_ignored_file(project: Path) -> N
     assert entry is not None and [d.name for d in entry.definitions] == ["Fresh"]
     assert index.update("build/gen.py", "def x(): pass\n") is None
     assert index.text("build/gen.py") == "def x(): pass\n"
+    index.build(jobs=1)  # a rebuild (e.g. the server's first one) keeps open buffers
+    assert index.get("pkg/new.py") is not None and index.get("pkg/new.py").from_buffer
     index.close_buffer("pkg/new.py")  # never saved: gone
     assert index.get("pkg/new.py") is None
 
