@@ -361,6 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(400, f"request body is not JSON: {exc}")
             return
         record = self.scripted._begin(body)
+        self._record = record
         try:
             self._answer(body, record)
         except (BrokenPipeError, ConnectionResetError):
@@ -375,9 +376,16 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._responded:
                 self._send_error(400, f"the scripted reply raised {type(exc).__name__}: {exc}")
         finally:
-            record.end = time.monotonic()
+            self._mark_end()
 
     _responded = False
+    _record: RecordedRequest | None = None
+
+    def _mark_end(self) -> None:
+        # Called just before the last bytes go out, so a client that has read the whole answer
+        # always sees ``end`` set (the handler thread may still be running its epilogue).
+        if self._record is not None and self._record.end is None:
+            self._record.end = time.monotonic()
 
     def send_response(self, code: int, message: str | None = None) -> None:
         self._responded = True
@@ -555,6 +563,7 @@ class _Handler(BaseHTTPRequestHandler):
         if truncate:
             self._drop()
             return
+        self._mark_end()
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
 
@@ -565,6 +574,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", str(fault.get("content_type", "text/html")))
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        self._mark_end()
         self.wfile.write(data)
 
     def _send_truncated_json(self, reply: Mapping[str, Any], record: RecordedRequest) -> None:
@@ -573,6 +583,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        self._mark_end()
         self.wfile.write(data[: len(data) // 2])
         self.wfile.flush()
         self._drop()
@@ -605,10 +616,12 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
+        self._mark_end()
         self.wfile.write(data)
 
     def _drop(self) -> None:
         """Hang up without finishing the response (RST where the OS allows it)."""
+        self._mark_end()
         self.close_connection = True
         try:
             self.connection.setsockopt(
