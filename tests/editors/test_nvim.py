@@ -66,8 +66,9 @@ def run_nvim(
     *,
     action: str,
     instruction: str,
-    selection: dict[str, Any],
-    diagnostics: list[dict[str, Any]],
+    selection: dict[str, Any] | None = None,
+    diagnostics: list[dict[str, Any]] | None = None,
+    mode: str = "code_action",
 ) -> dict[str, Any]:
     report_path = case.home / "report.json"
     env = dict(case.env)
@@ -75,6 +76,7 @@ def run_nvim(
         LSP_AGENT_E2E_CMD=json.dumps(case.server_cmd),
         LSP_AGENT_E2E_FILE=str(case.file),
         LSP_AGENT_E2E_EXPECT=str(case.expected),
+        LSP_AGENT_E2E_MODE=mode,
         LSP_AGENT_E2E_RANGE=json.dumps(selection),
         LSP_AGENT_E2E_DIAGNOSTICS=json.dumps(diagnostics or []),
         LSP_AGENT_E2E_ACTION=action,
@@ -146,3 +148,18 @@ def test_free_instruction_is_prompted_for_and_sent(name: str, editor_case: Edito
     assert not any(a.startswith("Fix with") for a in report["actions"]), "no diagnostic, no fix"
     assert report["text"] == editor_case.expected.read_text()
     assert editor_case.instruction_seen(instruction)
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NVIMS))
+def test_run_command_on_a_visual_selection(name: str, editor_case: EditorCase) -> None:
+    binary = nvim_binary(name)
+    instruction = "Give add int type hints"
+    report = run_nvim(binary, editor_case, action="", instruction=instruction, mode="command")
+    assert report["asked_instruction"] == ["lsp-agent instruction: "]
+    assert report["text"] == editor_case.expected.read_text()
+    assert editor_case.instruction_seen(instruction)
+    # The characterwise selection of lines 1-2 reached the worker as the task's selection.
+    assert editor_case.instruction_seen("Selection: calc.py lines 1-2")
+    assert report["tasks"][0]["state"] == "applied"

@@ -12,6 +12,8 @@
 --   LSP_AGENT_E2E_INSTRUCTION  answer to the instruction prompt, if the action asks for one
 --   LSP_AGENT_E2E_REPORT       where to write a JSON report for the test to check
 --   LSP_AGENT_E2E_TIMEOUT_MS   how long to wait for the edit (default 90000)
+--   LSP_AGENT_E2E_MODE         'code_action' (default) or 'command': `:'<,'>LspAgent run` on a
+--                              characterwise visual selection of lines 1-2
 -- Exits 0 on success, non-zero (:cquit) with the reason on stderr on failure.
 local report = { steps = {} }
 local timeout = tonumber(os.getenv('LSP_AGENT_E2E_TIMEOUT_MS') or '') or 90000
@@ -52,38 +54,7 @@ local function buffer_text(bufnr)
   return text
 end
 
-local function run()
-  local v = vim.version()
-  report.nvim = string.format('%d.%d.%d', v.major, v.minor, v.patch)
-
-  step('load plugin')
-  vim.cmd('runtime plugin/lsp_agent.lua')
-  if vim.fn.exists(':LspAgent') ~= 2 then
-    return fail(':LspAgent was not defined by plugin/lsp_agent.lua')
-  end
-  local agent = require('lsp_agent')
-  local commands = require('lsp_agent.commands')
-  local compat = require('lsp_agent.compat')
-  agent.setup({ cmd = vim.fn.json_decode(os.getenv('LSP_AGENT_E2E_CMD')) })
-
-  step('open file and attach')
-  local file = os.getenv('LSP_AGENT_E2E_FILE')
-  vim.cmd('edit ' .. vim.fn.fnameescape(file))
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client
-  local ready = vim.wait(30000, function()
-    client = agent.client(bufnr)
-    return client ~= nil and client.initialized ~= false and client.server_capabilities ~= nil
-      and next(client.server_capabilities) ~= nil
-  end, 50)
-  if not ready then
-    return fail('the server did not initialize within 30 s')
-  end
-  if not vim.lsp.buf_is_attached(bufnr, client.id) then
-    return fail('client not attached to the buffer')
-  end
-  report.client_name = client.name
-
+local function run_code_action(client, bufnr, compat)
   step('request code actions')
   local params = {
     textDocument = { uri = vim.uri_from_bufnr(bufnr) },
@@ -127,11 +98,6 @@ local function run()
   step('execute the code action')
   -- Exactly what vim.lsp.buf.code_action() does with a chosen action: apply its edit, then run
   -- its command through client.commands / vim.lsp.commands, else workspace/executeCommand.
-  local asked = {}
-  vim.ui.input = function(opts, on_confirm)
-    table.insert(asked, opts.prompt or '')
-    on_confirm(os.getenv('LSP_AGENT_E2E_INSTRUCTION'))
-  end
   if chosen.edit then
     vim.lsp.util.apply_workspace_edit(chosen.edit, client.offset_encoding or 'utf-16')
   end
@@ -142,6 +108,55 @@ local function run()
       return fail('plugin did not register a handler for ' .. command.command)
     end
     fn(command, { bufnr = bufnr, client_id = client.id })
+  end
+
+  return true
+end
+
+local function run()
+  local v = vim.version()
+  report.nvim = string.format('%d.%d.%d', v.major, v.minor, v.patch)
+
+  step('load plugin')
+  vim.cmd('runtime plugin/lsp_agent.lua')
+  if vim.fn.exists(':LspAgent') ~= 2 then
+    return fail(':LspAgent was not defined by plugin/lsp_agent.lua')
+  end
+  local agent = require('lsp_agent')
+  local commands = require('lsp_agent.commands')
+  local compat = require('lsp_agent.compat')
+  agent.setup({ cmd = vim.fn.json_decode(os.getenv('LSP_AGENT_E2E_CMD')) })
+
+  step('open file and attach')
+  local file = os.getenv('LSP_AGENT_E2E_FILE')
+  vim.cmd('edit ' .. vim.fn.fnameescape(file))
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client
+  local ready = vim.wait(30000, function()
+    client = agent.client(bufnr)
+    return client ~= nil and client.initialized ~= false and client.server_capabilities ~= nil
+      and next(client.server_capabilities) ~= nil
+  end, 50)
+  if not ready then
+    return fail('the server did not initialize within 30 s')
+  end
+  if not vim.lsp.buf_is_attached(bufnr, client.id) then
+    return fail('client not attached to the buffer')
+  end
+  report.client_name = client.name
+
+  local asked = {}
+  vim.ui.input = function(opts, on_confirm)
+    table.insert(asked, opts.prompt or '')
+    on_confirm(os.getenv('LSP_AGENT_E2E_INSTRUCTION'))
+  end
+  if (os.getenv('LSP_AGENT_E2E_MODE') or 'code_action') == 'command' then
+    step(":'<,'>LspAgent run on a characterwise selection")
+    vim.cmd('normal! gg0vj$')
+    vim.cmd('execute "normal! \\<Esc>"')
+    vim.cmd("'<,'>LspAgent run")
+  elseif not run_code_action(client, bufnr, compat) then
+    return
   end
 
   step('wait for the edit')

@@ -41,7 +41,12 @@ end
 --- Send lspAgent.runTask, first asking for the instruction when the server says it needs one
 --- (code actions with `needsInstruction: true`). `arg` is the server's own argument object.
 function M.run_task(client, arg, bufnr, on_result)
-  arg = vim.deepcopy(arg)
+  -- A shallow copy: vim.deepcopy cannot copy vim.NIL (userdata) before Neovim 0.9.
+  local copy = {}
+  for key, value in pairs(arg) do
+    copy[key] = value
+  end
+  arg = copy
   local function send(instruction)
     if instruction ~= nil then
       arg.instruction = instruction
