@@ -18,7 +18,8 @@ export interface RawSettings {
 export interface InitializationOptions {
   provider?: string;
   baseUrl?: string;
-  model?: string;
+  /** Nested form of `lspAgent.model`: lsp_agent.config reads a flat string `model` as unknown. */
+  model?: { model: string };
   models?: Record<string, string>;
   contextBudget?: number;
   ignore?: string[];
@@ -62,7 +63,7 @@ export function toInitializationOptions(raw: RawSettings): InitializationOptions
   const out: InitializationOptions = {};
   if (nonEmptyString(raw.provider)) out.provider = raw.provider;
   if (nonEmptyString(raw.baseUrl)) out.baseUrl = raw.baseUrl.trim();
-  if (nonEmptyString(raw.model)) out.model = raw.model.trim();
+  if (nonEmptyString(raw.model)) out.model = { model: raw.model.trim() };
   const models = stringMap(raw.models, ROLES);
   if (models) out.models = models;
   if (typeof raw.contextBudget === 'number' && raw.contextBudget > 0) {

@@ -37,7 +37,7 @@ test('settings are converted and invalid values dropped', () => {
   assert.deepEqual(out, {
     provider: 'deepseek',
     baseUrl: 'http://127.0.0.1:9/v1',
-    model: 'deepseek-v4-pro',
+    model: { model: 'deepseek-v4-pro' },
     models: { coder: 'flash' },
     contextBudget: 120000,
     ignore: ['dist/'],
