@@ -215,6 +215,10 @@ class StreamAssembler:
         for choice in chunk.choices or []:
             if choice.index != 0:
                 continue  # n > 1 is never requested
+            # Kimi streams put usage inside the final choice rather than in a usage chunk.
+            inside = (getattr(choice, "model_extra", None) or {}).get("usage")
+            if isinstance(inside, Mapping):
+                self.usage = usage_from_payload(inside)
             if choice.delta is not None:
                 self._absorb_delta(choice.delta)
             if choice.finish_reason:
