@@ -3,8 +3,8 @@ fits, ranked by the task-independent reference graph only (so it can be reused a
 
 Tiers degrade in rank order: the top files are in full, the next ones as signatures, the rest as
 paths, the lowest-ranked omitted when even paths do not fit. Two exceptions keep one file from
-starving the rest: a file whose full text would take more than 1/8 of the map budget stays at
-signatures, and sensitive files (.env, keys) are listed by path only.
+starving the rest: a file whose full text would take more than 1/8 of the map budget (and more
+than 4k tokens) stays at signatures, and sensitive files (.env, keys) are listed by path only.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ OVERVIEW_SHARE = 0.25  # at most this share of the prefix for README, manifests 
 PATH_SHARE = 0.25  # the path list may take this share before low-ranked files are omitted
 SIGNATURE_SHARE = 0.5  # signatures fill up to this share before full text takes over
 OVERSIZE_DIVISOR = 8
+OVERSIZE_FLOOR = 4096  # small budgets: no file is "too large" below this many tokens
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def _choose_tiers(
     while k < m and upgrade_to_signatures(k, int(available * SIGNATURE_SHARE)):
         k += 1
     f = 0  # files [0, f) are at their best tier
-    oversize = available // OVERSIZE_DIVISOR
+    oversize = max(available // OVERSIZE_DIVISOR, OVERSIZE_FLOOR)
     while True:
         while f < k:
             if best[f] == FULL:

@@ -1,0 +1,103 @@
+"""The reference graph and PageRank, on FileEntry records built by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lsp_agent.context.ranking import (
+    RefGraph,
+    Walk,
+    build_graph,
+    local_pagerank,
+    mentioned_identifiers,
+    name_weight,
+    order,
+    pagerank,
+    summarize,
+)
+from lsp_agent.index.model import Definition, FileEntry, Reference
+
+
+def fe(path: str, defines: Sequence[str] = (), refs: Sequence[str] = ()) -> FileEntry:
+    definitions = tuple(
+        Definition(n, "function", i, 0, i, 1, f"def {n}():", "") for i, n in enumerate(defines)
+    )
+    references = tuple(Reference(n, "call", i, 0) for i, n in enumerate(refs))
+    return FileEntry(path, "python", 1, 0, path, 1, definitions, references)
+
+
+def graph_of(*entries: FileEntry) -> RefGraph:
+    return build_graph({e.path: summarize(e) for e in entries})
+
+
+def test_the_file_everyone_uses_ranks_first() -> None:
+    graph = graph_of(
+        fe("core.py", ["load_config"]),
+        fe("a.py", ["a_main"], ["load_config"]),
+        fe("b.py", ["b_main"], ["load_config", "load_config"]),
+        fe("c.py", ["c_main"], ["load_config", "a_main"]),
+        fe("d.py"),
+    )
+    scores = pagerank(graph)
+    assert order(scores)[0] == "core.py"
+    assert order(scores)[1] == "a.py"  # referenced once
+    assert abs(sum(scores.values()) - 1.0) < 1e-9
+    # b, c, d receive nothing: equal scores, ties broken by path
+    assert order(scores)[2:] == ["b.py", "c.py", "d.py"]
+
+
+def test_self_references_do_not_count() -> None:
+    graph = graph_of(
+        fe("selfish.py", ["helper_function"], ["helper_function"] * 50),
+        fe("other.py", ["other_thing"], []),
+    )
+    scores = pagerank(graph)
+    assert abs(scores["selfish.py"] - scores["other.py"]) < 1e-9
+
+
+def test_weights_follow_the_repo_map_rules() -> None:
+    nothing: frozenset[str] = frozenset()
+    assert name_weight("load_config", 1, nothing) == 10  # long snake case
+    assert name_weight("LoadConfig", 1, nothing) == 10  # long camel case
+    assert name_weight("run", 1, nothing) == 1
+    assert name_weight("_private", 1, nothing) == 0.1
+    assert name_weight("run", 6, nothing) == 0.1  # defined in many files
+    assert name_weight("run", 1, frozenset({"run"})) == 10  # mentioned in the instruction
+    assert mentioned_identifiers("fix load_config in cfg.py") >= {"load_config", "cfg", "py"}
+
+
+def test_mentioned_names_shift_the_ranking() -> None:
+    entries = [
+        fe("x.py", ["run"]),
+        fe("y.py", ["go"]),
+        fe("user.py", [], ["run", "go", "go"]),
+    ]
+    graph = graph_of(*entries)
+    plain = pagerank(graph)
+    assert plain["y.py"] > plain["x.py"]
+    boosted = pagerank(graph, mentioned=frozenset({"run"}))
+    assert boosted["x.py"] > boosted["y.py"]
+
+
+def test_personalization_pulls_toward_the_focus_neighbourhood() -> None:
+    graph = graph_of(
+        fe("hub.py", ["shared_util"]),
+        fe("left.py", ["left_api"], ["shared_util"]),
+        fe("right.py", ["right_api"], ["shared_util"]),
+        fe("uses_left.py", [], ["left_api"]),
+        fe("uses_right.py", [], ["right_api"]),
+    )
+    toward = pagerank(graph, personalization={"uses_left.py": 1.0})
+    assert toward["left.py"] > toward["right.py"]
+    walk = Walk(graph)
+    local = local_pagerank(walk, {"uses_left.py": 1.0}, epsilon=1e-6)
+    assert order(local)[:3] == ["uses_left.py", "left.py", "hub.py"]
+    assert local.get("right.py", 0.0) < local["left.py"]
+
+
+def test_ranking_does_not_depend_on_insertion_order() -> None:
+    entries = [fe(f"m{i}.py", [f"func_{i}"], [f"func_{(i * 7) % 13}"]) for i in range(13)]
+    forward = pagerank(graph_of(*entries))
+    backward = pagerank(graph_of(*reversed(entries)))
+    assert forward == backward
+    assert order(forward) == order(backward)

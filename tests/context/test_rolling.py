@@ -1,0 +1,164 @@
+"""The rolling prefix: stable across edits, rebuilt on file-set changes or past the churn
+threshold, persisted across builders (and so across processes and restarts)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from lsp_agent.config import ContextSettings
+from lsp_agent.context.snapshot import SnapshotBuilder, prefix_budget_for
+from lsp_agent.context.tokens import count_tokens
+from lsp_agent.index.workspace import WorkspaceIndex
+
+Builder = Callable[..., SnapshotBuilder]
+BUDGET = 4000
+FOCUS = ["inventory/report.py"]
+
+
+def edit(workspace: Path, index: WorkspaceIndex, path: str, old: str, new: str) -> None:
+    file = workspace / path
+    text = file.read_text()
+    assert old in text
+    file.write_text(text.replace(old, new, 1))
+    index.refresh([path])
+
+
+def test_an_edit_outside_the_focus_keeps_the_prefix_and_shows_in_the_tail(
+    make_builder: Builder, index: WorkspaceIndex, workspace: Path
+) -> None:
+    builder = make_builder()
+    first = builder.build(budget=BUDGET, focus=FOCUS)
+    assert first.manifest.rebuilt
+    edit(workspace, index, "inventory/store.py", "return left", "return max(left, 0)")
+    second = builder.build(budget=BUDGET, focus=FOCUS)
+    assert second.prefix == first.prefix and second.prefix_hash == first.prefix_hash
+    assert not second.manifest.rebuilt
+    assert "=== inventory/store.py (changed) ===" in second.tail
+    assert "-        return left\n+        return max(left, 0)\n" in second.tail
+    assert second.tail.index("# Changes since") < second.tail.index("# Focus files")
+    assert 0 < second.manifest.stale_tokens < 0.1 * second.manifest.prefix_tokens
+    assert count_tokens(second.prefix) + count_tokens(second.tail) <= BUDGET
+    changed = [e for e in second.manifest.files if e.section == "tail" and "changed" in e.reason]
+    assert [e.path for e in changed] == ["inventory/store.py"]
+
+
+def test_an_open_buffer_edit_counts_like_a_disk_edit(
+    make_builder: Builder, index: WorkspaceIndex
+) -> None:
+    builder = make_builder()
+    first = builder.build(budget=BUDGET, focus=FOCUS)
+    text = index.text("inventory/models.py") or ""
+    index.update("inventory/models.py", text.replace('"piece"', '"unit"'))
+    second = builder.build(budget=BUDGET, focus=FOCUS)
+    assert second.prefix == first.prefix
+    assert '+DEFAULT_UNIT = "unit"' in second.tail
+    index.close_buffer("inventory/models.py")
+    third = builder.build(budget=BUDGET, focus=FOCUS)
+    assert third.prefix == first.prefix and "# Changes since" not in third.tail
+
+
+def test_passing_the_churn_threshold_rebuilds_the_prefix(
+    make_builder: Builder, index: WorkspaceIndex, workspace: Path
+) -> None:
+    builder = make_builder(churn_threshold=0.10)
+    first = builder.build(budget=BUDGET)
+    edit(workspace, index, "inventory/store.py", "return left", "return left  # small")
+    small = builder.build(budget=BUDGET)
+    assert not small.manifest.rebuilt and small.prefix == first.prefix
+    rewritten = "".join(
+        f"def replacement_number_{i}(argument: int) -> int:\n    return argument * {i}\n"
+        for i in range(40)
+    )
+    (workspace / "inventory" / "cli.py").write_text(rewritten)
+    index.refresh(["inventory/cli.py"])
+    big = builder.build(budget=BUDGET)
+    assert big.manifest.rebuilt
+    assert big.prefix != first.prefix
+    assert "return left  # small" in big.prefix or "inventory/store.py" in big.prefix
+    assert "replacement_number_0" in big.prefix
+    assert "# Changes since" not in big.tail and big.manifest.stale_tokens == 0
+    again = builder.build(budget=BUDGET)
+    assert again.prefix == big.prefix and not again.manifest.rebuilt
+
+
+def test_a_lower_threshold_rebuilds_on_a_smaller_change(
+    make_builder: Builder, index: WorkspaceIndex, workspace: Path
+) -> None:
+    builder = make_builder(churn_threshold=0.001)
+    first = builder.build(budget=BUDGET)
+    edit(workspace, index, "inventory/store.py", "return left", "return left  # small")
+    assert builder.build(budget=BUDGET).manifest.rebuilt
+    assert builder.build(budget=BUDGET).prefix != first.prefix
+
+
+def test_deleted_files_disappear(
+    make_builder: Builder, index: WorkspaceIndex, workspace: Path
+) -> None:
+    builder = make_builder()
+    first = builder.build(budget=BUDGET)
+    assert "inventory/cli.py" in first.prefix
+    (workspace / "inventory" / "cli.py").unlink()
+    index.refresh(["inventory/cli.py"])
+    after = builder.build(budget=BUDGET)
+    assert after.manifest.rebuilt
+    assert "inventory/cli.py" not in after.prefix + after.tail
+    assert all(e.path != "inventory/cli.py" for e in after.manifest.files)
+
+
+def test_added_files_rebuild_the_prefix(
+    make_builder: Builder, index: WorkspaceIndex, workspace: Path
+) -> None:
+    builder = make_builder()
+    builder.build(budget=BUDGET)
+    (workspace / "inventory" / "audit.py").write_text("def audit_log() -> None:\n    pass\n")
+    index.refresh(["inventory/audit.py"])
+    after = builder.build(budget=BUDGET)
+    assert after.manifest.rebuilt and "inventory/audit.py" in after.prefix
+
+
+def test_the_prefix_persists_across_builders(
+    index: WorkspaceIndex, workspace: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    first = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
+    assert (state / f"prefix-{prefix_budget_for(BUDGET)}.json").is_file()
+    edit(workspace, index, "inventory/report.py", "total: {total}", "total = {total}")
+    # A new index and builder, as after a restart: same bytes, the edit in the tail.
+    fresh = WorkspaceIndex(workspace, cache_path=None)
+    fresh.build(jobs=1)
+    second = SnapshotBuilder(fresh, ContextSettings(), state_dir=state).build(budget=BUDGET)
+    assert not second.manifest.rebuilt
+    assert second.prefix == first.prefix
+    assert '+    return f"total = {total}"' in second.tail
+    # another budget has its own prefix
+    other = SnapshotBuilder(fresh, ContextSettings(), state_dir=state).build(budget=BUDGET * 2)
+    assert other.manifest.rebuilt
+
+
+def test_a_corrupt_persisted_prefix_is_rebuilt_not_fatal(
+    index: WorkspaceIndex, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    first = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
+    path = state / f"prefix-{prefix_budget_for(BUDGET)}.json"
+    path.write_text(path.read_text().replace("Project overview", "Tampered overview"))
+    second = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
+    assert second.manifest.rebuilt and second.prefix == first.prefix
+    path.write_text("{not json")
+    third = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
+    assert third.manifest.rebuilt and third.prefix == first.prefix
+
+
+def test_a_large_focus_cuts_the_prefix_from_its_end_keeping_a_byte_prefix(
+    make_builder: Builder, index: WorkspaceIndex, workspace: Path
+) -> None:
+    builder = make_builder()
+    stable = builder.build(budget=1200)
+    focused = builder.build(budget=1200, focus=["inventory/store.py", "inventory/report.py"])
+    assert stable.prefix.startswith(focused.prefix)
+    assert len(focused.prefix) < len(stable.prefix)
+    assert any("cut" in note for note in focused.manifest.notes)
+    cut = [e for e in focused.manifest.files if e.section == "prefix" and e.tier == "omitted"]
+    assert cut and all("cut from this request" in e.reason for e in cut if e.path != ".env")
+    assert count_tokens(focused.prefix) + count_tokens(focused.tail) <= 1200
