@@ -109,6 +109,17 @@ class ProviderConfig:
     def __str__(self) -> str:
         return describe_provider(self)
 
+    def public_dict(self) -> dict[str, Any]:
+        """Everything but the key, JSON-ready (transcripts, --dry-run --json); never asdict()."""
+        return {
+            "name": self.name,
+            "base_url": self.base_url,
+            "api_key_env": self.api_key_env,
+            "models": dict(self.models),
+            "context_window": self.context_window,
+            "extra_body": dict(self.extra_body),
+        }
+
 
 def describe_provider(provider: ProviderConfig) -> str:
     """One line for --dry-run and logs: where, which models, where the key comes from; no key."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -147,10 +148,12 @@ def test_key_never_in_repr_str_describe_or_logs(caplog: pytest.LogCaptureFixture
     caplog.set_level(logging.DEBUG)
     provider = resolve_provider(settings(provider="deepseek"), {"DEEPSEEK_API_KEY": SECRET})
     logging.getLogger("test").info("provider %s %r", provider, provider)
-    texts = [repr(provider), str(provider), describe_provider(provider), caplog.text]
+    public = json.dumps(provider.public_dict())
+    texts = [repr(provider), str(provider), describe_provider(provider), caplog.text, public]
     assert all(SECRET not in text for text in texts)
     assert "DEEPSEEK_API_KEY" in describe_provider(provider)
     assert "deepseek-v4-pro" in describe_provider(provider)
+    assert json.loads(public)["models"]["coder"] == "deepseek-v4-pro"
 
 
 def test_every_preset_names_a_model_or_discovers_one() -> None:
