@@ -47,7 +47,32 @@ def _positive(value: str) -> int:
     return number
 
 
+def _parse_intermixed(parser: argparse.ArgumentParser) -> None:
+    """Let PATHs follow options (`refactor "..." --jobs 4 src/`).
+
+    Plain argparse binds the positionals in one go before the first option, so a PATH after an
+    option is "unrecognized" (bpo-14191). ``parse_known_intermixed_args`` fixes that but cannot
+    run on the top-level parser (it has subparsers), so this subparser uses it for itself; the
+    guard lets its two inner ``parse_known_args`` calls reach the normal implementation.
+    """
+    normal = parser.parse_known_args
+    busy = False
+
+    def parse(args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        nonlocal busy
+        if busy:
+            return normal(args, namespace)
+        busy = True
+        try:
+            return parser.parse_known_intermixed_args(args, namespace)
+        finally:
+            busy = False
+
+    parser.parse_known_args = parse  # type: ignore[method-assign]
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    _parse_intermixed(parser)
     parser.add_argument(
         "paths", nargs="*", metavar="PATH", help="files, folders or globs (default: the root)"
     )

@@ -203,3 +203,49 @@ def test_jobs_bound_the_tasks_in_flight(
         # One-file tasks make one request at a time, so requests in flight == tasks in flight.
         assert server.max_overlap() == 2
         assert len(server.requests) == 15
+
+
+def test_root_and_model_flags_override_settings(
+    repo: Path, hook: BatchModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ScriptedModel(hook=hook) as server:  # no LSP_AGENT_BASE_URL: the flag alone
+        plan = run_in_process(
+            [
+                "refactor",
+                "x",
+                "--root",
+                "repo",
+                "repo/tools",
+                "--dry-run",
+                "--json",
+                "--base-url",
+                server.url,
+                "--model",
+                "scripted-model",
+                "--budget",
+                "5000",
+            ],
+            tmp_path,
+            monkeypatch,
+        )
+        assert plan.code == 0, plan.err
+        data = json.loads(plan.out)
+        assert data["root"] == str(repo.resolve())
+        assert data["model"] == {"provider": "local", "model": "scripted-model"}
+        assert data["budget"] == 5000 and data["context"]["budget"] == 5000
+        assert data["files"] == ["tools/numbers.py", "tools/strings.py"]
+        run = run_in_process(
+            [
+                "refactor",
+                "Add a review header",
+                "--root",
+                "repo",
+                "repo/web",
+                "--base-url",
+                server.url,
+            ],
+            tmp_path,
+            monkeypatch,
+        )
+        assert run.code == 0, run.err
+        assert "+++ b/web/app.js" in run.out and len(server.requests) == 3
