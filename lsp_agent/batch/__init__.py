@@ -7,6 +7,8 @@ shared TaskRunner) -> apply (atomic, hash-checked) -> report (diff, JSON, exit c
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import sys
 from typing import TextIO
 
@@ -29,6 +31,19 @@ def run_batch(options: BatchOptions, out: TextIO | None = None, err: TextIO | No
         prep = prepare(options, err)
         if not prep.tasks:
             print(f"lsp-agent {options.kind}: nothing to do (no tasks planned)", file=err)
+            if options.output == "json":
+                from lsp_agent.batch.report import report_json
+
+                empty = report_json(
+                    [],
+                    run_id="",
+                    root=str(prep.root),
+                    command=options.kind,
+                    instruction=options.instruction,
+                    wall_s=0.0,
+                    warnings=prep.warnings,
+                )
+                out.write(json.dumps(empty, indent=2) + "\n")
             return 0
         if options.dry_run:
             from lsp_agent.batch.dryrun import dry_run
@@ -44,6 +59,9 @@ def run_batch(options: BatchOptions, out: TextIO | None = None, err: TextIO | No
         raise
     except UsageError as exc:
         print(f"lsp-agent {options.kind}: {exc}", file=err)
+        return EXIT_USAGE
+    except sqlite3.Error as exc:
+        print(f"lsp-agent {options.kind}: cannot use the task journal: {exc}", file=err)
         return EXIT_USAGE
     except ConfigError as exc:
         print(f"lsp-agent {options.kind}: {exc}", file=err)

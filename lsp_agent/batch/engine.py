@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +88,6 @@ def prepare(options: BatchOptions, err: TextIO) -> Prepared:
 
 
 def _read_diagnostics(path: Path) -> str:
-    import sys
-
     if str(path) == "-":
         return sys.stdin.read()
     try:

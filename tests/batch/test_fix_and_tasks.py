@@ -100,3 +100,14 @@ def test_tasks_lists_batch_and_server_tasks(
     assert listed[0]["runId"] is None
     text = run_in_process(["tasks"], repo, monkeypatch)
     assert server_task.id in text.out and "From the editor" in text.out
+
+
+def test_fix_with_no_diagnostics_reports_an_empty_run(
+    repo: Path, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / "clean.json").write_text(ruff_json(repo))  # the fixture has no F401
+    run = run_in_process(["fix", "--diagnostics", "clean.json", "--json"], repo, monkeypatch)
+    assert run.code == 0
+    report = json.loads(run.out)
+    assert report["tasks"] == [] and report["totals"]["tasks"] == 0
+    assert "nothing to do" in run.err and model.requests == []
