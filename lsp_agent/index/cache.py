@@ -1,10 +1,12 @@
 """The on-disk index cache: one SQLite database per workspace root.
 
 Each file is a row keyed by path, holding size, mtime_ns, sha256 and the encoded entry (see
-codec.py). A row is reused when size and mtime match; when they do not, the file is re-read and
-its hash compared before parsing. The meta table pins the schema version, the grammar/query
-fingerprint and the root; any mismatch empties the cache. The cache is an optimisation only:
-every failure is logged and degrades to a cold index, never an exception for the caller.
+codec.py); binary and oversized files get a row too (sha256 ``SKIP_MARK``, the reason as
+blob) so a warm start does not read them again. A row is reused when size and mtime match;
+when they do not, the file is re-read and its hash compared before parsing. The meta table
+pins the schema version, the grammar/query fingerprint and the root; any mismatch empties the
+cache. The cache is an optimisation only: every failure is logged and degrades to a cold
+index, never an exception for the caller.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from lsp_agent.index import codec, languages
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = f"1.{codec.FORMAT}"
+SCHEMA_VERSION = f"2.{codec.FORMAT}"
+# A row with this sha256 records a skipped file; its blob is the reason (ASCII).
+SKIP_MARK = "-"
+CACHED_SKIPS = frozenset({"binary", "too_large"})
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -73,8 +74,15 @@ def effective_jobs(requested: int | None) -> int:
     return requested
 
 
+def _main_is_importable() -> bool:
+    # forkserver/spawn workers re-import the parent's __main__ by path; a program read from
+    # stdin or an interactive session has no file to re-import, and the workers would die.
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return path is None or os.path.isfile(path)
+
+
 def should_use_pool(jobs: Sequence[Job], workers: int) -> bool:
-    if workers < 2 or len(jobs) < POOL_MIN_FILES:
+    if workers < 2 or len(jobs) < POOL_MIN_FILES or not _main_is_importable():
         return False
     return sum(job.size for job in jobs) >= POOL_MIN_BYTES
 

@@ -147,8 +147,8 @@ def extract(language: str, source: bytes, tree: Tree | None = None) -> Symbols:
     """
     definitions, references, errors = extract_raw(language, source, tree)
     return (
-        tuple(Definition(*d) for d in definitions),
-        tuple(Reference(*r) for r in references),
+        tuple(map(Definition._make, definitions)),
+        tuple(map(Reference._make, references)),
         errors,
     )
 

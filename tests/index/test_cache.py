@@ -11,6 +11,7 @@ import pytest
 
 from lsp_agent.config import IndexSettings, workspace_cache_dir
 from lsp_agent.index import cache as cache_module
+from lsp_agent.index import pool
 from lsp_agent.index.workspace import WorkspaceIndex
 from tests.index.test_discovery import write
 
@@ -148,3 +149,26 @@ def _cold_entries(root: Path) -> dict:
     index = WorkspaceIndex(root, IndexSettings(), cache_path=None)
     index.build(jobs=1)
     return index.entries()
+
+
+def test_warm_start_does_not_read_binary_or_unchanged_files(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(project, "logo.png", b"\x89PNG\x00\x00")
+    cold = fresh(project).build(jobs=1)
+    assert cold.skipped == {"binary": 1}
+    reads: list[str] = []
+    real = pool.read_source
+
+    def counting(path, max_bytes):  # type: ignore[no-untyped-def]
+        reads.append(str(path))
+        return real(path, max_bytes)
+
+    monkeypatch.setattr(pool, "read_source", counting)
+    warm = fresh(project).build(jobs=1)
+    assert warm.skipped == {"binary": 1} and warm.from_cache == 3
+    assert reads == []
+    write(project, "logo.png", "now text\n")  # no longer binary: read again, and kept
+    again = fresh(project).build(jobs=1)
+    assert again.skipped == {} and again.files == 4
+    assert [Path(p).name for p in reads] == ["logo.png"]
