@@ -71,4 +71,6 @@ def render_outline(paths: Iterable[str]) -> str:
         lines.append(
             "files at the root: " + ", ".join(shown) + (f", ... {more} more" if more else "")
         )
+    if not lines:
+        return ""
     return "## Directory outline\n" + "\n".join(lines) + "\n\n"

@@ -121,8 +121,12 @@ def build_prefix(
             files[path] = FileRecord(entry.sha256, OVERVIEW, 0, 0.0, "project overview")
     outline = render_outline(entries)
     outline_tokens = count_tokens(outline)
-    if pieces and used + outline_tokens <= overview_cap:
+    if outline and pieces and used + outline_tokens <= overview_cap:
         add(outline, outline_tokens, None, "heading")
+
+    if len(pieces) == 1:  # a heading over nothing
+        pieces.clear()
+        used = 0
 
     map_heading_tokens = count_tokens(MAP_HEADING)
     paths_heading_tokens = count_tokens(PATHS_HEADING)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -40,9 +40,7 @@ class FileSummary:
 
 def summarize(entry: FileEntry) -> FileSummary:
     defines = sorted({d.name for d in entry.definitions})
-    counts: dict[str, int] = {}
-    for ref in entry.references:
-        counts[ref.name] = counts.get(ref.name, 0) + 1
+    counts = Counter(ref.name for ref in entry.references)
     return FileSummary(tuple(defines), tuple(sorted(counts.items())))
 
 

@@ -213,6 +213,8 @@ class SnapshotBuilder:
                     new = self._cache.render(entry, record.tier, self._loader(path)) or ""
                     diff, tokens = tails.diff_block(path, old, new)
                 change = Change(path, record.tier, diff, tokens)
+                if len(self._diffs) >= 4096:  # many edits without a rebuild: start over
+                    self._diffs.clear()
                 self._diffs[key] = change
             out.append(change)
         return out
@@ -280,7 +282,7 @@ class SnapshotBuilder:
         prefix_text, prefix_tokens, dropped = (
             (state.text, state.tokens, []) if state.tokens <= room else state.cut(room)
         )
-        if dropped:
+        if dropped and prefix_text:
             notes.append(f"{len(dropped)} prefix files cut to make room for the focus")
         left = budget - prefix_tokens
 
@@ -300,7 +302,10 @@ class SnapshotBuilder:
                     notes.append(f"focus file {path} truncated to {fb.tokens} tokens")
                 focus_blocks.append(fb)
                 left -= fb.tokens
-            focus_blocks.insert(0, heading)
+            if focus_blocks:
+                focus_blocks.insert(0, heading)
+            else:
+                left += heading.tokens
         kept_small = []
         for b in small:
             if b.tokens <= left:
