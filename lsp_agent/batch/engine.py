@@ -9,6 +9,7 @@ changed, and --resume picks up the tasks that had not finished.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import time
@@ -173,7 +174,7 @@ def _apply(
         task.message = "; ".join(f"{a.path}: {a.message or a.status}" for a in outcome.apply)
         progress.note(f"lsp-agent: {task.id} not applied: {task.message}")
     if task.result is not None:
-        task.result["apply"] = [a.__dict__ for a in outcome.apply]
+        task.result["apply"] = [dataclasses.asdict(a) for a in outcome.apply]
     journal.record(task)
 
 

@@ -108,3 +108,19 @@ def test_resume_without_an_earlier_run_starts_afresh(
     # Without --resume the same command is a new run.
     run_in_process(["refactor", "Add a review header", "tools"], repo, monkeypatch)
     assert len(model.requests) == 12
+
+
+def test_review_the_diff_then_apply_it_with_resume(
+    repo: Path, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = tree(repo)
+    diff = run_in_process(["refactor", "Add a review header", "tools"], repo, monkeypatch)
+    assert diff.code == 0 and tree(repo) == before
+    asked = len(model.requests)
+    applied = run_in_process(
+        ["refactor", "Add a review header", "tools", "--apply", "--resume"], repo, monkeypatch
+    )
+    assert applied.code == 0, applied.err
+    assert len(model.requests) == asked  # the journaled results were applied, no model call
+    for path in ("tools/numbers.py", "tools/strings.py"):
+        assert (repo / path).read_bytes() == (header_for(path) + "\n").encode() + before[path]
