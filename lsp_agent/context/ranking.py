@@ -113,37 +113,44 @@ class Walk:
     def __init__(self, graph: RefGraph, mentioned: frozenset[str] = frozenset()) -> None:
         self.graph = graph
         n = len(graph.paths)
+        names = graph.names
+        definer_count = [len(files) for files in graph.definers]
         weights: dict[int, float] = {}
         defines_of: list[list[int]] = [[] for _ in range(n)]
         for j, files in enumerate(graph.definers):
             for i in files:
                 defines_of[i].append(j)
-        self.out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+        # out[i]: (name, share, targets) - share per definer, targets = definers other than i
+        self.out: list[list[tuple[int, float, int]]] = [[] for _ in range(n)]
         self.self_share = [0.0] * n
-        self.targets: list[dict[int, int]] = [{} for _ in range(n)]  # definers of j besides i
         by_name: dict[int, tuple[list[int], list[float]]] = {}
-        for i in range(n):
-            own = frozenset(defines_of[i])
-            weighted: list[tuple[int, float, bool]] = []
+        sqrt = math.sqrt
+        for i, refs in enumerate(graph.refs):
+            if not refs:
+                continue
+            own = set(defines_of[i])
+            weighted: list[tuple[int, float, int]] = []
             total = 0.0
-            for j, count in graph.refs[i]:
-                is_self = j in own
-                targets = len(graph.definers[j]) - (1 if is_self else 0)
+            for j, count in refs:
+                targets = definer_count[j] - (j in own)
                 if targets <= 0:
                     continue
-                if j not in weights:
-                    weights[j] = name_weight(graph.names[j], len(graph.definers[j]), mentioned)
-                w = weights[j] * math.sqrt(count)
-                weighted.append((j, w, is_self))
-                self.targets[i][j] = targets
+                weight = weights.get(j)
+                if weight is None:
+                    weight = weights[j] = name_weight(names[j], definer_count[j], mentioned)
+                w = weight * sqrt(count)
+                weighted.append((j, w, targets))
                 total += w * targets
-            for j, w, is_self in weighted:
+            out = self.out[i]
+            for j, w, targets in weighted:
                 share = w / total
-                self.out[i].append((j, share))
-                srcs, coeffs = by_name.setdefault(j, ([], []))
-                srcs.append(i)
-                coeffs.append(share)
-                if is_self:
+                out.append((j, share, targets))
+                entry = by_name.get(j)
+                if entry is None:
+                    entry = by_name[j] = ([], [])
+                entry[0].append(i)
+                entry[1].append(share)
+                if targets < definer_count[j]:  # i defines j itself
                     self.self_share[i] += share
         active = sorted(by_name)
         slot = {j: k for k, j in enumerate(active)}
@@ -228,8 +235,8 @@ def local_pagerank(
         estimate[u] = estimate.get(u, 0.0) + (1.0 - DAMPING) * mass
         spread = DAMPING * mass
         if walk.out[u]:
-            for j, share in walk.out[u]:
-                add(n + j, spread * share * walk.targets[u][j])
+            for j, share, targets in walk.out[u]:
+                add(n + j, spread * share * targets)
         else:  # dangling: the walk restarts at the seeds
             for i in seeds:
                 add(i, spread * teleport[i])
