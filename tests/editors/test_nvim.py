@@ -69,6 +69,8 @@ def run_nvim(
     selection: dict[str, Any] | None = None,
     diagnostics: list[dict[str, Any]] | None = None,
     mode: str = "code_action",
+    expect_error: str = "",
+    setup: str = "setup",
 ) -> dict[str, Any]:
     report_path = case.home / "report.json"
     env = dict(case.env)
@@ -77,6 +79,8 @@ def run_nvim(
         LSP_AGENT_E2E_FILE=str(case.file),
         LSP_AGENT_E2E_EXPECT=str(case.expected),
         LSP_AGENT_E2E_MODE=mode,
+        LSP_AGENT_E2E_SETUP=setup,
+        LSP_AGENT_E2E_EXPECT_ERROR=expect_error,
         LSP_AGENT_E2E_RANGE=json.dumps(selection),
         LSP_AGENT_E2E_DIAGNOSTICS=json.dumps(diagnostics or []),
         LSP_AGENT_E2E_ACTION=action,
@@ -115,6 +119,9 @@ def test_quick_fix_for_a_diagnostic_edits_the_buffer(name: str, editor_case: Edi
     major, minor = nvim_version(binary)
     assert report["nvim"].startswith(f"{major}.{minor}.")
     assert report["client_name"] == "lsp_agent"
+    assert report["root_dir"] == str(editor_case.root)
+    warnings = [n["msg"] for n in report["notifications"] if n["level"] >= 3]
+    assert warnings == [], "the server complained about what the plugin sent"
     assert report["chosen"] == "Fix with lsp-agent: Function is missing a type annotation"
     assert report["asked_instruction"] == [], "a preset must not prompt for an instruction"
     assert report["text"] == editor_case.expected.read_text()
@@ -163,3 +170,48 @@ def test_run_command_on_a_visual_selection(name: str, editor_case: EditorCase) -
     # The characterwise selection of lines 1-2 reached the worker as the task's selection.
     assert editor_case.instruction_seen("Selection: calc.py lines 1-2")
     assert report["tasks"][0]["state"] == "applied"
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NVIMS))
+def test_missing_model_configuration_is_reported(name: str, editor_case: EditorCase) -> None:
+    """No endpoint and no API key: the server refuses the task and the plugin shows why."""
+    binary = nvim_binary(name)
+    del editor_case.env["LSP_AGENT_BASE_URL"]
+    report = run_nvim(
+        binary,
+        editor_case,
+        action="",
+        instruction="Give add int type hints",
+        mode="command",
+        expect_error="lsp-agent cannot run the task: no model configured",
+    )
+    errors = [n["msg"] for n in report["notifications"] if n["level"] == 4]
+    assert any("LSP_AGENT_BASE_URL" in m for m in errors), report["notifications"]
+    assert report["text"] == editor_case.file.read_text(), "nothing may change"
+    assert editor_case.model.requests == []
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+def test_lsp_config_table_with_vim_lsp_enable(editor_case: EditorCase) -> None:
+    """Neovim 0.11+: lsp/lsp_agent.lua through vim.lsp.config / vim.lsp.enable, no setup()."""
+    binary = nvim_binary("current")
+    if nvim_version(binary) < (0, 11):
+        pytest.skip("vim.lsp.enable needs Neovim 0.11+")
+    report = run_nvim(
+        binary,
+        editor_case,
+        action="Fix with lsp-agent",
+        instruction="",
+        selection=DIAGNOSTIC["range"],
+        diagnostics=[DIAGNOSTIC],
+        setup="enable",
+    )
+    assert report["client_name"] == "lsp_agent"
+    # root_markers and filetypes come from lsp/lsp_agent.lua, not from the test.
+    assert report["root_dir"] == str(editor_case.root)
+    assert "python" in report["filetypes"]
+    assert report["text"] == editor_case.expected.read_text()
+    assert [n for n in report["notifications"] if n["level"] >= 3] == []

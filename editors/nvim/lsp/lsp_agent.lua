@@ -12,6 +12,6 @@ return {
   },
   root_markers = { '.lsp-agent.toml', 'pyproject.toml', 'package.json', 'go.mod', 'Cargo.toml', '.git' },
   settings = {
-    lspAgent = {},
+    lspAgent = vim.empty_dict(),
   },
 }

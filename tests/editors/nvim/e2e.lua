@@ -12,6 +12,9 @@
 --   LSP_AGENT_E2E_INSTRUCTION  answer to the instruction prompt, if the action asks for one
 --   LSP_AGENT_E2E_REPORT       where to write a JSON report for the test to check
 --   LSP_AGENT_E2E_TIMEOUT_MS   how long to wait for the edit (default 90000)
+--   LSP_AGENT_E2E_EXPECT_ERROR substring of an error notification expected instead of an edit
+--   LSP_AGENT_E2E_SETUP        'setup' (default: require('lsp_agent').setup) or 'enable'
+--                              (0.11+: lsp/lsp_agent.lua through vim.lsp.config/enable)
 --   LSP_AGENT_E2E_MODE         'code_action' (default) or 'command': `:'<,'>LspAgent run` on a
 --                              characterwise visual selection of lines 1-2
 -- Exits 0 on success, non-zero (:cquit) with the reason on stderr on failure.
@@ -117,6 +120,11 @@ local function run()
   local v = vim.version()
   report.nvim = string.format('%d.%d.%d', v.major, v.minor, v.patch)
 
+  report.notifications = {}
+  vim.notify = function(msg, level)
+    table.insert(report.notifications, { msg = tostring(msg), level = level or vim.log.levels.INFO })
+  end
+
   step('load plugin')
   vim.cmd('runtime plugin/lsp_agent.lua')
   if vim.fn.exists(':LspAgent') ~= 2 then
@@ -125,7 +133,17 @@ local function run()
   local agent = require('lsp_agent')
   local commands = require('lsp_agent.commands')
   local compat = require('lsp_agent.compat')
-  agent.setup({ cmd = vim.fn.json_decode(os.getenv('LSP_AGENT_E2E_CMD')) })
+  local server_cmd = vim.fn.json_decode(os.getenv('LSP_AGENT_E2E_CMD'))
+  if os.getenv('LSP_AGENT_E2E_SETUP') == 'enable' then
+    -- The 0.11+ way: the data table in lsp/lsp_agent.lua, picked up from 'runtimepath'.
+    vim.cmd('filetype on')
+    vim.lsp.config('lsp_agent', { cmd = server_cmd })
+    vim.lsp.enable('lsp_agent')
+    commands.register_lsp_commands()
+    require('lsp_agent.progress').setup('lsp_agent')
+  else
+    agent.setup({ cmd = server_cmd })
+  end
 
   step('open file and attach')
   local file = os.getenv('LSP_AGENT_E2E_FILE')
@@ -144,6 +162,8 @@ local function run()
     return fail('client not attached to the buffer')
   end
   report.client_name = client.name
+  report.root_dir = client.config.root_dir
+  report.filetypes = client.config.filetypes
 
   local asked = {}
   vim.ui.input = function(opts, on_confirm)
@@ -156,6 +176,28 @@ local function run()
     vim.cmd('execute "normal! \\<Esc>"')
     vim.cmd("'<,'>LspAgent run")
   elseif not run_code_action(client, bufnr, compat) then
+    return
+  end
+
+  local expect_error = os.getenv('LSP_AGENT_E2E_EXPECT_ERROR')
+  if expect_error and expect_error ~= '' then
+    step('wait for the error notification')
+    local seen = vim.wait(30000, function()
+      for _, n in ipairs(report.notifications) do
+        if n.level == vim.log.levels.ERROR and n.msg:find(expect_error, 1, true) then
+          return true
+        end
+      end
+      return false
+    end, 50)
+    report.asked_instruction = asked
+    report.text = buffer_text(bufnr)
+    if not seen then
+      return fail('no error notification like ' .. expect_error .. ': ' .. vim.inspect(report.notifications))
+    end
+    step('done')
+    write_report()
+    vim.cmd('qall!')
     return
   end
 

@@ -32,8 +32,10 @@ local function execute(client, command, argument, bufnr, on_result)
   end, bufnr)
 end
 
+-- A refused task (e.g. no API key) comes back as {taskId = null, error = ...}; the server
+-- also shows that error with window/showMessage, so only a started task is announced here.
 local function announce(result)
-  if type(result) == 'table' and result.taskId then
+  if type(result) == 'table' and type(result.taskId) == 'string' then
     notify('started task ' .. result.taskId)
   end
 end

@@ -31,6 +31,14 @@ M.config = vim.deepcopy(defaults)
 local clients_by_root = {}
 local augroup = nil
 
+-- An empty Lua table encodes as a JSON array; the server wants objects.
+local function object(tbl)
+  if tbl == nil or next(tbl) == nil then
+    return vim.empty_dict()
+  end
+  return tbl
+end
+
 local function client_config(root_dir)
   local cfg = M.config
   return {
@@ -39,8 +47,8 @@ local function client_config(root_dir)
     cmd_env = cfg.cmd_env,
     root_dir = root_dir,
     workspace_folders = { { uri = vim.uri_from_fname(root_dir), name = root_dir } },
-    init_options = cfg.settings,
-    settings = { lspAgent = cfg.settings },
+    init_options = object(cfg.settings),
+    settings = { lspAgent = object(cfg.settings) },
     on_attach = cfg.on_attach,
   }
 end

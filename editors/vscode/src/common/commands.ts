@@ -60,7 +60,8 @@ export function registerCommands(
     const doc = editor.document;
     const range = editor.selection.isEmpty ? null : c.code2ProtocolConverter.asRange(editor.selection);
     const arg = buildRunTaskArgument(c.code2ProtocolConverter.asUri(doc.uri), doc.version, range, instruction);
-    const result = (await execute(RUN_TASK, arg)) as { taskId?: string } | undefined;
+    // A refused task ({taskId: null, error}) is already shown by the server (showMessage).
+    const result = (await execute(RUN_TASK, arg)) as { taskId?: string | null } | undefined;
     if (result?.taskId) vscode.window.setStatusBarMessage(`LSP Agent: started ${result.taskId}`, 4000);
   });
 
