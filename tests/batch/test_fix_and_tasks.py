@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -111,3 +112,27 @@ def test_fix_with_no_diagnostics_reports_an_empty_run(
     report = json.loads(run.out)
     assert report["tasks"] == [] and report["totals"]["tasks"] == 0
     assert "nothing to do" in run.err and model.requests == []
+
+
+def test_fix_reads_lsp_diagnostics_from_stdin(
+    repo: Path, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = {
+        "uri": (repo / "web" / "app.js").as_uri(),
+        "diagnostics": [
+            {
+                "range": {"start": {"line": 1, "character": 2}, "end": {"line": 1, "character": 8}},
+                "severity": 2,
+                "source": "eslint",
+                "code": "prefer-template",
+                "message": "Unexpected template",
+            }
+        ],
+    }
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps([params])))
+    run = run_in_process(["fix", "--diagnostics", "-", "--dry-run", "--json"], repo, monkeypatch)
+    assert run.code == 0, run.err
+    plan = json.loads(run.out)
+    assert [t["files"] for t in plan["tasks"]] == [["web/app.js"]]
+    assert plan["tasks"][0]["title"] == "Fix 1 diagnostic in web/app.js"
+    assert model.requests == []
