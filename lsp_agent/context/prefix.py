@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from lsp_agent.context.model import SECTION_PREFIX, ManifestEntry
 from lsp_agent.context.overview import overview_files, render_outline
 from lsp_agent.context.ranking import order
 from lsp_agent.context.render import (
@@ -70,6 +71,22 @@ class PrefixState:
             if segment.path == path:
                 return self.text[segment.start : segment.end]
         return None
+
+    def manifest_entries(self, dropped: set[str]) -> list[ManifestEntry]:
+        """One entry per workspace file, overview first, then by rank; ``dropped`` files were
+        cut from the prefix sent with this request."""
+        tokens = {s.path: s.tokens for s in self.segments if s.path is not None}
+        out = []
+        for path, record in sorted(self.files.items(), key=lambda item: (item[1].rank, item[0])):
+            tier = FULL if record.tier == OVERVIEW else record.tier
+            reason = record.reason
+            if path in dropped:
+                tier, reason = OMITTED, f"{reason}; cut from this request to fit the focus"
+            count = 0 if path in dropped else tokens.get(path, 0)
+            out.append(
+                ManifestEntry(path, tier, count, record.rank, record.score, reason, SECTION_PREFIX)
+            )
+        return out
 
     def cut(self, max_tokens: int) -> tuple[str, int, list[str]]:
         """The longest run of leading segments within ``max_tokens``: still a byte prefix of the

@@ -21,9 +21,7 @@ from typing import Protocol
 from lsp_agent.config import ContextSettings, Settings
 from lsp_agent.context import tail as tails
 from lsp_agent.context.model import (
-    SECTION_PREFIX,
     Manifest,
-    ManifestEntry,
     Selection,
     Snapshot,
 )
@@ -41,7 +39,7 @@ from lsp_agent.context.ranking import (
     pagerank,
     summarize,
 )
-from lsp_agent.context.render import FULL, OMITTED, OVERVIEW, SIGNATURES, RenderCache
+from lsp_agent.context.render import FULL, OVERVIEW, SIGNATURES, RenderCache
 from lsp_agent.context.sensitive import is_sensitive
 from lsp_agent.context.tail import Block, Change
 from lsp_agent.index.model import FileEntry
@@ -315,7 +313,7 @@ class SnapshotBuilder:
                 notes.append("the selection or diagnostics did not fit and were left out")
 
         sent = set(state.files) - set(dropped)
-        change_blocks, left = self._change_blocks(changes, set(focus), sent, left, notes)
+        change_blocks, left = tails.change_blocks(changes, set(focus), sent, left, notes)
         related_blocks, left = self._related_blocks(
             entries, graph, state, changes, focus, instruction, sent, left
         )
@@ -323,7 +321,7 @@ class SnapshotBuilder:
         tail_text = "".join(b.text for b in blocks)
         tail_tokens = sum(b.tokens for b in blocks)
 
-        files = self._prefix_entries(state, set(dropped))
+        files = state.manifest_entries(set(dropped))
         files += [b.entry for b in blocks if b.entry is not None]
         prefix_hash = (
             state.hash if not dropped else hashlib.sha256(prefix_text.encode()).hexdigest()
@@ -340,38 +338,6 @@ class SnapshotBuilder:
         )
         return Snapshot(prefix_text, tail_text, prefix_hash, manifest)
 
-    def _change_blocks(
-        self, changes: list[Change], focus: set[str], sent: set[str], left: int, notes: list[str]
-    ) -> tuple[list[Block], int]:
-        shown: list[Block] = []
-        unshown: list[str] = []
-        heading = Block.of(tails.CHANGES_HEADING)
-        for change in changes:
-            if change.path in focus:
-                continue  # in full below
-            cost = change.tokens + (0 if shown else heading.tokens)
-            if change.diff and change.path in sent and cost <= left:
-                entry = tails.tail_entry(
-                    change.path, change.prefix_tier, "changed since the prefix was built: diff"
-                )
-                entry.tokens = change.tokens
-                shown.append(Block(change.diff, change.tokens, entry))
-                left -= cost
-            else:
-                unshown.append(change.path)
-        if unshown:
-            line = Block.of(
-                "Also changed since the snapshot (not shown): " + ", ".join(unshown) + "\n\n"
-            )
-            if line.tokens + (0 if shown else heading.tokens) <= left:
-                shown.append(line)
-                left -= line.tokens
-            else:
-                notes.append(f"{len(unshown)} changed files not mentioned: no room")
-        if shown:
-            shown.insert(0, heading)
-        return shown, left
-
     def _related_blocks(
         self,
         entries: Mapping[str, FileEntry],
@@ -387,55 +353,17 @@ class SnapshotBuilder:
         if not scores:
             return [], left
         skip = set(focus) | set(overview_files(entries))
-        changed = {c.path for c in changes}
         candidates = [p for p in order(scores) if p not in skip and not is_sensitive(p)]
-        top = candidates[:NEIGHBOURS]
-        where = {
-            p: tails.related_where(state.files[p].tier if p in sent else None, p in changed)
-            for p in top
-        }
-        heading = Block.of(tails.RELATED_HEADING)
-        listing = Block.of(tails.related_list([(p, where[p]) for p in top]))
-        if not top or heading.tokens + listing.tokens > left:
-            return [], left
-        blocks = [heading, listing]
-        left -= heading.tokens + listing.tokens
-        for rank, path in enumerate(top, start=1):
-            if where[path] != "signatures below":
-                continue
+
+        def signatures(path: str) -> tuple[str, int]:
             loader = self._loader(path)
             text = self._cache.render(entries[path], SIGNATURES, loader) or ""
-            tokens = self._cache.tokens(entries[path], SIGNATURES, loader) or 0
-            if tokens > left:
-                continue
-            reason = f"related to the focus (#{rank} by personalized rank)"
-            entry = tails.tail_entry(path, SIGNATURES, reason, state.files[path].rank, scores[path])
-            entry.tokens = tokens
-            blocks.append(Block(text, tokens, entry))
-            left -= tokens
-        return blocks, left
+            return text, self._cache.tokens(entries[path], SIGNATURES, loader) or 0
 
-    def _prefix_entries(self, state: PrefixState, dropped: set[str]) -> list[ManifestEntry]:
-        tokens = {s.path: s.tokens for s in state.segments if s.path is not None}
-        out = []
-        ordered = sorted(state.files.items(), key=lambda item: (item[1].rank, item[0]))
-        for path, record in ordered:
-            tier = FULL if record.tier == OVERVIEW else record.tier
-            reason = record.reason
-            if path in dropped:
-                tier, reason = OMITTED, f"{reason}; cut from this request to fit the focus"
-            out.append(
-                ManifestEntry(
-                    path,
-                    tier,
-                    tokens.get(path, 0) if path not in dropped else 0,
-                    record.rank,
-                    record.score,
-                    reason,
-                    SECTION_PREFIX,
-                )
-            )
-        return out
+        return tails.related_blocks(
+            candidates[:NEIGHBOURS], scores, state, {c.path for c in changes}, sent, left,
+            signatures,
+        )  # fmt: skip
 
 
 def _check_focus(focus: Sequence[str], entries: Mapping[str, FileEntry]) -> list[str]:

@@ -4,10 +4,12 @@ render.py); snapshot.py decides which blocks fit and in what order they appear."
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lsp_agent.context.diffs import compact_diff
 from lsp_agent.context.model import SECTION_TAIL, ManifestEntry, Selection
+from lsp_agent.context.prefix import PrefixState
 from lsp_agent.context.render import FULL, SIGNATURES, block, header, truncate_full
 from lsp_agent.context.sensitive import is_sensitive
 from lsp_agent.context.tokens import count_tokens
@@ -110,3 +112,73 @@ def related_where(prefix_tier: str | None, changed: bool) -> str:
     if prefix_tier == SIGNATURES and not changed:
         return "signatures above"
     return "signatures below"
+
+
+def change_blocks(
+    changes: list[Change], focus: set[str], sent: set[str], left: int, notes: list[str]
+) -> tuple[list[Block], int]:
+    """Diffs of changed files that fit in ``left`` tokens (focus files are in full anyway; a
+    file cut from this request's prefix has no block to diff against); the others are named."""
+    shown: list[Block] = []
+    unshown: list[str] = []
+    heading = Block.of(CHANGES_HEADING)
+    for change in changes:
+        if change.path in focus:
+            continue
+        cost = change.tokens + (0 if shown else heading.tokens)
+        if change.diff and change.path in sent and cost <= left:
+            reason = "changed since the prefix was built: diff"
+            entry = tail_entry(change.path, change.prefix_tier, reason)
+            entry.tokens = change.tokens
+            shown.append(Block(change.diff, change.tokens, entry))
+            left -= cost
+        else:
+            unshown.append(change.path)
+    if unshown:
+        line = Block.of(
+            "Also changed since the snapshot (not shown): " + ", ".join(unshown) + "\n\n"
+        )
+        if line.tokens + (0 if shown else heading.tokens) <= left:
+            left -= line.tokens + (0 if shown else heading.tokens)
+            shown.append(line)
+        else:
+            notes.append(f"{len(unshown)} changed files not mentioned: no room")
+    if shown:
+        shown.insert(0, heading)
+    return shown, left
+
+
+def related_blocks(
+    top: list[str],
+    scores: Mapping[str, float],
+    state: PrefixState,
+    changed: set[str],
+    sent: set[str],
+    left: int,
+    signatures: Callable[[str], tuple[str, int]],
+) -> tuple[list[Block], int]:
+    """The focus neighbourhood: one line naming the ``top`` files and where each is shown, then
+    the signatures of those the prefix does not show (or shows out of date)."""
+    if not top:
+        return [], left
+    where = {
+        p: related_where(state.files[p].tier if p in sent else None, p in changed) for p in top
+    }
+    heading = Block.of(RELATED_HEADING)
+    listing = Block.of(related_list([(p, where[p]) for p in top]))
+    if heading.tokens + listing.tokens > left:
+        return [], left
+    blocks = [heading, listing]
+    left -= heading.tokens + listing.tokens
+    for rank, path in enumerate(top, start=1):
+        if where[path] != "signatures below":
+            continue
+        text, tokens = signatures(path)
+        if tokens > left:
+            continue
+        reason = f"related to the focus (#{rank} by personalized rank)"
+        entry = tail_entry(path, SIGNATURES, reason, state.files[path].rank, scores[path])
+        entry.tokens = tokens
+        blocks.append(Block(text, tokens, entry))
+        left -= tokens
+    return blocks, left

@@ -162,3 +162,23 @@ def test_a_large_focus_cuts_the_prefix_from_its_end_keeping_a_byte_prefix(
     cut = [e for e in focused.manifest.files if e.section == "prefix" and e.tier == "omitted"]
     assert cut and all("cut from this request" in e.reason for e in cut if e.path != ".env")
     assert count_tokens(focused.prefix) + count_tokens(focused.tail) <= 1200
+
+
+def test_budget_holds_with_changes_in_the_tail(
+    make_builder: Builder, index: WorkspaceIndex, workspace: Path
+) -> None:
+    budgets = (120, 300, 600, 900, 1500, 4000)
+    builders = {budget: make_builder(churn_threshold=1.0) for budget in budgets}
+    for budget, builder in builders.items():
+        builder.build(budget=budget)
+    edit(workspace, index, "inventory/store.py", "return left", "return left  # one")
+    edit(workspace, index, "tests/store_checks.py", '"Apple"', '"Pear"')
+    edit(workspace, index, "README.md", "tiny", "small")
+    for budget, builder in builders.items():
+        snap = builder.build(budget=budget, focus=["inventory/cli.py"], instruction="StockStore")
+        assert not snap.manifest.rebuilt
+        assert count_tokens(snap.prefix) + count_tokens(snap.tail) <= budget, budget
+        assert snap.manifest.tail_tokens == count_tokens(snap.tail)
+    roomy = builders[4000].build(budget=4000)
+    assert "-A tiny stock-keeping library" in roomy.tail  # the overview's README block
+    assert "+A small stock-keeping library" in roomy.tail
