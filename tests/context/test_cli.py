@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,20 @@ def test_bad_arguments_fail_with_a_message(workspace: Path, tmp_path: Path) -> N
     budget = run_cli(str(workspace), "--budget", "-5", cache=tmp_path)
     assert budget.returncode == 2 and b"--budget" in budget.stderr
     assert missing.stdout == outside.stdout == budget.stdout == b""
+
+
+def test_identical_bytes_on_real_code_under_different_hash_seeds(tmp_path: Path) -> None:
+    # A frozen copy of this package's own source: ~100 real files, many shared names.
+    source = Path(__file__).resolve().parents[2] / "lsp_agent"
+    corpus = tmp_path / "corpus"
+    shutil.copytree(source, corpus, ignore=shutil.ignore_patterns("__pycache__"))
+    args = (str(corpus), "--budget", "20000", "--focus", "context/snapshot.py",
+            "--instruction", "speed up build_prefix", "--json", "--no-cache")  # fmt: skip
+    first = run_cli(*args, cache=tmp_path / "c1", seed="3")
+    second = run_cli(*args, cache=tmp_path / "c2", seed="123456")
+    assert first.returncode == 0, first.stderr.decode()
+    assert first.stdout == second.stdout
+    manifest = json.loads(first.stdout)["manifest"]
+    tiers = {f["tier"] for f in manifest["files"] if f["section"] == "prefix"}
+    assert {"full", "signatures"} <= tiers
+    assert not any((tmp_path / "c1").rglob("prefix-*.json"))  # --no-cache persisted nothing
