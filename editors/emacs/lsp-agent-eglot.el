@@ -107,7 +107,7 @@
       (let* ((task (lsp-agent--pick tasks "lsp-agent task: "))
              (state (plist-get task :state))
              (id (plist-get task :id)))
-        (cond ((equal state "succeeded")
+        (cond ((member state '("succeeded" "rejected"))
                (lsp-agent--execute "lspAgent.applyTask" (list :taskId id)))
               ((and (member state '("queued" "running"))
                     (y-or-n-p (format "Cancel %s? " id)))

@@ -71,6 +71,7 @@ def run_nvim(
     mode: str = "code_action",
     expect_error: str = "",
     setup: str = "setup",
+    reject_first: bool = False,
 ) -> dict[str, Any]:
     report_path = case.home / "report.json"
     env = dict(case.env)
@@ -80,6 +81,7 @@ def run_nvim(
         LSP_AGENT_E2E_EXPECT=str(case.expected),
         LSP_AGENT_E2E_MODE=mode,
         LSP_AGENT_E2E_SETUP=setup,
+        LSP_AGENT_E2E_REJECT_FIRST="1" if reject_first else "",
         LSP_AGENT_E2E_EXPECT_ERROR=expect_error,
         LSP_AGENT_E2E_RANGE=json.dumps(selection),
         LSP_AGENT_E2E_DIAGNOSTICS=json.dumps(diagnostics or []),
@@ -215,3 +217,28 @@ def test_lsp_config_table_with_vim_lsp_enable(editor_case: EditorCase) -> None:
     assert "python" in report["filetypes"]
     assert report["text"] == editor_case.expected.read_text()
     assert [n for n in report["notifications"] if n["level"] >= 3] == []
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NVIMS))
+def test_declined_edit_is_applied_later_from_the_task_list(
+    name: str, editor_case: EditorCase
+) -> None:
+    """The editor declines the edit; `:LspAgent tasks` offers the journaled result, applies it."""
+    binary = nvim_binary(name)
+    report = run_nvim(
+        binary,
+        editor_case,
+        action="Fix with lsp-agent",
+        instruction="",
+        selection=DIAGNOSTIC["range"],
+        diagnostics=[DIAGNOSTIC],
+        reject_first=True,
+    )
+    assert report["declined"] is True
+    assert any("rejected" in line for line in report["picker"]), report["picker"]
+    assert report["text"] == editor_case.expected.read_text()
+    assert [t["state"] for t in report["tasks"]] == ["applied"]
+    # One task, one model run: applying the journaled result asked the model nothing more.
+    assert sum("submit_plan" in r.tool_names for r in editor_case.model.requests) == 1

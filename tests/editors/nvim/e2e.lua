@@ -15,6 +15,8 @@
 --   LSP_AGENT_E2E_EXPECT_ERROR substring of an error notification expected instead of an edit
 --   LSP_AGENT_E2E_SETUP        'setup' (default: require('lsp_agent').setup) or 'enable'
 --                              (0.11+: lsp/lsp_agent.lua through vim.lsp.config/enable)
+--   LSP_AGENT_E2E_REJECT_FIRST '1': decline the first workspace/applyEdit (as a user declining a
+--                              preview), then apply the journaled result with :LspAgent tasks
 --   LSP_AGENT_E2E_MODE         'code_action' (default) or 'command': `:'<,'>LspAgent run` on a
 --                              characterwise visual selection of lines 1-2
 -- Exits 0 on success, non-zero (:cquit) with the reason on stderr on failure.
@@ -170,6 +172,16 @@ local function run()
     table.insert(asked, opts.prompt or '')
     on_confirm(os.getenv('LSP_AGENT_E2E_INSTRUCTION'))
   end
+  local reject_first = os.getenv('LSP_AGENT_E2E_REJECT_FIRST') == '1'
+  local apply_edit = vim.lsp.handlers['workspace/applyEdit']
+  if reject_first then
+    vim.lsp.handlers['workspace/applyEdit'] = function()
+      vim.lsp.handlers['workspace/applyEdit'] = apply_edit
+      report.declined = true
+      return { applied = false, failureReason = 'declined by the e2e test' }
+    end
+  end
+
   if (os.getenv('LSP_AGENT_E2E_MODE') or 'code_action') == 'command' then
     step(":'<,'>LspAgent run on a characterwise selection")
     vim.cmd('normal! gg0vj$')
@@ -199,6 +211,37 @@ local function run()
     write_report()
     vim.cmd('qall!')
     return
+  end
+
+  if reject_first then
+    step('wait for the task to be rejected')
+    local task_id
+    local rejected = vim.wait(timeout, function()
+      local r = compat.request_sync(client, 'lspAgent/tasks', vim.empty_dict(), 5000, bufnr)
+      for _, t in ipairs((r and r.result and r.result.tasks) or {}) do
+        if t.state == 'rejected' then
+          task_id = t.id
+          return true
+        end
+      end
+      return false
+    end, 100)
+    if not rejected then
+      return fail('the declined task never became rejected')
+    end
+    step(':LspAgent tasks, pick the rejected task')
+    vim.ui.select = function(items, opts, on_choice)
+      report.picker = {}
+      local pick
+      for _, item in ipairs(items) do
+        table.insert(report.picker, opts.format_item(item))
+        if item.id == task_id then
+          pick = item
+        end
+      end
+      on_choice(pick)
+    end
+    vim.cmd('LspAgent tasks')
   end
 
   step('wait for the edit')

@@ -4,7 +4,8 @@ local compat = require('lsp_agent.compat')
 local M = {}
 
 local RUN_TASK = 'lspAgent.runTask'
-local FINISHED_UNAPPLIED = { succeeded = true }
+-- Results the server can (re)apply: finished but not applied, or declined by the editor.
+local FINISHED_UNAPPLIED = { succeeded = true, rejected = true }
 local ACTIVE = { queued = true, running = true }
 
 local function notify(msg, level)

@@ -44,8 +44,8 @@ export const CONTEXT_REQUEST = 'lspAgent/context';
 const ACTIVE = new Set(['queued', 'running']);
 
 export const isActive = (task: TaskInfo): boolean => ACTIVE.has(task.state);
-/** A finished result still in the journal that the user may apply. */
-export const canApply = (task: TaskInfo): boolean => task.state === 'succeeded';
+/** A finished result still in the journal that the user may apply (again, if the editor declined it). */
+export const canApply = (task: TaskInfo): boolean => task.state === 'succeeded' || task.state === 'rejected';
 
 export function buildRunTaskArgument(
   uri: string,

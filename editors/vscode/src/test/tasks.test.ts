@@ -60,7 +60,9 @@ test('status text counts queued and running tasks', () => {
 
 test('quick pick items say what selecting does', () => {
   assert.equal(canApply(task({ state: 'succeeded' })), true);
+  assert.equal(canApply(task({ state: 'rejected' })), true);
   assert.equal(canApply(task({ state: 'applied' })), false);
+  assert.equal(canApply(task({ state: 'failed' })), false);
   assert.match(taskPickItem(task({ state: 'succeeded' })).description, /apply/);
   assert.match(taskPickItem(task({ state: 'running', progress: 0.5 })).description, /running 50% — select to cancel/);
   const item = taskPickItem(task({ state: 'failed', tokens: 123456, cachedTokens: 100000, files: ['a.py'], message: 'boom' }));
