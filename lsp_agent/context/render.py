@@ -8,6 +8,7 @@ re-count (tests check the property on real output).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,11 @@ TIER_ORDER = {FULL: 0, SIGNATURES: 1, PATH: 2, OMITTED: 3}
 
 _FUNCTION_KINDS = frozenset({"function", "method", "constructor", "lambda"})
 _ONE_LINE_KINDS = frozenset({"constant", "variable", "field"})  # a long literal is no signature
+_CONTAINER_KINDS = frozenset({"class", "struct", "interface", "trait", "enum"})
+_FIELD = re.compile(r"(?:pub(?:\([^)]*\))?\s+)?[A-Za-z_]\w*\s*(?::(?!=)|=(?!=))")
+_MAX_DECORATORS = 3
+_MAX_FIELDS = 24
+_MAX_FIELD_SCAN = 400
 _MAX_SIGNATURE_LINES = 6
 HEAD_LINES = 8  # the "signatures" of a file without a grammar: its first lines
 
@@ -57,20 +63,59 @@ def render_signatures(entry: FileEntry, text: str) -> str | None:
             return block(header(entry.path), text)
         note = f"first {HEAD_LINES} of {len(lines)} lines"
         return block(header(entry.path, note), "\n".join(lines[:HEAD_LINES]) + "\n")
-    shown: dict[int, list[str]] = {}
+    shown: dict[int, str] = {}  # 0-based line -> text
     for definition in _visible(entry.definitions):
         start = definition.start_line
         if start in shown or start >= len(lines):
             continue
-        shown[start] = _signature_lines(lines, definition)
+        for number in _decorators(lines, start):
+            shown[number] = lines[number].rstrip()
+        for offset, line in enumerate(_signature_lines(lines, definition)):
+            shown[start + offset] = line
+        if definition.kind in _CONTAINER_KINDS:
+            for number in _fields(lines, definition):
+                shown.setdefault(number, lines[number].rstrip())
     if not shown:
         return block(header(entry.path, "signatures"), "(no definitions)\n")
     width = len(str(max(shown) + 1))
-    body: list[str] = []
-    for start in sorted(shown):
-        for offset, line in enumerate(shown[start]):
-            body.append(f"{start + offset + 1:>{width}}: {line}")
+    body = [f"{number + 1:>{width}}: {shown[number]}" for number in sorted(shown)]
     return block(header(entry.path, "signatures"), "\n".join(body) + "\n")
+
+
+def _decorators(lines: list[str], start: int) -> list[int]:
+    """Decorator lines right above a definition (``@dataclass(frozen=True)`` says a lot)."""
+    numbers: list[int] = []
+    number = start - 1
+    while number >= 0 and len(numbers) < _MAX_DECORATORS and lines[number].lstrip().startswith("@"):
+        numbers.append(number)
+        number -= 1
+    return numbers
+
+
+def _fields(lines: list[str], definition: Definition) -> list[int]:
+    """Field and attribute lines directly in a class or struct body (``name: str = ""``): a
+    record's fields are its interface. Lines inside docstrings and nested blocks are skipped."""
+    numbers: list[int] = []
+    indent: int | None = None
+    in_string = False
+    last = min(definition.end_line, len(lines) - 1, definition.start_line + _MAX_FIELD_SCAN)
+    for number in range(definition.start_line + 1, last + 1):
+        line = lines[number]
+        stripped = line.strip()
+        if not stripped:
+            continue
+        quotes = line.count('"""') + line.count("'''")
+        if in_string or quotes:
+            in_string = in_string != (quotes % 2 == 1)
+            continue
+        depth = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = depth
+        if depth == indent and _FIELD.match(stripped):
+            numbers.append(number)
+            if len(numbers) >= _MAX_FIELDS:
+                break
+    return numbers
 
 
 def _visible(definitions: tuple[Definition, ...]) -> list[Definition]:

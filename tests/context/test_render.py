@@ -132,3 +132,36 @@ def test_compact_diff_insertions_and_deletions_at_the_ends() -> None:
     old = "a\nb\nc\n"
     assert compact_diff(old, "a\nb\nc\nd\n") == "@@ -3 +3,2 @@\n c\n+d\n"
     assert compact_diff(old, "b\nc\n") == "@@ -1,2 +1 @@\n-a\n b\n"
+
+
+RECORD = '''import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """Docs.
+
+    name: not a field, inside the docstring
+    """
+
+    name: str
+    size: int = 0
+    LIMIT = 10
+
+    def grow(self) -> int:
+        extra: int = 1
+        return self.size + extra
+'''
+
+
+def test_signatures_show_decorators_and_record_fields() -> None:
+    definitions = (
+        Definition("Record", "class", 4, 0, 16, 32, "class Record:", ""),
+        Definition("grow", "function", 14, 4, 16, 32, "    def grow(self) -> int:", "Record"),
+    )
+    record = FileEntry("rec.py", "python", len(RECORD), 0, "r", 17, definitions)
+    rendered = render_signatures(record, RECORD) or ""
+    assert " 4: @dataclasses.dataclass(frozen=True)\n 5: class Record:\n" in rendered
+    assert "11:     name: str\n12:     size: int = 0\n13:     LIMIT = 10\n" in rendered
+    assert "not a field" not in rendered and "extra" not in rendered
+    assert "15:     def grow(self) -> int:\n" in rendered
