@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ def run_nvim(
     expect_error: str = "",
     setup: str = "setup",
     reject_first: bool = False,
+    cancel: bool = False,
 ) -> dict[str, Any]:
     report_path = case.home / "report.json"
     env = dict(case.env)
@@ -82,6 +84,7 @@ def run_nvim(
         LSP_AGENT_E2E_MODE=mode,
         LSP_AGENT_E2E_SETUP=setup,
         LSP_AGENT_E2E_REJECT_FIRST="1" if reject_first else "",
+        LSP_AGENT_E2E_CANCEL="1" if cancel else "",
         LSP_AGENT_E2E_EXPECT_ERROR=expect_error,
         LSP_AGENT_E2E_RANGE=json.dumps(selection),
         LSP_AGENT_E2E_DIAGNOSTICS=json.dumps(diagnostics or []),
@@ -242,3 +245,35 @@ def test_declined_edit_is_applied_later_from_the_task_list(
     assert [t["state"] for t in report["tasks"]] == ["applied"]
     # One task, one model run: applying the journaled result asked the model nothing more.
     assert sum("submit_plan" in r.tool_names for r in editor_case.model.requests) == 1
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NVIMS))
+def test_cancel_a_running_task(name: str, editor_case: EditorCase) -> None:
+    """The coder's answer is held back; `:LspAgent cancel` ends the task and nothing changes."""
+    binary = nvim_binary(name)
+    gate = threading.Event()
+
+    def held_coder(body: dict[str, Any]) -> dict[str, Any]:
+        gate.wait(60)
+        return {"content": "no change"}
+
+    editor_case.model.add_rule(
+        {"match": {"contains": "# Target file: calc.py"}, "reply": held_coder}, first=True
+    )
+    try:
+        report = run_nvim(
+            binary,
+            editor_case,
+            action="Fix with lsp-agent",
+            instruction="",
+            selection=DIAGNOSTIC["range"],
+            diagnostics=[DIAGNOSTIC],
+            cancel=True,
+        )
+    finally:
+        gate.set()
+    assert len(report["picker"]) == 1 and "running" in report["picker"][0], report["picker"]
+    assert report["tasks"][0]["state"] == "cancelled"
+    assert report["text"] == editor_case.file.read_text(), "a cancelled task changes nothing"

@@ -17,6 +17,8 @@
 --                              (0.11+: lsp/lsp_agent.lua through vim.lsp.config/enable)
 --   LSP_AGENT_E2E_REJECT_FIRST '1': decline the first workspace/applyEdit (as a user declining a
 --                              preview), then apply the journaled result with :LspAgent tasks
+--   LSP_AGENT_E2E_CANCEL       '1': once the task runs, cancel it with :LspAgent cancel and expect
+--                              state 'cancelled' and an unchanged buffer
 --   LSP_AGENT_E2E_MODE         'code_action' (default) or 'command': `:'<,'>LspAgent run` on a
 --                              characterwise visual selection of lines 1-2
 -- Exits 0 on success, non-zero (:cquit) with the reason on stderr on failure.
@@ -188,6 +190,45 @@ local function run()
     vim.cmd('execute "normal! \\<Esc>"')
     vim.cmd("'<,'>LspAgent run")
   elseif not run_code_action(client, bufnr, compat) then
+    return
+  end
+
+  local function wait_state(state)
+    local found
+    vim.wait(timeout, function()
+      local r = compat.request_sync(client, 'lspAgent/tasks', vim.empty_dict(), 5000, bufnr)
+      for _, t in ipairs((r and r.result and r.result.tasks) or {}) do
+        if t.state == state then
+          found = t
+          return true
+        end
+      end
+      return false
+    end, 100)
+    return found
+  end
+
+  if os.getenv('LSP_AGENT_E2E_CANCEL') == '1' then
+    step('wait for the task to run')
+    if not wait_state('running') then
+      return fail('the task never ran')
+    end
+    step(':LspAgent cancel')
+    vim.ui.select = function(items, opts, on_choice)
+      report.picker = vim.tbl_map(opts.format_item, items)
+      on_choice(items[1])
+    end
+    vim.cmd('LspAgent cancel')
+    step('wait for the task to be cancelled')
+    local task = wait_state('cancelled')
+    if not task then
+      return fail('the task was not cancelled')
+    end
+    report.tasks = { task }
+    report.text = buffer_text(bufnr)
+    step('done')
+    write_report()
+    vim.cmd('qall!')
     return
   end
 
