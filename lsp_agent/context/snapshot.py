@@ -223,8 +223,11 @@ class SnapshotBuilder:
         """Personalized ranks toward the focus files and the files defining names the
         instruction mentions. Open buffers are deliberately not seeds: every open or close
         would re-rank, and recent edits already appear in the changes section."""
-        names = set(graph.names)
-        mentioned = frozenset(n for n in mentioned_identifiers(instruction) if n in names)
+        mentioned = frozenset(
+            n
+            for n in mentioned_identifiers(instruction)
+            if (i := bisect_left(graph.names, n)) < len(graph.names) and graph.names[i] == n
+        )
         if not focus and not mentioned:
             return {}
         key = (tuple(focus), tuple(sorted(mentioned)))
