@@ -307,3 +307,89 @@ async def test_wall_clock_budget_stops_a_slow_task(calc, scripted, tmp_path):
     events = read_transcript(result.transcript)
     assert events[-1]["event"] == "progress" and events[-1]["stage"] == "done"
     assert any(e["event"] == "result" and e["state"] == "budget_exceeded" for e in events)
+
+
+async def test_finding_for_an_unplanned_file_gets_its_own_coder(tmp_path, scripted):
+    index = make_workspace(tmp_path / "ws", {"calc.py": CALC, "use.py": "from calc import add\n"})
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "rename add to plus"}]))
+    scripted.add_rule(
+        coder_rule("use.py", block("use.py", "from calc import add\n", "from calc import plus\n"))
+    )
+    scripted.add_rule(
+        coder_rule("calc.py", block("calc.py", "def add(a, b):\n", "def plus(a, b):\n"))
+    )
+    finding = {"path": "use.py", "message": "use.py still imports add"}
+    scripted.add_rule(review_rule(False, [finding], times=1))
+    scripted.add_rule(review_rule(True))
+
+    result = await run(index, scripted, tmp_path)
+
+    assert result.state == "succeeded", result.error
+    by_path = {c.path: c.new_text for c in result.changes}
+    assert by_path == {
+        "calc.py": CALC.replace("def add", "def plus"),
+        "use.py": "from calc import plus\n",
+    }
+    new_coder = next(r for r in scripted.requests if "# Target file: use.py" in str(r.messages[2]))
+    assert "use.py still imports add" in new_coder.messages[2]["content"]
+    # The calc.py coder was not asked to revise anything.
+    assert not any("# Review findings" in str(r.messages[-1]) for r in scripted.requests)
+
+
+async def test_finding_without_a_path_goes_to_every_coder(tmp_path, scripted):
+    index = make_workspace(tmp_path / "ws", {"a.py": "x = 1\n", "b.py": "y = 2\n"})
+    scripted.add_rule(plan_rule([{"path": p, "instructions": "x"} for p in ("a.py", "b.py")]))
+    scripted.add_rule(
+        {"match": {"last_contains": "# Review findings"}, "reply": {"content": "Nothing to add."}}
+    )
+    scripted.add_rule(coder_rule("a.py", block("a.py", "x = 1\n", "x = 10\n")))
+    scripted.add_rule(coder_rule("b.py", block("b.py", "y = 2\n", "y = 20\n")))
+    scripted.add_rule(review_rule(False, [{"path": "", "message": "add comments"}], times=1))
+    scripted.add_rule(review_rule(True))
+
+    result = await run(index, scripted, tmp_path)
+
+    assert result.state == "succeeded", result.error
+    revisions = [r for r in scripted.requests if "# Review findings" in str(r.messages[-1])]
+    assert sorted(r.messages[-1]["content"].splitlines()[0] for r in revisions) == [
+        "# Review findings for a.py",
+        "# Review findings for b.py",
+    ]
+    assert all("- add comments" in r.messages[-1]["content"] for r in revisions)
+
+
+async def test_api_key_and_tokens_never_reach_the_transcript(calc, scripted, tmp_path, monkeypatch):
+    from lsp_agent.agents.client import OpenAIChatClient
+    from lsp_agent.agents.orchestrator import TaskSpec, run_task
+    from lsp_agent.agents.providers import resolve_provider
+    from lsp_agent.config import ModelSettings, Settings
+    from tests.agents.test_orchestrator import FakeSnapshot
+
+    key = "local-key-7f3a9c1e5b"
+    settings = Settings(model=ModelSettings(provider="local", base_url=scripted.url, model="m"))
+    client = OpenAIChatClient(resolve_provider(settings, env={"LSP_AGENT_API_KEY": key}))
+    leak = f"my key is {key}, header Bearer abcdefghijklmnop, other sk-proj-0123456789abcdef"
+    scripted.add_rule(
+        {
+            "match": {"has_tool": "submit_plan"},
+            "reply": {
+                "content": leak,
+                "tool_calls": [
+                    {"name": "submit_plan", "arguments": {"targets": [], "notes": leak}}
+                ],
+            },
+        }
+    )
+    result = await run_task(
+        TaskSpec(instruction=f"do not leak {key}"),
+        index=calc,
+        snapshot=FakeSnapshot("prefix"),
+        client=client,
+        settings=Settings(),
+        transcript_dir=tmp_path / "t",
+    )
+    assert result.state == "no_changes"
+    raw = result.transcript.read_text()
+    for secret in (key, "abcdefghijklmnop", "sk-proj-0123456789abcdef"):
+        assert secret not in raw
+    assert raw.count("[REDACTED]") >= 4

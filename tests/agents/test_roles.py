@@ -81,7 +81,8 @@ def test_scrub_removes_keys_and_tokens():
     for secret in ("sk-abc", "abc.def-ghi", "0123456789abcdef0123", "zzzzyyyy", "MYKEYVALUE"):
         assert secret not in out
     assert out.count(REDACTED) == 5 and "Bearer " in out and "api_key=" in out
-    assert scrub("ordinary words and def f(x): return 1") == "ordinary words and def f(x): return 1"
+    for code in ("ordinary words and def f(x): return 1", "token = get_token()", "secret_key: str"):
+        assert scrub(code) == code
 
 
 def test_transcript_scrubs_env_keys_and_dedupes_the_prefix(tmp_path, monkeypatch):
