@@ -23,13 +23,18 @@ SECTION = "lspAgent"
 
 
 def _section(data: Any) -> Mapping[str, Any]:
-    """Accept both ``{"lspAgent": {...}}`` and the bare section; anything else is empty."""
+    """Accept both ``{"lspAgent": {...}}`` and the bare section; anything else is empty.
+
+    Editors' settings are flat (``lspAgent.model: "name"``) while ``config.merge_settings``
+    reads ``model`` as the nested section, so a string ``model`` is moved into it here.
+    """
     if not isinstance(data, Mapping):
         return {}
     inner = data.get(SECTION)
-    if isinstance(inner, Mapping):
-        return inner
-    return data
+    section = dict(inner if isinstance(inner, Mapping) else data)
+    if isinstance(section.get("model"), str):
+        section["model"] = {"model": section["model"]}
+    return section
 
 
 def warn(session: Session, source: str, warnings: list[str]) -> None:
@@ -76,6 +81,8 @@ def merge_from_client(session: Session, data: Any, source: str) -> None:
         return
     # Over the base, not the current settings: a value the user removed must go away.
     settings, warnings = merge_settings(session.base_settings, _section(data))
+    if session.index is not None and settings.index != session.settings.index:
+        warnings.append("index settings (ignore, ...) take effect when the server restarts")
     session.settings = settings
     warn(session, source, warnings)
     log.info("settings updated from %s", source)

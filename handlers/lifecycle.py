@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from lsp_agent.handlers import configuration
+from lsp_agent.handlers import client_log, configuration
 from lsp_agent.handlers.progress import WorkProgress
 from lsp_agent.handlers.session import Session
 from lsprotocol import types
@@ -112,6 +112,7 @@ def setup(server: LanguageServer, session: Session) -> None:
 
     @server.feature(types.INITIALIZED)
     async def initialized(params: types.InitializedParams) -> None:
+        session.client_log = client_log.install(session)
         warnings, session.pending_warnings = session.pending_warnings, []
         configuration.warn(session, "initializationOptions", warnings)
         await configuration.pull_configuration(session)
@@ -126,4 +127,7 @@ def setup(server: LanguageServer, session: Session) -> None:
         if session.journal is not None:
             session.journal.close()
             session.journal = None
+        if session.client_log is not None:
+            client_log.uninstall(session.client_log)
+            session.client_log = None
         log.info("shut down")

@@ -63,6 +63,7 @@ class Session:
     # Manifests of the snapshots tasks were given, for lspAgent/context {taskId}.
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    client_log: logging.Handler | None = None
     snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # One shared model client per settings object: (settings, client) keyed by id(settings).
     model_clients: dict[int, tuple[Settings, Any]] = field(default_factory=dict)

@@ -216,4 +216,6 @@ async def _finish(session: Session, task: Task, handle: asyncio.Task[Task]) -> d
         session.show(f"lsp-agent: {task.title}: {task.state}: {why}", kind)
         return {"taskId": task.id, "state": str(task.state), "error": why}
     outcome = await apply_result(session, task)
+    if outcome.get("applied") and not session.supports_progress:
+        session.show(f"lsp-agent: {task.title}: applied")  # the only sign it finished
     return {"taskId": task.id, **outcome}
