@@ -88,7 +88,14 @@ class Coder:
         try:
             while True:
                 reply = await self.agent.step()
-                problem = self._accept(reply.content)
+                if reply.finish_reason == "length":
+                    # A cut-off answer may end between blocks: applying part of it is a guess.
+                    problem = (
+                        "Your answer was cut off at the output limit. Send fewer, smaller "
+                        "blocks: only the changed lines plus enough context to be unique."
+                    )
+                else:
+                    problem = self._accept(reply.content)
                 if problem is None:
                     return self.result
                 failures += 1

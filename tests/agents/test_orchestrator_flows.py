@@ -393,3 +393,19 @@ async def test_api_key_and_tokens_never_reach_the_transcript(calc, scripted, tmp
     for secret in (key, "abcdefghijklmnop", "sk-proj-0123456789abcdef"):
         assert secret not in raw
     assert raw.count("[REDACTED]") >= 4
+
+
+async def test_cut_off_coder_answer_is_never_applied(calc, scripted, tmp_path):
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "x"}]))
+    good = block("calc.py", "def add(a, b):\n", "def plus(a, b):\n")
+    scripted.add_rule({"match": {"last_contains": "cut off"}, "reply": {"content": good}})
+    half = block("calc.py", "def sub(a, b):\n", "def minus(a, b):\n")
+    scripted.add_rule(
+        coder_rule("calc.py", half, reply={"content": half, "finish_reason": "length"})
+    )
+    scripted.add_rule(review_rule(True))
+
+    result = await run(calc, scripted, tmp_path)
+
+    assert result.state == "succeeded", result.error
+    assert result.changes[0].new_text == CALC.replace("def add", "def plus")  # sub untouched
