@@ -25,7 +25,7 @@ from lsp_agent.index.model import FileEntry
 
 DAMPING = 0.85
 MAX_ITERATIONS = 100
-TOLERANCE = 1e-6  # L1 change between iterations; ranks only order files
+TOLERANCE = 1e-5  # L1 change between iterations; ranks only order files (top 500 as at 1e-6)
 PUSH_EPSILON = 1e-3  # enough for the top neighbours; smaller mostly adds global hubs
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -39,8 +39,9 @@ class FileSummary:
 
 
 def summarize(entry: FileEntry) -> FileSummary:
-    defines = sorted({d.name for d in entry.definitions})
-    counts = Counter(ref.name for ref in entry.references)
+    name = operator.attrgetter("name")
+    defines = sorted(set(map(name, entry.definitions)))
+    counts = Counter(map(name, entry.references))
     return FileSummary(tuple(defines), tuple(sorted(counts.items())))
 
 
