@@ -44,6 +44,8 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        for entry in data["files"]:
+            entry["score"] = float(f"{entry['score']:.6g}")  # enough to compare; stable in goldens
         data["total_tokens"] = self.prefix_tokens + self.tail_tokens
         return data
 
