@@ -8,9 +8,9 @@ identifier. Everything here is pure (bytes in, records out) so it runs the same 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from tree_sitter import Node, QueryCursor, Tree
+from tree_sitter import Node, Point, QueryCursor, Tree
 
 from lsp_agent.index.codec import RawEntry, entry_from_raw
 from lsp_agent.index.languages import load_query, new_parser
@@ -68,18 +68,32 @@ def _pattern_role(language: str, pattern: int, keys: Iterable[str]) -> tuple[str
     return role
 
 
-def extract_raw(language: str, source: bytes, tree: Tree | None = None) -> RawSymbols:
+def extract_raw(
+    language: str,
+    source: bytes,
+    tree: Tree | None = None,
+    rows: tuple[int, int] | None = None,
+    enclosing: Sequence[tuple[str, str]] = (),
+) -> RawSymbols:
     """Like ``extract`` but plain tuples: what pool workers send and the cache stores, without
-    building record objects that would only be taken apart again."""
+    building record objects that would only be taken apart again.
+
+    ``rows`` (first, last; inclusive) limits the query to those lines and keeps only symbols
+    that start there; ``enclosing`` then names the (name, kind) definitions around those rows,
+    outermost first, for scopes (incremental updates; see incremental.py)."""
     if tree is None:
         tree = new_parser(language).parse(source)
     root = tree.root_node
+    cursor = QueryCursor(load_query(language))
+    first_row, last_row = rows if rows is not None else (0, 1 << 62)
+    if rows is not None:
+        cursor.set_point_range(Point(first_row, 0), Point(last_row + 1, 0))
     # definition node id -> (start_byte, -end_byte, pattern, name node, node, kind)
     found: dict[int, tuple[int, int, int, Node, Node, str]] = {}
     # (name start_byte, is the generic "type" kind, kind, name node)
     raw_refs: list[tuple[int, bool, str, Node]] = []
     roles = _PATTERN_ROLES
-    for pattern, captures in QueryCursor(load_query(language)).matches(root):
+    for pattern, captures in cursor.matches(root):
         role = roles.get((language, pattern), False)
         if role is False:
             role = _pattern_role(language, pattern, captures)
@@ -90,15 +104,20 @@ def extract_raw(language: str, source: bytes, tree: Tree | None = None) -> RawSy
         head, key, kind = role
         if head == "definition":
             node = captures[key][0]
+            if not first_row <= node.start_point[0] <= last_row:
+                continue
             previous = found.get(node.id)
             # Patterns are ordered specific-first: the lowest pattern index wins.
             if previous is None or pattern < previous[2]:
                 found[node.id] = (node.start_byte, -node.end_byte, pattern, name_node, node, kind)
-        else:
+        elif first_row <= name_node.start_point[0] <= last_row:
             raw_refs.append((name_node.start_byte, kind == "type", kind, name_node))
 
     definitions: list[RawDefinition] = []
-    stack: list[tuple[int, str, str]] = []  # enclosing (end_byte, name, kind)
+    # enclosing (end_byte, name, kind); definitions around a row range never end inside it
+    stack: list[tuple[int, str, str]] = [
+        (1 << 62, name, kind) for name, kind in enclosing if kind not in _NOT_SCOPES
+    ]
     for start, neg_end, _pattern, name_node, node, kind in sorted(
         found.values(), key=lambda item: item[:2]
     ):
@@ -167,6 +186,7 @@ def raw_entry(
     mtime_ns: int,
     sha256: str | None = None,
     tree: Tree | None = None,
+    symbols: RawSymbols | None = None,
 ) -> RawEntry:
     """FileEntry's fields as plain tuples (see codec.py) for ``data``: raw bytes from disk, or
     the UTF-8 encoded buffer text."""
@@ -178,7 +198,9 @@ def raw_entry(
     definitions: tuple[RawDefinition, ...] = ()
     references: tuple[RawReference, ...] = ()
     errors = 0
-    if language is not None:
+    if symbols is not None:
+        definitions, references, errors = symbols
+    elif language is not None:
         definitions, references, errors = extract_raw(language, data, tree)
     return (
         path,
@@ -203,6 +225,9 @@ def build_entry(
     from_buffer: bool = False,
     sha256: str | None = None,
     tree: Tree | None = None,
+    symbols: RawSymbols | None = None,
 ) -> FileEntry:
-    raw = raw_entry(path, language, data, mtime_ns=mtime_ns, sha256=sha256, tree=tree)
+    raw = raw_entry(
+        path, language, data, mtime_ns=mtime_ns, sha256=sha256, tree=tree, symbols=symbols
+    )
     return entry_from_raw(raw, from_buffer=from_buffer)

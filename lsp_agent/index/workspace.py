@@ -45,13 +45,15 @@ def relative_path(root: Path, path: str | Path) -> str:
     if not candidate.is_absolute():
         candidate = root / candidate
     normal = Path(os.path.normpath(candidate))
-    for base, target in ((root, normal), (root.resolve(), normal.resolve())):
+    try:
+        rel = normal.relative_to(root).as_posix()
+    except ValueError:
+        # Maybe the same place through a symlinked spelling of the root (/tmp -> /private/tmp).
         try:
-            rel = target.relative_to(base).as_posix()
+            rel = normal.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
-            continue
-        return "" if rel == "." else rel
-    raise ValueError(f"{path} is outside the workspace root {root}")
+            raise ValueError(f"{path} is outside the workspace root {root}") from None
+    return "" if rel == "." else rel
 
 
 @contextmanager
@@ -363,9 +365,9 @@ class WorkspaceIndex:
             ):
                 return old
             language = languages.language_for_path(rel)
-            tree = self._trees.parse(rel, language, data) if language else None
+            symbols = self._trees.symbols(rel, language, data) if language else None
             entry = build_entry(
-                rel, language, data, mtime_ns=time.time_ns(), from_buffer=True, tree=tree
+                rel, language, data, mtime_ns=time.time_ns(), from_buffer=True, symbols=symbols
             )
             self._put(rel, entry)
             self.generation += 1
