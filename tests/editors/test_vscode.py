@@ -3,8 +3,9 @@
 editors/vscode/e2e/run.mjs does the driving (playwright-core): it installs the freshly built
 .vsix, opens calc.py, selects a line, picks "lsp-agent: Rewrite selection…" from the code action
 menu, types the instruction into the prompt the extension shows, and waits for the text that
-the scripted model's task produces. Nothing publishes diagnostics in a bare code-server, so the
-test uses the server's refactor action on a selection instead of a quick fix.
+the scripted model's task produces; then does the same on other.py through the palette command
+"LSP Agent: Run Instruction on Selection". Nothing publishes diagnostics in a bare code-server,
+so the test uses the server's refactor action on a selection instead of a quick fix.
 """
 
 from __future__ import annotations
@@ -59,27 +60,79 @@ def build_vsix(out: Path) -> Path:
     return vsix
 
 
+OTHER = "def mul(a, b):\n    return a * b\n"
+OTHER_FIXED = "def mul(a: float, b: float) -> float:\n    return a * b\n"
+
+
+def add_other_file_rules(case: EditorCase) -> None:
+    """A second task on other.py, ahead of the fixture's calc.py rules (first match wins)."""
+    case.model.add_rule(
+        {
+            "match": {"contains": "# Target file: other.py"},
+            "reply": {
+                "content": "other.py\n<<<<<<< SEARCH\ndef mul(a, b):\n=======\n"
+                "def mul(a: float, b: float) -> float:\n>>>>>>> REPLACE\n"
+            },
+        },
+        first=True,
+    )
+    case.model.add_rule(
+        {
+            "match": {"has_tool": "submit_plan", "contains": "Files: other.py"},
+            "reply": {
+                "tool_calls": [
+                    {
+                        "name": "submit_plan",
+                        "arguments": {
+                            "targets": [{"path": "other.py", "instructions": "Annotate mul."}],
+                            "notes": "one file",
+                        },
+                    }
+                ]
+            },
+        },
+        first=True,
+    )
+
+
 @pytest.mark.editor
 @pytest.mark.slow
-def test_code_action_with_prompted_instruction_edits_the_document(
+def test_code_action_and_run_instruction_command_edit_documents(
     editor_case: EditorCase, tmp_path: Path
 ) -> None:
     require_tools()
     vsix = build_vsix(tmp_path)
-    instruction = "Annotate add with int types"
+    (editor_case.root / "other.py").write_text(OTHER)
+    other_expected = tmp_path / "other_expected.py"
+    other_expected.write_text(OTHER_FIXED)
+    add_other_file_rules(editor_case)
+    action_instruction = "Annotate add with int types"
+    command_instruction = "Annotate mul with float types"
     config = {
         "codeServer": str(CODE_SERVER),
         "chromium": CHROMIUM,
         "vsix": str(vsix),
         "workspace": str(editor_case.root),
-        "file": "calc.py",
-        "expect": str(editor_case.expected),
-        "action": "Rewrite selection",
-        "instruction": instruction,
-        "selectLine": 1,
         "serverCommand": editor_case.server_cmd,
         "timeoutMs": 90_000,
         "artifacts": str(tmp_path),
+        "scenarios": [
+            {
+                "file": "calc.py",
+                "expect": str(editor_case.expected),
+                "via": "codeAction",
+                "action": "Rewrite selection",
+                "instruction": action_instruction,
+                "selectLine": 1,
+            },
+            {
+                "file": "other.py",
+                "expect": str(other_expected),
+                "via": "command",
+                "instruction": command_instruction,
+                "selectLine": 1,
+            },
+        ],
     }
     config_path = tmp_path / "e2e.json"
     config_path.write_text(json.dumps(config))
@@ -94,15 +147,20 @@ def test_code_action_with_prompted_instruction_edits_the_document(
     report = json.loads(lines[-1]) if lines else {}
     assert proc.returncode == 0, (
         f"e2e failed (screenshot in {tmp_path}):\n{report.get('error')}\n"
-        f"steps: {report.get('steps')}\nmenu: {report.get('menu')}\n"
+        f"steps: {report.get('steps')}\nscenarios: {report.get('scenarios')}\n"
         f"code-server log:\n{report.get('codeServerLog')}\nstderr:\n{proc.stderr[-3000:]}"
     )
-    assert report["text"] == editor_case.expected.read_text()
-    # The document changed in the editor (workspace/applyEdit), not on disk behind its back.
-    assert editor_case.file.read_text() != report["text"]
-    assert "lsp-agent: Rewrite selection…" in report["menu"], report["menu"]
-    assert editor_case.instruction_seen(instruction), (
-        "the typed instruction never reached the model"
-    )
-    assert any(instruction in row for row in report["tasksPick"]), report["tasksPick"]
+    by_code_action, by_command = report["scenarios"]
+    assert by_code_action["text"] == editor_case.expected.read_text()
+    assert by_command["text"] == OTHER_FIXED
+    # The documents changed in the editor (workspace/applyEdit), not on disk behind its back.
+    assert editor_case.file.read_text() != by_code_action["text"]
+    assert (editor_case.root / "other.py").read_text() == OTHER
+    assert "lsp-agent: Rewrite selection…" in by_code_action["menu"], by_code_action["menu"]
+    # Both typed instructions reached the model: the middleware and the palette command work.
+    assert editor_case.instruction_seen(action_instruction)
+    assert editor_case.instruction_seen(command_instruction)
+    assert editor_case.instruction_seen("Selection: other.py lines 1-1")
+    picked = " ".join(report["tasksPick"])
+    assert action_instruction in picked and command_instruction in picked, report["tasksPick"]
     assert "LSP Agent" in report["statusBar"]

@@ -4,8 +4,10 @@
 // the instruction prompt, and waits for the document text the scripted model's task produces.
 //
 // node e2e/run.mjs --config e2e.json      (tests/editors/test_vscode.py writes the config)
-// config: {codeServer, vsix, workspace, file, expect (path), action, instruction,
-//          serverCommand: [..], env: {..}, selectLine: n|null, timeoutMs, artifacts (dir)}
+// config: {codeServer, chromium, vsix, workspace, serverCommand: [..], env: {..}, timeoutMs,
+//          artifacts (dir), scenarios: [{file, expect (path), via: 'codeAction'|'command',
+//          action (code action title part), instruction, selectLine: n|null}]}
+// Scenarios run in order in one window: each opens its file, selects, starts a task and waits.
 // Prints one JSON report line on stdout; exits 0 on success, 1 on failure.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,6 +70,67 @@ async function runCommand(page, title) {
   await page.keyboard.press('Enter');
 }
 
+async function openFile(page, file) {
+  await page.keyboard.press('Control+P');
+  await page.locator('.quick-input-widget input').fill(file);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: file.split('/').pop() }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.editor-instance .view-lines').waitFor();
+  await page.locator('.tab.active', { hasText: file.split('/').pop() }).waitFor();
+}
+
+async function selectLine(page, line) {
+  await page.locator('.editor-instance .view-lines').click();
+  if (typeof line === 'number') {
+    await runCommand(page, 'Go to Line/Column...');
+    await page.keyboard.type(String(line));
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Home');
+    await page.keyboard.press('Shift+End');
+  } else {
+    await page.keyboard.press('Control+A');
+  }
+}
+
+// Opens the Quick Fix menu (Ctrl+.) and runs the entry titled like `action`; returns the menu.
+async function chooseCodeAction(page, action) {
+  const item = page.locator('.action-widget .monaco-list-row', { hasText: action }).first();
+  const rows = page.locator('.action-widget .monaco-list-row');
+  const deadline = Date.now() + 30_000;
+  // Retry: the first request may race the server's document sync.
+  for (;;) {
+    await page.keyboard.press('Control+.');
+    try {
+      await item.waitFor({ timeout: 3_000 });
+      break;
+    } catch {
+      const menu = await rows.allTextContents();
+      await page.keyboard.press('Escape');
+      if (Date.now() > deadline) throw new Error(`no code action "${action}" in ${JSON.stringify(menu)}`);
+    }
+  }
+  const menu = await rows.allTextContents();
+  // The menu sits under a pointer-blocking overlay: choose with the keyboard, as people do.
+  const focused = page.locator('.action-widget .monaco-list-row.focused');
+  for (let i = 0; i < 20 && !((await focused.textContent()) ?? '').includes(action); i++) {
+    await page.keyboard.press('ArrowDown');
+  }
+  await page.keyboard.press('Enter');
+  return menu;
+}
+
+// Monaco shows a final newline as an empty last line, so the joined lines equal the file.
+async function waitForText(page, expected) {
+  const deadline = Date.now() + timeoutMs;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await editorText(page);
+    if (text === expected) return text;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`editor text after ${timeoutMs} ms:\n${text}`);
+}
+
 const root = mkdtempSync(join(tmpdir(), 'lsp-agent-vscode-e2e-'));
 const home = join(root, 'home');
 const userData = join(root, 'user-data');
@@ -95,6 +158,8 @@ writeFileSync(
     'update.mode': 'none',
     'chat.commandCenter.enabled': false,
     'editor.lightbulb.enabled': 'off',
+    // Edits must stay in the buffer so the test can tell applyEdit from a write behind its back.
+    'files.autoSave': 'off',
   }),
 );
 
@@ -141,70 +206,34 @@ try {
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(cfg.workspace)}`);
   await page.locator('.monaco-workbench').waitFor();
 
-  step('open the file');
-  await page.keyboard.press('Control+P');
-  await page.locator('.quick-input-widget input').fill(cfg.file);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: cfg.file.split('/').pop() }).first().waitFor();
-  await page.keyboard.press('Enter');
-  await page.locator('.editor-instance .view-lines').waitFor();
-
-  step('wait for the language server');
+  step('wait for the workbench');
   await page.locator('.statusbar-item', { hasText: 'LSP Agent' }).first().waitFor({ timeout: 60_000 });
 
-  step('select and open the code action menu');
-  await page.locator('.editor-instance .view-lines').click();
-  if (typeof cfg.selectLine === 'number') {
-    await runCommand(page, 'Go to Line/Column...');
-    await page.keyboard.type(String(cfg.selectLine));
-    await page.keyboard.press('Enter');
-    await page.keyboard.press('Home');
-    await page.keyboard.press('Shift+End');
-  } else {
-    await page.keyboard.press('Control+A');
-  }
-  // Retry: the first request may race the server's document sync.
-  const item = page.locator('.action-widget .monaco-list-row', { hasText: cfg.action }).first();
-  const menuDeadline = Date.now() + 30_000;
-  for (;;) {
-    await page.keyboard.press('Control+.');
-    try {
-      await item.waitFor({ timeout: 3_000 });
-      break;
-    } catch (err) {
-      report.menu = await page.locator('.action-widget .monaco-list-row').allTextContents();
-      await page.keyboard.press('Escape');
-      if (Date.now() > menuDeadline) throw new Error(`no code action "${cfg.action}" in ${JSON.stringify(report.menu)}`);
+  report.scenarios = [];
+  for (const sc of cfg.scenarios ?? [cfg]) {
+    const rep = { file: sc.file, via: sc.via ?? 'codeAction' };
+    report.scenarios.push(rep);
+    step(`${sc.file}: open`);
+    await openFile(page, sc.file);
+    step(`${sc.file}: select`);
+    await selectLine(page, sc.selectLine);
+    if (rep.via === 'command') {
+      step(`${sc.file}: LSP Agent: Run Instruction on Selection`);
+      await runCommand(page, 'LSP Agent: Run Instruction on Selection');
+    } else {
+      step(`${sc.file}: code action "${sc.action}"`);
+      rep.menu = await chooseCodeAction(page, sc.action);
     }
+    if (sc.instruction) {
+      step(`${sc.file}: answer the instruction prompt`);
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 20_000 });
+      await input.fill(sc.instruction);
+      await page.keyboard.press('Enter');
+    }
+    step(`${sc.file}: wait for the edit`);
+    rep.text = await waitForText(page, readFileSync(sc.expect, 'utf8'));
   }
-  report.menu = await page.locator('.action-widget .monaco-list-row').allTextContents();
-
-  step('run the code action');
-  // The menu sits under a pointer-blocking overlay: choose with the keyboard, as people do.
-  const focused = page.locator('.action-widget .monaco-list-row.focused');
-  for (let i = 0; i < 20 && !((await focused.textContent()) ?? '').includes(cfg.action); i++) {
-    await page.keyboard.press('ArrowDown');
-  }
-  await page.keyboard.press('Enter');
-  if (cfg.instruction) {
-    step('answer the instruction prompt');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible', timeout: 20_000 });
-    await input.fill(cfg.instruction);
-    await page.keyboard.press('Enter');
-  }
-
-  step('wait for the edit');
-  // Monaco shows a final newline as an empty last line, so the joined lines equal the file.
-  const expected = readFileSync(cfg.expect, 'utf8');
-  const deadline = Date.now() + timeoutMs;
-  let text = '';
-  while (Date.now() < deadline) {
-    text = await editorText(page);
-    if (text === expected) break;
-    await page.waitForTimeout(250);
-  }
-  report.text = text;
-  if (text !== expected) throw new Error(`editor text after ${timeoutMs} ms:\n${text}`);
 
   step('show tasks');
   await runCommand(page, 'LSP Agent: Show Tasks');
