@@ -52,13 +52,17 @@ class Budget:
         self.settings = settings
         self.started = time.monotonic()
         self.usage = Usage()
+        self.estimated = 0  # tokens of replies whose server reported no usage (some local servers)
 
     @property
     def tokens(self) -> int:
-        return self.usage.prompt_tokens + self.usage.completion_tokens
+        return self.usage.prompt_tokens + self.usage.completion_tokens + self.estimated
 
-    def charge(self, usage: Usage) -> None:
+    def charge(self, usage: Usage, *, sent_chars: int = 0, reply_chars: int = 0) -> None:
         self.usage = self.usage + usage
+        if usage.prompt_tokens + usage.completion_tokens == 0:
+            # No usage reported: estimate (~4 characters a token) so the budget still binds.
+            self.estimated += (sent_chars + reply_chars) // 4
 
     def check(self) -> None:
         if self.tokens >= self.settings.max_tokens:
@@ -119,9 +123,13 @@ class Agent:
             content=reply.content,
             tool_calls=[{"name": c.name, "arguments": c.arguments} for c in reply.tool_calls],
             finish_reason=reply.finish_reason,
-            usage=_usage_dict(reply.usage),
+            usage=reply.usage.to_json(),
         )
-        self.budget.charge(reply.usage)
+        self.budget.charge(
+            reply.usage,
+            sent_chars=sum(len(str(m.get("content") or "")) for m in self.messages),
+            reply_chars=len(reply.content) + sum(len(c.arguments) for c in reply.tool_calls),
+        )
         self.messages.append(assistant_message(reply))
         self._logged = len(self.messages)
         return reply
@@ -177,11 +185,3 @@ def _canonical(call: ToolCall) -> str:
     if call.parsed is not None:
         return json.dumps(call.parsed, sort_keys=True)
     return call.arguments.strip()
-
-
-def _usage_dict(usage: Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "cached_tokens": usage.cached_tokens,
-    }

@@ -13,6 +13,7 @@ import pytest
 from lsp_agent.agents.loop import Agent, Budget, LimitsExceeded, LoopDetected, Submitted, ToolError
 from lsp_agent.agents.tools import Tool
 from lsp_agent.agents.transcript import Transcript, read_transcript
+from lsp_agent.agents.usage import Usage
 from lsp_agent.config import BudgetSettings
 from tests.agents.test_orchestrator import make_client
 from tests.support.scripted_model import ScriptedModel
@@ -134,3 +135,19 @@ async def test_step_and_time_limits(scripted, tmp_path):
     with pytest.raises(LimitsExceeded) as exc:
         await late.step()
     assert exc.value.kind == "time" and len(scripted.requests) == 2  # no request was sent
+
+
+async def test_token_budget_binds_when_the_server_reports_no_usage(scripted, tmp_path):
+    budget = Budget(BudgetSettings(max_tokens=100))
+    budget.charge(_no_usage(), sent_chars=300, reply_chars=100)
+    assert budget.tokens == 100
+    with pytest.raises(LimitsExceeded) as exc:
+        budget.check()
+    assert exc.value.kind == "tokens"
+    budget = Budget(BudgetSettings(max_tokens=100))
+    budget.charge(Usage(prompt_tokens=10, completion_tokens=5), sent_chars=4000)
+    assert budget.tokens == 15  # reported usage wins over the estimate
+
+
+def _no_usage() -> Usage:
+    return Usage(requests=1)
