@@ -409,8 +409,9 @@ class WorkspaceIndex:
             self._refresh_one(rel, changed, rows, removed)
         if self._cache is not None and (rows or removed):
             self._cache.write(rows, removed)
-            self._cached_paths.update(row[0] for row in rows)
-            self._cached_paths.difference_update(removed)
+            with self._lock:
+                self._cached_paths.update(row[0] for row in rows)
+                self._cached_paths.difference_update(removed)
         if changed:
             with self._lock:
                 self.generation += 1

@@ -172,6 +172,9 @@ def test_relative_path(tmp_path: Path) -> None:
     for bad in ("../x.py", "/etc/passwd", str(root) + "-other/x.py"):
         with pytest.raises(ValueError, match="outside the workspace root"):
             relative_path(root, bad)
+    alias = tmp_path.parent / f"{tmp_path.name}-alias"
+    os.symlink(root, alias)  # the same root under another spelling
+    assert relative_path(root, alias / "a.py") == "a.py"
     index = make(tmp_path)
     with pytest.raises(ValueError):
         index.update("../escape.py", "x = 1\n")
