@@ -409,3 +409,35 @@ async def test_cut_off_coder_answer_is_never_applied(calc, scripted, tmp_path):
 
     assert result.state == "succeeded", result.error
     assert result.changes[0].new_text == CALC.replace("def add", "def plus")  # sub untouched
+
+
+async def test_frozen_buffer_texts_override_disk_and_reasoning_never_becomes_an_edit(
+    calc, scripted, tmp_path
+):
+    from lsp_agent.agents.orchestrator import TaskSpec, run_task
+    from tests.agents.test_orchestrator import FakeSnapshot, make_client
+
+    buffer = CALC.replace("return a + b", "return b + a")  # unsaved editor text
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "x"}]))
+    thought = block("calc.py", "def sub(a, b):\n", "def minus(a, b):\n")
+    edit = block("calc.py", "    return b + a\n", "    return a + b  # sum\n")
+    scripted.add_rule(
+        coder_rule("calc.py", edit, reply={"content": edit, "reasoning_content": thought})
+    )
+    scripted.add_rule(review_rule(True))
+
+    result = await run_task(
+        TaskSpec(instruction="x"),
+        index=calc,
+        snapshot=FakeSnapshot("p"),
+        client=make_client(scripted),
+        settings=settings_with(),
+        transcript_dir=tmp_path / "t",
+        texts={"calc.py": buffer},
+    )
+
+    assert result.state == "succeeded", result.error
+    [change] = result.changes
+    assert change.original_text == buffer
+    assert change.new_text == buffer.replace("return b + a", "return a + b  # sum")
+    assert "def sub(a, b):" in change.new_text  # the reasoning's block was not applied
