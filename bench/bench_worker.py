@@ -19,7 +19,6 @@ import sys
 import sysconfig
 import tempfile
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,6 @@ from lsp_agent.agents.providers import resolve_provider  # noqa: E402
 from lsp_agent.config import ContextSettings, ModelSettings, Settings  # noqa: E402
 from lsp_agent.index.workspace import WorkspaceIndex  # noqa: E402
 from tests.support.scripted_model import ScriptedModel  # noqa: E402
-
-# The scripted server inherits socketserver's listen backlog of 5: a burst of 8 new connections
-# overflows it and the kernel's SYN retry adds a full second to the late ones. Real providers
-# have deep backlogs, so raise it here rather than measure the test double.
-ThreadingHTTPServer.request_queue_size = 128
 
 
 class Snap:

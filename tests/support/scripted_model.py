@@ -206,6 +206,12 @@ def _normalize_tool_calls(calls: Sequence[Mapping[str, Any]], prefix: str) -> li
     return result
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 makes a burst of parallel coders wait ~1 s for a slot.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class ScriptedModel:
     """The server. Use as a context manager, or ``start()`` / ``stop()``."""
 
@@ -228,7 +234,7 @@ class ScriptedModel:
         self.errors: list[str] = []  # exceptions raised by hooks / callable replies
         self._lock = threading.Lock()
         self._cache = _PrefixCache()
-        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server = _Server((host, port), _Handler)
         self._server.daemon_threads = True
         self._server.scripted = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
