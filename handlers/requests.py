@@ -87,7 +87,6 @@ def setup(server: LanguageServer, session: Session) -> None:
 
         budget = budget_for(session.settings, session.settings.model.model or None)
         async with session.snapshot_lock:
-            snapshot = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: builder.build(budget=budget, focus=[path])
+            return await asyncio.get_running_loop().run_in_executor(
+                None, lambda: builder.build(budget=budget, focus=[path]).manifest.to_json()
             )
-        return snapshot.manifest.to_json()

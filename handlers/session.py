@@ -20,6 +20,8 @@ from pygls.lsp.server import LanguageServer
 from lsp_agent.config import Settings, workspace_cache_dir
 
 if TYPE_CHECKING:  # heavy modules load lazily, after the first response
+    from lsp_agent.handlers.worker_loop import WorkerLoop
+
     from lsp_agent.context.snapshot import SnapshotBuilder
     from lsp_agent.index.workspace import WorkspaceIndex
     from lsp_agent.tasks import TaskJournal, TaskRunner
@@ -64,6 +66,7 @@ class Session:
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     client_log: logging.Handler | None = None
+    worker: WorkerLoop | None = None  # the agent worker's own loop and thread
     snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # One shared model client per settings object: (settings, client) keyed by id(settings).
     model_clients: dict[int, tuple[Settings, Any]] = field(default_factory=dict)

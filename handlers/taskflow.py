@@ -148,24 +148,27 @@ async def _work(
         progress.report("building the context snapshot", 2)
         model_name = client.provider.model_for("coder") or None
         budget = budget_for(session.settings, model_name)
-        snapshot = await _snapshot(session, spec, budget)
-        session.manifests[task.id] = snapshot.manifest.to_json()
+        snapshot, session.manifests[task.id] = await _snapshot(session, spec, budget)
 
         def on_event(event: Any) -> None:
             report(event)
             text, percent = progress_message(event.stage, event.message, event.done, event.total)
             progress.report(text, percent)
 
-        result = await run_task(
-            spec,
-            index=session.index,
-            snapshot=snapshot,
-            client=client,
-            settings=session.settings,
-            progress=on_event,
-            transcript_dir=session.cache_dir / "transcripts",
-            texts=dict(frozen.texts),
-            task_id=task.id,
+        assert session.worker is not None
+        # The worker runs on its own loop (see worker_loop.py); its progress events hop back.
+        result = await session.worker.run(
+            run_task(
+                spec,
+                index=session.index,
+                snapshot=snapshot,
+                client=client,
+                settings=session.settings,
+                progress=session.worker.call_back(asyncio.get_running_loop(), on_event),
+                transcript_dir=session.cache_dir / "transcripts",
+                texts=dict(frozen.texts),
+                task_id=task.id,
+            )
         )
     except asyncio.CancelledError:
         progress.end("cancelled: nothing was applied")
@@ -177,22 +180,26 @@ async def _work(
     return result
 
 
-async def _snapshot(session: Session, spec: Any, budget: int) -> Any:
+async def _snapshot(session: Session, spec: Any, budget: int) -> tuple[Any, dict[str, Any]]:
+    """The snapshot and its manifest as JSON, both computed off the loop (the manifest of a
+    2,000-file workspace takes tens of milliseconds to convert)."""
     builder = session.builder
     assert builder is not None
     diagnostics = [str(d.get("message", "")) for d in spec.diagnostics]
+
+    def build() -> tuple[Any, dict[str, Any]]:
+        snapshot = builder.build(
+            budget=budget,
+            focus=spec.files,
+            instruction=spec.instruction,
+            selection=spec.selection,
+            diagnostics=diagnostics,
+        )
+        return snapshot, snapshot.manifest.to_json()
+
     # One build at a time: the builder persists its prefix and is not meant to race itself.
     async with session.snapshot_lock:
-        return await asyncio.get_running_loop().run_in_executor(
-            None,
-            lambda: builder.build(
-                budget=budget,
-                focus=spec.files,
-                instruction=spec.instruction,
-                selection=spec.selection,
-                diagnostics=diagnostics,
-            ),
-        )
+        return await asyncio.get_running_loop().run_in_executor(None, build)
 
 
 async def _finish(session: Session, task: Task, handle: asyncio.Task[Task]) -> dict[str, Any]:

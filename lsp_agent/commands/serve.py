@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"lsp-agent serve: {exc}", file=sys.stderr)
             return 2
+    # Indexing, snapshots and the agent worker run on other threads; a shorter GIL switch
+    # interval (default 5 ms) lets the protocol thread answer between their steps sooner.
+    sys.setswitchinterval(0.001)
     from lsp_agent.handlers.server import create_server
 
     server = create_server()
