@@ -52,6 +52,28 @@ def progress_message(stage: str, message: str, done: int, total: int) -> tuple[s
     return (f"{stage}: {message}" if message and message != stage else stage), percent
 
 
+def python_column(lines: list[str], line: int, utf16: int) -> int:
+    """LSP columns count UTF-16 units; Selection counts Python characters."""
+    if not 0 <= line < len(lines):
+        return utf16
+    units = 0
+    for index, char in enumerate(lines[line]):
+        if units >= utf16:
+            return index
+        units += 2 if ord(char) > 0xFFFF else 1
+    return len(lines[line])
+
+
+def _lines_of(session: Session, frozen: FrozenDocuments, path: str) -> list[str]:
+    text = frozen.texts.get(path)
+    if text is None:
+        try:
+            text = (session.root / path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+    return text.splitlines()
+
+
 def _title(request: TaskRequest, instruction: str) -> str:
     if request.preset == "fix" and request.diagnostics:
         first = str(request.diagnostics[0].get("message", "")).strip().splitlines()
@@ -89,11 +111,17 @@ def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Ta
 
     preset = PRESETS.get(request.preset or "")
     instruction = request.instruction or (preset.instruction if preset else "")
+    frozen = session.freeze()
     selection = None
     if request.range is not None:
         r = request.range
+        lines = _lines_of(session, frozen, request.path)
         selection = Selection(
-            request.path, r.start.line, r.start.character, r.end.line, r.end.character
+            request.path,
+            r.start.line,
+            python_column(lines, r.start.line, r.start.character),
+            r.end.line,
+            python_column(lines, r.end.line, r.end.character),
         )
     spec = TaskSpec(
         instruction=instruction,
@@ -104,7 +132,6 @@ def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Ta
         preset=request.preset,
         title=_title(request, instruction),
     )
-    frozen = session.freeze()
     journal_spec = {
         **spec.to_json(),
         "uri": request.uri,

@@ -157,6 +157,18 @@ class ServerUnderTest:
         except TimeoutError:
             raise AssertionError(f"gave up waiting for {what}") from None
 
+    async def wait_for_async(self, predicate: Callable[[], Any], what: str) -> None:
+        """Like ``wait_for`` for a coroutine predicate (one that asks the server)."""
+
+        async def loop() -> None:
+            while not await predicate():
+                await asyncio.sleep(0.02)
+
+        try:
+            await asyncio.wait_for(loop(), WAIT_S)
+        except TimeoutError:
+            raise AssertionError(f"gave up waiting for {what}") from None
+
     def progress_kinds(self, token: str) -> list[str]:
         return [value.kind for value in self.client.progress_reports.get(token, [])]
 

@@ -164,3 +164,33 @@ async def test_running_without_a_model_says_which_variable_to_set(
         "the no-model message",
     )
     assert shown[0].type == types.MessageType.Error
+
+
+async def test_open_buffer_overrides_disk_in_the_index(server: ServerUnderTest) -> None:
+    """A buffer that exists only in the editor is indexed; closing it returns to disk."""
+    server.open("draft.py", version=1, text="def draft_helper(x):\n    return x\n")
+
+    async def manifest_paths() -> list[str]:
+        manifest = await server.client.protocol.send_request_async(
+            "lspAgent/context", {"uri": server.uri("calc.py")}
+        )
+        return [entry.path for entry in manifest.files]
+
+    paths: list[str] = []
+
+    async def poll() -> bool:
+        paths[:] = await manifest_paths()
+        return "draft.py" in paths
+
+    await server.wait_for_async(poll, "draft.py in the snapshot")
+    assert "calc.py" in paths
+    server.client.text_document_did_close(
+        types.DidCloseTextDocumentParams(
+            text_document=types.TextDocumentIdentifier(uri=server.uri("draft.py"))
+        )
+    )
+
+    async def gone() -> bool:
+        return "draft.py" not in await manifest_paths()
+
+    await server.wait_for_async(gone, "draft.py to leave the snapshot")
