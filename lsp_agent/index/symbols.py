@@ -8,6 +8,7 @@ identifier. Everything here is pure (bytes in, records out) so it runs the same 
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Iterable, Sequence
 
 from tree_sitter import Node, Point, QueryCursor, Tree
@@ -16,6 +17,7 @@ from lsp_agent.index.codec import RawEntry, entry_from_raw
 from lsp_agent.index.languages import load_query, new_parser
 from lsp_agent.index.model import Definition, FileEntry, Reference
 
+_REF_ORDER = operator.itemgetter(0, 1, 2)  # position, then specific kinds before "type"
 MAX_SIGNATURE = 200  # characters; a minified one-line file must not bloat every record
 _CONTAINERS = frozenset({"class", "struct", "interface", "impl", "trait"})
 # Definitions of these kinds never enclose others in a meaningful way (a C typedef wrapping a
@@ -53,19 +55,16 @@ RawDefinition = tuple[str, str, int, int, int, int, str, str]  # Definition's fi
 RawReference = tuple[str, str, int, int]  # Reference's fields, in order
 RawSymbols = tuple[tuple[RawDefinition, ...], tuple[RawReference, ...], int]
 
-# (language, pattern index) -> ("definition" | "reference", capture key, kind)
-_PATTERN_ROLES: dict[tuple[str, int], tuple[str, str, str] | None] = {}
+# language -> pattern index -> (is a definition, capture key, kind, kind == "type") or None
+_PATTERN_ROLES: dict[str, dict[int, tuple[bool, str, str, bool] | None]] = {}
 
 
-def _pattern_role(language: str, pattern: int, keys: Iterable[str]) -> tuple[str, str, str] | None:
-    role = None
+def _pattern_role(keys: Iterable[str]) -> tuple[bool, str, str, bool] | None:
     for key in keys:
         head, _, kind = key.partition(".")
         if head in ("definition", "reference") and kind:
-            role = (head, key, kind)
-            break
-    _PATTERN_ROLES[(language, pattern)] = role
-    return role
+            return head == "definition", key, kind, kind == "type"
+    return None
 
 
 def extract_raw(
@@ -92,26 +91,29 @@ def extract_raw(
     found: dict[int, tuple[int, int, int, Node, Node, str]] = {}
     # (name start_byte, is the generic "type" kind, kind, name node)
     raw_refs: list[tuple[int, bool, str, Node]] = []
-    roles = _PATTERN_ROLES
+    roles = _PATTERN_ROLES.setdefault(language, {})
+    ranged = rows is not None
+    # This loop runs once per match (hundreds of thousands on a cold index): keep it lean.
     for pattern, captures in cursor.matches(root):
-        role = roles.get((language, pattern), False)
-        if role is False:
-            role = _pattern_role(language, pattern, captures)
+        if pattern in roles:
+            role = roles[pattern]
+        else:
+            role = roles[pattern] = _pattern_role(captures)
         names = captures.get("name")
         if role is None or not names:
             continue
         name_node = names[0]
-        head, key, kind = role
-        if head == "definition":
+        is_definition, key, kind, is_type = role
+        if is_definition:
             node = captures[key][0]
-            if not first_row <= node.start_point[0] <= last_row:
+            if ranged and not first_row <= node.start_point[0] <= last_row:
                 continue
             previous = found.get(node.id)
             # Patterns are ordered specific-first: the lowest pattern index wins.
             if previous is None or pattern < previous[2]:
                 found[node.id] = (node.start_byte, -node.end_byte, pattern, name_node, node, kind)
-        elif first_row <= name_node.start_point[0] <= last_row:
-            raw_refs.append((name_node.start_byte, kind == "type", kind, name_node))
+        elif not ranged or first_row <= name_node.start_point[0] <= last_row:
+            raw_refs.append((name_node.start_byte, is_type, kind, name_node))
 
     definitions: list[RawDefinition] = []
     # enclosing (end_byte, name, kind); definitions around a row range never end inside it
@@ -149,7 +151,7 @@ def extract_raw(
     # kind sorts first and wins.
     seen = {item[3].start_byte for item in found.values()}
     references: list[RawReference] = []
-    raw_refs.sort(key=lambda item: item[:3])
+    raw_refs.sort(key=_REF_ORDER)
     for start_byte, _is_type, kind, name_node in raw_refs:
         if start_byte in seen:
             continue

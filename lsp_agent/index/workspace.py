@@ -8,7 +8,6 @@ Open editor buffers override disk content until they are closed.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import hashlib
 import logging
 import os
@@ -16,8 +15,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from lsp_agent.config import IndexSettings, workspace_cache_dir
@@ -26,7 +24,7 @@ from lsp_agent.index.cache import CACHED_SKIPS, SKIP_MARK, IndexCache, Row
 from lsp_agent.index.discovery import IgnoreRules, discover, read_source
 from lsp_agent.index.incremental import BufferTrees
 from lsp_agent.index.model import Definition, FileEntry, IndexStats, Reference
-from lsp_agent.index.pool import Job, effective_jobs, run_jobs, should_use_pool
+from lsp_agent.index.pool import Job, effective_jobs, gc_paused, run_jobs, should_use_pool
 from lsp_agent.index.symbols import build_entry
 from lsp_agent.index.tables import SymbolTables
 
@@ -54,19 +52,6 @@ def relative_path(root: Path, path: str | Path) -> str:
         except ValueError:
             raise ValueError(f"{path} is outside the workspace root {root}") from None
     return "" if rel == "." else rel
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while hundreds of thousands of acyclic records are created: each
-    full collection would walk all of them again (measured: a third of a warm start)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class WorkspaceIndex:
@@ -223,7 +208,7 @@ class WorkspaceIndex:
                 known = {
                     path: entry for path, entry in self._entries.items() if not entry.from_buffer
                 }
-            with _gc_paused():
+            with gc_paused():
                 result = self._index(found.files, known, jobs, progress)
             entries, skipped, rows, parsed, reused = result
             skipped.update(found.skipped)
