@@ -147,6 +147,8 @@ async def test_malformed_params_get_an_error_and_the_server_goes_on(
     with pytest.raises(JsonRpcException) as info:
         await server.run_task("../outside.py", preset="simplify")
     assert "outside the workspace" in info.value.message
+    with pytest.raises(JsonRpcException, match="no instruction"):
+        await server.run_task("calc.py", needsInstruction=True)
     with pytest.raises(JsonRpcException):
         await server.client.protocol.send_request_async("lspAgent/context", {"uri": 3})
     assert await _actions(server, _rng(0, 0, 1, 0))

@@ -30,16 +30,19 @@ from tests.support.scripted_model import ScriptedModel
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TEXT = {name: f"def {name}_value(x):\n    return x * 2\n" for name in ("p", "q")}
+TEXT = {name: f"def {name}_value(x):\n    return x * 2\n" for name in ("p", "q", "r")}
 LIMITED = types.ClientCapabilities()  # nothing: no applyEdit, no progress, no configuration
 GATE_Q = threading.Event()
+GATE_R = threading.Event()
 
 
 @pytest.fixture(scope="module")
 def model() -> Iterator[ScriptedModel]:
-    with ScriptedModel([*edit_rules("p"), *edit_rules("q", GATE_Q), APPROVE]) as scripted:
+    rules = [*edit_rules("p"), *edit_rules("q", GATE_Q), *edit_rules("r", GATE_R), APPROVE]
+    with ScriptedModel(rules) as scripted:
         yield scripted
     GATE_Q.set()
+    GATE_R.set()
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +116,22 @@ async def test_cancel_request_on_a_waiting_run_task_cancels_the_task(
         assert (workspace / "q.py").read_text() == TEXT["q"]
     finally:
         await stop_server(limited)
+
+
+async def test_shutdown_cancels_running_tasks_and_journals_them(
+    module_tmp: Path, workspace: Path, model: ScriptedModel
+) -> None:
+    env = _env(module_tmp, model)
+    first = await start_server(workspace, env=env)
+    task_id = (await first.run_task("r.py", preset="simplify"))["taskId"]
+    await first.wait_for(lambda: coder_started(model, "r.py"), "the coder request")
+    await stop_server(first)  # shutdown while the coder is still inside the model
+    GATE_R.set()
+    assert not edits_for(first, "r.py")
+    again = await start_server(workspace, env=env)
+    try:
+        [row] = [t for t in await again.tasks() if t["id"] == task_id]
+        assert row["state"] == "cancelled"
+        assert (workspace / "r.py").read_text() == TEXT["r"]
+    finally:
+        await stop_server(again)

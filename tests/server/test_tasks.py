@@ -29,7 +29,7 @@ from tests.support.scripted_model import ScriptedModel
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-FILES = {name: f"def {name}_value(x):\n    return x + 1\n\n\nLIMIT = 10\n" for name in "abcdefgh"}
+FILES = {name: f"def {name}_value(x):\n    return x + 1\n\n\nLIMIT = 10\n" for name in "abcdefghi"}
 
 
 GATES = {name: threading.Event() for name in "bcdefg"}
@@ -38,7 +38,11 @@ GATES = {name: threading.Event() for name in "bcdefg"}
 @pytest.fixture(scope="module")
 def model() -> Iterator[ScriptedModel]:
     rules = [rule for name in "abcdefgh" for rule in edit_rules(name, GATES.get(name))]
-    with ScriptedModel([*rules, APPROVE]) as scripted:
+    auth_fault = {
+        "match": {"has_tool": "submit_plan", "contains": "Files: i.py"},
+        "fault": {"kind": "status", "status": 401},
+    }
+    with ScriptedModel([auth_fault, *rules, APPROVE]) as scripted:
         yield scripted
     for gate in GATES.values():
         gate.set()
@@ -179,3 +183,39 @@ async def test_refused_edit_is_reported_not_retried(server: ServerUnderTest) -> 
         assert len(server.edits) == before + 1  # asked once, not again
     finally:
         server.accept_edits = True
+
+
+async def test_model_failure_becomes_a_failed_task_and_a_message(server: ServerUnderTest) -> None:
+    task_id = (await server.run_task("i.py", instruction="anything"))["taskId"]
+    assert await wait_state(server, task_id, {"failed"}) == "failed"
+    shown = await server.wait_for(
+        lambda: [
+            m for m in server.client.messages if "i.py" in m.message and "failed" in m.message
+        ],
+        "the failure message",
+    )
+    assert shown[0].type == types.MessageType.Error
+    assert "401" in shown[0].message or "auth" in shown[0].message
+    assert not edits_for(server, "i.py")
+    assert server.progress_kinds(f"lsp-agent/{task_id}")[-1] == "end"
+
+
+async def test_settings_change_takes_effect_and_bad_values_warn(server: ServerUnderTest) -> None:
+    before = len(server.client.messages)
+    server.client.set_configuration({"lspAgent": {"confirmEdits": False, "jobs": "many"}})
+    server.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings=None)
+    )
+    await server.wait_for(
+        lambda: any(
+            "jobs must be a whole number" in m.message for m in server.client.messages[before:]
+        ),
+        "the settings warning",
+    )
+    task_id = (await server.run_task("a.py", instruction="rename again"))["taskId"]
+    await server.wait_for(
+        lambda: any(task_id in (p.edit.change_annotations or {}) for p in server.edits),
+        "the second edit of a.py",
+    )
+    params = next(p for p in server.edits if task_id in (p.edit.change_annotations or {}))
+    assert params.edit.change_annotations[task_id].needs_confirmation is False
