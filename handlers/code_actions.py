@@ -8,6 +8,7 @@ the command on ``codeAction/resolve``; the rest get it at once.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from lsp_agent.handlers.presets import FIX, REFACTORS
@@ -55,28 +56,34 @@ def run_task_arguments(
     return args
 
 
-def build_actions(
-    params: types.CodeActionParams, version: int | None
-) -> list[tuple[str, str, dict[str, Any], bool]]:
-    """(title, kind, runTask arguments, preferred) for every action that applies."""
+@dataclass(frozen=True)
+class ActionSpec:
+    title: str
+    kind: str
+    arguments: dict[str, Any]  # the lspAgent.runTask argument object
+    diagnostics: tuple[types.Diagnostic, ...] = ()  # the ones a quickfix resolves
+
+
+def build_actions(params: types.CodeActionParams, version: int | None) -> list[ActionSpec]:
+    """Every action that applies to the request, in menu order."""
     uri = params.text_document.uri
     only = params.context.only
-    found: list[tuple[str, str, dict[str, Any], bool]] = []
+    found: list[ActionSpec] = []
     if _wanted(types.CodeActionKind.QuickFix, only):
         for diagnostic in params.context.diagnostics:
             first_line = diagnostic.message.strip().splitlines()[0] if diagnostic.message else ""
             args = run_task_arguments(uri, version, diagnostic.range, [diagnostic], FIX.name)
-            found.append((f"{FIX.title}: {first_line}", "quickfix", args, False))
+            found.append(ActionSpec(f"{FIX.title}: {first_line}", "quickfix", args, (diagnostic,)))
     if not _is_empty(params.range) and _wanted(types.CodeActionKind.RefactorRewrite, only):
         diagnostics = list(params.context.diagnostics)
         for preset in REFACTORS:
             args = run_task_arguments(uri, version, params.range, diagnostics, preset.name)
-            found.append((f"lsp-agent: {preset.title}", "refactor.rewrite", args, False))
+            found.append(ActionSpec(f"lsp-agent: {preset.title}", "refactor.rewrite", args))
         args = run_task_arguments(uri, version, params.range, diagnostics, None)
-        found.append(("lsp-agent: Rewrite selection…", "refactor.rewrite", args, False))
+        found.append(ActionSpec("lsp-agent: Rewrite selection…", "refactor.rewrite", args))
     if _wanted(SOURCE_KIND, only):
         args = run_task_arguments(uri, version, None, [], None)
-        found.append(("lsp-agent: Apply an instruction to this file…", SOURCE_KIND, args, False))
+        found.append(ActionSpec("lsp-agent: Apply an instruction to this file…", SOURCE_KIND, args))
     return found
 
 
@@ -95,12 +102,14 @@ def setup(server: LanguageServer, session: Session) -> None:
         version = doc.version if doc is not None else None
         lazy = "command" in session.code_action_resolve_properties
         actions = []
-        for title, kind, args, preferred in build_actions(params, version):
-            action = types.CodeAction(title=title, kind=kind, is_preferred=preferred or None)
+        for spec in build_actions(params, version):
+            action = types.CodeAction(
+                title=spec.title, kind=spec.kind, diagnostics=list(spec.diagnostics) or None
+            )
             if lazy:
-                action.data = {"title": title, "arguments": args}
+                action.data = {"title": spec.title, "arguments": spec.arguments}
             else:
-                action.command = _command(title, args)
+                action.command = _command(spec.title, spec.arguments)
             actions.append(action)
         return actions
 

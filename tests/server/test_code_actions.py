@@ -70,6 +70,7 @@ async def test_one_quickfix_per_diagnostic(server: ServerUnderTest) -> None:
         "Fix with lsp-agent: name 'add' shadows",
         "Fix with lsp-agent: unused call",
     ]
+    assert [d.message for d in fixes[1].diagnostics] == ["unused call"]
     args = fixes[1].command.arguments[0]
     assert fixes[1].command.command == "lspAgent.runTask"
     assert args["uri"] == server.uri("calc.py")

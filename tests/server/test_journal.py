@@ -1,4 +1,4 @@
-"""Clients without applyEdit/progress, ``$/cancelRequest``, and results that survive a restart.
+"""Other clients (no applyEdit/progress, lazy code actions), ``$/cancelRequest``, restarts.
 
 A limited client (no applyEdit, no work-done progress, no workspace/configuration) waits on
 ``lspAgent.runTask`` and receives the edit in the result; the task stays journaled as
@@ -22,6 +22,7 @@ from tests.server.conftest import make_workspace, server_env
 from tests.server.lsp_helpers import (
     WAIT_S,
     apply_text_edits,
+    full_capabilities,
     start_server,
     stop_server,
 )
@@ -135,3 +136,26 @@ async def test_shutdown_cancels_running_tasks_and_journals_them(
         assert (workspace / "r.py").read_text() == TEXT["r"]
     finally:
         await stop_server(again)
+
+
+async def test_lazy_clients_get_the_command_on_resolve(module_tmp: Path, workspace: Path) -> None:
+    capabilities = full_capabilities()
+    capabilities.text_document.code_action.resolve_support.properties = ["command"]
+    sut = await start_server(workspace, env=server_env(module_tmp), capabilities=capabilities)
+    try:
+        sut.open("p.py", version=2)
+        start, end = types.Position(line=0, character=0), types.Position(line=1, character=0)
+        actions = await sut.client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=sut.uri("p.py")),
+                range=types.Range(start=start, end=end),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        )
+        assert actions and all(a.command is None and a.data for a in actions)
+        resolved = await sut.client.code_action_resolve_async(actions[0])
+        assert resolved.command.command == "lspAgent.runTask"
+        argument = resolved.command.arguments[0]
+        assert argument["preset"] == "simplify" and argument["version"] == 2
+    finally:
+        await stop_server(sut)
