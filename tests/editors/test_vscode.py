@@ -4,8 +4,9 @@ editors/vscode/e2e/run.mjs does the driving (playwright-core): it installs the f
 .vsix, opens calc.py, selects a line, picks "lsp-agent: Rewrite selection…" from the code action
 menu, types the instruction into the prompt the extension shows, and waits for the text that
 the scripted model's task produces; then does the same on other.py through the palette command
-"LSP Agent: Run Instruction on Selection". Nothing publishes diagnostics in a bare code-server,
-so the test uses the server's refactor action on a selection instead of a quick fix.
+"LSP Agent: Run Instruction on Selection"; first it stores an API key with "LSP Agent: Set
+API Key" and checks the restarted server's environment. Nothing publishes diagnostics in a bare
+code-server, so the test uses the server's refactor action on a selection, not a quick fix.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def build_vsix(out: Path) -> Path:
     return vsix
 
 
+API_KEY = "sk-e2e-0123456789"
 OTHER = "def mul(a, b):\n    return a * b\n"
 OTHER_FIXED = "def mul(a: float, b: float) -> float:\n    return a * b\n"
 
@@ -116,6 +118,7 @@ def test_code_action_and_run_instruction_command_edit_documents(
         "serverCommand": editor_case.server_cmd,
         "timeoutMs": 90_000,
         "artifacts": str(tmp_path),
+        "apiKey": API_KEY,
         "scenarios": [
             {
                 "file": "calc.py",
@@ -164,3 +167,6 @@ def test_code_action_and_run_instruction_command_edit_documents(
     picked = " ".join(report["tasksPick"])
     assert action_instruction in picked and command_instruction in picked, report["tasksPick"]
     assert "LSP Agent" in report["statusBar"]
+    # "Set API Key": the key went to SecretStorage and the restarted server's environment only
+    # (the tasks above ran on that restarted server).
+    assert report["apiKey"] == {"restarted": True, "oldServerGone": True, "inSettings": False}

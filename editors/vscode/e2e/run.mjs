@@ -6,11 +6,12 @@
 // node e2e/run.mjs --config e2e.json      (tests/editors/test_vscode.py writes the config)
 // config: {codeServer, chromium, vsix, workspace, serverCommand: [..], env: {..}, timeoutMs,
 //          artifacts (dir), scenarios: [{file, expect (path), via: 'codeAction'|'command',
-//          action (code action title part), instruction, selectLine: n|null}]}
+//          action (code action title part), instruction, selectLine: n|null}],
+//          apiKey (optional: stored with "LSP Agent: Set API Key" before the scenarios)}
 // Scenarios run in order in one window: each opens its file, selects, starts a task and waits.
 // Prints one JSON report line on stdout; exits 0 on success, 1 on failure.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +132,46 @@ async function waitForText(page, expected) {
   throw new Error(`editor text after ${timeoutMs} ms:\n${text}`);
 }
 
+// The language servers the extension started: processes running serverCommand inside the
+// session that code-server leads (spawned detached, i.e. setsid), so that servers other test runs
+// on this machine started do not count.
+function serverProcesses() {
+  const wanted = cfg.serverCommand.join('\0');
+  const found = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+      if (session !== codeServer?.pid) continue;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmdline.includes(wanted)) continue;
+      found.push({ pid: Number(pid), env: readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0') });
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+}
+
+// SIGTERM to the whole process group, SIGKILL to whatever is left after 5 s.
+async function stopGroup(pgid) {
+  const alive = () => {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    process.kill(-pgid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) process.kill(-pgid, 'SIGKILL');
+}
+
 const root = mkdtempSync(join(tmpdir(), 'lsp-agent-vscode-e2e-'));
 const home = join(root, 'home');
 const userData = join(root, 'user-data');
@@ -178,12 +219,13 @@ try {
 
   step('start code-server');
   const port = await freePort();
-  // Its own process group (setsid) so that the extension host and the language server it
-  // spawns all go when we kill the group.
+  // detached: node calls setsid(), so code-server leads its own session and process group; the
+  // extension host and the language server it spawns stay in it, and killing the group ends all.
+  // (Wrapping it in the setsid program instead would fork a second session that escapes.)
   codeServer = spawn(
-    'setsid',
+    process.execPath,
     [
-      process.execPath, cfg.codeServer, ...common,
+      cfg.codeServer, ...common,
       '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none',
       '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
       '--disable-getting-started-override', '--ignore-last-opened', cfg.workspace,
@@ -208,6 +250,31 @@ try {
 
   step('wait for the workbench');
   await page.locator('.statusbar-item', { hasText: 'LSP Agent' }).first().waitFor({ timeout: 60_000 });
+
+  if (cfg.apiKey) {
+    step('LSP Agent: Set API Key');
+    const before = serverProcesses().map((p) => p.pid);
+    await runCommand(page, 'LSP Agent: Set API Key');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(cfg.apiKey);
+    await page.keyboard.press('Enter');
+    step('wait for the server to restart with the key in its environment');
+    const deadline = Date.now() + 60_000;
+    let restarted;
+    while (!restarted && Date.now() < deadline) {
+      restarted = serverProcesses().find(
+        (p) => !before.includes(p.pid) && p.env.includes(`LSP_AGENT_API_KEY=${cfg.apiKey}`),
+      );
+      if (!restarted) await page.waitForTimeout(200);
+    }
+    if (!restarted) throw new Error(`no restarted server with the key; before ${before}, now ${JSON.stringify(serverProcesses().map((p) => p.pid))}`);
+    report.apiKey = {
+      restarted: true,
+      oldServers: before,
+      inSettings: readFileSync(join(userData, 'User', 'settings.json'), 'utf8').includes(cfg.apiKey),
+    };
+  }
 
   report.scenarios = [];
   for (const sc of cfg.scenarios ?? [cfg]) {
@@ -235,6 +302,23 @@ try {
     rep.text = await waitForText(page, readFileSync(sc.expect, 'utf8'));
   }
 
+  if (report.apiKey) {
+    // Checked after the scenarios: the stopped server has had seconds to exit by now.
+    const alive = serverProcesses().map((p) => p.pid);
+    const left = report.apiKey.oldServers.filter((pid) => alive.includes(pid));
+    report.apiKey.oldServerGone = left.length === 0;
+    if (left.length) {
+      report.apiKey.leftOver = left.map((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/stat`, 'utf8');
+        } catch {
+          return `${pid} gone`;
+        }
+      });
+    }
+    delete report.apiKey.oldServers;
+  }
+
   step('show tasks');
   await runCommand(page, 'LSP Agent: Show Tasks');
   const row = page.locator('.quick-input-list .monaco-list-row').first();
@@ -253,13 +337,7 @@ try {
   }
 } finally {
   await browser?.close().catch(() => {});
-  if (codeServer?.pid) {
-    try {
-      process.kill(-codeServer.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
+  if (codeServer?.pid) await stopGroup(codeServer.pid);
   report.seconds = (Date.now() - report.started) / 1000;
   if (ok) delete report.codeServerLog;
   else report.codeServerLog = (report.codeServerLog ?? []).join('').slice(-4000);
