@@ -20,11 +20,12 @@ from pathlib import Path
 
 from lsp_agent.config import IndexSettings, workspace_cache_dir
 from lsp_agent.index import codec, languages
-from lsp_agent.index.cache import CACHED_SKIPS, SKIP_MARK, IndexCache, Row
+from lsp_agent.index.cache import IndexCache, Row
 from lsp_agent.index.discovery import IgnoreRules, discover, read_source
 from lsp_agent.index.incremental import BufferTrees
+from lsp_agent.index.loader import SkipStamp, load_entries
 from lsp_agent.index.model import Definition, FileEntry, IndexStats, Reference
-from lsp_agent.index.pool import Job, effective_jobs, gc_paused, run_jobs, should_use_pool
+from lsp_agent.index.pool import effective_jobs, gc_paused
 from lsp_agent.index.symbols import build_entry
 from lsp_agent.index.tables import SymbolTables
 
@@ -80,7 +81,7 @@ class WorkspaceIndex:
         self._last = IndexStats()
         self._cached_paths: set[str] = set()  # paths the cache holds rows for
         # binary/oversized files seen by the last build: path -> ((size, mtime_ns), reason)
-        self._skips: dict[str, tuple[tuple[int, int], str]] = {}
+        self._skips: dict[str, SkipStamp] = {}
         self._subscribers: list[Callable[[set[str]], None]] = []
         self.generation = 0
 
@@ -208,14 +209,27 @@ class WorkspaceIndex:
                 known = {
                     path: entry for path, entry in self._entries.items() if not entry.from_buffer
                 }
+            workers = effective_jobs(jobs if jobs is not None else self.settings.jobs)
             with gc_paused():
-                result = self._index(found.files, known, jobs, progress)
-            entries, skipped, rows, parsed, reused = result
+                loaded = load_entries(
+                    self.root,
+                    found.files,
+                    known=known,
+                    known_skips=self._skips,
+                    cache=self._cache,
+                    max_file_bytes=self.settings.max_file_bytes,
+                    workers=workers,
+                    progress=progress,
+                )
+            entries, skipped = loaded.entries, loaded.skipped
+            parsed, reused = loaded.parsed, loaded.reused
             skipped.update(found.skipped)
+            self._skips = loaded.skips
             if self._cache is not None:
-                keep = entries.keys() | self._skips.keys()
-                self._cache.write(rows, self._cached_paths - keep)
-                self._cached_paths = set(keep)
+                keep = entries.keys() | loaded.skips.keys()
+                self._cache.write(loaded.rows, loaded.cached_paths - keep)
+                with self._lock:
+                    self._cached_paths = set(keep)
             with self._lock:
                 for path, entry in self._entries.items():
                     # Open buffers still win, including unsaved files that are not on disk.
@@ -246,90 +260,6 @@ class WorkspaceIndex:
             stats.seconds,
         )
         return stats
-
-    def _index(
-        self,
-        files: list,
-        known: dict[str, FileEntry],
-        jobs: int | None,
-        progress: Callable[[int, int], None] | None,
-    ) -> tuple[dict[str, FileEntry], Counter[str], list[Row], int, int]:
-        """Entries for ``files``: from memory or cache when size+mtime match, else parsed."""
-        total = len(files)
-        cached = self._cache.load() if self._cache is not None else {}
-        self._cached_paths = set(cached)
-        known_skips, self._skips = self._skips, {}
-        entries: dict[str, FileEntry] = {}
-        previous: dict[str, FileEntry] = {}
-        todo: list[Job] = []
-        skipped: Counter[str] = Counter()
-        rows: list[Row] = []
-        reused = 0
-        for found in files:
-            stamp = (found.size, found.mtime_ns)
-            entry = known.get(found.path)
-            if entry is not None and (entry.size, entry.mtime_ns) == stamp:
-                entries[found.path] = entry
-                reused += 1
-                continue
-            row = cached.get(found.path)
-            # Binary and oversized files are remembered too, so a warm start does not read them.
-            reason = known_skips.get(found.path, (None, None))
-            if row is not None and row.sha256 == SKIP_MARK:
-                reason = (row.size, row.mtime_ns), row.blob.decode("ascii", "replace")
-                row = None
-            if reason[0] == stamp:
-                skipped[reason[1]] += 1
-                self._skips[found.path] = reason
-                continue
-            if row is not None:
-                try:
-                    entry = codec.decode_entry(row.blob)
-                except (ValueError, EOFError, TypeError) as exc:
-                    log.warning("damaged cache record for %s (%s); re-reading", found.path, exc)
-                    entry = None
-                if entry is not None and (row.size, row.mtime_ns) == (found.size, found.mtime_ns):
-                    entries[found.path] = entry
-                    reused += 1
-                    continue
-            if entry is not None:
-                previous[found.path] = entry
-            todo.append(Job(found.path, found.size, found.mtime_ns, entry and entry.sha256))
-        done = reused
-        if progress:
-            progress(done, total)
-
-        def advance(count: int) -> None:
-            nonlocal done
-            done += count
-            if progress:
-                progress(done, total)
-
-        workers = effective_jobs(jobs if jobs is not None else self.settings.jobs)
-        if not should_use_pool(todo, workers):
-            workers = 1
-        stamps = {job.path: (job.size, job.mtime_ns) for job in todo}
-        mtimes = {job.path: job.mtime_ns for job in todo}
-        for path, result in run_jobs(
-            str(self.root), todo, self.settings.max_file_bytes, workers=workers, progress=advance
-        ):
-            if isinstance(result, str):
-                skipped[result] += 1
-                if result in CACHED_SKIPS:  # "unreadable" may heal without a new mtime
-                    self._skips[path] = (stamps[path], result)
-                    size, mtime_ns = stamps[path]
-                    rows.append((path, size, mtime_ns, SKIP_MARK, result.encode("ascii")))
-                continue
-            if result is None:  # touched but identical: keep the symbols, record the new mtime
-                entry = dataclasses.replace(previous[path], mtime_ns=mtimes[path])
-                result = codec.encode_entry(entry)
-                reused += 1
-            else:
-                entry = codec.decode_entry(result)
-            entries[path] = entry
-            rows.append((path, entry.size, entry.mtime_ns, entry.sha256, result))
-        parsed = len(entries) - reused
-        return entries, skipped, rows, parsed, reused
 
     def update(self, path: str, text: str) -> FileEntry | None:
         """An open editor buffer's text; it overrides disk until ``close_buffer``.

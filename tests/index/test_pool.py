@@ -40,7 +40,7 @@ def test_pool_equals_single_process(corpus: Path, monkeypatch: pytest.MonkeyPatc
         used.append(kwargs["workers"])
         return real_run_jobs(*args, **kwargs)
 
-    monkeypatch.setattr("lsp_agent.index.workspace.run_jobs", spy)
+    monkeypatch.setattr("lsp_agent.index.loader.run_jobs", spy)
     pooled = WorkspaceIndex(corpus, IndexSettings(), cache_path=None)
     pooled_stats = pooled.build(jobs=2)
 

@@ -1,0 +1,120 @@
+"""Entries for the files discovery found: reused when size and mtime match (from memory or
+the cache), otherwise read and parsed (on the process pool when it pays).
+
+Pure of WorkspaceIndex state: it receives what is known and returns what it found, and the
+index swaps the result in under its lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lsp_agent.index import codec
+from lsp_agent.index.cache import CACHED_SKIPS, SKIP_MARK, IndexCache, Row
+from lsp_agent.index.discovery import FoundFile
+from lsp_agent.index.model import FileEntry
+from lsp_agent.index.pool import Job, run_jobs, should_use_pool
+
+log = logging.getLogger(__name__)
+
+SkipStamp = tuple[tuple[int, int], str]  # ((size, mtime_ns), reason) of a skipped file
+
+
+@dataclass
+class Loaded:
+    entries: dict[str, FileEntry] = field(default_factory=dict)
+    skipped: Counter[str] = field(default_factory=Counter)  # read-time skips by reason
+    skips: dict[str, SkipStamp] = field(default_factory=dict)  # binary/oversized, remembered
+    rows: list[Row] = field(default_factory=list)  # cache rows to write
+    cached_paths: set[str] = field(default_factory=set)  # paths the cache held before
+    parsed: int = 0
+    reused: int = 0
+
+
+def load_entries(
+    root: Path,
+    files: Sequence[FoundFile],
+    *,
+    known: dict[str, FileEntry],
+    known_skips: dict[str, SkipStamp],
+    cache: IndexCache | None,
+    max_file_bytes: int,
+    workers: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Loaded:
+    total = len(files)
+    cached = cache.load() if cache is not None else {}
+    out = Loaded(cached_paths=set(cached))
+    entries, skipped, rows = out.entries, out.skipped, out.rows
+    previous: dict[str, FileEntry] = {}
+    todo: list[Job] = []
+    reused = 0
+    for found in files:
+        stamp = (found.size, found.mtime_ns)
+        entry = known.get(found.path)
+        if entry is not None and (entry.size, entry.mtime_ns) == stamp:
+            entries[found.path] = entry
+            reused += 1
+            continue
+        row = cached.get(found.path)
+        # Binary and oversized files are remembered too, so a warm start does not read them.
+        reason = known_skips.get(found.path, ((-1, -1), ""))
+        if row is not None and row.sha256 == SKIP_MARK:
+            reason = (row.size, row.mtime_ns), row.blob.decode("ascii", "replace")
+            row = None
+        if reason[0] == stamp:
+            skipped[reason[1]] += 1
+            out.skips[found.path] = reason
+            continue
+        if row is not None:
+            try:
+                entry = codec.decode_entry(row.blob)
+            except (ValueError, EOFError, TypeError) as exc:
+                log.warning("damaged cache record for %s (%s); re-reading", found.path, exc)
+                entry = None
+            if entry is not None and (row.size, row.mtime_ns) == stamp:
+                entries[found.path] = entry
+                reused += 1
+                continue
+        if entry is not None:
+            previous[found.path] = entry
+        todo.append(Job(found.path, found.size, found.mtime_ns, entry and entry.sha256))
+    done = reused
+    if progress:
+        progress(done, total)
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress:
+            progress(done, total)
+
+    if not should_use_pool(todo, workers):
+        workers = 1
+    stamps = {job.path: (job.size, job.mtime_ns) for job in todo}
+    for path, result in run_jobs(
+        str(root), todo, max_file_bytes, workers=workers, progress=advance
+    ):
+        if isinstance(result, str):
+            skipped[result] += 1
+            if result in CACHED_SKIPS:  # "unreadable" may heal without a new mtime
+                out.skips[path] = (stamps[path], result)
+                size, mtime_ns = stamps[path]
+                rows.append((path, size, mtime_ns, SKIP_MARK, result.encode("ascii")))
+            continue
+        if result is None:  # touched but identical: keep the symbols, record the new mtime
+            entry = dataclasses.replace(previous[path], mtime_ns=stamps[path][1])
+            result = codec.encode_entry(entry)
+            reused += 1
+        else:
+            entry = codec.decode_entry(result)
+        entries[path] = entry
+        rows.append((path, entry.size, entry.mtime_ns, entry.sha256, result))
+    out.parsed = len(entries) - reused
+    out.reused = reused
+    return out
