@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -119,21 +120,35 @@ def run_jobs(
     """Yield one result per job (in completion order when pooled). ``progress(n)`` after each
     chunk with the number of files it held."""
     chunks = [jobs[i : i + CHUNK_FILES] for i in range(0, len(jobs), CHUNK_FILES)]
-    if workers < 2 or len(chunks) < 2:
-        for chunk in chunks:
-            yield from index_chunk(root, chunk, max_file_bytes)
-            if progress:
-                progress(len(chunk))
-        return
+    pending = dict(enumerate(chunks))
+    if workers >= 2 and len(chunks) >= 2:
+        try:
+            for index, results in _pooled(root, pending, max_file_bytes, workers):
+                yield from results
+                chunk = pending.pop(index)
+                if progress:
+                    progress(len(chunk))
+        except (OSError, BrokenProcessPool) as exc:
+            # A pool that cannot start or loses a worker (killed, out of memory) must not
+            # lose the index: the chunks not yet done are indexed here instead.
+            log.warning("index pool failed (%s); continuing in this process", exc)
+    for index in sorted(pending):
+        chunk = pending[index]
+        yield from index_chunk(root, chunk, max_file_bytes)
+        if progress:
+            progress(len(chunk))
+
+
+def _pooled(
+    root: str, chunks: dict[int, Sequence[Job]], max_file_bytes: int, workers: int
+) -> Iterator[tuple[int, list[Result]]]:
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(
         max_workers=min(workers, len(chunks)), mp_context=context, initializer=_init_worker
     ) as executor:
         futures = {
-            executor.submit(index_chunk, root, chunk, max_file_bytes): len(chunk)
-            for chunk in chunks
+            executor.submit(index_chunk, root, chunk, max_file_bytes): index
+            for index, chunk in chunks.items()
         }
         for future in as_completed(futures):
-            yield from future.result()
-            if progress:
-                progress(futures[future])
+            yield futures[future], future.result()

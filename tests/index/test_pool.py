@@ -59,3 +59,25 @@ def test_pool_threshold() -> None:
     assert pool.should_use_pool(big, 2)
     assert not pool.should_use_pool(big, 1)
     assert pool.effective_jobs(3) == 3 and pool.effective_jobs(0) >= 1
+
+
+def test_a_pool_that_dies_falls_back_to_this_process(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    jobs = [
+        pool.Job(p.relative_to(corpus).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(corpus.rglob("*.py"))
+    ]
+    expected = sorted(pool.run_jobs(str(corpus), jobs, 1 << 20, workers=1))
+
+    def broken(root, chunks, max_file_bytes, workers):  # type: ignore[no-untyped-def]
+        first = min(chunks)
+        yield first, pool.index_chunk(root, chunks[first], max_file_bytes)
+        raise pool.BrokenProcessPool("a worker was killed")
+
+    monkeypatch.setattr(pool, "_pooled", broken)
+    done: list[int] = []
+    got = sorted(pool.run_jobs(str(corpus), jobs, 1 << 20, workers=2, progress=done.append))
+    assert got == expected
+    assert sum(done) == len(jobs)
+    assert any("continuing in this process" in r.getMessage() for r in caplog.records)
