@@ -79,7 +79,7 @@ def new_parser(name: str) -> Parser:
 
 def warm_up(names: tuple[str, ...] | None = None) -> None:
     """Load every grammar and compile every query now (pool worker initializer)."""
-    for name in names or tuple(BY_NAME):
+    for name in BY_NAME if names is None else names:
         load_query(name)
 
 
