@@ -10,8 +10,10 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from lsp_agent.handlers import client_log, configuration
+from lsp_agent.handlers.journal_writer import DeferredJournal
 from lsp_agent.handlers.progress import WorkProgress
 from lsp_agent.handlers.session import Session
 from lsp_agent.handlers.worker_loop import WorkerLoop
@@ -42,7 +44,7 @@ def workspace_root(params: types.InitializeParams) -> Path:
 
 
 def open_journal(session: Session) -> None:
-    session.journal = TaskJournal(session.cache_dir / "tasks.sqlite")
+    session.journal = DeferredJournal(TaskJournal(session.cache_dir / "tasks.sqlite"))
     session.runner = TaskRunner(concurrency=max(1, session.settings.jobs), journal=session.journal)
 
 
@@ -71,9 +73,14 @@ async def index_workspace(session: Session) -> None:
         )
         session.index = index
         # Buffers opened before the index existed override disk from the start.
-        for doc in list(session.documents.values()):
-            index.update(doc.path, doc.text)
-        stats = await loop.run_in_executor(None, lambda: index.build(progress=on_progress))
+        opened = [(doc.path, doc.text) for doc in session.documents.values()]
+
+        def build() -> Any:
+            for path, text in opened:
+                index.update(path, text)
+            return index.build(progress=on_progress)
+
+        stats = await loop.run_in_executor(None, build)
         session.builder = SnapshotBuilder(
             index, session.settings.context, state_dir=session.cache_dir / "snapshot"
         )

@@ -20,6 +20,7 @@ from pygls.lsp.server import LanguageServer
 from lsp_agent.config import Settings, workspace_cache_dir
 
 if TYPE_CHECKING:  # heavy modules load lazily, after the first response
+    from lsp_agent.handlers.journal_writer import DeferredJournal
     from lsp_agent.handlers.worker_loop import WorkerLoop
 
     from lsp_agent.context.snapshot import SnapshotBuilder
@@ -58,7 +59,7 @@ class Session:
     documents: dict[str, OpenDocument] = field(default_factory=dict)  # by path
     index: WorkspaceIndex | None = None
     builder: SnapshotBuilder | None = None
-    journal: TaskJournal | None = None
+    journal: DeferredJournal | TaskJournal | None = None
     runner: TaskRunner | None = None
     index_ready: asyncio.Event = field(default_factory=asyncio.Event)
     index_error: str | None = None

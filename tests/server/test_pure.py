@@ -1,14 +1,16 @@
-"""The handlers' pure helpers: column conversion, progress wording, URIs, --tcp parsing."""
+"""The handlers' helpers in-process: columns, progress wording, URIs, --tcp, the journal writer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from lsp_agent.handlers.journal_writer import DeferredJournal
 from lsp_agent.handlers.taskflow import progress_message, python_column
 from lsp_agent.handlers.uris import path_to_uri, uri_to_path
 
 from lsp_agent.commands.serve import parse_address
+from lsp_agent.tasks import Task, TaskJournal, TaskState
 
 
 def test_python_column_counts_astral_characters_as_two_units() -> None:
@@ -53,3 +55,21 @@ def test_parse_address() -> None:
     for bad in ("localhost", "host:port", "h:70000"):
         with pytest.raises(ValueError, match="HOST:PORT"):
             parse_address(bad)
+
+
+def test_deferred_journal_coalesces_and_flushes_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.sqlite"
+    journal = DeferredJournal(TaskJournal(path))
+    task = Task.new({"instruction": "x", "files": ["a.py"]}, title="t")
+    for percent in range(0, 101, 10):
+        task.progress = percent
+        journal.record(task)
+    task.state = TaskState.SUCCEEDED
+    journal.record(task)
+    assert journal.get(task.id).state is TaskState.SUCCEEDED  # queued or written: latest wins
+    applied = journal.set_state(task.id, TaskState.APPLIED, "applied")  # read-modify-write
+    assert applied.progress == 100
+    journal.close()
+    with TaskJournal(path) as reopened:
+        row = reopened.get(task.id)
+    assert row is not None and row.state is TaskState.APPLIED and row.progress == 100
