@@ -276,4 +276,28 @@ def test_cancel_a_running_task(name: str, editor_case: EditorCase) -> None:
         gate.set()
     assert len(report["picker"]) == 1 and "running" in report["picker"][0], report["picker"]
     assert report["tasks"][0]["state"] == "cancelled"
+    assert report["status_running"] == "lsp-agent: 1 task"
+    assert report["status_after"] == ""
     assert report["text"] == editor_case.file.read_text(), "a cancelled task changes nothing"
+
+
+@pytest.mark.editor
+@pytest.mark.parametrize("name", list(NVIMS))
+def test_checkhealth(name: str, editor_case: EditorCase, tmp_path: Path) -> None:
+    binary = nvim_binary(name)
+    out = tmp_path / "health.txt"
+    cmd = [
+        binary, "--headless", "-u", "NONE", "-i", "NONE",
+        "--cmd", f"set rtp^={NVIM_PLUGIN}",
+        "-c", "checkhealth lsp_agent", "-c", f"write! {out}", "-c", "qall!",
+    ]  # fmt: skip
+    env = dict(editor_case.env)
+    env["PATH"] = f"{Path(editor_case.server_cmd[0]).parent}{os.pathsep}{env.get('PATH', '')}"
+    del env["LSP_AGENT_BASE_URL"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    report = out.read_text()
+    assert "lsp-agent" in report
+    assert re.search(r"OK:? .*server command: .*lsp-agent \(lsp-agent \d", report), report
+    assert re.search(r"WARNING:? .*no API key in the environment", report), report
+    assert "ERROR" not in report

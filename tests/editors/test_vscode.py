@@ -167,6 +167,9 @@ def test_code_action_and_run_instruction_command_edit_documents(
     picked = " ".join(report["tasksPick"])
     assert action_instruction in picked and command_instruction in picked, report["tasksPick"]
     assert "LSP Agent" in report["statusBar"]
+    # "Show Context": the manifest of the active file's snapshot, as a Markdown table.
+    assert "budget" in report["context"] and "| full |" in report["context"], report["context"]
+    assert "other.py" in report["context"], report["context"]
     # "Set API Key": the key went to SecretStorage and the restarted server's environment only
     # (the tasks above ran on that restarted server).
     assert report["apiKey"] == {"restarted": True, "oldServerGone": True, "inSettings": False}

@@ -327,6 +327,12 @@ try {
   await page.keyboard.press('Escape');
   report.statusBar = await page.locator('.statusbar-item', { hasText: 'LSP Agent' }).first().textContent();
 
+  step('show context');
+  await runCommand(page, 'LSP Agent: Show Context');
+  const manifest = page.locator('.view-lines', { hasText: 'lsp-agent context' }).first();
+  await manifest.waitFor({ timeout: 30_000 });
+  report.context = (await manifest.textContent())?.replace(/\u00a0/g, ' ');
+
   if (cfg.artifacts) await page.screenshot({ path: join(cfg.artifacts, 'vscode-e2e.png') });
   ok = true;
 } catch (err) {

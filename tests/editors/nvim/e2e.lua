@@ -213,6 +213,11 @@ local function run()
     if not wait_state('running') then
       return fail('the task never ran')
     end
+    step('statusline shows the running task')
+    vim.wait(timeout, function()
+      return agent.status() ~= ''
+    end, 50)
+    report.status_running = agent.status()
     step(':LspAgent cancel')
     vim.ui.select = function(items, opts, on_choice)
       report.picker = vim.tbl_map(opts.format_item, items)
@@ -225,6 +230,11 @@ local function run()
       return fail('the task was not cancelled')
     end
     report.tasks = { task }
+    -- The task's progress ends with the cancellation, and the statusline goes quiet.
+    vim.wait(timeout, function()
+      return agent.status() == ''
+    end, 50)
+    report.status_after = agent.status()
     report.text = buffer_text(bufnr)
     step('done')
     write_report()
