@@ -307,9 +307,7 @@ class WorkspaceIndex:
                 rels.add(relative_path(self.root, path))
             except ValueError:
                 log.debug("ignoring change outside the root: %s", path)
-        if any(rel == "" or rel.rsplit("/", 1)[-1] in _IGNORE_FILES for rel in rels) or any(
-            rel == ".git/info/exclude" for rel in rels
-        ):
+        if any(self._changes_rules(rel) for rel in rels):
             # The ignore rules changed: files may appear or vanish anywhere below.
             before = self.entries()
             self.build()
@@ -333,6 +331,14 @@ class WorkspaceIndex:
         self._notify(changed)
         return changed
 
+    def _changes_rules(self, rel: str) -> bool:
+        if rel in ("", ".git/info/exclude"):
+            return True
+        if rel.rsplit("/", 1)[-1] not in _IGNORE_FILES:
+            return False
+        with self._lock:  # a .gitignore inside an ignored folder (node_modules) changes nothing
+            return not self._rules.is_ignored(rel)
+
     def _refresh_one(
         self, rel: str, changed: set[str], rows: list[Row], removed: list[str]
     ) -> None:
@@ -348,6 +354,10 @@ class WorkspaceIndex:
             for path in gone:
                 self._drop(path, changed, removed)
             for item in found.files:
+                with self._lock:
+                    known = self._entries.get(item.path)
+                if known is not None and (known.size, known.mtime_ns) == (item.size, item.mtime_ns):
+                    continue  # a folder event (rename, checkout): unchanged files stay as they are
                 self._refresh_file(item.path, changed, rows, removed)
             return
         if ignored or not full.exists():

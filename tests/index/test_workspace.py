@@ -207,3 +207,19 @@ def test_concurrent_updates_and_reads_stay_consistent(project: Path) -> None:
 def test_missing_root_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a directory"):
         WorkspaceIndex(tmp_path / "nope", cache_path=None)
+
+
+def test_gitignore_inside_an_ignored_folder_does_not_rescan(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = make(project)
+    index.build(jobs=1)
+    builds: list[int] = []
+    real_build = index.build
+    monkeypatch.setattr(index, "build", lambda **kw: builds.append(1) or real_build(**kw))
+    write(project, "build/.gitignore", "!*\n")
+    assert index.refresh(["build/.gitignore"]) == set()
+    assert builds == []
+    write(project, "pkg/.gitignore", "use.py\n")
+    assert index.refresh(["pkg/.gitignore"]) == {"pkg/.gitignore", "pkg/use.py"}
+    assert builds == [1]
