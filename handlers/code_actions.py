@@ -13,6 +13,7 @@ from typing import Any
 
 from lsp_agent.handlers.presets import FIX, REFACTORS
 from lsp_agent.handlers.session import Session
+from lsp_agent.handlers.uris import uri_to_path
 from lsprotocol import converters, types
 from pygls.lsp.server import LanguageServer
 
@@ -96,6 +97,10 @@ def setup(server: LanguageServer, session: Session) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)
     def code_action(params: types.CodeActionParams) -> list[types.CodeAction]:
+        try:  # a file outside the workspace (or an untitled buffer) cannot be a task's target
+            uri_to_path(session.root, params.text_document.uri)
+        except ValueError:
+            return []
         doc = next(
             (d for d in session.documents.values() if d.uri == params.text_document.uri), None
         )

@@ -105,6 +105,14 @@ async def test_file_action_and_kind_filter(server: ServerUnderTest) -> None:
     assert args["range"] is None and args["needsInstruction"] is True
     only_refactor = await _actions(server, _rng(0, 0, 2, 0), only=["refactor"])
     assert {a.kind for a in only_refactor} == {"refactor.rewrite"}
+    outside = await server.client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri="untitled:Untitled-1"),
+            range=_rng(0, 0, 2, 0),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    assert not outside
 
 
 async def test_resolve_fills_the_command(server: ServerUnderTest) -> None:
