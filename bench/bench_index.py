@@ -205,6 +205,7 @@ def main() -> None:
         pairs = ", ".join(
             f"{c['seconds'] / f['seconds']:.2f}x" for f, c in zip(floors, colds, strict=True)
         )
+        single = _run_phase("cold", root, "1")  # for reference: the same work on one process
         _run_phase("warm", root, cache)  # writes the cache
         warm = min(
             (_run_phase("warm", root, cache) for _ in range(args.repeat)),
@@ -218,6 +219,10 @@ def main() -> None:
         f"{floor['files']} parsed files, {floor['bytes'] / 1e6:.1f} MB; {os.cpu_count()} cores)"
     )
     print(f"floor  (parse + queries, 1 core): {floor['seconds']:.2f} s")
+    print(
+        f"cold, one process (--jobs 1):     {single['seconds']:.2f} s = "
+        f"{single['seconds'] / floor['seconds']:.2f}x floor (the index's own overhead)"
+    )
     print(
         f"cold   (no cache):                {cold['seconds']:.2f} s = "
         f"{cold['seconds'] / floor['seconds']:.2f}x floor   (target <= 1.0x; per run: {pairs})"
