@@ -183,6 +183,8 @@ async def run(latency_ms: int, requests: int, pace_s: float) -> None:
     print(
         f"workspace: {files} stdlib .py files + {TASKS} task files; model latency {latency_ms} ms"
     )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average {load} (other processes share them)")
     print(f"index ready after {indexed_at:.1f} s; {TASKS} tasks applied after {done_at:.1f} s;")
     print(f"{busy} of the task-phase requests ran while tasks were unfinished")
     print(describe("indexing", during_index))
