@@ -6,6 +6,7 @@ cache's per-file blobs. Not pickle: loading a cache file must never execute code
 
 from __future__ import annotations
 
+import functools
 import marshal
 
 from lsp_agent.index.model import Definition, FileEntry, Reference
@@ -42,6 +43,11 @@ def encode_entry(entry: FileEntry) -> bytes:
     )
 
 
+# tuple.__new__ bound to the record class: NamedTuple._make without its Python frame (a warm
+# start builds every record of the workspace through these).
+_new_definition = functools.partial(tuple.__new__, Definition)
+_new_reference = functools.partial(tuple.__new__, Reference)
+
 RawEntry = tuple  # FileEntry's fields in order (without from_buffer), records as tuples
 
 
@@ -58,8 +64,8 @@ def entry_from_raw(raw: RawEntry, *, from_buffer: bool = False) -> FileEntry:
         mtime_ns=mtime_ns,
         sha256=sha,
         lines=lines,
-        definitions=tuple(map(Definition._make, defs)),
-        references=tuple(map(Reference._make, refs)),
+        definitions=tuple(map(_new_definition, defs)),
+        references=tuple(map(_new_reference, refs)),
         decode_errors=decode_errors,
         syntax_errors=syntax_errors,
         from_buffer=from_buffer,

@@ -7,11 +7,17 @@ incrementally: replacing a file touches only the buckets of the names that file 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-from lsp_agent.index.model import FileEntry
+from lsp_agent.index.model import Definition, FileEntry, Reference
 
-T = TypeVar("T")
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Named)
 
 
 class NameTable(Generic[T]):
@@ -20,11 +26,11 @@ class NameTable(Generic[T]):
 
     def add(self, path: str, records: Iterable[T]) -> None:
         for record in records:
-            bucket = self._by_name.setdefault(record.name, {})  # type: ignore[attr-defined]
+            bucket = self._by_name.setdefault(record.name, {})
             bucket.setdefault(path, []).append(record)
 
     def remove(self, path: str, records: Iterable[T]) -> None:
-        for name in {record.name for record in records}:  # type: ignore[attr-defined]
+        for name in {record.name for record in records}:
             bucket = self._by_name.get(name)
             if bucket is not None:
                 bucket.pop(path, None)
@@ -38,8 +44,8 @@ class NameTable(Generic[T]):
 
 class SymbolTables:
     def __init__(self, entries: Iterable[FileEntry]) -> None:
-        self.definitions: NameTable = NameTable()
-        self.references: NameTable = NameTable()
+        self.definitions: NameTable[Definition] = NameTable()
+        self.references: NameTable[Reference] = NameTable()
         for entry in entries:
             self.add(entry)
 
