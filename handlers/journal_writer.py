@@ -9,6 +9,7 @@ every other call goes straight to the journal. ``flush`` waits for the writer (s
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import sqlite3
@@ -29,6 +30,8 @@ class DeferredJournal:
         self._writing = False
         self._thread = threading.Thread(target=self._write_loop, name="journal", daemon=True)
         self._thread.start()
+        # An editor that kills the pipe without shutdown still gets the queued states written.
+        atexit.register(self.flush)
 
     def __getattr__(self, name: str) -> Any:  # get, list, set_state, mark_applied, ...
         return getattr(self._journal, name)
@@ -37,6 +40,9 @@ class DeferredJournal:
         # A shallow copy: the runner replaces result/usage wholesale, never mutates them.
         copy = dataclasses.replace(task)
         with self._cond:
+            if self._closing:
+                log.warning("journal closed; state %s of task %s not recorded", task.state, task.id)
+                return
             self._pending.pop(task.id, None)
             self._pending[task.id] = copy
             self._cond.notify_all()  # the writer, not only a flusher, must wake
@@ -71,10 +77,11 @@ class DeferredJournal:
 
     def flush(self) -> None:
         with self._cond:
-            while self._pending or self._writing:
+            while (self._pending or self._writing) and self._thread.is_alive():
                 self._cond.wait(0.1)
 
     def close(self) -> None:
+        atexit.unregister(self.flush)
         self.flush()
         with self._cond:
             self._closing = True
