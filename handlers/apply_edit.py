@@ -156,6 +156,16 @@ async def apply_result(session: Session, task: Task) -> dict[str, Any]:
     changes = list((task.result or {}).get("changes") or [])
     if not changes:
         return {"state": str(task.state), "applied": False}
+    if task.id in session.applying:  # lspAgent.applyTask while its own apply is in flight
+        return {"state": str(task.state), "applied": False, "error": "already being applied"}
+    session.applying.add(task.id)
+    try:
+        return await _apply(session, task, changes)
+    finally:
+        session.applying.discard(task.id)
+
+
+async def _apply(session: Session, task: Task, changes: list[dict[str, Any]]) -> dict[str, Any]:
     try:
         plans = [plan_file(session, change) for change in changes]
     except (Conflict, ValueError) as exc:

@@ -69,6 +69,7 @@ class Session:
     client_log: logging.Handler | None = None
     worker: WorkerLoop | None = None  # the agent worker's own loop and thread
     snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    applying: set[str] = field(default_factory=set)  # task ids with an applyEdit in flight
     # One shared model client per settings object: (settings, client) keyed by id(settings).
     model_clients: dict[int, tuple[Settings, Any]] = field(default_factory=dict)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
