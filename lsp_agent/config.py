@@ -93,6 +93,7 @@ _SECTIONS: dict[str, type] = {
 # Flat aliases accepted at the top level (editor settings are flat: lspAgent.provider, ...).
 _TOP_LEVEL_ALIASES: dict[str, tuple[str, str]] = {
     "provider": ("model", "provider"),
+    "model": ("model", "model"),  # a plain string; an object is the [model] section
     "base_url": ("model", "base_url"),
     "models": ("model", "role_models"),
     "context_budget": ("context", "budget"),

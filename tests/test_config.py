@@ -65,3 +65,10 @@ def test_workspace_cache_dirs_differ_per_root(tmp_path: Path) -> None:
     a = workspace_cache_dir(tmp_path / "a", env={"LSP_AGENT_CACHE_DIR": str(tmp_path)})
     b = workspace_cache_dir(tmp_path / "b", env={"LSP_AGENT_CACHE_DIR": str(tmp_path)})
     assert a != b and a.parent == b.parent
+
+
+def test_flat_model_name_and_nested_model_section_both_work() -> None:
+    flat, warnings = merge_settings(Settings(), {"model": "kimi-k2.6"})
+    assert warnings == [] and flat.model.model == "kimi-k2.6"
+    nested, warnings = merge_settings(Settings(), {"model": {"model": "x", "thinking": True}})
+    assert warnings == [] and nested.model.model == "x" and nested.model.thinking is True
