@@ -105,7 +105,14 @@ def discover(
     real_root = os.path.realpath(root)
     visited: set[str] = set()
     stack = [start]
-    while stack:
+    # Directory symlinks are followed only after every real directory has been walked, so a
+    # folder reachable both directly and through a link is indexed under its real path, and
+    # whatever the names, the result is the same.
+    deferred: list[str] = []
+    while stack or deferred:
+        if not stack:
+            stack.extend(reversed(deferred))
+            deferred.clear()
         rel_dir = stack.pop()
         abs_dir = os.path.join(root, rel_dir) if rel_dir else str(root)
         real_dir = os.path.realpath(abs_dir)
@@ -143,6 +150,9 @@ def discover(
                     continue
                 if is_dir and (target in visited or real_dir.startswith(target + os.sep)):
                     result.skipped["symlink_loop"] += 1
+                    continue
+                if is_dir:
+                    deferred.append(rel)
                     continue
             if is_dir:
                 subdirs.append(rel)

@@ -151,3 +151,18 @@ def test_order_is_sorted_and_stable(tmp_path: Path) -> None:
     first = paths(tmp_path)
     assert first == sorted(first) == ["B.py", "a.py", "a/b/c.py", "b/a.py", "b/z.py"]
     assert paths(tmp_path) == first
+
+
+def test_a_folder_linked_inside_the_root_is_indexed_under_its_real_path(tmp_path: Path) -> None:
+    write(tmp_path, "src/lib/mod.py")
+    os.symlink(tmp_path / "src" / "lib", tmp_path / "aaa_link")  # sorts before "src"
+    result = discover(tmp_path, IgnoreRules(tmp_path), 1 << 20)
+    assert [f.path for f in result.files] == ["src/lib/mod.py"]
+    assert dict(result.skipped) == {"symlink_loop": 1}
+    # A link to a folder that is not reachable otherwise is followed.
+    write(tmp_path, "hidden/.keep", "")
+    write(tmp_path, ".gitignore", "hidden/\n")
+    write(tmp_path, "hidden/inner/x.py")
+    os.symlink(tmp_path / "hidden" / "inner", tmp_path / "visible")
+    result = discover(tmp_path, IgnoreRules(tmp_path), 1 << 20)
+    assert [f.path for f in result.files] == [".gitignore", "src/lib/mod.py", "visible/x.py"]
