@@ -42,6 +42,11 @@
     name: (identifier) @name
     value: [(number) (string) (template_string) (object) (array) (new_expression)]) @definition.constant))
 
+(program (export_statement (lexical_declaration
+  (variable_declarator
+    name: (identifier) @name
+    value: [(number) (string) (template_string) (object) (array) (new_expression)]) @definition.constant)))
+
 (call_expression
   function: (identifier) @name) @reference.call
 
