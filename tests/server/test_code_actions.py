@@ -205,3 +205,16 @@ async def test_open_buffer_overrides_disk_in_the_index(server: ServerUnderTest) 
         return "draft.py" not in await manifest_paths()
 
     await server.wait_for_async(gone, "draft.py to leave the snapshot")
+
+
+async def test_files_changed_outside_the_editor_reach_the_index(server: ServerUnderTest) -> None:
+    await server.wait_for(lambda: "end" in server.progress_kinds("lsp-agent/index"), "the index")
+    (server.root / "generated.py").write_text("def made_by_codegen():\n    return 1\n")
+
+    async def listed() -> bool:
+        manifest = await server.client.protocol.send_request_async(
+            "lspAgent/context", {"uri": server.uri("calc.py")}
+        )
+        return any(entry.path == "generated.py" for entry in manifest.files)
+
+    await server.wait_for_async(listed, "the watcher to index generated.py")
