@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from lsp_agent.handlers.session import Session
-from lsp_agent.handlers.uris import path_to_uri
 from lsprotocol import converters, types
 
+from lsp_agent.handlers.session import Session
+from lsp_agent.handlers.uris import path_to_uri
 from lsp_agent.tasks import Task, TaskState
 
 log = logging.getLogger(__name__)

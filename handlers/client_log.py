@@ -11,8 +11,9 @@ import asyncio
 import logging
 import threading
 
-from lsp_agent.handlers.session import Session
 from lsprotocol import types
+
+from lsp_agent.handlers.session import Session
 
 _LEVELS = {
     logging.ERROR: types.MessageType.Error,

@@ -11,11 +11,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from lsprotocol import converters, types
+from pygls.lsp.server import LanguageServer
+
 from lsp_agent.handlers.presets import FIX, REFACTORS
 from lsp_agent.handlers.session import Session
 from lsp_agent.handlers.uris import uri_to_path
-from lsprotocol import converters, types
-from pygls.lsp.server import LanguageServer
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from lsp_agent.handlers.apply_edit import apply_result
-from lsp_agent.handlers.presets import PRESETS
-from lsp_agent.handlers.session import Session
-from lsp_agent.handlers.taskflow import TaskRequest, start_task
-from lsp_agent.handlers.uris import uri_to_path
 from lsprotocol import converters, types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from lsp_agent.config import ConfigError
+from lsp_agent.handlers.apply_edit import apply_result
+from lsp_agent.handlers.presets import PRESETS
+from lsp_agent.handlers.session import Session
+from lsp_agent.handlers.taskflow import TaskRequest, start_task
+from lsp_agent.handlers.uris import uri_to_path
 from lsp_agent.tasks import TaskState
 
 log = logging.getLogger(__name__)

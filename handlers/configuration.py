@@ -11,11 +11,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from lsp_agent.handlers.session import Session
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp_agent.config import load_settings, merge_settings
+from lsp_agent.handlers.session import Session
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from lsp_agent.handlers.session import OpenDocument, Session
-from lsp_agent.handlers.uris import uri_to_path
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+
+from lsp_agent.handlers.session import OpenDocument, Session
+from lsp_agent.handlers.uris import uri_to_path
 
 log = logging.getLogger(__name__)
 

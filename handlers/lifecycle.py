@@ -12,15 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
 from lsp_agent.handlers import client_log, configuration
 from lsp_agent.handlers.journal_writer import DeferredJournal
 from lsp_agent.handlers.progress import WorkProgress
 from lsp_agent.handlers.session import Session
 from lsp_agent.handlers.worker_loop import WorkerLoop
-from lsprotocol import types
-from pygls.lsp.server import LanguageServer
-from pygls.uris import to_fs_path
-
 from lsp_agent.tasks import TaskJournal, TaskRunner
 
 log = logging.getLogger(__name__)

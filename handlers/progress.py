@@ -6,8 +6,9 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from lsp_agent.handlers.session import Session
 from lsprotocol import types
+
+from lsp_agent.handlers.session import Session
 
 log = logging.getLogger(__name__)
 

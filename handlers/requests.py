@@ -8,11 +8,11 @@ import datetime
 import logging
 from typing import Any
 
-from lsp_agent.handlers.session import Session
-from lsp_agent.handlers.uris import uri_to_path
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
+from lsp_agent.handlers.session import Session
+from lsp_agent.handlers.uris import uri_to_path
 from lsp_agent.tasks import Task
 
 log = logging.getLogger(__name__)

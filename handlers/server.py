@@ -8,6 +8,12 @@ from typing import Any
 
 from cattrs.errors import ClassValidationError
 from cattrs.v import transform_error
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from lsp_agent import __version__
 from lsp_agent.handlers import (
     code_actions,
     commands,
@@ -17,12 +23,6 @@ from lsp_agent.handlers import (
     requests,
 )
 from lsp_agent.handlers.session import Session
-from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
-
-from lsp_agent import __version__
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,9 @@ from pygls.lsp.server import LanguageServer
 from lsp_agent.config import Settings, workspace_cache_dir
 
 if TYPE_CHECKING:  # heavy modules load lazily, after the first response
+    from lsp_agent.context.snapshot import SnapshotBuilder
     from lsp_agent.handlers.journal_writer import DeferredJournal
     from lsp_agent.handlers.worker_loop import WorkerLoop
-
-    from lsp_agent.context.snapshot import SnapshotBuilder
     from lsp_agent.index.workspace import WorkspaceIndex
     from lsp_agent.tasks import TaskJournal, TaskRunner
 

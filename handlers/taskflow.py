@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from lsprotocol import types
+
 from lsp_agent.handlers.apply_edit import apply_result
 from lsp_agent.handlers.presets import PRESETS
 from lsp_agent.handlers.progress import WorkProgress
 from lsp_agent.handlers.session import FrozenDocuments, Session
-from lsprotocol import types
-
 from lsp_agent.tasks import Task, TaskState
 
 log = logging.getLogger(__name__)

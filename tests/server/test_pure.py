@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from lsp_agent.commands.serve import parse_address
 from lsp_agent.handlers.journal_writer import DeferredJournal
 from lsp_agent.handlers.taskflow import progress_message, python_column
 from lsp_agent.handlers.uris import path_to_uri, uri_to_path
-
-from lsp_agent.commands.serve import parse_address
 from lsp_agent.tasks import Task, TaskJournal, TaskState
 
 
