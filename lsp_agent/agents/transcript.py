@@ -8,6 +8,7 @@ configured API key values and anything shaped like a key or a bearer token.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -60,6 +61,19 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+# Stands in for a long content while the rest of its record is scrubbed; NUL never occurs in a
+# scrub pattern, so no pattern can match across it.
+_PLACEHOLDER = "\x00lsp-agent-long-content\x00"
+
+
+@functools.lru_cache(maxsize=32)
+def _scrub_cached(content: str, secrets: tuple[str, ...]) -> str:
+    """Scrub a long content once per process: every task of a session sends the same snapshot
+    prefix, and scrubbing 500 KB costs ~50 ms of GIL time that a language server's event loop
+    would otherwise wait on."""
+    return scrub(content, secrets)
+
+
 def environment_secrets(env: dict[str, str] | None = None) -> list[str]:
     env = dict(os.environ) if env is None else env
     return [env[name] for name in SECRET_ENV_VARS if env.get(name)]
@@ -78,9 +92,13 @@ class Transcript:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
-    def event(self, kind: str, **data: Any) -> None:
+    def event(self, kind: str, *, _long_content: str | None = None, **data: Any) -> None:
         record = {"t": round(time.monotonic() - self._started, 4), "event": kind, **data}
         line = scrub(json.dumps(record, ensure_ascii=False, default=str), self._secrets)
+        if _long_content is not None:
+            # The placeholder went through json.dumps too, so it appears escaped in the line.
+            escaped = json.dumps(_scrub_cached(_long_content, tuple(self._secrets)))[1:-1]
+            line = line.replace(json.dumps(_PLACEHOLDER)[1:-1], escaped, 1)
         with self._lock:
             self._pending.append(line)
 
@@ -97,6 +115,15 @@ class Transcript:
                 else:
                     self._seen.add(digest)
                     record["content_id"] = digest
+                    record["content"] = _PLACEHOLDER
+                    self.event(
+                        "message",
+                        agent=agent,
+                        index=start + offset,
+                        message=record,
+                        _long_content=content,
+                    )
+                    continue
             self.event("message", agent=agent, index=start + offset, message=record)
 
     def flush(self) -> None:
