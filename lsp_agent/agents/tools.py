@@ -14,47 +14,22 @@ import posixpath
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 from lsp_agent.agents.loop import Submitted, ToolError
+from lsp_agent.context.sensitive import is_sensitive
 
 MAX_READ_LINES = 2000
 MAX_READ_CHARS = 120_000
 MAX_LIST = 500
 MAX_HITS = 200
 
-# File names whose content must never reach a model, matched against the base name.
-SECRET_NAME_PATTERNS = (
-    ".env",
-    ".env.*",
-    "*.env",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "*.jks",
-    "*.keystore",
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    ".netrc",
-    ".npmrc",
-    ".pypirc",
-    ".git-credentials",
-    "credentials",
-    "credentials.*",
-    "secrets.*",
-    "*.secret",
-    "*.secrets",
-)
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 
-def is_secret_path(path: str) -> bool:
-    name = PurePosixPath(path).name.lower()
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SECRET_NAME_PATTERNS)
+# One list of secret file names serves the snapshot and the tools alike.
+is_secret_path = is_sensitive
 
 
 class IndexLike(Protocol):
