@@ -12,7 +12,9 @@ import dataclasses
 import enum
 import json
 import logging
+import os
 import secrets
+import socket
 import sqlite3
 import threading
 import time
@@ -137,7 +139,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS tasks_run ON tasks (run_id, key);
 CREATE TABLE IF NOT EXISTS runs (
@@ -154,6 +157,28 @@ _COLUMNS = (
     "id, run_id, key, state, title, progress, message, usage, spec, result, "
     "created_at, updated_at, started_at, finished_at"
 )
+# The process that last wrote a row. A queued or running task whose owner process is gone was
+# interrupted (a killed server or batch run) and would otherwise show "running" forever.
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_LIVE_STATES = (TaskState.QUEUED.value, TaskState.RUNNING.value)
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's process (a shared cache dir): cannot tell, leave it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -177,6 +202,33 @@ class TaskJournal:
         # NORMAL is durable across process kills in WAL mode (only power loss may drop the tail).
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+        if "owner" not in columns:  # a journal written before owners were recorded
+            self._db.execute("ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        self.interrupted = self._mark_interrupted()
+
+    def _mark_interrupted(self) -> list[str]:
+        """Tasks left queued or running by a process that no longer exists become failed."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id, owner FROM tasks WHERE state IN (?, ?) AND owner != ''", _LIVE_STATES
+            ).fetchall()
+            dead = [(task_id, owner) for task_id, owner in rows if not _owner_alive(owner)]
+            for task_id, owner in dead:
+                db.execute(
+                    "UPDATE tasks SET state = ?, message = ?, finished_at = ?, updated_at = ? "
+                    "WHERE id = ?",
+                    (
+                        TaskState.FAILED.value,
+                        f"interrupted: the process running it ({owner}) stopped",
+                        time.time(),
+                        time.time(),
+                        task_id,
+                    ),
+                )
+        if dead:
+            log.warning("%d task(s) were interrupted by a stopped process", len(dead))
+        return [task_id for task_id, _ in dead]
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -210,10 +262,12 @@ class TaskJournal:
             task.updated_at,
             task.started_at,
             task.finished_at,
+            _owner(),
         )
         with self._tx() as db:
             db.execute(
-                f"INSERT OR REPLACE INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 14)})", row
+                f"INSERT OR REPLACE INTO tasks ({_COLUMNS}, owner) VALUES ({','.join('?' * 15)})",
+                row,
             )
 
     def get(self, task_id: str) -> Task | None:

@@ -190,3 +190,40 @@ async def test_cancel_running_and_queued_tasks(tmp_path: Path) -> None:
     assert queued.started_at is None
     assert journal.get(running.id).state is TaskState.CANCELLED  # type: ignore[union-attr]
     assert not runner.cancel(running.id)
+
+
+def test_tasks_left_running_by_a_dead_process_are_marked_interrupted(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "tasks.sqlite"
+    # A separate process journals a running task, then dies without finishing it (like a
+    # killed server or batch run).
+    script = textwrap.dedent(
+        f"""
+        from lsp_agent.tasks import Task, TaskJournal, TaskState
+        journal = TaskJournal({str(path)!r})
+        task = Task.new({{"instruction": "x", "files": []}}, title="orphan")
+        task.state = TaskState.RUNNING
+        journal.record(task)
+        print(task.id)
+        """
+    )
+    orphan_id = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    live = Task.new({"instruction": "y", "files": []}, title="mine")
+    live.state = TaskState.RUNNING
+    with TaskJournal(path) as journal:
+        assert journal.interrupted == [orphan_id]
+        journal.record(live)
+        orphan = journal.get(orphan_id)
+        assert orphan is not None and orphan.state is TaskState.FAILED
+        assert "interrupted" in orphan.message
+    # This process is alive: reopening leaves its running task alone.
+    with TaskJournal(path) as journal:
+        assert journal.interrupted == []
+        again = journal.get(live.id)
+        assert again is not None and again.state is TaskState.RUNNING
