@@ -207,9 +207,9 @@ def _choose_tiers(
     reasons = [f"rank {i + 1}: omitted, even its path did not fit" for i in range(n)]
     best = [PATH if is_sensitive(p) else FULL for p in ranked]
 
-    def cost(i: int, tier: str) -> int:
+    def cost(i: int, tier: str, limit: int | None = None) -> int:
         entry = entries[ranked[i]]
-        return cache.tokens(entry, tier, loader(ranked[i])) or 0
+        return cache.tokens(entry, tier, loader(ranked[i]), limit=limit) or 0
 
     total = 0
     m = 0  # files [0, m) are listed at least by path
@@ -236,7 +236,7 @@ def _choose_tiers(
     while True:
         while f < k:
             if best[f] == FULL:
-                full = cost(f, FULL)
+                full = cost(f, FULL, oversize)  # exact unless over ``oversize``
                 if full > oversize:
                     best[f] = SIGNATURES
                 elif total + full - cost(f, SIGNATURES) > available:

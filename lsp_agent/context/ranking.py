@@ -17,9 +17,11 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain, compress, pairwise, repeat
 
 from lsp_agent.index.model import FileEntry
 
@@ -28,6 +30,7 @@ MAX_ITERATIONS = 100
 TOLERANCE = 1e-5  # L1 change between iterations; ranks only order files (top 500 as at 1e-6)
 PUSH_EPSILON = 1e-3  # enough for the top neighbours; smaller mostly adds global hubs
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME = operator.itemgetter(0)  # Definition.name / Reference.name (NamedTuples)
 
 
 @dataclass(frozen=True)
@@ -35,53 +38,63 @@ class FileSummary:
     """The part of a file that shapes the graph; equal summaries mean an unchanged graph."""
 
     defines: tuple[str, ...]  # sorted, unique
-    references: tuple[tuple[str, int], ...]  # (name, count) sorted by name
+    referenced: tuple[str, ...]  # sorted, unique
+    counts: tuple[int, ...]  # references to each name of ``referenced``
 
 
 def summarize(entry: FileEntry) -> FileSummary:
-    name = operator.attrgetter("name")
-    defines = sorted(set(map(name, entry.definitions)))
-    counts = Counter(map(name, entry.references))
-    return FileSummary(tuple(defines), tuple(sorted(counts.items())))
+    counts = Counter(map(_NAME, entry.references))
+    referenced = tuple(sorted(counts))
+    return FileSummary(
+        tuple(sorted(set(map(_NAME, entry.definitions)))),
+        referenced,
+        tuple(map(counts.__getitem__, referenced)),
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RefGraph:
+    """Files and names by integer id (both sorted, so ids ascend with the strings).
+
+    Per-file rows are plain lists of ints, built with C-level ``map``/``compress`` rather than
+    per-item Python loops: the standard library has ~80k (file, name) reference pairs, and a
+    cold snapshot pays for every one of them."""
+
     paths: tuple[str, ...]  # sorted
     names: tuple[str, ...]  # sorted; only names that some file defines
-    definers: tuple[tuple[int, ...], ...]  # per name: indices of the files defining it
-    # per file: (name index, reference count) for referenced names that are defined somewhere
-    refs: tuple[tuple[tuple[int, int], ...], ...]
+    definers: Sequence[Sequence[int]]  # per name: the files defining it, ascending
+    defines: Sequence[Sequence[int]]  # per file: the names it defines, ascending
+    ref_ids: Sequence[Sequence[int]]  # per file: referenced names defined somewhere, ascending
+    ref_counts: Sequence[Sequence[int]]  # per file: reference count of each of ``ref_ids``
 
     def index_of(self, path: str) -> int | None:
-        lo, hi = 0, len(self.paths)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.paths[mid] < path:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo if lo < len(self.paths) and self.paths[lo] == path else None
+        i = bisect_left(self.paths, path)
+        return i if i < len(self.paths) and self.paths[i] == path else None
 
 
 def build_graph(summaries: Mapping[str, FileSummary]) -> RefGraph:
     paths = tuple(sorted(summaries))
-    defined: dict[str, list[int]] = {}
-    for i, path in enumerate(paths):
-        for name in summaries[path].defines:
-            defined.setdefault(name, []).append(i)
+    rows = [summaries[path] for path in paths]
+    defined: defaultdict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        for name in row.defines:
+            defined[name].append(i)
     names = tuple(sorted(defined))
-    name_index = {name: j for j, name in enumerate(names)}
-    definers = tuple(tuple(defined[name]) for name in names)
-    refs = tuple(
-        tuple(
-            (name_index[name], count)
-            for name, count in summaries[path].references
-            if name in name_index
-        )
-        for path in paths
-    )
-    return RefGraph(paths, names, definers, refs)
+    ids = dict(zip(names, range(len(names)), strict=True))
+    definers = list(map(defined.__getitem__, names))
+    defines = [list(map(ids.__getitem__, row.defines)) for row in rows]
+    ref_ids: list[list[int]] = []
+    ref_counts: list[Sequence[int]] = []
+    for row in rows:
+        found = list(map(ids.get, row.referenced))
+        counts: Sequence[int] = row.counts
+        if None in found:  # names used here but defined nowhere in the workspace
+            keep = list(map(operator.is_not, found, repeat(None)))
+            found = list(compress(found, keep))
+            counts = list(compress(counts, keep))
+        ref_ids.append(found)  # type: ignore[arg-type]  # Nones were compressed away
+        ref_counts.append(counts)
+    return RefGraph(paths, names, definers, defines, ref_ids, ref_counts)
 
 
 def name_weight(name: str, definer_count: int, mentioned: frozenset[str]) -> float:
@@ -107,57 +120,73 @@ def mentioned_identifiers(text: str) -> frozenset[str]:
 class Walk:
     """The random walk's transitions for one graph and one set of mentioned names.
 
-    ``out[i]`` lists (name, share) for file i: the walk leaves i through that name with that
-    probability per definer other than i. Built once and reused by every ranking on the graph.
+    ``out[i]`` lists (name, share, targets) for file i: the walk leaves i through that name with
+    probability ``share`` per definer other than i, of which there are ``targets``. Built once
+    and reused by every ranking on the graph. The floating-point operations (products, the
+    sequential sums of ``sum``) are the same, in the same order, as a per-item loop would do,
+    so the shares do not depend on how they are computed.
     """
 
     def __init__(self, graph: RefGraph, mentioned: frozenset[str] = frozenset()) -> None:
         self.graph = graph
         n = len(graph.paths)
         names = graph.names
-        definer_count = [len(files) for files in graph.definers]
-        weights: dict[int, float] = {}
-        defines_of: list[list[int]] = [[] for _ in range(n)]
-        for j, files in enumerate(graph.definers):
-            for i in files:
-                defines_of[i].append(j)
-        # out[i]: (name, share, targets) - share per definer, targets = definers other than i
+        definer_count = list(map(len, graph.definers))
+        weights = [0.0] * len(names)
+        for j in sorted(set(chain.from_iterable(graph.ref_ids))):
+            weights[j] = name_weight(names[j], definer_count[j], mentioned)
         self.out: list[list[tuple[int, float, int]]] = [[] for _ in range(n)]
         self.self_share = [0.0] * n
-        by_name: dict[int, tuple[list[int], list[float]]] = {}
-        sqrt = math.sqrt
-        for i, refs in enumerate(graph.refs):
-            if not refs:
+        flat_names: list[int] = []
+        flat_files: list[int] = []
+        flat_shares: list[float] = []
+        count_of, weight_of = definer_count.__getitem__, weights.__getitem__
+        for i, (js, counts, own_ids) in enumerate(
+            zip(graph.ref_ids, graph.ref_counts, graph.defines, strict=True)
+        ):
+            if not js:
                 continue
-            own = set(defines_of[i])
-            weighted: list[tuple[int, float, int]] = []
-            total = 0.0
-            for j, count in refs:
-                targets = definer_count[j] - (j in own)
-                if targets <= 0:
-                    continue
-                weight = weights.get(j)
-                if weight is None:
-                    weight = weights[j] = name_weight(names[j], definer_count[j], mentioned)
-                w = weight * sqrt(count)
-                weighted.append((j, w, targets))
-                total += w * targets
-            out = self.out[i]
-            for j, w, targets in weighted:
-                share = w / total
-                out.append((j, share, targets))
-                entry = by_name.get(j)
-                if entry is None:
-                    entry = by_name[j] = ([], [])
-                entry[0].append(i)
-                entry[1].append(share)
-                if targets < definer_count[j]:  # i defines j itself
-                    self.self_share[i] += share
-        active = sorted(by_name)
-        slot = {j: k for k, j in enumerate(active)}
-        self.srcs = [by_name[j][0] for j in active]
-        self.coeffs = [by_name[j][1] for j in active]
-        self.incoming = [[slot[j] for j in defines_of[i] if j in slot] for i in range(n)]
+            targets = list(map(count_of, js))  # definers other than i
+            own = list(map(set(own_ids).__contains__, js)) if own_ids else None
+            if own is not None:
+                targets = list(map(operator.sub, targets, own))
+                if 0 in targets:  # names only i defines: the walk cannot leave through them
+                    js, counts = list(compress(js, targets)), list(compress(counts, targets))
+                    own = list(compress(own, targets))
+                    targets = list(compress(targets, targets))
+                    if not js:
+                        continue
+            ws = list(map(operator.mul, map(weight_of, js), map(math.sqrt, counts)))
+            total = sum(map(operator.mul, ws, targets))
+            shares = list(map(operator.truediv, ws, repeat(total)))
+            self.out[i] = list(zip(js, shares, targets, strict=True))
+            if own is not None:
+                self.self_share[i] = sum(compress(shares, own), 0.0)
+            flat_names += js
+            flat_files += repeat(i, len(js))
+            flat_shares += shares
+        # Group the edges by name; the sort is stable, so each name keeps its files ascending.
+        by_name = sorted(range(len(flat_names)), key=flat_names.__getitem__)
+        sorted_names = list(map(flat_names.__getitem__, by_name))
+        files = list(map(flat_files.__getitem__, by_name))
+        shares_by_name = list(map(flat_shares.__getitem__, by_name))
+        sizes = Counter(sorted_names)
+        active = sorted(sizes)
+        bounds = [0, *accumulate(map(sizes.__getitem__, active))]
+        srcs = [files[a:b] for a, b in pairwise(bounds)]
+        coeffs = [shares_by_name[a:b] for a, b in pairwise(bounds)]
+        # Slots: names referenced from one file first (their mass is one product, computed in
+        # a single ``map`` by pagerank), then the others; each group by name id.
+        single = [len(s) == 1 for s in srcs]
+        multiple = [not one for one in single]
+        self.single_srcs = [s[0] for s in compress(srcs, single)]
+        self.single_coeffs = [c[0] for c in compress(coeffs, single)]
+        self.srcs = [*([s] for s in self.single_srcs), *compress(srcs, multiple)]
+        self.coeffs = [*([c] for c in self.single_coeffs), *compress(coeffs, multiple)]
+        slot = [-1] * len(names)
+        for k, j in enumerate(chain(compress(active, single), compress(active, multiple))):
+            slot[j] = k
+        self.incoming = [[k for k in map(slot.__getitem__, own) if k >= 0] for own in graph.defines]
         self.dangling = [i for i in range(n) if not self.out[i]]
 
 
@@ -176,13 +205,17 @@ def pagerank(
         return {}
     walk = walk or Walk(graph, mentioned)
     teleport = _teleport(graph, personalization)
-    srcs, coeffs, incoming, self_share = walk.srcs, walk.coeffs, walk.incoming, walk.self_share
-    dangling = walk.dangling
+    singles = len(walk.single_srcs)
+    single_srcs, single_coeffs = walk.single_srcs, walk.single_coeffs
+    srcs, coeffs = walk.srcs[singles:], walk.coeffs[singles:]
+    incoming, self_share, dangling = walk.incoming, walk.self_share, walk.dangling
     rank = list(teleport)
     mul = operator.mul
     for _ in range(MAX_ITERATIONS):
         get = rank.__getitem__
-        unit = [sum(map(mul, map(get, s), c)) for s, c in zip(srcs, coeffs, strict=True)]
+        # Mass per name (slot order): sum() of one product is that product, bit for bit.
+        unit = list(map(mul, map(get, single_srcs), single_coeffs))
+        unit += [sum(map(mul, map(get, s), c)) for s, c in zip(srcs, coeffs, strict=True)]
         uget = unit.__getitem__
         leak = DAMPING * sum(map(get, dangling)) + (1.0 - DAMPING)
         new = [

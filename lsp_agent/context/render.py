@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lsp_agent.context.tokens import count_tokens
+from lsp_agent.context.tokens import count_tokens, count_tokens_upto
 from lsp_agent.index.model import Definition, FileEntry
 
 FULL = "full"
@@ -178,6 +178,7 @@ class _Cached:
     sha256: str
     blocks: dict[str, str | None] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
+    floors: dict[str, int] = field(default_factory=dict)  # tier -> the count is at least this
 
 
 class RenderCache:
@@ -212,16 +213,31 @@ class RenderCache:
                     cached.blocks[tier] = render_path(entry.path)
             return cached.blocks[tier]
 
-    def tokens(self, entry: FileEntry, tier: str, text: Callable[[], str]) -> int | None:
-        """Real token count of the tier's block; None when the tier does not exist."""
+    def tokens(
+        self, entry: FileEntry, tier: str, text: Callable[[], str], *, limit: int | None = None
+    ) -> int | None:
+        """Real token count of the tier's block; None when the tier does not exist. With a
+        ``limit``, a block over it may get a number over the limit that is only a lower bound
+        (enough to know it does not fit, and much cheaper for a large file)."""
         rendered = self.render(entry, tier, text)
         if rendered is None:
             return None
         with self._lock:
             cached = self._slot(entry)
-            if tier not in cached.tokens:
-                cached.tokens[tier] = count_tokens(rendered)
-            return cached.tokens[tier]
+            if tier in cached.tokens:
+                return cached.tokens[tier]
+            if limit is not None:
+                floor = cached.floors.get(tier, -1)
+                if floor > limit:
+                    return floor
+                count = count_tokens_upto(rendered, limit)
+                if count > limit:
+                    cached.floors[tier] = count
+                    return count
+            else:
+                count = count_tokens(rendered)
+            cached.tokens[tier] = count
+            return count
 
     def forget(self, keep: set[str]) -> None:
         """Drop files no longer in the workspace."""

@@ -101,3 +101,64 @@ def test_ranking_does_not_depend_on_insertion_order() -> None:
     backward = pagerank(graph_of(*reversed(entries)))
     assert forward == backward
     assert order(forward) == order(backward)
+
+
+def reference_pagerank(entries: Sequence[FileEntry]) -> dict[str, float]:
+    """The ranking written as plain per-item loops (the original formulation): the vectorised
+    code must reproduce it bit for bit, or the snapshot bytes would drift."""
+    files = sorted(entries, key=lambda e: e.path)
+    definers: dict[str, list[int]] = {}
+    for i, e in enumerate(files):
+        for name in sorted({d.name for d in e.definitions}):
+            definers.setdefault(name, []).append(i)
+    n = len(files)
+    out: list[list[tuple[str, float]]] = [[] for _ in range(n)]  # (name, share per target)
+    self_share = [0.0] * n
+    for i, e in enumerate(files):
+        counts: dict[str, int] = {}
+        for r in e.references:
+            counts[r.name] = counts.get(r.name, 0) + 1
+        rows, total = [], 0.0
+        for name in sorted(counts):
+            if name not in definers:
+                continue
+            targets = len(definers[name]) - (i in definers[name])
+            if targets <= 0:
+                continue
+            w = name_weight(name, len(definers[name]), frozenset()) * counts[name] ** 0.5
+            rows.append((name, w, targets))
+            total += w * targets
+        for name, w, targets in rows:
+            out[i].append((name, w / total))
+            if targets < len(definers[name]):
+                self_share[i] += w / total
+    rank = [1.0 / n] * n
+    for _ in range(100):
+        unit: dict[str, float] = {}
+        for name in sorted(definers):
+            terms = [rank[i] * s for i in range(n) for m, s in out[i] if m == name]
+            if terms:
+                unit[name] = sum(terms)
+        dangling = sum(rank[i] for i in range(n) if not out[i])
+        leak = 0.85 * dangling + (1.0 - 0.85)
+        new = []
+        for i, e in enumerate(files):
+            own = sorted({d.name for d in e.definitions})
+            incoming = sum(unit[name] for name in own if name in unit)
+            new.append(0.85 * (incoming - rank[i] * self_share[i]) + leak * (1.0 / n))
+        delta = sum(abs(a - b) for a, b in zip(new, rank, strict=True))
+        rank = new
+        if delta < 1e-5:
+            break
+    return {e.path: r for e, r in zip(files, rank, strict=True)}
+
+
+def test_vectorised_ranking_matches_plain_loops_bit_for_bit() -> None:
+    names = ["load_config", "Shop", "_private_helper", "run", "ParseError", "x"]
+    entries = []
+    for i in range(23):  # self references, shared definers (>5), names defined nowhere
+        defines = [names[i % 6], f"own_{i}"] + (["run"] if i % 3 == 0 else [])
+        refs = [names[(i * 5 + k) % 6] for k in range(i % 7)] + [f"own_{(i * 7) % 23}", "print"]
+        entries.append(fe(f"pkg/m{i:02}.py", defines, refs * (1 + i % 3)))
+    entries.append(fe("lonely.py"))
+    assert pagerank(graph_of(*entries)) == reference_pagerank(entries)
