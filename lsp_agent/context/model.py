@@ -33,6 +33,7 @@ class ManifestEntry:
 
 @dataclass
 class Manifest:
+    # The prefix's entries are shared by every snapshot built on the same prefix: read-only.
     files: list[ManifestEntry]
     budget: int
     prefix_tokens: int

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lsp_agent.context.model import SECTION_PREFIX, ManifestEntry
 from lsp_agent.context.overview import overview_files, render_outline
@@ -65,6 +65,10 @@ class PrefixState:
     hash: str
     segments: list[Segment]
     files: dict[str, FileRecord]  # every file of the workspace when it was built
+    # Built once per prefix, not per request: thousands of records per build would cost more
+    # than the rest of an update, and keep the garbage collector busy.
+    _rows: list[ManifestEntry] | None = field(default=None, init=False, repr=False)
+    _ranks: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     def block(self, path: str) -> str | None:
         for segment in self.segments:
@@ -72,9 +76,23 @@ class PrefixState:
                 return self.text[segment.start : segment.end]
         return None
 
+    def ranks(self) -> dict[str, int]:
+        """path -> stable rank (0 for overview files); shared, do not modify."""
+        if self._ranks is None:
+            self._ranks = {p: r.rank for p, r in self.files.items()}
+        return self._ranks
+
     def manifest_entries(self, dropped: set[str]) -> list[ManifestEntry]:
         """One entry per workspace file, overview first, then by rank; ``dropped`` files were
-        cut from the prefix sent with this request."""
+        cut from the prefix sent with this request. Without drops the entries are the same
+        objects for every request on this prefix (read-only by contract); the list is new."""
+        if dropped:
+            return self._manifest_rows(dropped)
+        if self._rows is None:
+            self._rows = self._manifest_rows(dropped)
+        return list(self._rows)
+
+    def _manifest_rows(self, dropped: set[str]) -> list[ManifestEntry]:
         tokens = {s.path: s.tokens for s in self.segments if s.path is not None}
         out = []
         for path, record in sorted(self.files.items(), key=lambda item: (item[1].rank, item[0])):

@@ -111,7 +111,10 @@ class SnapshotBuilder:
         if budget <= 0:
             raise ValueError(f"the snapshot budget must be positive, got {budget}")
         with self._lock:
-            entries = dict(sorted(self._index.entries().items()))
+            entries = self._index.entries()
+            keys = list(entries)
+            if keys != sorted(keys):  # WorkspaceIndex sorts already; other views may not
+                entries = dict(sorted(entries.items()))
             focus = _check_focus(focus, entries)
             if selection is not None and selection.path not in entries:
                 raise ValueError(f"selection is in a file outside the index: {selection.path}")
@@ -259,7 +262,7 @@ class SnapshotBuilder:
         diagnostics: list[str],
     ) -> Snapshot:
         notes: list[str] = []
-        rank_of = {p: r.rank for p, r in state.files.items()}
+        rank_of = state.ranks()
         small = [
             b
             for b in (

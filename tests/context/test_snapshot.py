@@ -88,6 +88,20 @@ def test_manifest_lists_every_file_once_in_the_prefix_with_reasons(
     assert data["total_tokens"] == data["prefix_tokens"] + data["tail_tokens"]
 
 
+def test_requests_on_one_prefix_share_its_manifest_rows_but_not_the_list(
+    make_builder: Builder,
+) -> None:
+    builder = make_builder()
+    first = builder.build(budget=6000, focus=["inventory/report.py"])
+    second = builder.build(budget=6000, focus=["inventory/models.py"])
+    assert not second.manifest.rebuilt and second.prefix == first.prefix
+    head = [e for e in first.manifest.files if e.section == "prefix"]
+    assert head == [e for e in second.manifest.files if e.section == "prefix"]
+    assert all(a is b for a, b in zip(head, second.manifest.files, strict=False))  # no copies
+    first.manifest.files.clear()  # one snapshot's list is its own
+    assert builder.build(budget=6000).manifest.files[: len(head)] == head
+
+
 def test_sensitive_content_never_appears(make_builder: Builder) -> None:
     snap = make_builder().build(
         budget=100_000, focus=[".env"], selection=Selection(".env", 0, 0, 0, 5)
