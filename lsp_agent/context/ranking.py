@@ -18,7 +18,7 @@ import math
 import operator
 import re
 from bisect import bisect_left
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain, compress, pairwise, repeat
@@ -56,13 +56,15 @@ def summarize(entry: FileEntry) -> FileSummary:
 class RefGraph:
     """Files and names by integer id (both sorted, so ids ascend with the strings).
 
-    Per-file rows are plain lists of ints, built with C-level ``map``/``compress`` rather than
-    per-item Python loops: the standard library has ~80k (file, name) reference pairs, and a
-    cold snapshot pays for every one of them."""
+    Rows are flat lists of ints built with C-level ``map``/``compress``/``sorted`` rather than
+    per-item loops, and there is no list per name: the standard library has ~47k defined names
+    and ~80k (file, name) reference pairs, a cold snapshot pays for each of them, and every
+    container that survives adds to the garbage collector's next full pass over the index."""
 
     paths: tuple[str, ...]  # sorted
     names: tuple[str, ...]  # sorted; only names that some file defines
-    definers: Sequence[Sequence[int]]  # per name: the files defining it, ascending
+    definer_files: Sequence[int]  # files defining each name, by name, files ascending
+    definer_start: Sequence[int]  # name j's definers: definer_files[start[j]:start[j + 1]]
     defines: Sequence[Sequence[int]]  # per file: the names it defines, ascending
     ref_ids: Sequence[Sequence[int]]  # per file: referenced names defined somewhere, ascending
     ref_counts: Sequence[Sequence[int]]  # per file: reference count of each of ``ref_ids``
@@ -71,18 +73,31 @@ class RefGraph:
         i = bisect_left(self.paths, path)
         return i if i < len(self.paths) and self.paths[i] == path else None
 
+    def name_id(self, name: str) -> int | None:
+        j = bisect_left(self.names, name)
+        return j if j < len(self.names) and self.names[j] == name else None
+
+    def definers(self, j: int) -> Sequence[int]:
+        return self.definer_files[self.definer_start[j] : self.definer_start[j + 1]]
+
+    def definer_counts(self) -> list[int]:
+        start = self.definer_start
+        return list(map(operator.sub, start[1:], start))  # type: ignore[index]
+
 
 def build_graph(summaries: Mapping[str, FileSummary]) -> RefGraph:
     paths = tuple(sorted(summaries))
     rows = [summaries[path] for path in paths]
-    defined: defaultdict[str, list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        for name in row.defines:
-            defined[name].append(i)
-    names = tuple(sorted(defined))
+    names = tuple(sorted(set(chain.from_iterable(row.defines for row in rows))))
     ids = dict(zip(names, range(len(names)), strict=True))
-    definers = list(map(defined.__getitem__, names))
     defines = [list(map(ids.__getitem__, row.defines)) for row in rows]
+    # (name, file) pairs in file order; a stable sort by name keeps each name's files ascending.
+    pair_names = list(chain.from_iterable(defines))
+    pair_files = list(chain.from_iterable(map(repeat, range(len(rows)), map(len, defines))))
+    by_name = sorted(range(len(pair_names)), key=pair_names.__getitem__)
+    definer_files = list(map(pair_files.__getitem__, by_name))
+    sizes = Counter(pair_names)
+    definer_start = [0, *accumulate(map(sizes.__getitem__, range(len(names))))]
     ref_ids: list[list[int]] = []
     ref_counts: list[Sequence[int]] = []
     for row in rows:
@@ -94,7 +109,7 @@ def build_graph(summaries: Mapping[str, FileSummary]) -> RefGraph:
             counts = list(compress(counts, keep))
         ref_ids.append(found)  # type: ignore[arg-type]  # Nones were compressed away
         ref_counts.append(counts)
-    return RefGraph(paths, names, definers, defines, ref_ids, ref_counts)
+    return RefGraph(paths, names, definer_files, definer_start, defines, ref_ids, ref_counts)
 
 
 def name_weight(name: str, definer_count: int, mentioned: frozenset[str]) -> float:
@@ -120,22 +135,25 @@ def mentioned_identifiers(text: str) -> frozenset[str]:
 class Walk:
     """The random walk's transitions for one graph and one set of mentioned names.
 
-    ``out[i]`` lists (name, share, targets) for file i: the walk leaves i through that name with
-    probability ``share`` per definer other than i, of which there are ``targets``. Built once
-    and reused by every ranking on the graph. The floating-point operations (products, the
-    sequential sums of ``sum``) are the same, in the same order, as a per-item loop would do,
-    so the shares do not depend on how they are computed.
+    For file i, ``out_names[i]``, ``out_shares[i]`` and ``out_targets[i]`` say: the walk leaves
+    i through that name with probability ``share`` per definer other than i, of which there are
+    ``targets``. Built once and reused by every ranking on the graph. The floating-point
+    operations (products, the sequential sums of ``sum``) are the same, in the same order, as
+    a per-item loop would do, so the shares do not depend on how they are computed.
     """
 
     def __init__(self, graph: RefGraph, mentioned: frozenset[str] = frozenset()) -> None:
         self.graph = graph
         n = len(graph.paths)
         names = graph.names
-        definer_count = list(map(len, graph.definers))
+        definer_count = graph.definer_counts()
         weights = [0.0] * len(names)
         for j in sorted(set(chain.from_iterable(graph.ref_ids))):
             weights[j] = name_weight(names[j], definer_count[j], mentioned)
-        self.out: list[list[tuple[int, float, int]]] = [[] for _ in range(n)]
+        empty: list[int] = []
+        self.out_names: list[list[int]] = [empty] * n  # shared empty rows: never mutated
+        self.out_shares: list[list[float]] = [empty] * n  # type: ignore[list-item]
+        self.out_targets: list[list[int]] = [empty] * n
         self.self_share = [0.0] * n
         flat_names: list[int] = []
         flat_files: list[int] = []
@@ -159,7 +177,7 @@ class Walk:
             ws = list(map(operator.mul, map(weight_of, js), map(math.sqrt, counts)))
             total = sum(map(operator.mul, ws, targets))
             shares = list(map(operator.truediv, ws, repeat(total)))
-            self.out[i] = list(zip(js, shares, targets, strict=True))
+            self.out_names[i], self.out_shares[i], self.out_targets[i] = js, shares, targets
             if own is not None:
                 self.self_share[i] = sum(compress(shares, own), 0.0)
             flat_names += js
@@ -173,21 +191,22 @@ class Walk:
         sizes = Counter(sorted_names)
         active = sorted(sizes)
         bounds = [0, *accumulate(map(sizes.__getitem__, active))]
-        srcs = [files[a:b] for a, b in pairwise(bounds)]
-        coeffs = [shares_by_name[a:b] for a, b in pairwise(bounds)]
         # Slots: names referenced from one file first (their mass is one product, computed in
-        # a single ``map`` by pagerank), then the others; each group by name id.
-        single = [len(s) == 1 for s in srcs]
+        # a single ``map`` by pagerank), then the others (one list of sources each); each group
+        # by name id.
+        single = [sizes[j] == 1 for j in active]
         multiple = [not one for one in single]
-        self.single_srcs = [s[0] for s in compress(srcs, single)]
-        self.single_coeffs = [c[0] for c in compress(coeffs, single)]
-        self.srcs = [*([s] for s in self.single_srcs), *compress(srcs, multiple)]
-        self.coeffs = [*([c] for c in self.single_coeffs), *compress(coeffs, multiple)]
+        starts = bounds[:-1]
+        self.single_srcs = list(map(files.__getitem__, compress(starts, single)))
+        self.single_coeffs = list(map(shares_by_name.__getitem__, compress(starts, single)))
+        spans = list(compress(pairwise(bounds), multiple))
+        self.srcs = [files[a:b] for a, b in spans]
+        self.coeffs = [shares_by_name[a:b] for a, b in spans]
         slot = [-1] * len(names)
         for k, j in enumerate(chain(compress(active, single), compress(active, multiple))):
             slot[j] = k
         self.incoming = [[k for k in map(slot.__getitem__, own) if k >= 0] for own in graph.defines]
-        self.dangling = [i for i in range(n) if not self.out[i]]
+        self.dangling = [i for i in range(n) if not self.out_names[i]]
 
 
 def pagerank(
@@ -205,9 +224,9 @@ def pagerank(
         return {}
     walk = walk or Walk(graph, mentioned)
     teleport = _teleport(graph, personalization)
-    singles = len(walk.single_srcs)
-    single_srcs, single_coeffs = walk.single_srcs, walk.single_coeffs
-    srcs, coeffs = walk.srcs[singles:], walk.coeffs[singles:]
+    single_srcs, single_coeffs, srcs, coeffs = (
+        walk.single_srcs, walk.single_coeffs, walk.srcs, walk.coeffs
+    )  # fmt: skip
     incoming, self_share, dangling = walk.incoming, walk.self_share, walk.dangling
     rank = list(teleport)
     mul = operator.mul
@@ -248,7 +267,7 @@ def local_pagerank(
     estimate: dict[int, float] = {}
     queue = deque(seeds)
     queued = set(seeds)
-    definers = graph.definers
+    definer_files, definer_start = graph.definer_files, graph.definer_start
 
     def add(node: int, mass: float) -> None:
         value = residual.get(node, 0.0) + mass
@@ -262,14 +281,16 @@ def local_pagerank(
         queued.discard(u)
         mass = residual.pop(u, 0.0)
         if u >= n:  # a name: split among its definers
-            files = definers[u - n]
+            files = definer_files[definer_start[u - n] : definer_start[u - n + 1]]
             for v in files:
                 add(v, mass / len(files))
             continue
         estimate[u] = estimate.get(u, 0.0) + (1.0 - DAMPING) * mass
         spread = DAMPING * mass
-        if walk.out[u]:
-            for j, share, targets in walk.out[u]:
+        if walk.out_names[u]:
+            for j, share, targets in zip(
+                walk.out_names[u], walk.out_shares[u], walk.out_targets[u], strict=True
+            ):
                 add(n + j, spread * share * targets)
         else:  # dangling: the walk restarts at the seeds
             for i in seeds:

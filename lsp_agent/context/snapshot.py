@@ -227,9 +227,7 @@ class SnapshotBuilder:
         instruction mentions. Open buffers are deliberately not seeds: every open or close
         would re-rank, and recent edits already appear in the changes section."""
         mentioned = frozenset(
-            n
-            for n in mentioned_identifiers(instruction)
-            if (i := bisect_left(graph.names, n)) < len(graph.names) and graph.names[i] == n
+            n for n in mentioned_identifiers(instruction) if graph.name_id(n) is not None
         )
         if not focus and not mentioned:
             return {}
@@ -237,7 +235,7 @@ class SnapshotBuilder:
         if key not in self._focus_scores:
             weights: dict[str, float] = {p: 1.0 for p in focus}
             for name in sorted(mentioned):
-                definers = graph.definers[bisect_left(graph.names, name)]
+                definers = graph.definers(bisect_left(graph.names, name))
                 if len(definers) <= 5:
                     for i in definers:
                         path = graph.paths[i]
