@@ -70,6 +70,7 @@ class Coder:
             messages=messages,
             budget=ctx.budget,
             transcript=ctx.transcript,
+            redactor=ctx.redactor,
         )
 
     @property
@@ -120,6 +121,17 @@ class Coder:
             return "Malformed edit blocks:\n" + "\n".join(f"- {e}" for e in errors)
         if not blocks:
             return None  # the coder decided the file needs no (further) change
+        # The reply was restored already (Agent.step); a placeholder left over was never issued
+        # (the model altered one) and would write "«redacted:…»" into the file.
+        invented = [
+            p for p in self.ctx.redactor.unknown_placeholders(content) if p not in self.result.text
+        ]
+        if invented:
+            return (
+                "Your blocks contain redaction placeholders that stand for nothing in this "
+                f"task: {', '.join(sorted(set(invented)))}. A placeholder stands for a secret "
+                "value: copy it exactly as it appears in the file, or leave that line out."
+            )
         for block in blocks:
             try:
                 path = self.ctx.workspace.normalize(block.path)

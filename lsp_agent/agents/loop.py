@@ -3,6 +3,8 @@
 Control flow is by exceptions, as in mini-swe-agent: a submit tool raises ``Submitted``; a hard
 limit raises ``LimitsExceeded``; the same failing tool call three times raises ``LoopDetected``.
 The transcript is flushed in ``finally`` so cancellation and failures still leave a record.
+Secrets: the history holds real text; each request sends a redacted copy (``redact.Redactor``)
+and each reply is restored before anything uses it (tool arguments, plans, edits).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsp_agent.agents.usage import ModelReply, ToolCall, Usage, assistant_message
 from lsp_agent.config import BudgetSettings
+from lsp_agent.redact import Redactor
 
 if TYPE_CHECKING:
     from lsp_agent.agents.client import ModelClient
@@ -89,8 +92,10 @@ class Agent:
         budget: Budget,
         transcript: Transcript,
         tools: Sequence[Tool] = (),
+        redactor: Redactor | None = None,
     ) -> None:
         self.role, self.name, self.client = role, name, client
+        self.redactor = redactor if redactor is not None else Redactor()
         self.messages = messages
         self.budget, self.transcript = budget, transcript
         self.tools = {tool.name: tool for tool in tools}
@@ -112,8 +117,11 @@ class Agent:
         self._logged = len(self.messages)
         schemas = [tool.schema() for tool in self.tools.values()] or None
         started = time.monotonic()
-        reply = await self.client.complete(
-            role=self.role, messages=list(self.messages), tools=schemas
+        # The one place messages leave for a model: deterministic placeholders keep messages 0
+        # and 1 byte-identical; the reply is restored so plans and edits hold the real values.
+        outgoing = self.redactor.redact_messages(self.messages)
+        reply = self.redactor.restore_reply(
+            await self.client.complete(role=self.role, messages=outgoing, tools=schemas)
         )
         self.transcript.event(
             "reply",

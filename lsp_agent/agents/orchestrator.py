@@ -33,6 +33,7 @@ from lsp_agent.agents.roles import (
     RoleContext,
     Target,
     base_messages,
+    prefix_message,
     render,
     research,
     task_message,
@@ -43,6 +44,7 @@ from lsp_agent.agents.transcript import Transcript, environment_secrets
 from lsp_agent.agents.usage import ModelError, Usage
 from lsp_agent.config import Settings, workspace_cache_dir
 from lsp_agent.edits import text_edits, unified_diff
+from lsp_agent.redact import Redactor, scrub
 
 if TYPE_CHECKING:
     from lsp_agent.agents.client import ModelClient
@@ -91,18 +93,19 @@ async def run_task(
     task_id = task_id or new_task_id()
     path = (transcript_dir or transcripts_dir(Path(index.root))) / f"{task_id}.jsonl"
     provider = getattr(client, "provider", None)
-    transcript = Transcript(
-        path, secrets=[*environment_secrets(), getattr(provider, "api_key", "") or ""]
-    )
+    secrets = [*environment_secrets(), getattr(provider, "api_key", "") or ""]
+    transcript = Transcript(path, secrets=secrets)
+    redactor = Redactor(secrets)
     budget = Budget(settings.budgets)
     ctx = RoleContext(
         client=client,
-        workspace=Workspace(index, texts),
+        workspace=Workspace(index, texts, redactor=redactor),
         budget=budget,
         transcript=transcript,
         prefix=snapshot.prefix,
         tail=snapshot.tail,
         task=task_text(spec),
+        redactor=redactor,
     )
 
     def emit(stage: str, message: str, done: int = 0, total: int = 0) -> None:
@@ -117,6 +120,9 @@ async def run_task(
     title = title_for(spec.instruction, spec.title)
     try:
         async with asyncio.timeout(settings.budgets.max_seconds):
+            # Redact the shared prefix once, off the loop (~100 ms for 4 MB the first time in
+            # this process; a cache hit after): every agent's request then finds it cached.
+            await asyncio.to_thread(redactor.redact, prefix_message(snapshot.prefix))
             result = await _run(ctx, spec, title, emit)
     except asyncio.CancelledError:
         transcript.event("cancelled", usage=budget.usage.to_json())
@@ -140,6 +146,10 @@ async def run_task(
         result = TaskResult("failed", title, "", [], Usage(), f"internal error: {exc!r}")
     result.usage = budget.usage
     result.transcript = path
+    # The summary (plan notes) and errors (findings, apply hints quoting file lines) hold restored
+    # model text and are shown, journaled and logged: scrub them like the transcript.
+    result.summary = scrub(result.summary, secrets)
+    result.error = scrub(result.error, secrets) if result.error else result.error
     transcript.event(
         "result",
         state=result.state,

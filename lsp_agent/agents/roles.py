@@ -9,7 +9,7 @@ task, the snapshot tail) comes after them, starting with a ``# Role: <role>`` li
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from lsp_agent.agents.loop import Agent, Budget, ToolError
 from lsp_agent.agents.tools import Workspace, research_tools, submit_plan_tool, submit_review_tool
 from lsp_agent.agents.transcript import Transcript
+from lsp_agent.redact import Redactor
 
 PREFIX_HEADER = "# Workspace snapshot\n\n"
 MAX_TARGETS = 32
@@ -36,8 +37,15 @@ def base_messages(prefix: str) -> list[dict[str, Any]]:
     """Messages 0 and 1: the same bytes for every role and request while the prefix holds."""
     return [
         {"role": "system", "content": prompt("system").strip()},
-        {"role": "user", "content": PREFIX_HEADER + prefix},
+        {"role": "user", "content": prefix_message(prefix)},
     ]
+
+
+@functools.lru_cache(maxsize=4)
+def prefix_message(prefix: str) -> str:
+    """One string object per prefix: its hash is computed once, so the redaction cache finds a
+    multi-megabyte prefix message without rescanning it for every agent."""
+    return PREFIX_HEADER + prefix
 
 
 def task_message(role_text: str, task: str, tail: str, *extra: str) -> str:
@@ -98,6 +106,7 @@ def _agent(role: str, name: str, ctx: RoleContext, text: str, tools: list[Any]) 
         budget=ctx.budget,
         transcript=ctx.transcript,
         tools=tools,
+        redactor=ctx.redactor,
     )
 
 
@@ -112,6 +121,8 @@ class RoleContext:
     prefix: str
     tail: str
     task: str
+    # Secrets in anything sent to a model become placeholders; replies are restored.
+    redactor: Redactor = field(default_factory=Redactor)
 
 
 async def research(ctx: RoleContext) -> Plan:

@@ -2,8 +2,10 @@
 
 Every path a model names goes through ``Workspace.resolve``: a path outside the root, an ignored
 file or a secret file (``.env``, keys, credentials) comes back to the model as a tool error, and
-a secret file's content is never read (``read_file`` refuses, ``grep`` skips it). Line numbers
-the model sees are 1-based; the engine's are 0-based.
+a secret file's content is never read (``read_file`` refuses, ``grep`` skips it). A secret
+inside an ordinary file is redacted when the agent loop sends the result (``redact.py``); a
+result cut to a length limit is redacted first, so the cut never leaves part of a secret.
+Line numbers the model sees are 1-based; the engine's are 0-based.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Any, Protocol
 
 from lsp_agent.agents.loop import Submitted, ToolError
 from lsp_agent.context.sensitive import is_sensitive
+from lsp_agent.redact import Redactor, clip
 
 MAX_READ_LINES = 2000
 MAX_READ_CHARS = 120_000
 MAX_LIST = 500
 MAX_HITS = 200
+MAX_HIT_CHARS = 300
 
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
@@ -50,10 +54,21 @@ class IndexLike(Protocol):
 class Workspace:
     """What an agent may see: the index, with ``texts`` (frozen buffers) taking precedence."""
 
-    def __init__(self, index: IndexLike, texts: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        index: IndexLike,
+        texts: Mapping[str, str] | None = None,
+        *,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.index = index
         self.root = Path(index.root).resolve()
         self.texts = dict(texts or {})
+        self.redactor = redactor if redactor is not None else Redactor()
+
+    def clip(self, text: str, limit: int) -> str:
+        """``text`` cut to ``limit`` characters; redacted first when it is cut."""
+        return text if len(text) <= limit else clip(self.redactor.redact(text), limit)
 
     def normalize(self, path: str) -> str:
         """A POSIX path relative to the root; ``ValueError`` when it leaves the root."""
@@ -176,7 +191,7 @@ def research_tools(ws: Workspace) -> list[Tool]:
         end = min(end, len(lines), start + MAX_READ_LINES - 1)
         body = "\n".join(f"{n:>5}| {lines[n - 1]}" for n in range(start, end + 1))
         if len(body) > MAX_READ_CHARS:
-            body = body[:MAX_READ_CHARS] + "\n... (truncated; read a smaller range)"
+            body = ws.clip(body, MAX_READ_CHARS) + "\n... (truncated; read a smaller range)"
         return f"{rel} lines {start}-{end} of {len(lines)}\n{body}"
 
     def find_definitions(args: dict[str, Any]) -> str:
@@ -210,7 +225,7 @@ def research_tools(ws: Workspace) -> list[Tool]:
             if p not in readable:
                 readable[p] = ws.read(p) is not None and not ws.index.is_ignored(p)
             if readable[p]:
-                rows.append(f"{p}:{line + 1}: {text.strip()[:300]}")
+                rows.append(f"{p}:{line + 1}: {ws.clip(text.strip(), MAX_HIT_CHARS)}")
         return "\n".join(rows[:MAX_HITS]) if rows else f"no matches for {pattern!r}"
 
     s, i = {"type": "string"}, {"type": "integer"}

@@ -8,75 +8,43 @@ configured API key values and anything shaped like a key or a bearer token.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
-import os
-import re
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
-
-REDACTED = "[REDACTED]"
-DEDUPE_CHARS = 2048
-# Environment variables whose values are API keys; their values are scrubbed literally.
-SECRET_ENV_VARS = ("LSP_AGENT_API_KEY", "DEEPSEEK_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY")
-# Shapes of keys and tokens. The part replaced never holds a quote or a backslash, so scrubbing a
-# serialised JSON line never breaks its syntax.
-_SECRET_PATTERNS = (
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"\b((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=\-]{8,}", re.IGNORECASE),
-    re.compile(r"\b[0-9a-fA-F]{32,}\b"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"),
-    # name = value where the value has a digit: catches `password: "hunter22"` but not code
-    # such as `token = get_token()`. Quotes may be JSON-escaped (\") in a serialised line.
-    re.compile(
-        r"((?:api[_-]?key|secret|token|passw(?:or)?d)\w*\\?[\"']?\s*[:=]\s*\\?[\"']?)"
-        r"(?=[A-Za-z0-9._~+/\-]*\d)[A-Za-z0-9._~+/\-]{8,}",
-        re.IGNORECASE,
-    ),
+# The secret shapes and the scrubbing live in lsp_agent/redact.py (shared with the redaction of
+# what the model sees); these names stay importable from here.
+from lsp_agent.redact import (
+    REDACTED,
+    SECRET_ENV_VARS,
+    SECRET_PATTERNS,
+    environment_secrets,
+    scrub,
+    scrub_long,
 )
 
+__all__ = [
+    "REDACTED",
+    "SECRET_ENV_VARS",
+    "SECRET_PATTERNS",
+    "Transcript",
+    "environment_secrets",
+    "read_transcript",
+    "scrub",
+]
 
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Replace literal secret values and key-shaped strings with ``[REDACTED]``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-            escaped = json.dumps(secret)[1:-1]
-            if escaped != secret:
-                text = text.replace(escaped, REDACTED)
-    for pattern in _SECRET_PATTERNS:
-        if pattern.groups:
-            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-        else:
-            text = pattern.sub(REDACTED, text)
-    return text
+log = logging.getLogger(__name__)
 
+DEDUPE_CHARS = 2048
 
 # Stands in for a long content while the rest of its record is scrubbed; NUL never occurs in a
 # scrub pattern, so no pattern can match across it.
 _PLACEHOLDER = "\x00lsp-agent-long-content\x00"
-
-
-@functools.lru_cache(maxsize=32)
-def _scrub_cached(content: str, secrets: tuple[str, ...]) -> str:
-    """Scrub a long content once per process: every task of a session sends the same snapshot
-    prefix, and scrubbing 500 KB costs ~50 ms of GIL time that a language server's event loop
-    would otherwise wait on."""
-    return scrub(content, secrets)
-
-
-def environment_secrets(env: dict[str, str] | None = None) -> list[str]:
-    env = dict(os.environ) if env is None else env
-    return [env[name] for name in SECRET_ENV_VARS if env.get(name)]
 
 
 class Transcript:
@@ -97,7 +65,9 @@ class Transcript:
         line = scrub(json.dumps(record, ensure_ascii=False, default=str), self._secrets)
         if _long_content is not None:
             # The placeholder went through json.dumps too, so it appears escaped in the line.
-            escaped = json.dumps(_scrub_cached(_long_content, tuple(self._secrets)))[1:-1]
+            # Scrubbed through the per-process redaction cache: every task of a session logs
+            # the same snapshot prefix, and a 4 MB scan costs ~100 ms of GIL time.
+            escaped = json.dumps(scrub_long(_long_content, self._secrets))[1:-1]
             line = line.replace(json.dumps(_PLACEHOLDER)[1:-1], escaped, 1)
         with self._lock:
             self._pending.append(line)
