@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
+from lsp_agent.context import fastrank
 from lsp_agent.context.ranking import (
     RefGraph,
     Walk,
@@ -153,12 +156,46 @@ def reference_pagerank(entries: Sequence[FileEntry]) -> dict[str, float]:
     return {e.path: r for e, r in zip(files, rank, strict=True)}
 
 
-def test_vectorised_ranking_matches_plain_loops_bit_for_bit() -> None:
+def mixed_entries() -> list[FileEntry]:
+    """Self references, names with many definers (>5), names defined nowhere, a lonely file."""
     names = ["load_config", "Shop", "_private_helper", "run", "ParseError", "x"]
     entries = []
-    for i in range(23):  # self references, shared definers (>5), names defined nowhere
+    for i in range(23):
         defines = [names[i % 6], f"own_{i}"] + (["run"] if i % 3 == 0 else [])
         refs = [names[(i * 5 + k) % 6] for k in range(i % 7)] + [f"own_{(i * 7) % 23}", "print"]
         entries.append(fe(f"pkg/m{i:02}.py", defines, refs * (1 + i % 3)))
     entries.append(fe("lonely.py"))
-    assert pagerank(graph_of(*entries)) == reference_pagerank(entries)
+    return entries
+
+
+def test_vectorised_ranking_matches_plain_loops_bit_for_bit() -> None:
+    entries = mixed_entries()
+    assert pagerank(graph_of(*entries), accelerate=False) == reference_pagerank(entries)
+
+
+def test_numpy_iteration_gives_the_same_scores_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("numpy")
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)  # accelerate even this small graph
+    graph = graph_of(*mixed_entries())
+    walk = Walk(graph)
+    teleport = [1.0 / len(graph.paths)] * len(graph.paths)
+    assert fastrank.power_iteration(walk, teleport, 0.85, 100, 1e-5) is not None  # numpy ran
+    assert pagerank(graph, walk=walk) == pagerank(graph, walk=walk, accelerate=False)
+    toward = {"pkg/m03.py": 1.0, "lonely.py": 0.5}
+    assert pagerank(graph, personalization=toward) == pagerank(
+        graph, personalization=toward, accelerate=False
+    )
+
+
+def test_without_numpy_or_on_a_small_graph_the_plain_loop_ranks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    graph = graph_of(*mixed_entries())
+    walk = Walk(graph)
+    teleport = [1.0 / len(graph.paths)] * len(graph.paths)
+    assert fastrank.power_iteration(walk, teleport, 0.85, 100, 1e-5) is None  # small graph
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    monkeypatch.setattr(fastrank, "_numpy", None)
+    monkeypatch.setattr(fastrank, "_missing", True)  # as if numpy were not installed
+    assert fastrank.power_iteration(walk, teleport, 0.85, 100, 1e-5) is None
+    assert pagerank(graph) == reference_pagerank(mixed_entries())
