@@ -288,8 +288,16 @@ def clip(text: str, limit: int) -> str:
     return text[: start if crossing and crossing.end() > limit else limit]
 
 
+_salt_lock = threading.Lock()
+
+
 @functools.cache
 def default_salt() -> bytes:
+    with _salt_lock:  # functools.cache does not stop two threads from racing to create it
+        return _load_salt()
+
+
+def _load_salt() -> bytes:
     """The per-user salt: ``<cache root>/redact.salt`` (created 0600 on first use), so the
     placeholders are the same in every process (batch runs share the server's prefix cache).
     If it cannot be stored, a per-process salt: placeholders then differ between processes."""
@@ -302,15 +310,21 @@ def default_salt() -> bytes:
     salt = _random.token_bytes(32)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(salt)
+        # Written aside, then linked into place: another process sees no file or a whole one.
+        temporary = path.with_name(f".redact.salt.{os.getpid()}.{_random.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(salt)
+            os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
         return salt
-    except FileExistsError:  # another process won the race (or a short file): use it if valid
+    except FileExistsError:  # another process won the race: use its salt
         stored = _read_salt(path)
         if stored is not None:
             return stored
-        reason = "it is too short"
+        reason = "the stored salt is too short"
     except OSError as exc:
         reason = str(exc)
     log.warning("cannot use the redaction salt %s (%s); using a per-process one", path, reason)

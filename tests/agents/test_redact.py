@@ -162,3 +162,16 @@ def test_default_salt_is_stored_once_and_private(tmp_path, monkeypatch):
     finally:
         redact.default_salt.cache_clear()
     assert re.fullmatch(r"«redacted:[0-9a-f]{16}»", redact.placeholder("x", salt))
+
+
+def test_a_damaged_salt_file_falls_back_to_a_per_process_salt(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("LSP_AGENT_CACHE_DIR", str(tmp_path))
+    (tmp_path / "redact.salt").write_bytes(b"abc")
+    redact.default_salt.cache_clear()
+    try:
+        salt = redact.default_salt()
+    finally:
+        redact.default_salt.cache_clear()
+    assert len(salt) == 32 and (tmp_path / "redact.salt").read_bytes() == b"abc"
+    assert "per-process" in caplog.text
+    assert [p.name for p in tmp_path.iterdir()] == ["redact.salt"]  # no temporary left behind
