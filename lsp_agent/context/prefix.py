@@ -26,6 +26,7 @@ from lsp_agent.context.render import (
     RenderCache,
 )
 from lsp_agent.context.sensitive import is_sensitive
+from lsp_agent.context.testfiles import is_test_path
 from lsp_agent.context.tokens import count_tokens
 from lsp_agent.index.model import FileEntry
 
@@ -193,8 +194,9 @@ def build_prefix(
                     PATH,
                 )
     for i, path in enumerate(ranked):
+        reason = f"{reasons[i]}; a test file, ranked down" if is_test_path(path) else reasons[i]
         files[path] = FileRecord(
-            entries[path].sha256, tiers[i], i + 1, scores.get(path, 0.0), reasons[i]
+            entries[path].sha256, tiers[i], i + 1, scores.get(path, 0.0), reason
         )
 
     segments: list[Segment] = []

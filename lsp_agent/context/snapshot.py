@@ -42,6 +42,7 @@ from lsp_agent.context.ranking import (
 from lsp_agent.context.render import FULL, OVERVIEW, SIGNATURES, RenderCache
 from lsp_agent.context.sensitive import is_sensitive
 from lsp_agent.context.tail import Block, Change
+from lsp_agent.context.testfiles import rank_down_tests
 from lsp_agent.index.model import FileEntry
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,8 @@ class SnapshotBuilder:
 
     def _stable(self, graph: RefGraph) -> dict[str, float]:
         if self._stable_scores is None:
-            self._stable_scores = pagerank(graph, walk=self._walk(graph, frozenset()))
+            scores = pagerank(graph, walk=self._walk(graph, frozenset()))
+            self._stable_scores = rank_down_tests(scores)
         return self._stable_scores
 
     # -- the prefix ----------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""Test files are ranked down in the stable prefix (not in the focus neighbourhood)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lsp_agent.config import ContextSettings
+from lsp_agent.context.ranking import build_graph, order, pagerank, summarize
+from lsp_agent.context.snapshot import SnapshotBuilder
+from lsp_agent.context.testfiles import is_test_path
+from lsp_agent.index.model import FileEntry
+
+from .test_ranking import fe
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tests/helpers.py",
+        "pkg/test/data.json",
+        "pkg/test_store.py",
+        "store_test.py",
+        "conftest.py",
+        "cmd/server_test.go",
+        "web/src/app.spec.ts",
+        "web/src/app.test.jsx",
+        "src/main/java/ShopTest.java",
+        "src/__tests__/cart.js",
+    ],
+)
+def test_test_files_are_recognised(path: str) -> None:
+    assert is_test_path(path)
+
+
+@pytest.mark.parametrize(
+    "path", ["unittest/case.py", "latest.py", "contest.py", "testing_utils.py", "attest/x.py"]
+)
+def test_code_is_not_taken_for_tests(path: str) -> None:
+    assert not is_test_path(path)
+
+
+class FakeIndex:
+    def __init__(self, entries: list[FileEntry]) -> None:
+        self._entries = {e.path: e for e in sorted(entries, key=lambda e: e.path)}
+
+    def entries(self) -> dict[str, FileEntry]:
+        return dict(self._entries)
+
+    def text(self, path: str) -> str | None:
+        return f"# {path}\n" if path in self._entries else None
+
+
+def test_a_test_helper_used_by_every_test_ranks_below_the_code() -> None:
+    entries = [
+        fe("app/core.py", ["core_function"]),
+        fe("app/main.py", ["main"], ["core_function"]),
+        fe("tests/helpers.py", ["helper_function"]),
+        *(fe(f"tests/test_{c}.py", [f"test_{c}"], ["helper_function"]) for c in "abcde"),
+    ]
+    raw = pagerank(build_graph({e.path: summarize(e) for e in entries}))
+    assert order(raw)[0] == "tests/helpers.py"  # the graph alone puts the test helper first
+    snap = SnapshotBuilder(FakeIndex(entries), ContextSettings(), state_dir=None).build(budget=4000)
+    ranks = {e.path: e for e in snap.manifest.files if e.section == "prefix"}
+    assert ranks["app/core.py"].rank == 1
+    assert ranks["app/core.py"].rank < ranks["tests/helpers.py"].rank
+    assert "a test file, ranked down" in ranks["tests/helpers.py"].reason
+    assert "ranked down" not in ranks["app/core.py"].reason
+    assert snap.prefix.index("=== app/core.py") < snap.prefix.index("=== tests/helpers.py")
