@@ -288,6 +288,15 @@ def clip(text: str, limit: int) -> str:
     return text[: start if crossing and crossing.end() > limit else limit]
 
 
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9._~+/=\-]+\Z")
+
+
+def drop_cut_token(text: str) -> str:
+    """``text`` that someone else already cut short, without its last token: a cut through a
+    key (e.g. an index signature of 200 characters) leaves a piece no secret shape matches."""
+    return _TOKEN_TAIL.sub("", text)
+
+
 _salt_lock = threading.Lock()
 
 

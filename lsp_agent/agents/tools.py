@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from lsp_agent.agents.loop import Submitted, ToolError
 from lsp_agent.context.sensitive import is_sensitive
-from lsp_agent.redact import Redactor, clip
+from lsp_agent.index.symbols import MAX_SIGNATURE
+from lsp_agent.redact import Redactor, clip, drop_cut_token
 
 MAX_READ_LINES = 2000
 MAX_READ_CHARS = 120_000
@@ -199,7 +200,10 @@ def research_tools(ws: Workspace) -> list[Tool]:
         if not isinstance(name, str) or not name:
             raise ToolError("name must be a non-empty string")
         hits = [(p, d) for p, d in ws.index.definitions(name) if not is_secret_path(p)]
-        rows = [f"{p}:{d.start_line + 1}: {d.kind} {d.signature}" for p, d in hits[:MAX_HITS]]
+        rows = [
+            f"{p}:{d.start_line + 1}: {d.kind} {_signature(d.signature)}"
+            for p, d in hits[:MAX_HITS]
+        ]
         return "\n".join(rows) if rows else f"no definition of {name!r}"
 
     def find_references(args: dict[str, Any]) -> str:
@@ -262,6 +266,11 @@ def research_tools(ws: Workspace) -> list[Tool]:
             grep,
         ),
     ]
+
+
+def _signature(text: str) -> str:
+    # The index cuts signatures at MAX_SIGNATURE characters, maybe through a key.
+    return drop_cut_token(text) if len(text) >= MAX_SIGNATURE else text
 
 
 def submit_plan_tool(validate: Callable[[dict[str, Any]], dict[str, Any]]) -> Tool:

@@ -175,3 +175,22 @@ def test_a_damaged_salt_file_falls_back_to_a_per_process_salt(tmp_path, monkeypa
     assert len(salt) == 32 and (tmp_path / "redact.salt").read_bytes() == b"abc"
     assert "per-process" in caplog.text
     assert [p.name for p in tmp_path.iterdir()] == ["redact.salt"]  # no temporary left behind
+
+
+def test_tool_results_cut_short_never_keep_part_of_a_key(tmp_path):
+    from lsp_agent.agents.tools import Workspace, research_tools
+    from tests.agents.test_orchestrator import make_workspace
+
+    # The index cuts a definition's signature at 200 characters, grep hits are cut at 300:
+    # in both the AWS key crosses the cut, and a cut piece ("AKIAIOSFODNN") matches no shape.
+    sig = "LONG_SIGNATURE = '" + "w " * 88 + AWS + "'\n"
+    hit = "NOTE = '" + "word " * 56 + AWS + " end'\n"
+    assert sig.index(AWS) < 200 < sig.index(AWS) + len(AWS)
+    index = make_workspace(tmp_path / "ws", {"a.py": sig, "b.py": hit})
+    tools = {t.name: t.handler for t in research_tools(Workspace(index))}
+    definition = tools["find_definitions"]({"name": "LONG_SIGNATURE"})
+    grep = tools["grep"]({"pattern": "NOTE"})
+    assert definition.startswith("a.py:1: constant LONG_SIGNATURE = 'w w")
+    assert grep.startswith("b.py:1: NOTE = 'word word")
+    for output in (definition, grep):
+        assert "AKIA" not in output and "«" not in output  # cut before the key, not inside it
