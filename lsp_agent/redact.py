@@ -70,6 +70,7 @@ SECRET_SHAPES = (
 SECRET_PATTERNS = tuple(shape.pattern for shape in SECRET_SHAPES)
 PLACEHOLDER = re.compile(r"«redacted:[0-9a-f]{16}»")
 _PLACEHOLDER_START = "«redacted:"
+_PLACEHOLDER_SPLIT = re.compile(f"({PLACEHOLDER.pattern})")  # odd parts are placeholders
 MIN_LITERAL = 4  # shorter configured "secrets" would redact ordinary words
 CACHE_MIN_CHARS = 4096  # shorter texts are redacted on every call (well under a millisecond)
 CACHE_ENTRIES = 64
@@ -239,9 +240,15 @@ def _redact(text: str, literals: tuple[str, ...], salt: bytes) -> tuple[str, Pai
         found[token] = original
         return token
 
-    for secret in literals:
-        if secret in text:
-            text = text.replace(secret, mark(secret))
+    if literals:
+        # Placeholders already in the text (a re-redacted tool result) are kept whole: a short
+        # configured key such as "1f0c" must not be replaced inside one.
+        parts = _PLACEHOLDER_SPLIT.split(text) if _PLACEHOLDER_START in text else [text]
+        for i in range(0, len(parts), 2):
+            for secret in literals:
+                if secret in parts[i]:
+                    parts[i] = parts[i].replace(secret, mark(secret))
+        text = "".join(parts)
     return substitute(text, mark), tuple(found.items())
 
 

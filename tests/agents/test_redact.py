@@ -194,3 +194,12 @@ def test_tool_results_cut_short_never_keep_part_of_a_key(tmp_path):
     assert grep.startswith("b.py:1: NOTE = 'word word")
     for output in (definition, grep):
         assert "AKIA" not in output and "«" not in output  # cut before the key, not inside it
+
+
+def test_redacting_again_keeps_placeholders_whole_even_with_a_short_literal_key():
+    first = Redactor(salt=b"s" * 32).redact(f"k = '{OPENAI}'")
+    digits = PLACEHOLDER.search(first).group(0)[len("«redacted:") :][:4]
+    again = Redactor([digits], salt=b"s" * 32)
+    assert again.redact(first + f" and {digits}") == first + " and " + redact.placeholder(
+        digits, b"s" * 32
+    )
