@@ -18,9 +18,9 @@ import math
 import operator
 import re
 from bisect import bisect_left
-from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from itertools import accumulate, chain, compress, pairwise, repeat
 
 from lsp_agent.context import fastrank
@@ -29,7 +29,6 @@ from lsp_agent.index.model import FileEntry
 DAMPING = 0.85
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-5  # L1 change between iterations; ranks only order files (top 500 as at 1e-6)
-PUSH_EPSILON = 1e-3  # enough for the top neighbours; smaller mostly adds global hubs
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NAME = operator.itemgetter(0)  # Definition.name / Reference.name (NamedTuples)
 
@@ -99,18 +98,39 @@ def build_graph(summaries: Mapping[str, FileSummary]) -> RefGraph:
     definer_files = list(map(pair_files.__getitem__, by_name))
     sizes = Counter(pair_names)
     definer_start = [0, *accumulate(map(sizes.__getitem__, range(len(names))))]
-    ref_ids: list[list[int]] = []
+    ref_ids: list[Sequence[int]] = []
     ref_counts: list[Sequence[int]] = []
     for row in rows:
-        found = list(map(ids.get, row.referenced))
-        counts: Sequence[int] = row.counts
-        if None in found:  # names used here but defined nowhere in the workspace
-            keep = list(map(operator.is_not, found, repeat(None)))
-            found = list(compress(found, keep))
-            counts = list(compress(counts, keep))
-        ref_ids.append(found)  # type: ignore[arg-type]  # Nones were compressed away
+        found, counts = _ref_row(ids.get, row)
+        ref_ids.append(found)
         ref_counts.append(counts)
     return RefGraph(paths, names, definer_files, definer_start, defines, ref_ids, ref_counts)
+
+
+def patch_graph(graph: RefGraph, changed: Mapping[str, FileSummary]) -> RefGraph | None:
+    """The graph after files changed what they reference but not what they define (typing in a
+    function body): the same graph ``build_graph`` would make, for the cost of those files'
+    rows. None when it cannot be patched (a file is new, or defines other names)."""
+    ref_ids = list(graph.ref_ids)
+    ref_counts = list(graph.ref_counts)
+    for path in sorted(changed):
+        i = graph.index_of(path)
+        row = changed[path]
+        if i is None or list(map(graph.name_id, row.defines)) != list(graph.defines[i]):
+            return None
+        ref_ids[i], ref_counts[i] = _ref_row(graph.name_id, row)
+    return replace(graph, ref_ids=ref_ids, ref_counts=ref_counts)
+
+
+def _ref_row(
+    lookup: Callable[[str], int | None], row: FileSummary
+) -> tuple[Sequence[int], Sequence[int]]:
+    """(name ids, counts) of the referenced names that some file defines, ids ascending."""
+    found = list(map(lookup, row.referenced))
+    if None not in found:
+        return found, row.counts  # type: ignore[return-value]  # no None in found
+    keep = list(map(operator.is_not, found, repeat(None)))  # names defined nowhere
+    return list(compress(found, keep)), list(compress(row.counts, keep))
 
 
 def name_weight(name: str, definer_count: int, mentioned: frozenset[str]) -> float:
@@ -131,6 +151,36 @@ def name_weight(name: str, definer_count: int, mentioned: frozenset[str]) -> flo
 def mentioned_identifiers(text: str) -> frozenset[str]:
     """Identifiers in an instruction, plus the parts of dotted and path-like words."""
     return frozenset(_IDENTIFIER.findall(text))
+
+
+Row = tuple[Sequence[int], list[float], Sequence[int], list[bool] | None]
+
+
+def out_row(
+    js: Sequence[int],
+    counts: Sequence[int],
+    own_ids: Sequence[int],
+    count_of: Callable[[int], int],
+    weight_of: Callable[[int], float],
+) -> Row | None:
+    """One file's way out: (names, share per target, targets, defined-here flags or None), or
+    None when the file references no name defined elsewhere. The one place shares are
+    computed, so a whole Walk and the lazy rows of the local push agree bit for bit."""
+    if not js:
+        return None
+    targets = list(map(count_of, js))  # definers other than the file itself
+    own = list(map(set(own_ids).__contains__, js)) if own_ids else None
+    if own is not None:
+        targets = list(map(operator.sub, targets, own))
+        if 0 in targets:  # names only this file defines: the walk cannot leave through them
+            js, counts = list(compress(js, targets)), list(compress(counts, targets))
+            own = list(compress(own, targets))
+            targets = list(compress(targets, targets))
+            if not js:
+                return None
+    ws = list(map(operator.mul, map(weight_of, js), map(math.sqrt, counts)))
+    total = sum(map(operator.mul, ws, targets))
+    return js, list(map(operator.truediv, ws, repeat(total))), targets, own
 
 
 class Walk:
@@ -163,21 +213,10 @@ class Walk:
         for i, (js, counts, own_ids) in enumerate(
             zip(graph.ref_ids, graph.ref_counts, graph.defines, strict=True)
         ):
-            if not js:
+            row = out_row(js, counts, own_ids, count_of, weight_of)
+            if row is None:
                 continue
-            targets = list(map(count_of, js))  # definers other than i
-            own = list(map(set(own_ids).__contains__, js)) if own_ids else None
-            if own is not None:
-                targets = list(map(operator.sub, targets, own))
-                if 0 in targets:  # names only i defines: the walk cannot leave through them
-                    js, counts = list(compress(js, targets)), list(compress(counts, targets))
-                    own = list(compress(own, targets))
-                    targets = list(compress(targets, targets))
-                    if not js:
-                        continue
-            ws = list(map(operator.mul, map(weight_of, js), map(math.sqrt, counts)))
-            total = sum(map(operator.mul, ws, targets))
-            shares = list(map(operator.truediv, ws, repeat(total)))
+            js, shares, targets, own = row
             self.out_names[i], self.out_shares[i], self.out_targets[i] = js, shares, targets
             if own is not None:
                 self.self_share[i] = sum(compress(shares, own), 0.0)
@@ -210,6 +249,9 @@ class Walk:
         self.dangling = [i for i in range(n) if not self.out_names[i]]
         self.arrays: object | None = None  # fastrank's numpy copy, made on first use
 
+    def out(self, i: int) -> tuple[Sequence[int], Sequence[float], Sequence[int]]:
+        return self.out_names[i], self.out_shares[i], self.out_targets[i]
+
 
 def pagerank(
     graph: RefGraph,
@@ -228,7 +270,7 @@ def pagerank(
     if n == 0:
         return {}
     walk = walk or Walk(graph, mentioned)
-    teleport = _teleport(graph, personalization)
+    teleport = teleport_weights(graph, personalization)
     if accelerate:
         fast = fastrank.power_iteration(walk, teleport, DAMPING, MAX_ITERATIONS, TOLERANCE)
         if fast is not None:
@@ -257,57 +299,7 @@ def pagerank(
     return dict(zip(graph.paths, rank, strict=True))
 
 
-def local_pagerank(
-    walk: Walk, personalization: Mapping[str, float], *, epsilon: float = PUSH_EPSILON
-) -> dict[str, float]:
-    """Approximate personalized PageRank by local push (Andersen, Chung, Lang 2006): work
-    proportional to the neighbourhood of the seeds, not to the graph, so re-ranking toward a
-    new focus stays cheap. Names are pass-through nodes: a file pushes mass into the names it
-    references, a name hands its accumulated mass to its definers in one go (so a name defined
-    in hundreds of files is expanded rarely). Unlike ``pagerank``, mass may flow back to the
-    referencing file through a name it also defines; only the neighbourhood's order matters.
-    Residuals are pushed in FIFO order from seeds sorted by path: deterministic. Returns only
-    files that received some mass."""
-    graph = walk.graph
-    n = len(graph.paths)
-    teleport = _teleport(graph, personalization)
-    seeds = [i for i, w in enumerate(teleport) if w > 0]
-    residual: dict[int, float] = {i: teleport[i] for i in seeds}  # files i, names n + j
-    estimate: dict[int, float] = {}
-    queue = deque(seeds)
-    queued = set(seeds)
-    definer_files, definer_start = graph.definer_files, graph.definer_start
-
-    def add(node: int, mass: float) -> None:
-        value = residual.get(node, 0.0) + mass
-        residual[node] = value
-        if value > epsilon and node not in queued:
-            queue.append(node)
-            queued.add(node)
-
-    while queue:
-        u = queue.popleft()
-        queued.discard(u)
-        mass = residual.pop(u, 0.0)
-        if u >= n:  # a name: split among its definers
-            files = definer_files[definer_start[u - n] : definer_start[u - n + 1]]
-            for v in files:
-                add(v, mass / len(files))
-            continue
-        estimate[u] = estimate.get(u, 0.0) + (1.0 - DAMPING) * mass
-        spread = DAMPING * mass
-        if walk.out_names[u]:
-            for j, share, targets in zip(
-                walk.out_names[u], walk.out_shares[u], walk.out_targets[u], strict=True
-            ):
-                add(n + j, spread * share * targets)
-        else:  # dangling: the walk restarts at the seeds
-            for i in seeds:
-                add(i, spread * teleport[i])
-    return {graph.paths[i]: estimate[i] for i in sorted(estimate)}
-
-
-def _teleport(graph: RefGraph, personalization: Mapping[str, float] | None) -> list[float]:
+def teleport_weights(graph: RefGraph, personalization: Mapping[str, float] | None) -> list[float]:
     n = len(graph.paths)
     weights = [0.0] * n
     for path in sorted(personalization or {}):

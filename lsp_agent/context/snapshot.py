@@ -25,6 +25,7 @@ from lsp_agent.context.model import (
     Selection,
     Snapshot,
 )
+from lsp_agent.context.neighbourhood import LazyRows, OutRows, local_pagerank
 from lsp_agent.context.overview import overview_files
 from lsp_agent.context.persist import load_state, save_state
 from lsp_agent.context.prefix import PrefixState, build_prefix
@@ -33,10 +34,10 @@ from lsp_agent.context.ranking import (
     RefGraph,
     Walk,
     build_graph,
-    local_pagerank,
     mentioned_identifiers,
     order,
     pagerank,
+    patch_graph,
     summarize,
 )
 from lsp_agent.context.render import FULL, OVERVIEW, SIGNATURES, RenderCache
@@ -96,6 +97,7 @@ class SnapshotBuilder:
         self._graph: RefGraph | None = None
         self._stable_scores: dict[str, float] | None = None
         self._walks: dict[tuple[str, ...], Walk] = {}
+        self._rows: dict[tuple[str, ...], LazyRows] = {}
         self._focus_scores: dict[tuple[object, ...], dict[str, float]] = {}
         self._diffs: dict[tuple[str, str, str, str], Change] = {}
         self._lock = threading.Lock()
@@ -129,24 +131,35 @@ class SnapshotBuilder:
     # -- the graph and the stable ranking --------------------------------------------------
 
     def _update_graph(self, entries: Mapping[str, FileEntry]) -> RefGraph:
-        changed = self._graph is None or len(self._summaries) != len(entries)
+        rebuild = self._graph is None or len(self._summaries) != len(entries)
         summaries: dict[str, FileSummary] = {}
+        changed: dict[str, FileSummary] = {}  # known files whose summary changed
         for path, entry in entries.items():
             cached = self._summaries.get(path)
             if cached is None or cached[0] != entry.sha256:
                 summary = summarize(entry)
-                changed = changed or cached is None or cached[1] != summary
+                if cached is None:
+                    rebuild = True
+                elif cached[1] != summary:
+                    changed[path] = summary
                 cached = (entry.sha256, summary)
                 self._summaries[path] = cached
             summaries[path] = cached[1]
         if len(self._summaries) != len(entries):
             self._summaries = {p: self._summaries[p] for p in entries}
             self._cache.forget(set(entries))
-        if changed or self._graph is None:
-            self._graph = build_graph(summaries)
-            self._stable_scores = None
-            self._walks.clear()
-            self._focus_scores.clear()
+        graph = self._graph
+        if graph is not None and not rebuild and not changed:
+            return graph
+        # An edit that only changes what a file references patches its row; anything else
+        # (files added or removed, definitions changed) rebuilds. Either way the result is the
+        # graph a fresh process would build, so ranks never depend on the edit history.
+        patched = patch_graph(graph, changed) if graph is not None and not rebuild else None
+        self._graph = patched or build_graph(summaries)
+        self._stable_scores = None
+        self._walks.clear()
+        self._rows.clear()
+        self._focus_scores.clear()
         return self._graph
 
     def _walk(self, graph: RefGraph, mentioned: frozenset[str]) -> Walk:
@@ -156,6 +169,19 @@ class SnapshotBuilder:
                 self._walks = {k: w for k, w in self._walks.items() if not k}
             self._walks[key] = Walk(graph, mentioned)
         return self._walks[key]
+
+    def _out_rows(self, graph: RefGraph, mentioned: frozenset[str]) -> OutRows:
+        """Out-edges for the local push: the Walk when one exists (the stable ranking built
+        it), else rows computed on demand, so an edit does not wait for a whole new Walk."""
+        key = tuple(sorted(mentioned))
+        walk = self._walks.get(key)
+        if walk is not None:
+            return walk
+        if key not in self._rows:
+            if len(self._rows) >= 8:
+                self._rows.clear()
+            self._rows[key] = LazyRows(graph, mentioned)
+        return self._rows[key]
 
     def _stable(self, graph: RefGraph) -> dict[str, float]:
         if self._stable_scores is None:
@@ -244,8 +270,7 @@ class SnapshotBuilder:
                         weights[path] = weights.get(path, 0.0) + 0.5
             if len(self._focus_scores) >= 32:
                 self._focus_scores.clear()
-            walk = self._walk(graph, mentioned)
-            self._focus_scores[key] = local_pagerank(walk, weights)
+            self._focus_scores[key] = local_pagerank(self._out_rows(graph, mentioned), weights)
         return self._focus_scores[key]
 
     def _assemble(

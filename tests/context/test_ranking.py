@@ -7,15 +7,16 @@ from collections.abc import Sequence
 import pytest
 
 from lsp_agent.context import fastrank
+from lsp_agent.context.neighbourhood import LazyRows, local_pagerank
 from lsp_agent.context.ranking import (
     RefGraph,
     Walk,
     build_graph,
-    local_pagerank,
     mentioned_identifiers,
     name_weight,
     order,
     pagerank,
+    patch_graph,
     summarize,
 )
 from lsp_agent.index.model import Definition, FileEntry, Reference
@@ -199,3 +200,30 @@ def test_without_numpy_or_on_a_small_graph_the_plain_loop_ranks(
     monkeypatch.setattr(fastrank, "_missing", True)  # as if numpy were not installed
     assert fastrank.power_iteration(walk, teleport, 0.85, 100, 1e-5) is None
     assert pagerank(graph) == reference_pagerank(mixed_entries())
+
+
+def test_lazy_rows_push_the_same_mass_as_a_whole_walk() -> None:
+    graph = graph_of(*mixed_entries())
+    seeds = {"pkg/m04.py": 1.0, "pkg/m11.py": 0.5}
+    mentioned = frozenset({"run"})
+    lazy = local_pagerank(LazyRows(graph, mentioned), seeds, epsilon=1e-6)
+    assert lazy == local_pagerank(Walk(graph, mentioned), seeds, epsilon=1e-6)
+    assert len(lazy) > 5
+
+
+def test_a_reference_only_change_patches_the_graph_exactly() -> None:
+    entries = mixed_entries()
+    graph = graph_of(*entries)
+    edited = fe("pkg/m05.py", ["x", "own_5"], ["run", "Shop", "Shop", "nowhere"])
+    assert summarize(edited).defines == summarize(entries[5]).defines
+    patched = patch_graph(graph, {edited.path: summarize(edited)})
+    fresh = graph_of(*entries[:5], edited, *entries[6:])
+    assert patched is not None
+    for field in ("paths", "names", "definer_files", "definer_start", "defines"):
+        assert list(getattr(patched, field)) == list(getattr(fresh, field))
+    assert list(map(list, patched.ref_ids)) == list(map(list, fresh.ref_ids))
+    assert list(map(list, patched.ref_counts)) == list(map(list, fresh.ref_counts))
+    assert pagerank(patched) == pagerank(fresh)
+    new_name = fe("pkg/m05.py", ["x", "own_5", "brand_new"], ["run"])
+    assert patch_graph(graph, {new_name.path: summarize(new_name)}) is None
+    assert patch_graph(graph, {"pkg/new.py": summarize(fe("pkg/new.py"))}) is None

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from lsp_agent.config import ContextSettings
+from lsp_agent.context import snapshot as snapshot_module
 from lsp_agent.context.snapshot import SnapshotBuilder, prefix_budget_for
 from lsp_agent.context.tokens import count_tokens
 from lsp_agent.index.workspace import WorkspaceIndex
@@ -182,3 +185,51 @@ def test_budget_holds_with_changes_in_the_tail(
     roomy = builders[4000].build(budget=4000)
     assert "-A tiny stock-keeping library" in roomy.tail  # the overview's README block
     assert "+A small stock-keeping library" in roomy.tail
+
+
+def test_an_edit_that_changes_references_patches_the_graph_as_a_fresh_process_would(
+    index: WorkspaceIndex, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "state"
+    focus = ["inventory/models.py"]
+    builder = SnapshotBuilder(index, ContextSettings(), state_dir=state)
+    builder.build(budget=BUDGET, focus=focus, instruction="label the stock")
+    builds: list[int] = []
+    real_build_graph = snapshot_module.build_graph
+    monkeypatch.setattr(
+        snapshot_module,
+        "build_graph",
+        lambda summaries: builds.append(1) or real_build_graph(summaries),
+    )
+    # cli.py now also calls total_report: a new reference, no new definition
+    edit(
+        workspace,
+        index,
+        "inventory/cli.py",
+        "print(stock_report(store, warehouse))",
+        "print(stock_report(store, warehouse), total_report(store, warehouse))",
+    )
+    patched = builder.build(budget=BUDGET, focus=focus, instruction="label the stock")
+    assert builds == []  # patched, not rebuilt
+    assert not patched.manifest.rebuilt and "inventory/cli.py" in patched.tail
+    monkeypatch.undo()
+    fresh = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(
+        budget=BUDGET, focus=focus, instruction="label the stock"
+    )
+    assert (fresh.prefix, fresh.tail) == (patched.prefix, patched.tail)
+    assert fresh.manifest.to_json() == patched.manifest.to_json()
+    # a new definition cannot be patched: the graph is rebuilt
+    monkeypatch.setattr(
+        snapshot_module,
+        "build_graph",
+        lambda summaries: builds.append(1) or real_build_graph(summaries),
+    )
+    edit(
+        workspace,
+        index,
+        "inventory/cli.py",
+        "def main(",
+        "def helper() -> None: ...\n\n\ndef main(",
+    )
+    builder.build(budget=BUDGET, focus=focus)
+    assert builds == [1]
