@@ -19,40 +19,67 @@ from lsp_agent.context.ranking import (
 PUSH_EPSILON = 1e-3  # enough for the top neighbours; smaller mostly adds global hubs
 
 
+OutRow = tuple[Sequence[int], Sequence[float], Sequence[int]]  # names, shares, targets
+
+
+class OutRows(Protocol):
+    """ranking.Walk or LazyRows: a file's out-edges."""
+
+    graph: RefGraph
+    mentioned: frozenset[str]
+
+    def out(self, i: int) -> OutRow: ...
+
+
 class LazyRows:
     """A walk's out-edges computed per file on first use. The focus neighbourhood's local push
     visits a few hundred files: after an edit changes the graph it need not wait for a whole
-    Walk (~50 ms on the standard library), only the stable ranking does, at a prefix rebuild."""
+    Walk (~50 ms on the standard library), only the stable ranking does, at a prefix rebuild.
+    After a patch (``ranking.patch_graph``: only some files' references changed) the rows of
+    the other files are taken over from the previous rows, which are still exact for them."""
 
     def __init__(self, graph: RefGraph, mentioned: frozenset[str] = frozenset()) -> None:
         self.graph = graph
-        self._mentioned = mentioned
+        self.mentioned = mentioned
         self._counts = graph.definer_counts()
         self._weights: dict[int, float] = {}
-        self._rows: dict[int, tuple[Sequence[int], Sequence[float], Sequence[int]]] = {}
+        self._rows: dict[int, OutRow] = {}
+        self._base: OutRows | None = None  # a Walk on an earlier graph, exact except _stale
+        self._stale: frozenset[int] = frozenset()
+
+    @classmethod
+    def after_patch(cls, previous: OutRows, graph: RefGraph, changed: frozenset[int]) -> LazyRows:
+        """Rows for ``graph``, which differs from ``previous.graph`` only in the references of
+        the ``changed`` files (same names, same definers, so the same weights)."""
+        rows = cls.__new__(cls)
+        rows.graph, rows.mentioned = graph, previous.mentioned
+        if isinstance(previous, LazyRows):
+            rows._counts, rows._weights = previous._counts, previous._weights
+            rows._rows = {i: r for i, r in previous._rows.items() if i not in changed}
+            rows._base, rows._stale = previous._base, previous._stale | changed
+        else:
+            rows._counts, rows._weights, rows._rows = graph.definer_counts(), {}, {}
+            rows._base, rows._stale = previous, changed
+        return rows
 
     def _weight(self, j: int) -> float:
         weight = self._weights.get(j)
         if weight is None:
-            weight = name_weight(self.graph.names[j], self._counts[j], self._mentioned)
+            weight = name_weight(self.graph.names[j], self._counts[j], self.mentioned)
             self._weights[j] = weight
         return weight
 
-    def out(self, i: int) -> tuple[Sequence[int], Sequence[float], Sequence[int]]:
+    def out(self, i: int) -> OutRow:
         cached = self._rows.get(i)
         if cached is None:
+            if self._base is not None and i not in self._stale:
+                return self._base.out(i)
             g = self.graph
             row = out_row(
                 g.ref_ids[i], g.ref_counts[i], g.defines[i], self._counts.__getitem__, self._weight
             )
             cached = self._rows[i] = ((), (), ()) if row is None else row[:3]
         return cached
-
-
-class OutRows(Protocol):
-    graph: RefGraph
-
-    def out(self, i: int) -> tuple[Sequence[int], Sequence[float], Sequence[int]]: ...
 
 
 def local_pagerank(

@@ -195,6 +195,7 @@ class Walk:
 
     def __init__(self, graph: RefGraph, mentioned: frozenset[str] = frozenset()) -> None:
         self.graph = graph
+        self.mentioned = mentioned
         n = len(graph.paths)
         names = graph.names
         definer_count = graph.definer_counts()

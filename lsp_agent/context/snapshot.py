@@ -155,10 +155,18 @@ class SnapshotBuilder:
         # (files added or removed, definitions changed) rebuilds. Either way the result is the
         # graph a fresh process would build, so ranks never depend on the edit history.
         patched = patch_graph(graph, changed) if graph is not None and not rebuild else None
+        if patched is not None:
+            # The other files' out-edges are unchanged: keep them for the local push.
+            stale = frozenset(i for p in changed if (i := patched.index_of(p)) is not None)
+            providers: dict[tuple[str, ...], OutRows] = {**self._rows, **self._walks}
+            self._rows = {
+                key: LazyRows.after_patch(rows, patched, stale) for key, rows in providers.items()
+            }
+        else:
+            self._rows.clear()
         self._graph = patched or build_graph(summaries)
         self._stable_scores = None
         self._walks.clear()
-        self._rows.clear()
         self._focus_scores.clear()
         return self._graph
 

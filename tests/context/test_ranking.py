@@ -224,6 +224,20 @@ def test_a_reference_only_change_patches_the_graph_exactly() -> None:
     assert list(map(list, patched.ref_ids)) == list(map(list, fresh.ref_ids))
     assert list(map(list, patched.ref_counts)) == list(map(list, fresh.ref_counts))
     assert pagerank(patched) == pagerank(fresh)
+    # the local push over rows carried across the patch (and a second one) is exact too
+    seeds = {"pkg/m05.py": 1.0, "pkg/m00.py": 1.0}
+    carried = LazyRows.after_patch(Walk(graph), patched, frozenset({graph.index_of(edited.path)}))
+    assert local_pagerank(carried, seeds, epsilon=1e-6) == local_pagerank(
+        Walk(fresh), seeds, epsilon=1e-6
+    )
+    again = fe("pkg/m07.py", summarize(entries[7]).defines, ["x", "own_3", "own_3"])
+    twice = patch_graph(patched, {again.path: summarize(again)})
+    assert twice is not None
+    chained = LazyRows.after_patch(carried, twice, frozenset({graph.index_of(again.path)}))
+    fresh_twice = graph_of(*entries[:5], edited, entries[6], again, *entries[8:])
+    assert local_pagerank(chained, seeds, epsilon=1e-6) == local_pagerank(
+        LazyRows(fresh_twice), seeds, epsilon=1e-6
+    )
     new_name = fe("pkg/m05.py", ["x", "own_5", "brand_new"], ["run"])
     assert patch_graph(graph, {new_name.path: summarize(new_name)}) is None
     assert patch_graph(graph, {"pkg/new.py": summarize(fe("pkg/new.py"))}) is None
