@@ -68,8 +68,8 @@ class PrefixState:
     files: dict[str, FileRecord]  # every file of the workspace when it was built
     # Built once per prefix, not per request: thousands of records per build would cost more
     # than the rest of an update, and keep the garbage collector busy.
-    _rows: list[ManifestEntry] | None = field(default=None, init=False, repr=False)
-    _ranks: dict[str, int] | None = field(default=None, init=False, repr=False)
+    _rows: list[ManifestEntry] | None = field(default=None, init=False, repr=False, compare=False)
+    _ranks: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def block(self, path: str) -> str | None:
         for segment in self.segments:
