@@ -7,6 +7,7 @@ answers code actions while a large workspace is still being indexed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from pathlib import Path
@@ -91,6 +92,9 @@ async def index_workspace(session: Session) -> None:
         session.show(f"lsp-agent: {session.index_error}", types.MessageType.Error)
         session.index_ready.set()
         return
+    # The index is long-lived and acyclic (tuples, strings): keep the cyclic collector from
+    # rescanning its ~0.5M objects, a full collection that stalls every thread for ~0.1 s.
+    gc.freeze()
     message = f"{stats.files} files, {stats.definitions} definitions in {stats.seconds:.1f}s"
     log.info("indexed %s: %s", session.root, message)
     progress.end(message)

@@ -175,7 +175,6 @@ def test_vectorised_ranking_matches_plain_loops_bit_for_bit() -> None:
 
 
 def test_numpy_iteration_gives_the_same_scores_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("numpy")
     monkeypatch.setattr(fastrank, "MIN_EDGES", 0)  # accelerate even this small graph
     graph = graph_of(*mixed_entries())
     walk = Walk(graph)
