@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,6 +44,7 @@ from lsp_agent.agents.usage import ModelError, Usage
 from lsp_agent.config import Settings, workspace_cache_dir
 from lsp_agent.edits import text_edits, unified_diff
 from lsp_agent.redact import Redactor, scrub
+from lsp_agent.tasks import new_task_id
 
 if TYPE_CHECKING:
     from lsp_agent.agents.client import ModelClient
@@ -66,10 +66,6 @@ T = TypeVar("T")
 
 
 Progress = Callable[[ProgressEvent], None]
-
-
-def new_task_id() -> str:
-    return "t-" + secrets.token_hex(6)
 
 
 def transcripts_dir(root: Path) -> Path:
