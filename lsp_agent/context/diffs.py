@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from difflib import SequenceMatcher
 
+from lsp_agent.context.cutsafe import guard_line
+
 CONTEXT = 1
 
 
@@ -34,11 +36,13 @@ def compact_diff(old: str, new: str, context: int = CONTEXT) -> str:
         j1, j2 = group[0][3], group[-1][4]
         out.append(f"@@ -{_span(lo + i1, i2 - i1)} +{_span(lo + j1, j2 - j1)} @@")
         for tag, a1, a2, b1, b2 in group:
+            # Each diff line stands alone (its +/- mark breaks a `name =` newline value), and
+            # a hunk may start below a secret's name: such values are withheld (cutsafe.py).
             if tag == "equal":
-                out.extend(" " + line for line in a_win[a1:a2])
+                out.extend(" " + guard_line(a[n], a, n) for n in range(lo + a1, lo + a2))
                 continue
-            out.extend("-" + line for line in a_win[a1:a2])
-            out.extend("+" + line for line in b_win[b1:b2])
+            out.extend("-" + guard_line(a[n], a, n) for n in range(lo + a1, lo + a2))
+            out.extend("+" + guard_line(b[n], b, n) for n in range(lo + b1, lo + b2))
     return "\n".join(out) + "\n" if out else ""
 
 

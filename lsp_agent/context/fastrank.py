@@ -3,11 +3,11 @@ bit, as the plain-Python loop in ranking.py, about ten times faster on a large g
 
 numpy is a dependency, imported lazily: on a small graph, where its import (~40-100 ms, once
 per process) would cost more than it saves, ranking.py iterates in plain Python, and it does so
-too in an environment that lacks numpy. Identity holds because every floating-point operation is the same one, in the
-same order: products elementwise; the per-name and per-file sums by ``bincount``, which adds
-its weights one by one in input order from 0.0, as ``sum()`` does; and the two scalar sums
-(dangling mass, the L1 change) with Python's own ``sum`` on the values. numpy's ``sum``
-(pairwise) is never used. tests/context/test_ranking.py checks the identity.
+too in an environment that lacks numpy. Identity holds because every floating-point operation
+is the same one, in the same order: products elementwise; the per-name and per-file sums by
+``bincount``, which adds its weights one by one in input order from 0.0, as ``sum()`` does;
+and the two scalar sums (dangling mass, the L1 change) with Python's own ``sum`` on the
+values. numpy's ``sum`` (pairwise) is never used. tests/context/test_ranking.py checks the identity.
 """
 
 from __future__ import annotations

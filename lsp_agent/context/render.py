@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lsp_agent.context.cutsafe import guard_line
 from lsp_agent.context.tokens import count_tokens, count_tokens_upto
 from lsp_agent.index.model import Definition, FileEntry
 
@@ -78,7 +79,11 @@ def render_signatures(entry: FileEntry, text: str) -> str | None:
     if not shown:
         return block(header(entry.path, "signatures"), "(no definitions)\n")
     width = len(str(max(shown) + 1))
-    body = [f"{number + 1:>{width}}: {shown[number]}" for number in sorted(shown)]
+    # Numbered lines stand alone: a secret named on a line not shown is withheld (cutsafe.py).
+    body = [
+        f"{number + 1:>{width}}: {guard_line(shown[number], lines, number)}"
+        for number in sorted(shown)
+    ]
     return block(header(entry.path, "signatures"), "\n".join(body) + "\n")
 
 

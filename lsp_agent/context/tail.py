@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from lsp_agent.context.cutsafe import guard_line
 from lsp_agent.context.diffs import compact_diff
 from lsp_agent.context.model import SECTION_TAIL, ManifestEntry, Selection
 from lsp_agent.context.prefix import PrefixState
@@ -93,7 +94,13 @@ def selection_block(selection: Selection, text: str, rank: int) -> Block:
     if selection.end_line > selection.start_line and selection.end_char == 0:
         last = max(first, last - 1)  # a range ending at column 0 does not include that line
     note = f"selection, lines {first + 1}-{last + 1}"
-    body = "\n".join(lines[first : last + 1]) + "\n" if lines else ""
+    shown = lines[first : last + 1]
+    # The selection's leading lines lack the lines above them: a secret named there is withheld.
+    for offset, line in enumerate(shown):
+        shown[offset] = guard_line(line, lines, first + offset)
+        if line.strip():
+            break
+    body = "\n".join(shown) + "\n" if lines else ""
     if is_sensitive(selection.path):
         body = "[content withheld: the file looks like it holds secrets]\n"
     text_block = SELECTION_HEADING + block(header(selection.path, note), body)
