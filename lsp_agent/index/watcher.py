@@ -54,9 +54,10 @@ def _parent(rel: str) -> str:
     return rel.rpartition("/")[0]
 
 
-def _needs_replan(index: WorkspaceIndex, plan: WatchPlan, change: Change, rel: str) -> bool:
+def _needs_replan(
+    index: WorkspaceIndex, plan: WatchPlan, change: Change, rel: str, wanted: bool
+) -> bool:
     """Whether this change makes the current watch set wrong (missing or too much)."""
-    wanted = _wanted(index, rel)
     name = rel.rpartition("/")[2]
     if wanted and (rel in _ALWAYS_WATCHED or name in _RULE_FILES):
         return True  # dirs may have become ignored or un-ignored
@@ -74,13 +75,30 @@ def _needs_replan(index: WorkspaceIndex, plan: WatchPlan, change: Change, rel: s
             and plan.covers_subtree(parent)
             and os.path.isdir(index.root / rel)
         )
-    # A new directory next to flat-watched files: nothing watches inside it yet.
-    return (
-        change == Change.added
-        and parent in plan.flat
-        and rel not in plan.dirs
-        and os.path.isdir(index.root / rel)
-    )
+    # A new folder: nothing watches it yet when its parent is flat-watched, and inside a
+    # recursive watch a new plan keeps ``plan.dirs`` exact (and paths right after a rename).
+    return change == Change.added and rel not in plan.dirs and os.path.isdir(index.root / rel)
+
+
+def _sort_batch(
+    index: WorkspaceIndex, plan: WatchPlan | None, changes: set[tuple[Change, str]]
+) -> tuple[set[str], bool]:
+    """The paths to refresh, and whether the watch set must be re-planned."""
+    paths: set[str] = set()
+    again = False
+    for change, path in changes:
+        try:
+            rel = relative_path(index.root, path)
+        except ValueError:
+            continue
+        if not rel:
+            continue
+        wanted = _wanted(index, rel)
+        if wanted:
+            paths.add(path)
+        if plan is not None and not again:
+            again = _needs_replan(index, plan, change, rel, wanted)
+    return paths, again
 
 
 async def watch(
@@ -176,19 +194,8 @@ async def watch(
                 continue
             if item.group in groups:
                 failures = 0  # a notifier that delivers is healthy: back-off starts over
-            paths: set[str] = set()
-            again = False
-            for change, path in item.changes:
-                try:
-                    rel = relative_path(index.root, path)
-                except ValueError:
-                    continue
-                if not rel:
-                    continue
-                if plan is not None and not again:
-                    again = _needs_replan(index, plan, change, rel)
-                if _wanted(index, rel):
-                    paths.add(path)
+            # Stat calls for thousands of paths (a checkout) stay off the event loop.
+            paths, again = await asyncio.to_thread(_sort_batch, index, plan, item.changes)
             if paths:
                 await _refresh(index, paths, on_change)
             if again:

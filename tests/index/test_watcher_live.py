@@ -177,3 +177,19 @@ async def test_watch_limit_falls_back_to_polling(
     assert any(
         r.levelname == "ERROR" and "max_user_watches" in r.getMessage() for r in caplog.records
     )
+
+
+async def test_renamed_directories_keep_being_watched(running: Running, tmp_path: Path) -> None:
+    index = running.index
+    write(tmp_path, "src/app/inner/deep.py", "def deep(): pass\n")
+    await until(lambda: index.get("src/app/inner/deep.py") is not None)
+    # Both folders lie inside the recursively watched src/ subtree.
+    (tmp_path / "src" / "app" / "inner").rename(tmp_path / "src" / "app" / "moved")
+    await until(lambda: index.get("src/app/moved/deep.py") is not None)
+    (tmp_path / "src" / "app").rename(tmp_path / "src" / "renamed")
+    await until(lambda: index.get("src/renamed/moved/deep.py") is not None)
+    await until(lambda: is_watched(tmp_path / "src" / "renamed" / "moved"))
+    write(tmp_path, "src/renamed/moved/deep.py", "def deeper(): pass\n")
+    await until(lambda: index.definitions("deeper"))
+    assert [path for path, _ in index.definitions("deeper")] == ["src/renamed/moved/deep.py"]
+    assert index.get("src/app/main.py") is None and index.get("src/app/moved/deep.py") is None
