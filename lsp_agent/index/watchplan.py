@@ -38,26 +38,21 @@ class WatchPlan:
         return [str(root / rel) if rel else str(root) for rel in rels]
 
 
-def _children(root: Path, rel_dir: str, rules: IgnoreRules) -> tuple[list[str], bool]:
+def _children(root: str, rel_dir: str, rules: IgnoreRules) -> tuple[list[str], bool]:
     """The non-ignored real subdirectories of ``rel_dir``, and whether any subdirectory was left
     out (ignored, a symlink, unreadable) — which makes a recursive watch of ``rel_dir`` unsafe."""
-    abs_dir = root / rel_dir if rel_dir else root
+    abs_dir = os.path.join(root, rel_dir) if rel_dir else root
     kept: list[str] = []
     hazard = False
     try:
         with os.scandir(abs_dir) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            # d_type answers is_dir/is_symlink without a stat on most filesystems.
+            dirs = sorted((entry.name, entry.is_symlink()) for entry in it if _is_dir(entry))
     except OSError as exc:
         log.debug("watch plan: cannot list %s: %s", abs_dir, exc)
         return [], True
-    for entry in entries:
-        try:
-            if not entry.is_dir():  # follows symlinks: a link to a folder is a folder here
-                continue
-            is_link = entry.is_symlink()
-        except OSError:
-            continue
-        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+    for name, is_link in dirs:
+        rel = f"{rel_dir}/{name}" if rel_dir else name
         # Folder links are left unwatched: a recursive OS watch would follow them out of the
         # root or around a loop.
         if is_link or rules.match(rel, True):
@@ -65,6 +60,13 @@ def _children(root: Path, rel_dir: str, rules: IgnoreRules) -> tuple[list[str], 
             continue
         kept.append(rel)
     return kept, hazard
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows symlinks: a link to a folder is a folder here
+    except OSError:
+        return False
 
 
 def plan_watches(root: Path, extra_ignore: tuple[str, ...] = ()) -> WatchPlan:
@@ -77,7 +79,7 @@ def plan_watches(root: Path, extra_ignore: tuple[str, ...] = ()) -> WatchPlan:
     while stack:
         rel_dir = stack.pop()
         order.append(rel_dir)
-        kids, hazard = _children(root, rel_dir, rules)
+        kids, hazard = _children(str(root), rel_dir, rules)
         children[rel_dir] = kids
         if hazard:
             unsafe.add(rel_dir)

@@ -193,3 +193,18 @@ async def test_renamed_directories_keep_being_watched(running: Running, tmp_path
     await until(lambda: index.definitions("deeper"))
     assert [path for path, _ in index.definitions("deeper")] == ["src/renamed/moved/deep.py"]
     assert index.get("src/app/main.py") is None and index.get("src/app/moved/deep.py") is None
+
+
+async def test_cancelling_releases_every_watch(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "out/\n")
+    write(tmp_path, "out/x.py")
+    write(tmp_path, "src/a.py", "def a(): pass\n")
+    index = WorkspaceIndex(tmp_path, cache_path=None)
+    index.build(jobs=1)
+    task = asyncio.create_task(watch(index))
+    await until(lambda: is_watched(tmp_path / "src") and is_watched(tmp_path))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    dirs = {(tmp_path / d).stat().st_ino for d in ("", "src")}
+    await until(lambda: not (watched_inodes() & dirs))
