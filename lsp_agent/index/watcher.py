@@ -65,8 +65,6 @@ def _needs_replan(
         return rel in plan.flat or rel in plan.recursive
     parent = _parent(rel)
     if not wanted:
-        if rel.startswith(".git/") or rel == ".git":
-            return False
         # Something ignored below a recursive watch: the OS may now watch an ignored tree.
         if parent not in plan.dirs:
             return parent != "" and index.is_ignored(parent)

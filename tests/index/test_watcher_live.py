@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -208,3 +209,23 @@ async def test_cancelling_releases_every_watch(tmp_path: Path) -> None:
         await task
     dirs = {(tmp_path / d).stat().st_ino for d in ("", "src")}
     await until(lambda: not (watched_inodes() & dirs))
+
+
+async def test_git_init_after_start_leaves_git_internals_unwatched(tmp_path: Path) -> None:
+    write(tmp_path, "src/a.py", "def a(): pass\n")
+    index = WorkspaceIndex(tmp_path, cache_path=None)
+    index.build(jobs=1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch(index, stop=stop))
+    try:
+        await until(lambda: is_watched(tmp_path / "src"))  # the whole root, recursively
+        # No template: no .git/info/exclude whose creation would re-plan on its own.
+        subprocess.run(["git", "init", "-q", "--template=", str(tmp_path)], check=True)
+        internals = [Path(d) for d, _, _ in os.walk(tmp_path / ".git")]
+        assert len(internals) > 5
+        await until(lambda: not (watched_inodes() & {d.stat().st_ino for d in internals}))
+        write(tmp_path, "src/a.py", "def after_init(): pass\n")
+        await until(lambda: index.definitions("after_init"))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, TIMEOUT)
