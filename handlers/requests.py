@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 from typing import Any
 
@@ -13,7 +12,7 @@ from pygls.lsp.server import LanguageServer
 
 from lsp_agent.handlers.session import Session
 from lsp_agent.handlers.uris import uri_to_path
-from lsp_agent.tasks import Task
+from lsp_agent.tasks import task_summary
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +32,6 @@ def _params(params: Any) -> dict[str, Any]:
     raise JsonRpcInvalidParams(f"params must be an object, got {params!r}")
 
 
-def task_json(task: Task) -> dict[str, Any]:
-    created = datetime.datetime.fromtimestamp(task.created_at, datetime.UTC)
-    return {
-        "id": task.id,
-        "state": str(task.state),
-        "title": task.title,
-        "progress": task.progress,
-        "message": task.message,
-        "tokens": task.usage.get("prompt_tokens", 0) + task.usage.get("completion_tokens", 0),
-        "cachedTokens": task.usage.get("cached_tokens", 0),
-        "createdAt": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "files": task.files,
-    }
-
-
 def list_tasks(session: Session) -> list[dict[str, Any]]:
     """Newest first. Live tasks win over their journal rows (they may be a write ahead)."""
     live = dict(session.runner.tasks) if session.runner else {}
@@ -55,7 +39,7 @@ def list_tasks(session: Session) -> list[dict[str, Any]]:
     merged = {t.id: t for t in journaled}
     merged.update(live)
     ordered = sorted(merged.values(), key=lambda t: (-t.created_at, t.id))
-    return [task_json(t) for t in ordered[:LIST_LIMIT]]
+    return [task_summary(t) for t in ordered[:LIST_LIMIT]]
 
 
 def setup(server: LanguageServer, session: Session) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import enum
 import json
 import logging
@@ -122,6 +123,24 @@ class Task:
         if self.result and self.result.get("changes"):
             return [c["path"] for c in self.result["changes"]]
         return list(self.spec.get("files") or [])
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    """A task as clients see it: the ``lspAgent/tasks`` request and ``lsp-agent tasks --json``
+    (camelCase, the LSP convention; ``createdAt`` in ISO 8601 UTC)."""
+    created = datetime.datetime.fromtimestamp(task.created_at, datetime.UTC)
+    return {
+        "id": task.id,
+        "state": str(task.state),
+        "title": task.title,
+        "progress": task.progress,
+        "message": task.message,
+        "tokens": task.usage.get("prompt_tokens", 0) + task.usage.get("completion_tokens", 0),
+        "cachedTokens": task.usage.get("cached_tokens", 0),
+        "createdAt": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "files": task.files,
+        "runId": task.run_id or None,
+    }
 
 
 _SCHEMA = """

@@ -7,9 +7,8 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from lsp_agent.tasks import Task
+from lsp_agent.tasks import Task, task_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,22 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def task_json(task: Task) -> dict[str, Any]:
-    """The same fields as the server's lspAgent/tasks request, plus the batch run."""
-    return {
-        "id": task.id,
-        "state": str(task.state),
-        "title": task.title,
-        "progress": task.progress,
-        "message": task.message,
-        "tokens": task.usage["prompt_tokens"] + task.usage["completion_tokens"],
-        "cachedTokens": task.usage["cached_tokens"],
-        "createdAt": task.created_at,
-        "files": task.files,
-        "runId": task.run_id or None,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     from lsp_agent.batch.selection import find_root
     from lsp_agent.config import workspace_cache_dir
@@ -54,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
         with TaskJournal(path) as journal:
             tasks = journal.list(run_id=args.run, limit=args.limit)
     if args.json:
-        print(json.dumps({"root": str(root), "tasks": [task_json(t) for t in tasks]}, indent=2))
+        print(json.dumps({"root": str(root), "tasks": [task_summary(t) for t in tasks]}, indent=2))
         return 0
     if not tasks:
         print(f"no tasks journaled for {root}", file=sys.stderr)
         return 0
     for task in tasks:
-        data = task_json(task)
+        data = task_summary(task)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(task.created_at))
         files = ", ".join(data["files"][:3]) + (" …" if len(data["files"]) > 3 else "")
         print(
