@@ -266,10 +266,8 @@ def _hunks(a: list[str], b: list[str]) -> list[tuple[int, int, list[str]]]:
     return [(i1, i2, b[j1:j2]) for i1, i2, j1, j2 in changed_ranges(a, b)]
 
 
-def changed_ranges(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, int, int]]:
-    """The (i1, i2, j1, j2) ranges where a[i1:i2] became b[j1:j2], as difflib's non-equal
-    opcodes. The common head and tail are cut first: edits are usually local, and difflib's
-    cost grows with the length it is given."""
+def common_affixes(a: Sequence[str], b: Sequence[str]) -> tuple[int, int]:
+    """How many leading and trailing lines ``a`` and ``b`` share (never overlapping)."""
     head = 0
     limit = min(len(a), len(b))
     while head < limit and a[head] == b[head]:
@@ -277,6 +275,14 @@ def changed_ranges(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, i
     tail = 0
     while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
         tail += 1
+    return head, tail
+
+
+def changed_ranges(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, int, int]]:
+    """The (i1, i2, j1, j2) ranges where a[i1:i2] became b[j1:j2], as difflib's non-equal
+    opcodes. The common head and tail are cut first: edits are usually local, and difflib's
+    cost grows with the length it is given."""
+    head, tail = common_affixes(a, b)
     matcher = difflib.SequenceMatcher(
         None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
     )

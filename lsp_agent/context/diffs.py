@@ -5,6 +5,7 @@ from __future__ import annotations
 from difflib import SequenceMatcher
 
 from lsp_agent.context.cutsafe import guard_line
+from lsp_agent.text_edits import common_affixes
 
 CONTEXT = 1
 
@@ -19,13 +20,7 @@ def compact_diff(old: str, new: str, context: int = CONTEXT) -> str:
         return ""
     a = old.splitlines()
     b = new.splitlines()
-    head = 0
-    limit = min(len(a), len(b))
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
-        tail += 1
+    head, tail = common_affixes(a, b)
     lo = max(0, head - context)
     a_win = a[lo : len(a) - max(0, tail - context)]
     b_win = b[lo : len(b) - max(0, tail - context)]
