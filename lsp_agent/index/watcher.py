@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 _ALWAYS_WATCHED = (".git/info/exclude",)
 _RULE_FILES = (".gitignore",)
 REPLAN_DELAY_S = 0.2  # quiet time after the last trigger before the watch set is redone
+_MAX_REPLAN_WAIT_S = 1.0  # longest a re-plan is put off by further triggers
 _MAX_BACKOFF_S = 30.0
 
 
@@ -119,12 +120,18 @@ async def watch(
     broken = False  # a notifier died: the next plan restarts even when unchanged
     failures = 0
     timer: asyncio.TimerHandle | None = None
+    timer_since = 0.0  # when the pending re-plan was first asked for
     stop_task = asyncio.create_task(_forward_stop(stop, queue)) if stop is not None else None
 
     def schedule_replan(delay: float) -> None:
-        nonlocal timer
+        nonlocal timer, timer_since
         if timer is not None:
+            # Debounced, but a burst that never pauses (a long checkout) still gets a plan.
+            if loop.time() - timer_since >= _MAX_REPLAN_WAIT_S:
+                return
             timer.cancel()
+        else:
+            timer_since = loop.time()
         timer = loop.call_later(delay, queue.put_nowait, _Replan())
 
     async def replan() -> None:
@@ -136,7 +143,8 @@ async def watch(
             started = await NotifyGroup.start_all(
                 index.root, new_plan, queue, loop, executor, stop, debounce_ms, step, polling
             )
-        except FileNotFoundError:  # a planned directory vanished meanwhile
+        except FileNotFoundError as exc:  # a planned directory vanished meanwhile
+            log.debug("watch plan out of date (%s); planning again", exc)
             failures, broken = failures + 1, True
             schedule_replan(min(REPLAN_DELAY_S * 2**failures, _MAX_BACKOFF_S))
             return
