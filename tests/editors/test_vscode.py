@@ -7,6 +7,10 @@ the scripted model's task produces; then does the same on other.py through the p
 "LSP Agent: Run Instruction on Selection"; first it stores an API key with "LSP Agent: Set
 API Key" and checks the restarted server's environment. Nothing publishes diagnostics in a bare
 code-server, so the test uses the server's refactor action on a selection, not a quick fix.
+Last, a task on slow.py whose coder the model answers only after 8 s: the status bar must count
+it and show its progress, "LSP Agent: Cancel Task" must stop it, and once the model's delay has
+passed the document must be unchanged and "Show Tasks" list it as cancelled. The run saves
+vscode-e2e-progress.png, vscode-e2e-cancel-pick.png and vscode-e2e-report.json in tmp_path.
 """
 
 from __future__ import annotations
@@ -97,6 +101,42 @@ def add_other_file_rules(case: EditorCase) -> None:
     )
 
 
+SLOW = "def sub(a, b):\n    return a - b\n"
+SLOW_DELAY_MS = 8000
+
+
+def add_slow_file_rules(case: EditorCase) -> None:
+    """A task on slow.py whose coder the model answers only after SLOW_DELAY_MS: time to cancel."""
+    case.model.add_rule(
+        {
+            "match": {"contains": "# Target file: slow.py"},
+            "delay_ms": SLOW_DELAY_MS,
+            "reply": {
+                "content": "slow.py\n<<<<<<< SEARCH\ndef sub(a, b):\n=======\n"
+                "def sub(a: int, b: int) -> int:\n>>>>>>> REPLACE\n"
+            },
+        },
+        first=True,
+    )
+    case.model.add_rule(
+        {
+            "match": {"has_tool": "submit_plan", "contains": "Files: slow.py"},
+            "reply": {
+                "tool_calls": [
+                    {
+                        "name": "submit_plan",
+                        "arguments": {
+                            "targets": [{"path": "slow.py", "instructions": "Annotate sub."}],
+                            "notes": "one file",
+                        },
+                    }
+                ]
+            },
+        },
+        first=True,
+    )
+
+
 @pytest.mark.editor
 @pytest.mark.slow
 def test_code_action_and_run_instruction_command_edit_documents(
@@ -108,6 +148,9 @@ def test_code_action_and_run_instruction_command_edit_documents(
     other_expected = tmp_path / "other_expected.py"
     other_expected.write_text(OTHER_FIXED)
     add_other_file_rules(editor_case)
+    (editor_case.root / "slow.py").write_text(SLOW)
+    add_slow_file_rules(editor_case)
+    cancel_instruction = "Annotate sub with int types"
     action_instruction = "Annotate add with int types"
     command_instruction = "Annotate mul with float types"
     config = {
@@ -136,6 +179,14 @@ def test_code_action_and_run_instruction_command_edit_documents(
                 "selectLine": 1,
             },
         ],
+        "cancel": {
+            "file": "slow.py",
+            "action": "Rewrite selection",
+            "instruction": cancel_instruction,
+            "selectLine": 1,
+            "delayMs": SLOW_DELAY_MS,
+            "progressText": "coding file 1 of 1",
+        },
     }
     config_path = tmp_path / "e2e.json"
     config_path.write_text(json.dumps(config))
@@ -167,6 +218,22 @@ def test_code_action_and_run_instruction_command_edit_documents(
     picked = " ".join(report["tasksPick"])
     assert action_instruction in picked and command_instruction in picked, report["tasksPick"]
     assert "LSP Agent" in report["statusBar"]
+    # "Cancel Task": while the model sat on the coder's request, the status bar counted the task
+    # and the window progress showed its step; the pick offered it, and after the cancel the
+    # status bar went idle and, past the model's delay, the document was still untouched.
+    cancel = report["cancel"]
+    assert cancel["running"] == "LSP Agent: 1 task", cancel
+    assert "coding file 1 of 1" in cancel["progress"], cancel
+    assert len(cancel["pick"]) == 1 and cancel_instruction in cancel["pick"][0], cancel["pick"]
+    assert "running" in cancel["pick"][0], cancel["pick"]
+    assert cancel["message"].startswith(f'LSP Agent: cancelled "{cancel_instruction}'), cancel
+    assert cancel["idle"] == "LSP Agent", cancel
+    assert not any("coding file" in item for item in cancel["statusAfter"]), cancel
+    assert cancel["text"] == SLOW and cancel["unchanged"], cancel
+    assert (editor_case.root / "slow.py").read_text() == SLOW
+    assert editor_case.instruction_seen("# Target file: slow.py")
+    cancelled = [row for row in report["tasksPick"] if cancel_instruction in row]
+    assert len(cancelled) == 1 and "cancelled" in cancelled[0], report["tasksPick"]
     # "Show Context": the manifest of the active file's snapshot, as a Markdown table.
     assert "budget" in report["context"] and "| full |" in report["context"], report["context"]
     assert "other.py" in report["context"], report["context"]

@@ -7,7 +7,9 @@
 // config: {codeServer, chromium, vsix, workspace, serverCommand: [..], env: {..}, timeoutMs,
 //          artifacts (dir), scenarios: [{file, expect (path), via: 'codeAction'|'command',
 //          action (code action title part), instruction, selectLine: n|null}],
-//          apiKey (optional: stored with "LSP Agent: Set API Key" before the scenarios)}
+//          apiKey (optional: stored with "LSP Agent: Set API Key" before the scenarios),
+//          cancel (optional: {file, action, instruction, selectLine, delayMs, progressText}: a slow task
+//          cancelled with "LSP Agent: Cancel Task" after the scenarios)}
 // Scenarios run in order in one window: each opens its file, selects, starts a task and waits.
 // Prints one JSON report line on stdout; exits 0 on success, 1 on failure.
 import { spawn, spawnSync } from 'node:child_process';
@@ -130,6 +132,66 @@ async function waitForText(page, expected) {
     await page.waitForTimeout(250);
   }
   throw new Error(`editor text after ${timeoutMs} ms:\n${text}`);
+}
+
+// The status bar's text, one entry per item, icons left out (codicons render as empty spans).
+const statusItems = (page) => page.locator('.statusbar-item').allTextContents();
+
+// Polls the status bar until one item satisfies `test`; returns that item's text.
+async function waitForStatus(page, test, what, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  let items = [];
+  while (Date.now() < deadline) {
+    items = (await statusItems(page)).map((t) => t.trim());
+    const hit = items.find(test);
+    if (hit !== undefined) return hit;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`status bar never showed ${what}; it shows ${JSON.stringify(items)}`);
+}
+
+// Starts a task whose coder the scripted model answers only after `delayMs`, checks the progress
+// the window shows while it runs, cancels it with "LSP Agent: Cancel Task" and checks, after the
+// model's delay has passed, that the status bar is idle again and the document is unchanged.
+async function cancelScenario(page, sc) {
+  const rep = { file: sc.file };
+  const original = readFileSync(join(cfg.workspace, sc.file), 'utf8');
+  // Through a code action: the status bar learns of the task from the executeCommand middleware.
+  step(`cancel: ${sc.file}: open, select, code action "${sc.action}"`);
+  await openFile(page, sc.file);
+  await selectLine(page, sc.selectLine);
+  await chooseCodeAction(page, sc.action);
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 20_000 });
+  await input.fill(sc.instruction);
+  await page.keyboard.press('Enter');
+  const started = Date.now();
+  step('cancel: wait for the running task in the status bar and the progress');
+  rep.running = await waitForStatus(page, (t) => /^LSP Agent: 1 task$/.test(t), '"LSP Agent: 1 task"');
+  // The work-done progress (ProgressLocation.Window) reaches the coder, which the model delays.
+  rep.progress = await waitForStatus(page, (t) => t.includes(sc.progressText), `"${sc.progressText}"`);
+  rep.statusWhileRunning = (await statusItems(page)).map((t) => t.trim()).filter(Boolean);
+  if (cfg.artifacts) await page.screenshot({ path: join(cfg.artifacts, 'vscode-e2e-progress.png') });
+
+  step('cancel: LSP Agent: Cancel Task');
+  await runCommand(page, 'LSP Agent: Cancel Task');
+  const rows = page.locator('.quick-input-list .monaco-list-row');
+  await rows.first().waitFor({ timeout: 20_000 });
+  rep.pick = await rows.allTextContents();
+  if (cfg.artifacts) await page.screenshot({ path: join(cfg.artifacts, 'vscode-e2e-cancel-pick.png') });
+  await page.keyboard.press('Enter');
+  rep.message = await waitForStatus(page, (t) => t.startsWith('LSP Agent: cancelled'), 'the cancel message');
+
+  step('cancel: wait for the status bar to go idle');
+  rep.idle = await waitForStatus(page, (t) => t === 'LSP Agent', 'the idle "LSP Agent"');
+  rep.cancelledAfterMs = Date.now() - started;
+  // Had the task survived the cancel, its edit would land once the model answers.
+  const wait = started + sc.delayMs + 2_000 - Date.now();
+  if (wait > 0) await page.waitForTimeout(wait);
+  rep.statusAfter = (await statusItems(page)).map((t) => t.trim()).filter(Boolean);
+  rep.text = await editorText(page);
+  rep.unchanged = rep.text === original;
+  return rep;
 }
 
 // The language servers the extension started: processes running serverCommand inside the
@@ -319,6 +381,8 @@ try {
     delete report.apiKey.oldServers;
   }
 
+  if (cfg.cancel) report.cancel = await cancelScenario(page, cfg.cancel);
+
   step('show tasks');
   await runCommand(page, 'LSP Agent: Show Tasks');
   const row = page.locator('.quick-input-list .monaco-list-row').first();
@@ -348,6 +412,7 @@ try {
   if (ok) delete report.codeServerLog;
   else report.codeServerLog = (report.codeServerLog ?? []).join('').slice(-4000);
   process.stdout.write(JSON.stringify(report) + '\n');
+  if (cfg.artifacts) writeFileSync(join(cfg.artifacts, 'vscode-e2e-report.json'), JSON.stringify(report, null, 1));
   rmSync(root, { recursive: true, force: true, maxRetries: 3 });
   process.exit(ok ? 0 : 1);
 }

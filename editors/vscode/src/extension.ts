@@ -18,6 +18,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   server = new ServerManager(output, trace, keys);
   context.subscriptions.push(output, trace, statusBar, server);
   context.subscriptions.push(server.onDidChangeClient((client) => statusBar.setClient(client)));
+  context.subscriptions.push(server.onDidRunTask(() => void statusBar.refresh()));
   registerCommands(context, server, statusBar, keys);
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {

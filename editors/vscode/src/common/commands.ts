@@ -12,6 +12,7 @@ import {
   TaskInfo,
   buildRunTaskArgument,
   canApply,
+  cancelOutcome,
   isActive,
   manifestMarkdown,
   taskPickItem,
@@ -60,14 +61,21 @@ export function registerCommands(
     const doc = editor.document;
     const range = editor.selection.isEmpty ? null : c.code2ProtocolConverter.asRange(editor.selection);
     const arg = buildRunTaskArgument(c.code2ProtocolConverter.asUri(doc.uri), doc.version, range, instruction);
-    // A refused task ({taskId: null, error}) is already shown by the server (showMessage).
-    const result = (await execute(RUN_TASK, arg)) as { taskId?: string | null } | undefined;
-    if (result?.taskId) vscode.window.setStatusBarMessage(`LSP Agent: started ${result.taskId}`, 4000);
+    // A refused task ({taskId: null, error}) is already shown by the server (showMessage); a
+    // started one shows in the status bar's task count and the server's progress.
+    await execute(RUN_TASK, arg);
   });
+
+  // The server ends the task's progress silently on a cancel, so say what happened here.
+  const cancel = async (task: TaskInfo) => {
+    const outcome = cancelOutcome(task, await execute(CANCEL_TASK, { taskId: task.id }));
+    if (outcome.ok) vscode.window.setStatusBarMessage(outcome.text, 5000);
+    else void vscode.window.showInformationMessage(outcome.text);
+  };
 
   register('lspAgent.cancel', async () => {
     const task = await pickTask(isActive, 'Cancel which task?');
-    if (task) await execute(CANCEL_TASK, { taskId: task.id });
+    if (task) await cancel(task);
   });
 
   register('lspAgent.showTasks', async () => {
@@ -77,7 +85,7 @@ export function registerCommands(
       await execute(APPLY_TASK, { taskId: task.id });
     } else if (isActive(task)) {
       const choice = await vscode.window.showWarningMessage(`Cancel "${task.title}"?`, 'Cancel Task');
-      if (choice) await execute(CANCEL_TASK, { taskId: task.id });
+      if (choice) await cancel(task);
     }
   });
 

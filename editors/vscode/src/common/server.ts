@@ -18,6 +18,9 @@ export class ServerManager implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<LanguageClient | undefined>();
   /** Fires after every start and stop, with the running client or undefined. */
   readonly onDidChangeClient = this.changed.event;
+  private readonly ranTask = new vscode.EventEmitter<void>();
+  /** Fires after a code action's lspAgent.runTask returned, so the status bar counts the task. */
+  readonly onDidRunTask = this.ranTask.event;
 
   constructor(
     private readonly output: vscode.LogOutputChannel,
@@ -54,16 +57,22 @@ export class ServerManager implements vscode.Disposable {
       middleware: {
         // Code actions for a free instruction carry needsInstruction: ask for it here.
         executeCommand: async (cmd, cmdArgs, next) => {
-          if (cmd === RUN_TASK && wantsInstruction(cmdArgs[0])) {
+          if (cmd !== RUN_TASK) return next(cmd, cmdArgs);
+          let args = cmdArgs;
+          if (wantsInstruction(cmdArgs[0])) {
             const instruction = await vscode.window.showInputBox({
               title: 'LSP Agent',
               prompt: 'What should the agent do?',
               ignoreFocusOut: true,
             });
             if (!instruction) return undefined;
-            return next(cmd, [withInstruction(cmdArgs[0], instruction)]);
+            args = [withInstruction(cmdArgs[0], instruction)];
           }
-          return next(cmd, cmdArgs);
+          try {
+            return await next(cmd, args);
+          } finally {
+            this.ranTask.fire();
+          }
         },
         workspace: {
           // The server asks for the `lspAgent` section: send only what it understands.
@@ -119,5 +128,6 @@ export class ServerManager implements vscode.Disposable {
   dispose(): void {
     void this.stop();
     this.changed.dispose();
+    this.ranTask.dispose();
   }
 }

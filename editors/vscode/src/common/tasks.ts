@@ -27,7 +27,7 @@ export interface TaskInfo {
   id: string;
   state: string;
   title: string;
-  progress?: number | null;
+  progress?: number | null; // percent, 0-100
   message?: string | null;
   tokens?: number;
   cachedTokens?: number;
@@ -98,7 +98,10 @@ function formatTokens(n: number | undefined): string {
 
 export function taskPickItem(task: TaskInfo): TaskPickItem {
   const action = canApply(task) ? ' — select to apply' : isActive(task) ? ' — select to cancel' : '';
-  const pct = typeof task.progress === 'number' ? ` ${Math.round(task.progress * 100)}%` : '';
+  // lspAgent/tasks sends progress as a whole percentage, 0-100; it moves only as files finish,
+  // so a "0%" would read as stuck while the agents work: the message says where the task is.
+  const percent = typeof task.progress === 'number' ? Math.min(100, Math.round(task.progress)) : 0;
+  const pct = percent > 0 ? ` ${percent}%` : '';
   const files = task.files?.length ? `${task.files.join(', ')} · ` : '';
   return {
     label: task.title || task.id,
@@ -142,4 +145,13 @@ export function manifestMarkdown(manifest: unknown): string {
     );
   }
   return lines.join('\n') + '\n';
+}
+
+/** What the user is told after "Cancel Task": the lspAgent.cancelTask result for `task`. */
+export function cancelOutcome(task: TaskInfo, result: unknown): { ok: boolean; text: string } {
+  const name = task.title || task.id;
+  if ((result as { cancelled?: unknown } | null)?.cancelled === true) {
+    return { ok: true, text: `LSP Agent: cancelled "${name}"; nothing was applied` };
+  }
+  return { ok: false, text: `LSP Agent: "${name}" is not running in this server any more.` };
 }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import {
   buildRunTaskArgument,
   canApply,
+  cancelOutcome,
   manifestMarkdown,
   parseTasks,
   statusText,
@@ -64,7 +65,9 @@ test('quick pick items say what selecting does', () => {
   assert.equal(canApply(task({ state: 'applied' })), false);
   assert.equal(canApply(task({ state: 'failed' })), false);
   assert.match(taskPickItem(task({ state: 'succeeded' })).description, /apply/);
-  assert.match(taskPickItem(task({ state: 'running', progress: 0.5 })).description, /running 50% — select to cancel/);
+  assert.match(taskPickItem(task({ state: 'running', progress: 50 })).description, /running 50% — select to cancel/);
+  assert.match(taskPickItem(task({ state: 'running', progress: 100 })).description, /running 100% —/);
+  assert.equal(taskPickItem(task({ state: 'running', progress: 0 })).description, 'running — select to cancel');
   const item = taskPickItem(task({ state: 'failed', tokens: 123456, cachedTokens: 100000, files: ['a.py'], message: 'boom' }));
   assert.equal(item.description, 'failed');
   assert.equal(item.detail, 't-000000000001 · a.py · 123k tokens (100k cached) · boom');
@@ -86,4 +89,15 @@ test('manifest renders as a Markdown table, one row per file', () => {
   assert.match(md, /budget 1000 tokens · prefix 600 · tail 50 · prefix hash `abc`/);
   assert.equal(rows[1], '| signatures | 100 | prefix | b.py | referenced |');
   assert.match(manifestMarkdown(null), /budget \? tokens/);
+});
+
+test('cancel outcome says whether the task was stopped', () => {
+  const t = task({ title: 'Annotate sub' });
+  assert.deepEqual(cancelOutcome(t, { taskId: t.id, cancelled: true }), {
+    ok: true,
+    text: 'LSP Agent: cancelled "Annotate sub"; nothing was applied',
+  });
+  assert.equal(cancelOutcome(t, { taskId: t.id, cancelled: false }).ok, false);
+  assert.equal(cancelOutcome(t, undefined).ok, false);
+  assert.match(cancelOutcome(task({ title: '' }), null).text, /t-000000000001/);
 });
