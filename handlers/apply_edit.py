@@ -14,7 +14,7 @@ from typing import Any
 
 from lsprotocol import converters, types
 
-from lsp_agent.handlers.session import Session
+from lsp_agent.handlers.session import Root, Session
 from lsp_agent.handlers.uris import path_to_uri
 from lsp_agent.tasks import Task, TaskState
 
@@ -38,15 +38,18 @@ class FilePlan:
     rebased: bool
 
 
-def _current(session: Session, path: str) -> tuple[str, int | None, str | None]:
-    """(uri, version, text) of a file as the user has it now: the buffer, else disk."""
+def _current(root: Root, path: str) -> tuple[str, int | None, str | None]:
+    """(uri, version, text) of a file as the user has it now: the buffer, else disk.
+
+    ValueError for a path outside ``root``: a task's edits never land in another folder."""
     from lsp_agent.edits import safe_path
 
-    doc = session.documents.get(path)
+    disk = safe_path(root.path, path)
+    path = disk.relative_to(root.path).as_posix()
+    doc = root.documents.get(path)
     if doc is not None:
         return doc.uri, doc.version, doc.text
-    disk = safe_path(session.root, path)
-    uri = path_to_uri(session.root, path)
+    uri = path_to_uri(root.path, path)
     try:
         return uri, None, disk.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -55,14 +58,14 @@ def _current(session: Session, path: str) -> tuple[str, int | None, str | None]:
         raise Conflict(f"{path} is no longer valid UTF-8 text") from None
 
 
-def plan_file(session: Session, change: dict[str, Any]) -> FilePlan:
+def plan_file(root: Root, change: dict[str, Any]) -> FilePlan:
     from lsp_agent.edits import ApplyError, EditBlock, apply_blocks, rebase
 
     path = str(change["path"])
     original = str(change.get("original_text") or "")
     new = str(change["new_text"])
     created = bool(change.get("created"))
-    uri, version, current = _current(session, path)
+    uri, version, current = _current(root, path)
     if current is None:
         if created:
             return FilePlan(path, uri, None, "", new, True, False)
@@ -141,14 +144,14 @@ def _text_edit(edit: Any, annotation_id: str | None) -> types.TextEdit:
     return types.TextEdit(range=rng, new_text=edit.new_text)
 
 
-def _record(session: Session, task: Task, state: TaskState, message: str) -> None:
+def _record(root: Root, task: Task, state: TaskState, message: str) -> None:
     task.state = state
     task.message = message
-    if session.journal is not None:
-        session.journal.set_state(task.id, state, message)
+    if root.journal is not None:
+        root.journal.set_state(task.id, state, message)
 
 
-async def apply_result(session: Session, task: Task) -> dict[str, Any]:
+async def apply_result(session: Session, root: Root, task: Task) -> dict[str, Any]:
     """Send the task's result to the client. Returns ``{"state", "applied", "edit"?, "error"?}``.
 
     The edit JSON is included when the client cannot apply edits itself (no applyEdit).
@@ -160,17 +163,23 @@ async def apply_result(session: Session, task: Task) -> dict[str, Any]:
         return {"state": str(task.state), "applied": False, "error": "already being applied"}
     session.applying.add(task.id)
     try:
-        return await _apply(session, task, changes)
+        return await _apply(session, root, task, changes)
     finally:
         session.applying.discard(task.id)
 
 
-async def _apply(session: Session, task: Task, changes: list[dict[str, Any]]) -> dict[str, Any]:
+async def _apply(
+    session: Session, root: Root, task: Task, changes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    if root.closed:
+        reason = f"not applied: the workspace folder {root.path} was removed"
+        session.show(f"lsp-agent: {task.title}: {reason}", types.MessageType.Warning)
+        return {"state": str(task.state), "applied": False, "error": reason}
     try:
-        plans = [plan_file(session, change) for change in changes]
+        plans = [plan_file(root, change) for change in changes]
     except (Conflict, ValueError) as exc:
         reason = f"not applied: {exc}"
-        _record(session, task, TaskState.SUCCEEDED, reason)
+        _record(root, task, TaskState.SUCCEEDED, reason)
         session.show(f"lsp-agent: {task.title}: {reason}", types.MessageType.Warning)
         return {"state": str(task.state), "applied": False, "error": reason}
     edit = build_edit(session, task, plans)
@@ -190,10 +199,10 @@ async def _apply(session: Session, task: Task, changes: list[dict[str, Any]]) ->
     except Exception as exc:  # the client answered with an error: report, do not retry
         response = types.ApplyWorkspaceEditResult(applied=False, failure_reason=str(exc))
     if response.applied:
-        _record(session, task, TaskState.APPLIED, "applied")
+        _record(root, task, TaskState.APPLIED, "applied")
         return {"state": str(TaskState.APPLIED), "applied": True}
     reason = response.failure_reason or "the editor declined the edit"
-    _record(session, task, TaskState.REJECTED, f"rejected by the editor: {reason}")
+    _record(root, task, TaskState.REJECTED, f"rejected by the editor: {reason}")
     session.show(
         f"lsp-agent: {task.title}: the editor did not apply the edit ({reason}); "
         f"run lspAgent.applyTask {task.id} to try again",

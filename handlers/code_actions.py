@@ -16,7 +16,6 @@ from pygls.lsp.server import LanguageServer
 
 from lsp_agent.handlers.presets import FIX, REFACTORS
 from lsp_agent.handlers.session import Session
-from lsp_agent.handlers.uris import uri_to_path
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +97,11 @@ def setup(server: LanguageServer, session: Session) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)
     def code_action(params: types.CodeActionParams) -> list[types.CodeAction]:
-        try:  # a file outside the workspace (or an untitled buffer) cannot be a task's target
-            uri_to_path(session.root, params.text_document.uri)
+        try:  # a file in no workspace folder (or an untitled buffer) cannot be a task's target
+            root, path = session.roots.find(params.text_document.uri)
         except ValueError:
             return []
-        doc = next(
-            (d for d in session.documents.values() if d.uri == params.text_document.uri), None
-        )
+        doc = root.documents.get(path)
         version = doc.version if doc is not None else None
         lazy = "command" in session.code_action_resolve_properties
         actions = []

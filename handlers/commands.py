@@ -21,7 +21,6 @@ from lsp_agent.handlers.apply_edit import apply_result
 from lsp_agent.handlers.presets import PRESETS
 from lsp_agent.handlers.session import Session
 from lsp_agent.handlers.taskflow import TaskRequest, start_task
-from lsp_agent.handlers.uris import uri_to_path
 from lsp_agent.tasks import TaskState
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ def parse_run_task(session: Session, args: tuple[Any, ...]) -> TaskRequest:
     obj = _one_object(RUN_TASK, args)
     uri = _field(obj, "uri", str, False)
     try:
-        path = uri_to_path(session.root, uri)
+        root, path = session.roots.find(uri)
     except ValueError as exc:
         raise JsonRpcInvalidParams(str(exc)) from None
     selection = _field(obj, "range", Mapping, True)
@@ -77,6 +76,7 @@ def parse_run_task(session: Session, args: tuple[Any, ...]) -> TaskRequest:
             "no instruction: the client should prompt for one and pass it as 'instruction'"
         )
     return TaskRequest(
+        root=root,
         uri=uri,
         path=path,
         version=_field(obj, "version", int, True),
@@ -98,9 +98,12 @@ def setup(server: LanguageServer, session: Session) -> None:
 
     def on_cancel_request(msg_id: Any) -> None:
         task_id = waiting.pop(msg_id, None)
-        if task_id is not None and session.runner is not None:
+        if task_id is not None:
             log.info("$/cancelRequest %s cancels task %s", msg_id, task_id)
-            session.runner.cancel(task_id)
+            cancel(task_id)
+
+    def cancel(task_id: str) -> bool:
+        return any(r.runner is not None and r.runner.cancel(task_id) for r in session.roots)
 
     server.protocol.on_cancel_request = on_cancel_request  # type: ignore[attr-defined]
 
@@ -128,18 +131,17 @@ def setup(server: LanguageServer, session: Session) -> None:
     @server.command(CANCEL_TASK)
     def cancel_task(*args: Any) -> dict[str, Any]:
         task_id = _task_id(CANCEL_TASK, args)
-        cancelled = session.runner is not None and session.runner.cancel(task_id)
-        return {"taskId": task_id, "cancelled": cancelled}
+        return {"taskId": task_id, "cancelled": cancel(task_id)}
 
     @server.command(APPLY_TASK)
     async def apply_task(*args: Any) -> dict[str, Any]:
         task_id = _task_id(APPLY_TASK, args)
-        live = session.runner.tasks.get(task_id) if session.runner else None
-        task = live or (session.journal.get(task_id) if session.journal else None)
-        if task is None:
+        found = session.roots.with_task(task_id)  # its own folder: edits resolve there only
+        if found is None:
             raise JsonRpcInvalidParams(f"no task {task_id!r}")
+        root, task = found
         if task.state not in (TaskState.SUCCEEDED, TaskState.REJECTED):
             message = f"task {task_id} is {task.state}; only a finished, unapplied result applies"
             session.show(f"lsp-agent: {message}", types.MessageType.Warning)
             return {"taskId": task_id, "state": str(task.state), "applied": False, "error": message}
-        return {"taskId": task_id, **await apply_result(session, task)}
+        return {"taskId": task_id, **await apply_result(session, root, task)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -45,13 +46,14 @@ def warn(session: Session, source: str, warnings: list[str]) -> None:
     session.show(f"lsp-agent settings ({source}): {text}", types.MessageType.Warning)
 
 
-def apply_initialization_options(session: Session, options: Any) -> None:
-    """Files + environment + initializationOptions; called from ``initialize``."""
+def apply_initialization_options(session: Session, options: Any, root: Path) -> None:
+    """Files (of the primary folder ``root``) + environment + initializationOptions; called
+    from ``initialize``. Settings are one per server, shared by every workspace folder."""
     if options is not None and not isinstance(options, Mapping):
         warn(session, "initializationOptions", [f"expected an object, got {options!r}; ignored"])
         options = None
     session.initialization_options = dict(_section(options or {}))
-    settings, warnings = load_settings(session.root, overrides=session.initialization_options)
+    settings, warnings = load_settings(root, overrides=session.initialization_options)
     session.base_settings = session.settings = settings
     # showMessage before the initialize response is allowed but many clients drop it, so
     # these are kept and shown once the client says it is initialized.
@@ -81,7 +83,7 @@ def merge_from_client(session: Session, data: Any, source: str) -> None:
         return
     # Over the base, not the current settings: a value the user removed must go away.
     settings, warnings = merge_settings(session.base_settings, _section(data))
-    if session.index is not None and settings.index != session.settings.index:
+    if any(r.index is not None for r in session.roots) and settings.index != session.settings.index:
         warnings.append("index settings (ignore, ...) take effect when the server restarts")
     session.settings = settings
     warn(session, source, warnings)

@@ -1,8 +1,9 @@
 """Incremental document sync: open buffers override disk in the index.
 
 pygls applies the incremental changes to its own documents; this module mirrors each buffer's
-version and text into the session (a cheap dict update on the loop) and re-parses it in the
-index off the loop, coalescing bursts of keystrokes into one parse per file.
+version and text into the workspace folder that contains it (a cheap dict update on the loop)
+and re-parses it in that folder's index off the loop, coalescing bursts of keystrokes into one
+parse per file.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import logging
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from lsp_agent.handlers.session import OpenDocument, Session
-from lsp_agent.handlers.uris import uri_to_path
+from lsp_agent.handlers.session import OpenDocument, Root, Session
 
 log = logging.getLogger(__name__)
 
@@ -24,63 +24,87 @@ _CLOSED = None  # pending marker: the buffer was closed, go back to disk
 
 
 class IndexFeeder:
-    """Feeds buffer texts to the index; at most one parse per path in flight, latest wins."""
+    """Feeds buffer texts to their root's index; at most one parse per file in flight, latest
+    wins."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, server: LanguageServer, session: Session) -> None:
+        self._server = server
         self._session = session
-        self._pending: dict[str, str | None] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._pending: dict[tuple[Root, str], str | None] = {}
+        self._workers: dict[tuple[Root, str], asyncio.Task[None]] = {}
 
-    def schedule(self, path: str, text: str | None) -> None:
-        self._pending[path] = text
-        if path not in self._workers:
-            self._workers[path] = self._session.spawn(self._drain(path), f"index-update {path}")
+    def schedule(self, root: Root, path: str, text: str | None) -> None:
+        key = (root, path)
+        self._pending[key] = text
+        if key not in self._workers:
+            self._workers[key] = self._session.spawn(self._drain(key), f"index-update {path}")
 
-    async def _drain(self, path: str) -> None:
+    async def _drain(self, key: tuple[Root, str]) -> None:
         loop = asyncio.get_running_loop()
+        root, path = key
         try:
-            while path in self._pending:
+            while key in self._pending:
                 await asyncio.sleep(DEBOUNCE_S)
-                text = self._pending.pop(path)
-                index = self._session.index
-                if index is None:  # indexing will pick the open buffers up when it starts
+                text = self._pending.pop(key)
+                index = root.index
+                if index is None or root.closed:  # indexing picks open buffers up when it starts
                     continue
                 if text is _CLOSED:
                     await loop.run_in_executor(None, index.close_buffer, path)
                 else:
                     await loop.run_in_executor(None, index.update, path, text)
         finally:
-            self._workers.pop(path, None)
+            self._workers.pop(key, None)
+
+    def track(self, uri: str) -> OpenDocument | None:
+        """Mirror the client's buffer into the root that contains it (None: in no folder)."""
+        try:
+            root, path = self._session.roots.find(uri)
+        except ValueError:
+            log.debug("not tracking %s: in no workspace folder", uri)
+            return None
+        document = self._server.workspace.get_text_document(uri)
+        doc = OpenDocument(uri=uri, path=path, version=document.version or 0, text=document.source)
+        root.documents[path] = doc
+        self.schedule(root, path, doc.text)
+        return doc
+
+    def untrack(self, uri: str) -> None:
+        for root in self._session.roots:
+            for path, doc in list(root.documents.items()):
+                if doc.uri == uri:
+                    del root.documents[path]
+                    self.schedule(root, path, _CLOSED)
+
+    def retrack_all(self) -> None:
+        """After the folders changed: move each open buffer to the root that now contains it
+        (the innermost); a buffer leaving a live root goes back to disk there."""
+        for root in self._session.roots:
+            for path, doc in list(root.documents.items()):
+                try:
+                    owner, _ = self._session.roots.find(doc.uri)
+                except ValueError:
+                    owner = None
+                if owner is not root:
+                    del root.documents[path]
+                    self.schedule(root, path, _CLOSED)
+        tracked = {d.uri for r in self._session.roots for d in r.documents.values()}
+        for uri in list(self._server.workspace.text_documents):
+            if uri not in tracked:
+                self.track(uri)
 
 
 def setup(server: LanguageServer, session: Session) -> None:
-    feeder = IndexFeeder(session)
-
-    def track(uri: str) -> OpenDocument | None:
-        try:
-            path = uri_to_path(session.root, uri)
-        except ValueError:
-            log.debug("not tracking %s: outside the workspace", uri)
-            return None
-        document = server.workspace.get_text_document(uri)
-        doc = OpenDocument(uri=uri, path=path, version=document.version or 0, text=document.source)
-        session.documents[path] = doc
-        feeder.schedule(path, doc.text)
-        return doc
+    feeder = session.feeder = IndexFeeder(server, session)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(params: types.DidOpenTextDocumentParams) -> None:
-        track(params.text_document.uri)
+        feeder.track(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(params: types.DidChangeTextDocumentParams) -> None:
-        track(params.text_document.uri)
+        feeder.track(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: types.DidCloseTextDocumentParams) -> None:
-        try:
-            path = uri_to_path(session.root, params.text_document.uri)
-        except ValueError:
-            return
-        if session.documents.pop(path, None) is not None:
-            feeder.schedule(path, _CLOSED)
+        feeder.untrack(params.text_document.uri)

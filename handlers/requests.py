@@ -11,7 +11,6 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from lsp_agent.handlers.session import Session
-from lsp_agent.handlers.uris import uri_to_path
 from lsp_agent.tasks import task_summary
 
 log = logging.getLogger(__name__)
@@ -33,11 +32,13 @@ def _params(params: Any) -> dict[str, Any]:
 
 
 def list_tasks(session: Session) -> list[dict[str, Any]]:
-    """Newest first. Live tasks win over their journal rows (they may be a write ahead)."""
-    live = dict(session.runner.tasks) if session.runner else {}
-    journaled = session.journal.list(limit=LIST_LIMIT) if session.journal else []
-    merged = {t.id: t for t in journaled}
-    merged.update(live)
+    """Every workspace folder's tasks, newest first. Live tasks win over their journal rows
+    (they may be a write ahead)."""
+    merged: dict[str, Any] = {}
+    for root in session.roots:
+        journaled = root.journal.list(limit=LIST_LIMIT) if root.journal else []
+        merged.update((t.id, t) for t in journaled)
+        merged.update(root.runner.tasks if root.runner else {})
     ordered = sorted(merged.values(), key=lambda t: (-t.created_at, t.id))
     return [task_summary(t) for t in ordered[:LIST_LIMIT]]
 
@@ -60,17 +61,17 @@ def setup(server: LanguageServer, session: Session) -> None:
         if not isinstance(uri, str):
             raise JsonRpcInvalidParams("lspAgent/context takes {'uri': str} or {'taskId': str}")
         try:
-            path = uri_to_path(session.root, uri)
+            root, path = session.roots.find(uri)
         except ValueError as exc:
             raise JsonRpcInvalidParams(str(exc)) from None
-        await session.index_ready.wait()
-        builder = session.builder
-        if builder is None:
-            raise JsonRpcInvalidParams(session.index_error or "the index is not available")
+        await root.index_ready.wait()
+        builder = root.builder
+        if builder is None or root.closed:
+            raise JsonRpcInvalidParams(root.index_error or "the index is not available")
         from lsp_agent.context.snapshot import budget_for
 
         budget = budget_for(session.settings, session.settings.model.model or None)
-        async with session.snapshot_lock:
+        async with root.snapshot_lock:
             return await asyncio.get_running_loop().run_in_executor(
                 None, lambda: builder.build(budget=budget, focus=[path]).manifest.to_json()
             )

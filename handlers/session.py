@@ -1,8 +1,8 @@
 """The one mutable session of a running server.
 
 Fast handlers change it; background work (indexing, tasks) reads frozen copies taken from it
-(``freeze``), never the live dictionaries, so a keystroke during a task cannot tear what the task
-sees.
+(``Root.freeze``), never the live dictionaries, so a keystroke during a task cannot tear what
+the task sees. Per-folder state (index, journal, runner, documents) lives in roots.py.
 """
 
 from __future__ import annotations
@@ -18,64 +18,54 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp_agent.config import Settings, workspace_cache_dir
+from lsp_agent.handlers.roots import FrozenDocuments, OpenDocument, Root, RootSet
 
 if TYPE_CHECKING:  # heavy modules load lazily, after the first response
-    from lsp_agent.context.snapshot import SnapshotBuilder
-    from lsp_agent.handlers.journal_writer import DeferredJournal
     from lsp_agent.handlers.worker_loop import WorkerLoop
-    from lsp_agent.index.workspace import WorkspaceIndex
-    from lsp_agent.tasks import TaskJournal, TaskRunner
+
+__all__ = ["FrozenDocuments", "OpenDocument", "Root", "Session"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class OpenDocument:
-    uri: str
-    path: str  # root-relative POSIX
-    version: int
-    text: str
-
-
-@dataclass(frozen=True)
-class FrozenDocuments:
-    """The open buffers at the moment a task started: what it reads and what its edits target."""
-
-    texts: Mapping[str, str]  # path -> text
-    versions: Mapping[str, int]  # path -> LSP version
-    uris: Mapping[str, str]  # path -> uri as the client spelled it
-
-
-@dataclass
 class Session:
     server: LanguageServer
-    root: Path = field(default_factory=lambda: Path.cwd().resolve())
+    roots: RootSet = field(default_factory=RootSet)  # one per workspace folder
     settings: Settings = field(default_factory=Settings)
     base_settings: Settings = field(default_factory=Settings)  # files + env + init options
     pending_warnings: list[str] = field(default_factory=list)
     capabilities: types.ClientCapabilities = field(default_factory=types.ClientCapabilities)
     initialization_options: Mapping[str, Any] = field(default_factory=dict)
-    documents: dict[str, OpenDocument] = field(default_factory=dict)  # by path
-    index: WorkspaceIndex | None = None
-    builder: SnapshotBuilder | None = None
-    journal: DeferredJournal | TaskJournal | None = None
-    runner: TaskRunner | None = None
-    index_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    index_error: str | None = None
+    initialized: bool = False  # after `initialized`: a folder added now is indexed at once
     # Manifests of the snapshots tasks were given, for lspAgent/context {taskId}.
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     client_log: logging.Handler | None = None
     worker: WorkerLoop | None = None  # the agent worker's own loop and thread
-    snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Roots index one after another: two full builds at once would only split 2 cores.
+    index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    feeder: Any = None  # document_sync.IndexFeeder: buffers -> each root's index
     applying: set[str] = field(default_factory=set)  # task ids with an applyEdit in flight
     # One shared model client per settings object: (settings, client) keyed by id(settings).
     model_clients: dict[int, tuple[Settings, Any]] = field(default_factory=dict)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
+    def root(self) -> Path:
+        """The primary folder (settings files are read there); cwd before initialize."""
+        primary = self.roots.primary
+        return primary.path if primary is not None else Path.cwd().resolve()
+
+    @property
     def cache_dir(self) -> Path:
         return workspace_cache_dir(self.root)
+
+    def spawn_for(self, root: Root, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Background work that belongs to one root: removing the folder cancels it."""
+        task = self.spawn(coro, name)
+        root.jobs.add(task)
+        task.add_done_callback(root.jobs.discard)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start background work, keeping a reference (else it may be garbage collected
@@ -95,14 +85,6 @@ class Session:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-
-    def freeze(self) -> FrozenDocuments:
-        docs = list(self.documents.values())
-        return FrozenDocuments(
-            texts={d.path: d.text for d in docs},
-            versions={d.path: d.version for d in docs},
-            uris={d.path: d.uri for d in docs},
-        )
 
     # -- talking to the user -------------------------------------------------------------
 

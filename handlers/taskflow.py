@@ -17,7 +17,7 @@ from lsprotocol import types
 from lsp_agent.handlers.apply_edit import apply_result
 from lsp_agent.handlers.presets import PRESETS
 from lsp_agent.handlers.progress import WorkProgress
-from lsp_agent.handlers.session import FrozenDocuments, Session
+from lsp_agent.handlers.session import FrozenDocuments, Root, Session
 from lsp_agent.tasks import Task, TaskState
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ _STAGE_START = {"researching": 5, "coding": 20, "reviewing": 80, "synthesizing":
 class TaskRequest:
     """The validated ``lspAgent.runTask`` argument object."""
 
+    root: Root  # the workspace folder containing uri; the task runs and edits there only
     uri: str
     path: str
     version: int | None
@@ -64,11 +65,11 @@ def python_column(lines: list[str], line: int, utf16: int) -> int:
     return len(lines[line])
 
 
-def _lines_of(session: Session, frozen: FrozenDocuments, path: str) -> list[str]:
+def _lines_of(root: Root, frozen: FrozenDocuments, path: str) -> list[str]:
     text = frozen.texts.get(path)
     if text is None:
         try:
-            text = (session.root / path).read_text(encoding="utf-8", errors="replace")
+            text = (root.path / path).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return []
     return text.splitlines()
@@ -103,7 +104,8 @@ def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Ta
 
     Raises ConfigError (no model configured) before anything is queued.
     """
-    assert session.runner is not None, "the server is not initialized"
+    root = request.root
+    assert root.runner is not None, "the server is not initialized"
     client = _model_client(session)  # first: no model configured → nothing else happens
 
     from lsp_agent.agents.orchestrator import TaskSpec
@@ -111,11 +113,11 @@ def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Ta
 
     preset = PRESETS.get(request.preset or "")
     instruction = request.instruction or (preset.instruction if preset else "")
-    frozen = session.freeze()
+    frozen = root.freeze()
     selection = None
     if request.range is not None:
         r = request.range
-        lines = _lines_of(session, frozen, request.path)
+        lines = _lines_of(root, frozen, request.path)
         selection = Selection(
             request.path,
             r.start.line,
@@ -138,15 +140,16 @@ def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Ta
         "versions": dict(frozen.versions),  # what the task read, for the record
     }
     task = Task.new(journal_spec, title=spec.title)
-    handle = session.runner.start(
-        task, lambda report: _work(session, task, spec, client, frozen, report)
+    handle = root.runner.start(
+        task, lambda report: _work(session, root, task, spec, client, frozen, report)
     )
-    finish = session.spawn(_finish(session, task, handle), f"finish {task.id}")
+    finish = session.spawn(_finish(session, root, task, handle), f"finish {task.id}")
     return task, finish
 
 
 async def _work(
     session: Session,
+    root: Root,
     task: Task,
     spec: Any,
     client: Any,
@@ -156,8 +159,8 @@ async def _work(
     from lsp_agent.agents.orchestrator import run_task
     from lsp_agent.context.snapshot import budget_for
 
-    assert session.runner is not None
-    runner = session.runner
+    assert root.runner is not None
+    runner = root.runner
     progress = WorkProgress(
         session,
         f"lsp-agent/{task.id}",
@@ -167,15 +170,15 @@ async def _work(
     )
     await progress.begin("starting")
     try:
-        if not session.index_ready.is_set():
+        if not root.index_ready.is_set():
             progress.report("waiting for the workspace index", 1)
-            await session.index_ready.wait()
-        if session.index is None or session.builder is None:
-            raise RuntimeError(session.index_error or "the workspace index is not available")
+            await root.index_ready.wait()
+        if root.index is None or root.builder is None:
+            raise RuntimeError(root.index_error or "the workspace index is not available")
         progress.report("building the context snapshot", 2)
         model_name = client.provider.model_for("coder") or None
         budget = budget_for(session.settings, model_name)
-        snapshot, session.manifests[task.id] = await _snapshot(session, spec, budget)
+        snapshot, session.manifests[task.id] = await _snapshot(root, spec, budget)
 
         def on_event(event: Any) -> None:
             report(event)
@@ -187,12 +190,12 @@ async def _work(
         result = await session.worker.run(
             run_task(
                 spec,
-                index=session.index,
+                index=root.index,
                 snapshot=snapshot,
                 client=client,
                 settings=session.settings,
                 progress=session.worker.call_back(asyncio.get_running_loop(), on_event),
-                transcript_dir=session.cache_dir / "transcripts",
+                transcript_dir=root.cache_dir / "transcripts",
                 texts=dict(frozen.texts),
                 task_id=task.id,
             )
@@ -207,10 +210,10 @@ async def _work(
     return result
 
 
-async def _snapshot(session: Session, spec: Any, budget: int) -> tuple[Any, dict[str, Any]]:
+async def _snapshot(root: Root, spec: Any, budget: int) -> tuple[Any, dict[str, Any]]:
     """The snapshot and its manifest as JSON, both computed off the loop (the manifest of a
     2,000-file workspace takes tens of milliseconds to convert)."""
-    builder = session.builder
+    builder = root.builder
     assert builder is not None
     diagnostics = [str(d.get("message", "")) for d in spec.diagnostics]
 
@@ -225,11 +228,13 @@ async def _snapshot(session: Session, spec: Any, budget: int) -> tuple[Any, dict
         return snapshot, snapshot.manifest.to_json()
 
     # One build at a time: the builder persists its prefix and is not meant to race itself.
-    async with session.snapshot_lock:
+    async with root.snapshot_lock:
         return await asyncio.get_running_loop().run_in_executor(None, build)
 
 
-async def _finish(session: Session, task: Task, handle: asyncio.Task[Task]) -> dict[str, Any]:
+async def _finish(
+    session: Session, root: Root, task: Task, handle: asyncio.Task[Task]
+) -> dict[str, Any]:
     """Wait for the worker, then apply a successful result. Returns the outcome for clients
     that wait on the command (no applyEdit support)."""
     try:
@@ -249,7 +254,7 @@ async def _finish(session: Session, task: Task, handle: asyncio.Task[Task]) -> d
         )
         session.show(f"lsp-agent: {task.title}: {task.state}: {why}", kind)
         return {"taskId": task.id, "state": str(task.state), "error": why}
-    outcome = await apply_result(session, task)
+    outcome = await apply_result(session, root, task)
     if outcome.get("applied") and not session.supports_progress:
         session.show(f"lsp-agent: {task.title}: applied")  # the only sign it finished
     return {"taskId": task.id, **outcome}

@@ -72,6 +72,7 @@ class ServerUnderTest:
         self.root = root
         self.edits: list[types.ApplyWorkspaceEditParams] = []
         self.accept_edits = True
+        self.init_result: types.InitializeResult | None = None
         self._raw_ids = 0
         self._changed = asyncio.Condition()
 
@@ -183,7 +184,9 @@ async def start_server(
     capabilities: types.ClientCapabilities | None = None,
     initialization_options: Any = None,
     configuration: dict[str, Any] | None = None,
+    folders: list[Path] | None = None,
 ) -> ServerUnderTest:
+    """``folders``: send these as workspaceFolders (multi-root); ``root`` stays the rootUri."""
     client = make_test_lsp_client()
     _register_code_action_hook(client)
     sut = ServerUnderTest(client, root)
@@ -202,14 +205,22 @@ async def start_server(
     await client.start_io(
         sys.executable, "-m", "lsp_agent", "serve", "--log-level", "info", env=full_env
     )
-    await client.initialize_session(
+    workspace_folders = [workspace_folder(f) for f in folders] if folders else None
+    sut.init_result = await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities or full_capabilities(),
             root_uri=from_fs_path(str(root)),
+            workspace_folders=workspace_folders,
             initialization_options=initialization_options,
         )
     )
     return sut
+
+
+def workspace_folder(path: Path) -> types.WorkspaceFolder:
+    uri = from_fs_path(str(path))
+    assert uri is not None
+    return types.WorkspaceFolder(uri=uri, name=path.name)
 
 
 async def stop_server(sut: ServerUnderTest) -> None:

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from lsp_agent.commands.serve import parse_address
+from lsp_agent.handlers.apply_edit import plan_file
 from lsp_agent.handlers.journal_writer import DeferredJournal
+from lsp_agent.handlers.roots import OpenDocument, Root, RootSet
 from lsp_agent.handlers.taskflow import progress_message, python_column
 from lsp_agent.handlers.uris import path_to_uri, uri_to_path
 from lsp_agent.tasks import Task, TaskJournal, TaskState
@@ -73,3 +75,46 @@ def test_deferred_journal_coalesces_and_flushes_on_close(tmp_path: Path) -> None
     with TaskJournal(path) as reopened:
         row = reopened.get(task.id)
     assert row is not None and row.state is TaskState.APPLIED and row.progress == 100
+
+
+def _root(path: Path) -> Root:
+    return Root(
+        path=path.resolve(),
+        uri=path_to_uri(path.parent, path.name),
+        name=path.name,
+        index_token="t",
+    )
+
+
+def test_a_document_belongs_to_the_innermost_folder(tmp_path: Path) -> None:
+    roots = RootSet()
+    outer, inner, other = tmp_path / "outer", tmp_path / "outer" / "lib", tmp_path / "other"
+    for folder in (outer, inner, other):
+        folder.mkdir(parents=True, exist_ok=True)
+        roots.add(_root(folder))
+    found, path = roots.find(path_to_uri(tmp_path, "outer/lib/pkg/mod.py"))
+    assert found.path == inner.resolve() and path == "pkg/mod.py"
+    found, path = roots.find(path_to_uri(tmp_path, "outer/main.py"))
+    assert found.path == outer.resolve() and path == "main.py"
+    with pytest.raises(ValueError, match="outside the workspace"):
+        roots.find(path_to_uri(tmp_path, "elsewhere.py"))
+    with pytest.raises(ValueError, match="outside the workspace"):
+        roots.find(path_to_uri(tmp_path, "outer"))  # a folder itself is no document
+    with pytest.raises(ValueError, match="already a workspace folder"):
+        roots.add(_root(other))
+    assert roots.unique_token("x") == "x" and roots.unique_token("x") == "x#2"
+
+
+def test_a_tasks_edit_never_resolves_outside_its_own_folder(tmp_path: Path) -> None:
+    alpha, beta = tmp_path / "alpha", tmp_path / "beta"
+    for folder in (alpha, beta):
+        folder.mkdir()
+        (folder / "m.py").write_text("x = 1\n")
+    root = _root(alpha)
+    change = {"path": "../beta/m.py", "original_text": "x = 1\n", "new_text": "x = 2\n"}
+    with pytest.raises(ValueError, match="outside the workspace root"):
+        plan_file(root, change)
+    inside = plan_file(root, {**change, "path": "m.py"})
+    assert inside.uri == path_to_uri(alpha, "m.py") and inside.version is None
+    root.documents["m.py"] = OpenDocument(path_to_uri(alpha, "m.py"), "m.py", 5, "x = 1\n")
+    assert plan_file(root, {**change, "path": "./m.py"}).version == 5  # the buffer, normalized
