@@ -19,6 +19,7 @@ from lsp_agent.handlers import (
     commands,
     configuration,
     document_sync,
+    folders,
     lifecycle,
     requests,
 )
@@ -92,6 +93,7 @@ def create_server() -> LanguageServer:
     """A fresh server with every feature registered against one session."""
     server = LanguageServer(NAME, __version__, protocol_cls=AgentProtocol)
     session = Session(server)
-    for module in (lifecycle, configuration, document_sync, code_actions, commands, requests):
+    features = (lifecycle, folders, configuration, document_sync, code_actions, commands, requests)
+    for module in features:
         module.setup(server, session)
     return server

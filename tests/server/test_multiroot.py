@@ -160,6 +160,25 @@ async def test_tasks_lists_the_tasks_of_every_folder(server: ServerUnderTest) ->
     assert beta_tasks and all(t["state"] == "applied" for t in beta_tasks)
 
 
+async def test_apply_task_sends_a_rejected_result_to_its_own_folder(
+    server: ServerUnderTest,
+) -> None:
+    """lspAgent.applyTask finds the task in beta's journal and edits beta's buffer."""
+    before = len(_edits_to(server, "beta/b1.py"))
+    server.accept_edits = False
+    try:
+        task_id = (await server.run_task("beta/b1.py", version=7, preset="simplify"))["taskId"]
+        await wait_state(server, task_id, {"rejected"})
+    finally:
+        server.accept_edits = True
+    outcome = await server.command("lspAgent.applyTask", {"taskId": task_id})
+    assert outcome["applied"] is True and outcome["state"] == "applied"
+    retried = _edits_to(server, "beta/b1.py")[before:]
+    assert len(retried) == 2  # the refused one, then the applied one
+    assert all(e.text_document.version == 7 for e in retried)
+    assert server.uri("alpha/b1.py") not in _all_edited_uris(server)
+
+
 async def test_a_file_in_no_folder_gets_no_actions_and_a_clear_refusal(
     server: ServerUnderTest,
 ) -> None:
