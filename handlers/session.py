@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from lsp_agent.config import Settings, workspace_cache_dir
+from lsp_agent.config import Settings
 from lsp_agent.handlers.roots import FrozenDocuments, OpenDocument, Root, RootSet
 
 if TYPE_CHECKING:  # heavy modules load lazily, after the first response
@@ -56,10 +56,6 @@ class Session:
         """The primary folder (settings files are read there); cwd before initialize."""
         primary = self.roots.primary
         return primary.path if primary is not None else Path.cwd().resolve()
-
-    @property
-    def cache_dir(self) -> Path:
-        return workspace_cache_dir(self.root)
 
     def spawn_for(self, root: Root, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Background work that belongs to one root: removing the folder cancels it."""
