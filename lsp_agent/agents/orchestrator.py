@@ -108,7 +108,7 @@ async def run_task(
         transcript.event("progress", stage=stage, message=message, done=done, total=total)
         if progress is not None:
             try:
-                progress(ProgressEvent(stage, message, done, total))
+                progress(ProgressEvent(stage, message, done, total, budget.usage))
             except Exception:  # a broken listener must not fail the task
                 log.exception("progress callback failed")
 

@@ -124,9 +124,12 @@ class ProgressEvent:
     message: str
     done: int = 0
     total: int = 0
+    usage: Usage | None = None  # the task's usage so far, so clients show tokens while it runs
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["usage"] = None if self.usage is None else self.usage.to_json()
+        return data
 
 
 @dataclass

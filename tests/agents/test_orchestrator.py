@@ -145,6 +145,10 @@ async def test_one_file_task_end_to_end(calc, scripted, tmp_path):
     assert {"coding", "reviewing", "synthesizing"} <= {e.stage for e in events}
     assert events[-1].stage == "done"
     assert result.usage.requests == 3 and result.usage.prompt_tokens > 0
+    # Progress carries the usage so far: clients show tokens while the task runs.
+    coding = next(e for e in events if e.stage == "coding")
+    assert coding.usage is not None and coding.usage.requests == 1  # the researcher's
+    assert events[-1].usage == result.usage
     lines = read_transcript(result.transcript)
     assert lines[0]["event"] == "task" and lines[-1]["event"] in ("result", "progress")
     assert any(e["event"] == "review" and e["approved"] for e in lines)
