@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,12 +15,6 @@ from tests.support.scripted_model import ScriptedModel
 
 SECRET = "sk-test-secret-key-4242"
 OK = {"reply": {"content": "recovered"}}
-
-
-@pytest.fixture
-def model() -> Iterator[ScriptedModel]:
-    with ScriptedModel() as server:
-        yield server
 
 
 def make_client(server: ScriptedModel, **kwargs: Any) -> OpenAIChatClient:

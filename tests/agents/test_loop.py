@@ -3,7 +3,6 @@ transcript written in ``finally``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,6 @@ from lsp_agent.agents.usage import Usage
 from lsp_agent.config import BudgetSettings
 from tests.agents.test_orchestrator import make_client
 from tests.support.scripted_model import ScriptedModel
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedModel]:
-    with ScriptedModel() as model:
-        yield model
 
 
 def echo_tools(seen: list[dict[str, Any]]) -> list[Tool]:

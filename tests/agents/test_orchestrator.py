@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -115,12 +114,6 @@ async def run(
 @pytest.fixture
 def calc(tmp_path: Path) -> WorkspaceIndex:
     return make_workspace(tmp_path / "ws", {"calc.py": CALC, "README.md": "calc\n"})
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedModel]:
-    with ScriptedModel() as model:
-        yield model
 
 
 async def test_one_file_task_end_to_end(calc, scripted, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from tests.agents.test_orchestrator import (
     review_rule,
     run,
 )
-from tests.support.scripted_model import ScriptedModel
 
 PLAN = plan_rule([{"path": "calc.py", "instructions": "rename add to plus"}])
 CODE = coder_rule("calc.py", block("calc.py", "def add(a, b):\n", "def plus(a, b):\n"))
@@ -26,12 +24,6 @@ CODE = coder_rule("calc.py", block("calc.py", "def add(a, b):\n", "def plus(a, b
 @pytest.fixture
 def calc(tmp_path: Path):
     return make_workspace(tmp_path / "ws", {"calc.py": CALC})
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedModel]:
-    with ScriptedModel() as model:
-        yield model
 
 
 def fault(match: dict[str, Any], kind: str, **extra: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ with hints, syntax checks, budgets, loop detection, refused paths, merges."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,6 @@ from tests.support.scripted_model import ScriptedModel, max_overlap
 @pytest.fixture
 def calc(tmp_path: Path):
     return make_workspace(tmp_path / "ws", {"calc.py": CALC})
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedModel]:
-    with ScriptedModel() as model:
-        yield model
 
 
 def tool_results(model: ScriptedModel) -> list[str]:

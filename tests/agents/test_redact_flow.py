@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -42,12 +41,6 @@ TEST_API = (
 NOTES = "NOTE = '" + "word " * 56 + AWS + " end'\n"
 # What must never appear in a request: the secrets, and the piece a careless cut would leave.
 LEAKS = (OPENAI, AWS, BEARER, "AKIAIOSFOD", "abcdefghijklmnopqrstuvwx")
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedModel]:
-    with ScriptedModel() as model:
-        yield model
 
 
 @pytest.fixture
