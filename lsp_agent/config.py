@@ -78,6 +78,9 @@ class Settings:
     budgets: BudgetSettings = field(default_factory=BudgetSettings)
     confirm_edits: bool = False  # mark workspace edits needsConfirmation (editor preview)
     jobs: int = 4  # parallel tasks in the batch command
+    # model name (or "*") -> {input, cached_input, output} USD per million tokens; overrides
+    # the presets in agents/pricing.py, which validates it
+    pricing: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 class ConfigError(Exception):
@@ -160,6 +163,9 @@ def _validate(settings: Settings) -> None:
         raise ValueError(f"models has unknown roles {unknown_roles}; roles are {list(ROLES)}")
     if not 0 < settings.context.churn_threshold <= 1:
         raise ValueError("context.churn_threshold must be in (0, 1]")
+    from lsp_agent.agents.pricing import validate_pricing
+
+    validate_pricing(settings.pricing)
 
 
 def merge_settings(base: Settings, data: Mapping[str, Any]) -> tuple[Settings, list[str]]:
