@@ -12,7 +12,9 @@ The format (aider's "diff" format)::
 Tolerated: markdown fences around or inside the block, the path in backticks, bold or as a
 heading, several blocks per file with the path omitted on later ones. A block that never reaches
 ``>>>>>>> REPLACE`` is an error, never a block: a truncated answer must not be half-applied.
-``lsp_agent.edits`` re-exports the public names.
+A coder that leaves its file unchanged says so with a line of its own reading
+``NO CHANGES NEEDED`` (``decline_reason``); a reply with neither blocks nor that line is a format
+error. ``lsp_agent.edits`` re-exports the public names.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ _FENCE = re.compile(r"^\s*(`{3,}|~{3,})[\w+#.-]*\s*$")
 _PATH_LOOKBACK = 3
 # A path wholly in backticks may contain spaces: `docs/my notes.md` (optionally bold or a heading).
 _QUOTED_PATH = re.compile(r"^[#*\s]*(?:[Ff]ile:\s*)?`([^`]+)`[*:\s]*$")
+# The one way a coder declines its file (docs/protocol.md): a line starting with the words, in
+# capitals (markdown emphasis, backticks, a final period tolerated), maybe then ":" and a reason.
+DECLINE_STATEMENT = "NO CHANGES NEEDED"
+_DECLINE = re.compile(
+    r"^[\s*_`>#-]*NO CHANGES NEEDED[*_`]*(?:[.!]|\s*[:\u2014-]\s*(?P<reason>.*?))?[\s*_`]*$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,19 @@ def parse_edit_blocks(text: str) -> tuple[list[EditBlock], list[str]]:
         assert block is not None
         blocks.append(EditBlock(path, *block))
     return blocks, errors
+
+
+def decline_reason(text: str) -> str | None:
+    """The coder's reason when ``text`` declines the file with the ``NO CHANGES NEEDED`` line
+    (the reply's other lines, stripped; may be ""); None when the reply does not decline."""
+    lines = (text or "").replace("\r\n", "\n").split("\n")
+    found = {i: m for i, line in enumerate(lines) if (m := _DECLINE.match(line))}
+    if not found:
+        return None
+    rest = [
+        (found[i].group("reason") or "") if i in found else line for i, line in enumerate(lines)
+    ]
+    return "\n".join(rest).strip()
 
 
 def _read_block(lines: list[str], start: int) -> tuple[tuple[str, str] | None, int, str]:

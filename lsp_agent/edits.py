@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lsp_agent.edit_blocks import EditBlock, parse_edit_blocks
+from lsp_agent.edit_blocks import DECLINE_STATEMENT, EditBlock, decline_reason, parse_edit_blocks
 from lsp_agent.text_edits import (
     Encoding,
     Line,
@@ -42,6 +42,7 @@ from lsp_agent.text_edits import (
 )
 
 __all__ = [
+    "DECLINE_STATEMENT",
     "ApplyError",
     "ApplyResult",
     "EditBlock",
@@ -50,6 +51,7 @@ __all__ = [
     "apply_blocks",
     "apply_blocks_detailed",
     "apply_text_edits",
+    "decline_reason",
     "encoded_len",
     "parse_edit_blocks",
     "rebase",

@@ -1,9 +1,12 @@
 """A coder: one per target file. Replies in SEARCH/REPLACE blocks; applies them in memory.
 
 Every reply is checked before it counts: the blocks must parse, name this coder's file, apply
-(``edits.apply_blocks``) and introduce no new syntax error (``validator``). A failure goes back
-to the same coder with the reason and the applier's hint, and the file stays as it was before
-that reply. After ``BudgetSettings.apply_rounds`` such rounds the task ends (``LimitsExceeded``).
+(``edits.apply_blocks``) and introduce no new syntax error (``validator``). A reply without
+blocks counts only when it declines the file with the ``NO CHANGES NEEDED`` line
+(``edits.decline_reason``); prose, a file echoed in a fence or an empty reply is a format error.
+A failure goes back to the same coder with the reason and the applier's hint, and the file stays
+as it was before that reply. After ``BudgetSettings.apply_rounds`` such rounds the task ends
+(``LimitsExceeded``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from dataclasses import dataclass, field
 from lsp_agent.agents.loop import Agent, LimitsExceeded
 from lsp_agent.agents.roles import Plan, RoleContext, Target, base_messages, render, task_message
 from lsp_agent.agents.validator import describe, new_syntax_errors
-from lsp_agent.edits import ApplyError, EditBlock, apply_blocks, parse_edit_blocks
+from lsp_agent.edits import (
+    DECLINE_STATEMENT,
+    ApplyError,
+    EditBlock,
+    apply_blocks,
+    decline_reason,
+    parse_edit_blocks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +36,8 @@ class CoderResult:
     text: str  # after every accepted reply
     exists: bool  # False: the plan creates this file
     blocks: list[EditBlock] = field(default_factory=list)  # accepted blocks, in apply order
+    # The coder's reason when its last pass declined the file (NO CHANGES NEEDED); else None.
+    declined: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -119,8 +131,18 @@ class Coder:
         blocks, errors = parse_edit_blocks(content or "")
         if errors:
             return "Malformed edit blocks:\n" + "\n".join(f"- {e}" for e in errors)
+        declined = decline_reason(content or "")
+        if blocks and declined is not None:
+            return (
+                f"Your reply has edit blocks and also says {DECLINE_STATEMENT}. Send either "
+                f"SEARCH/REPLACE blocks for {self.path}, or the line {DECLINE_STATEMENT} "
+                "without any block."
+            )
         if not blocks:
-            return None  # the coder decided the file needs no (further) change
+            if declined is None:
+                return self._no_blocks(content or "")
+            self.result.declined = declined
+            return None
         # The reply was restored already (Agent.step); a placeholder left over was never issued
         # (the model altered one) and would write "«redacted:…»" into the file.
         invented = [
@@ -153,4 +175,22 @@ class Coder:
             )
         self.result.text = after
         self.result.blocks.extend(blocks)
+        self.result.declined = None
         return None
+
+    def _no_blocks(self, content: str) -> str:
+        """Why a reply without blocks is refused, in words the model can act on."""
+        if not content.strip():
+            what = "Your reply was empty."
+        elif "```" in content or "~~~" in content:
+            what = (
+                "Your reply has code in a fence but no SEARCH/REPLACE block: code in a fence "
+                "is not applied, and the whole file must not be repeated."
+            )
+        else:
+            what = "Your reply has no SEARCH/REPLACE block."
+        return (
+            f"{what} To change {self.path}, send SEARCH/REPLACE blocks in the format above. "
+            f"If {self.path} needs no change, reply with the line {DECLINE_STATEMENT} "
+            "followed by one sentence saying why."
+        )
