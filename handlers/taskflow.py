@@ -177,7 +177,7 @@ async def _work(
             raise RuntimeError(root.index_error or "the workspace index is not available")
         progress.report("building the context snapshot", 2)
         model_name = client.provider.model_for("coder") or None
-        budget = budget_for(session.settings, model_name)
+        budget = budget_for(session.settings, model_name, kind=spec.kind, provider=client.provider)
         snapshot, session.manifests[task.id] = await _snapshot(root, spec, budget)
 
         def on_event(event: Any) -> None:

@@ -27,6 +27,7 @@ from lsp_agent.agents.providers import (
     resolve_provider,
     validate_tool_schemas,
 )
+from lsp_agent.agents.sizing import DEFAULT_WINDOW, reply_tokens
 from lsp_agent.agents.usage import (
     ModelError,
     ModelReply,
@@ -250,6 +251,8 @@ class OpenAIChatClient:
         request: dict[str, Any] = {
             "model": model,
             "messages": prepare_messages(messages, self.provider),
+            # The reply's room is part of the window's sizing (sizing.py): always sent.
+            "max_tokens": reply_tokens(role, self.provider.context_window or DEFAULT_WINDOW),
             **dict(options or {}),
         }
         if tools:

@@ -47,7 +47,13 @@ def dry_run(prep: Prepared, out: TextIO) -> int:
     options = prep.options
     model_line, model_name, model_json = _model_line(prep)
     # No prefix persistence: a dry run must leave no state behind.
-    worker = BatchWorker(prep.index, prep.settings, model_name=model_name, persist_prefix=False)
+    worker = BatchWorker(
+        prep.index,
+        prep.settings,
+        model_name=model_name,
+        kind=options.kind,
+        persist_prefix=False,
+    )
     rows = []
     snapshots = []
     for planned in prep.tasks:

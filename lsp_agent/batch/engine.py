@@ -125,7 +125,11 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
         max_retries=model.max_retries,
     )
     worker = BatchWorker(
-        prep.index, prep.settings, model_name=provider.model_for("coder") or None, client=client
+        prep.index,
+        prep.settings,
+        model_name=provider.model_for("coder") or None,
+        kind=prep.options.kind,
+        client=client,
     )
     try:
         with BatchProgress(len(prep.tasks), stream=err) as progress:

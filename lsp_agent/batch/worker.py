@@ -25,6 +25,7 @@ class BatchWorker:
         settings: Settings,
         *,
         model_name: str | None,
+        kind: str = "refactor",
         client: Any = None,
         persist_prefix: bool = True,
     ) -> None:
@@ -36,7 +37,9 @@ class BatchWorker:
         self.cache_dir = workspace_cache_dir(Path(index.root))
         state_dir = self.cache_dir / "snapshot" if persist_prefix else None
         self._builder = SnapshotBuilder(index, settings.context, state_dir=state_dir)
-        self.budget = budget_for(settings, model_name)
+        self.budget = budget_for(
+            settings, model_name, kind=kind, provider=getattr(client, "provider", None)
+        )
         self._lock = threading.Lock()
 
     def snapshot(self, task: PlannedTask) -> Any:

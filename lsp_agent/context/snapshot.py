@@ -50,12 +50,6 @@ logger = logging.getLogger(__name__)
 
 TAIL_RESERVE_MAX = 65_536  # the tail's share of the budget is a quarter, at most this much
 NEIGHBOURS = 12
-BUDGET_PRESETS: tuple[tuple[tuple[str, ...], int], ...] = (
-    (("deepseek", "v4"), 1_000_000),
-    (("kimi", "k2.6"), 262_144),
-    (("kimi", "k2-6"), 262_144),
-)
-DEFAULT_WINDOW = 128_000
 
 
 class IndexView(Protocol):
@@ -65,19 +59,26 @@ class IndexView(Protocol):
     def text(self, path: str) -> str | None: ...
 
 
-def budget_for(settings: Settings, model_name: str | None = None) -> int:
-    """Snapshot tokens for a model: ``context.budget`` when set (already a snapshot size);
-    otherwise the context window (configured, or the model's preset) minus ``context.reserve``."""
-    if settings.context.budget:
-        return settings.context.budget
-    window = settings.model.context_window
-    if not window:
-        name = (model_name or settings.model.model or "").lower()
-        window = next(
-            (size for words, size in BUDGET_PRESETS if all(w in name for w in words)),
-            DEFAULT_WINDOW,
-        )
-    return max(window - settings.context.reserve, window // 2)
+def budget_for(
+    settings: Settings,
+    model_name: str | None = None,
+    *,
+    kind: str = "instruction",
+    provider: object = None,
+) -> int:
+    """Snapshot tokens for a task of ``kind`` on a model: ``context.budget`` when set, else the
+    kind's default, never above what the model's window leaves the snapshot once every role's
+    reply, conversation and tokenizer margin are counted (``agents/sizing.py``, the one rule)."""
+    from lsp_agent.agents import sizing
+
+    window = sizing.window_for(settings, model_name, provider)
+    return sizing.snapshot_budget(
+        window,
+        kind=kind,
+        override=settings.context.budget,
+        reserve=settings.context.reserve,
+        provider=sizing.family_of(settings, model_name, provider),
+    )
 
 
 def prefix_budget_for(budget: int) -> int:

@@ -219,6 +219,8 @@ async def test_role_picks_its_model_and_streaming_defaults_to_coders(model: Scri
         ("deepseek-v4-pro", True),
         ("deepseek-v4-flash", False),
     ]
+    # every request carries the reply's room for its role (sizing.reply_tokens)
+    assert [r.body["max_tokens"] for r in model.requests] == [8_192, 32_768, 8_192]
 
 
 async def test_thinking_switch_goes_in_the_request_body(model: ScriptedModel) -> None:
