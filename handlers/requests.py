@@ -11,7 +11,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from lsp_agent.handlers.session import Session
-from lsp_agent.tasks import task_summary
+from lsp_agent.tasks import ListedTask, task_summary
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +31,35 @@ def _params(params: Any) -> dict[str, Any]:
     raise JsonRpcInvalidParams(f"params must be an object, got {params!r}")
 
 
-def list_tasks(session: Session) -> list[dict[str, Any]]:
+async def list_tasks(session: Session) -> list[dict[str, Any]]:
     """Every workspace folder's tasks, newest first. Live tasks win over their journal rows
-    (they may be a write ahead)."""
-    merged: dict[str, Any] = {}
-    for root in session.roots:
-        journaled = root.journal.list(limit=LIST_LIMIT) if root.journal else []
-        merged.update((t.id, t) for t in journaled)
-        merged.update(root.runner.tasks if root.runner else {})
-    ordered = sorted(merged.values(), key=lambda t: (-t.created_at, t.id))
-    return [task_summary(t) for t in ordered[:LIST_LIMIT]]
+    (they may be a write ahead). The journal is read in a thread: a listing never waits on the
+    loop for SQLite (a WAL checkpoint can take 30 ms)."""
+    journals = [root.journal for root in session.roots if root.journal is not None]
+    live = [
+        ListedTask(task.created_at, task_summary(task))
+        for root in session.roots
+        if root.runner is not None
+        for task in root.runner.tasks.values()
+    ]
+
+    def read() -> list[ListedTask]:
+        rows: list[ListedTask] = []
+        for journal in journals:
+            rows.extend(journal.summaries(limit=LIST_LIMIT))
+        return rows
+
+    merged = {row.summary["id"]: row for row in await asyncio.to_thread(read)}
+    merged.update((row.summary["id"], row) for row in live)
+    ordered = sorted(merged.values(), key=lambda row: (-row.created_at, row.summary["id"]))
+    return [row.summary for row in ordered[:LIST_LIMIT]]
 
 
 def setup(server: LanguageServer, session: Session) -> None:
     @server.feature(TASKS)
-    def tasks(params: Any) -> dict[str, Any]:
+    async def tasks(params: Any) -> dict[str, Any]:
         _params(params)
-        return {"tasks": list_tasks(session)}
+        return {"tasks": await list_tasks(session)}
 
     @server.feature(CONTEXT)
     async def context(params: Any) -> dict[str, Any]:

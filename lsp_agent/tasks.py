@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -128,18 +128,41 @@ class Task:
 def task_summary(task: Task) -> dict[str, Any]:
     """A task as clients see it: the ``lspAgent/tasks`` request and ``lsp-agent tasks --json``
     (camelCase, the LSP convention; ``createdAt`` in ISO 8601 UTC)."""
-    created = datetime.datetime.fromtimestamp(task.created_at, datetime.UTC)
+    return _summary(
+        task.id, str(task.state), task.title, task.progress, task.message, task.usage,
+        task.created_at, task.files, task.run_id,
+    )  # fmt: skip
+
+
+class ListedTask(NamedTuple):
+    created_at: float  # epoch seconds: the summary's createdAt is rounded to the second
+    summary: dict[str, Any]
+
+
+def _summary(
+    task_id: str,
+    state: str,
+    title: str,
+    progress: int,
+    message: str,
+    usage: Mapping[str, int],
+    created_at: float,
+    files: list[str],
+    run_id: str,
+) -> dict[str, Any]:
+    # The one client-facing shape, built from a Task or straight from journal columns.
+    created = datetime.datetime.fromtimestamp(created_at, datetime.UTC)
     return {
-        "id": task.id,
-        "state": str(task.state),
-        "title": task.title,
-        "progress": task.progress,
-        "message": task.message,
-        "tokens": task.usage.get("prompt_tokens", 0) + task.usage.get("completion_tokens", 0),
-        "cachedTokens": task.usage.get("cached_tokens", 0),
+        "id": task_id,
+        "state": state,
+        "title": title,
+        "progress": progress,
+        "message": message,
+        "tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0),
+        "cachedTokens": usage.get("cached_tokens", 0),
         "createdAt": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "files": task.files,
-        "runId": task.run_id or None,
+        "files": files,
+        "runId": run_id or None,
     }
 
 
@@ -159,9 +182,11 @@ CREATE TABLE IF NOT EXISTS tasks (
     updated_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL,
-    owner TEXT NOT NULL DEFAULT ''
+    owner TEXT NOT NULL DEFAULT '',
+    files TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_run ON tasks (run_id, key);
+
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
@@ -216,6 +241,8 @@ class TaskJournal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._writes = 0  # this connection's commits; data_version counts the others'
+        self._listed: tuple[tuple[Any, ...], list[ListedTask]] | None = None
         self._db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable across process kills in WAL mode (only power loss may drop the tail).
@@ -224,7 +251,25 @@ class TaskJournal:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
         if "owner" not in columns:  # a journal written before owners were recorded
             self._db.execute("ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        if "files" not in columns:  # before listings read columns only: fill it once
+            self._db.execute("ALTER TABLE tasks ADD COLUMN files TEXT")
+        self._backfill_files()
+        # A covering index: the listing reads this b-tree only. In the table, created_at and
+        # files sit after the result blob, and reaching them walks its overflow pages.
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS tasks_listing ON tasks (created_at DESC, id, state, "
+            "title, progress, message, usage, files, run_id)"
+        )
         self.interrupted = self._mark_interrupted()
+
+    def _backfill_files(self) -> None:
+        with self._tx() as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE files IS NULL").fetchall()
+            for row in rows:
+                task = _task_from_row(row)
+                db.execute(
+                    "UPDATE tasks SET files = ? WHERE id = ?", (json.dumps(task.files), task.id)
+                )
 
     def _mark_interrupted(self) -> list[str]:
         """Tasks left queued or running by a process that no longer exists become failed."""
@@ -282,10 +327,13 @@ class TaskJournal:
             task.started_at,
             task.finished_at,
             _owner(),
+            json.dumps(task.files),
         )
         with self._tx() as db:
+            self._writes += 1
             db.execute(
-                f"INSERT OR REPLACE INTO tasks ({_COLUMNS}, owner) VALUES ({','.join('?' * 15)})",
+                f"INSERT OR REPLACE INTO tasks ({_COLUMNS}, owner, files) "
+                f"VALUES ({','.join('?' * 16)})",
                 row,
             )
 
@@ -308,6 +356,38 @@ class TaskJournal:
         with self._tx() as db:
             rows = db.execute(sql, params).fetchall()
         return [_task_from_row(row) for row in rows]
+
+    def summaries(self, *, run_id: str | None = None, limit: int | None = None) -> list[ListedTask]:
+        """Each task's ``task_summary``, newest first, from the small columns only: a listing
+        never reads the result blobs (texts, diffs, edits), so it stays ~1 ms for 200 rows.
+        The summaries are shared between calls until the journal changes: do not mutate them."""
+        sql = (
+            "SELECT id, state, title, progress, message, usage, created_at, files, run_id "
+            "FROM tasks"
+        )
+        params: list[Any] = []
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params.append(run_id)
+        sql += " ORDER BY created_at DESC, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._tx() as db:
+            # Editors poll this every second or two; most polls find nothing new.
+            key = (db.execute("PRAGMA data_version").fetchone()[0], self._writes, run_id, limit)
+            if self._listed is not None and self._listed[0] == key:
+                return list(self._listed[1])
+            rows = db.execute(sql, params).fetchall()
+        listed = []
+        for task_id, state, title, progress, message, usage, created_at, files, run in rows:
+            summary = _summary(
+                task_id, state, title, progress, message, usage_dict(json.loads(usage)),
+                created_at, json.loads(files or "[]"), run,
+            )  # fmt: skip
+            listed.append(ListedTask(created_at, summary))
+        self._listed = (key, listed)
+        return list(listed)
 
     def mark_applied(self, task_id: str) -> Task:
         return self.set_state(task_id, TaskState.APPLIED)

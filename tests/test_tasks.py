@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from lsp_agent.tasks import Task, TaskJournal, TaskRunner, TaskState, to_jsonable
+from lsp_agent.tasks import (
+    Task,
+    TaskJournal,
+    TaskRunner,
+    TaskState,
+    task_summary,
+    to_jsonable,
+)
 
 
 @dataclass
@@ -227,3 +234,56 @@ def test_tasks_left_running_by_a_dead_process_are_marked_interrupted(tmp_path: P
         assert journal.interrupted == []
         again = journal.get(live.id)
         assert again is not None and again.state is TaskState.RUNNING
+
+
+def test_listing_from_columns_equals_the_full_rows(tmp_path: Path) -> None:
+    """``summaries`` reads the small columns only; it must say what ``task_summary`` of the
+    full row says, for tasks with and without results, and see writes of another connection."""
+    path = tmp_path / "tasks.sqlite"
+    with TaskJournal(path) as journal, TaskJournal(path) as other:
+        done = Task.new({"instruction": "x", "files": ["asked.py"]}, run_id="r-1", key="k")
+        done.result = to_jsonable(
+            FakeResult("succeeded", changes=[FakeChange("changed.py", "0" * 64, "y\n")])
+        )
+        done.state, done.usage["prompt_tokens"] = TaskState.SUCCEEDED, 70
+        queued = Task.new({"files": ["b.py"]})
+        queued.created_at = done.created_at + 1
+        for task in (done, queued):
+            journal.record(task)
+        listed = journal.summaries()
+        assert [row.summary for row in listed] == [
+            task_summary(journal.get(queued.id)),  # type: ignore[arg-type]
+            task_summary(journal.get(done.id)),  # type: ignore[arg-type]
+        ]
+        assert listed[1].summary["files"] == ["changed.py"]  # the result's, not the spec's
+        assert [row.summary["id"] for row in journal.summaries(run_id="r-1")] == [done.id]
+        queued.state = TaskState.RUNNING
+        other.record(queued)  # a batch process writing the shared journal
+        assert journal.summaries()[0].summary["state"] == "running"
+
+
+def test_a_journal_from_before_the_files_column_is_listed_with_its_files(tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    path = tmp_path / "tasks.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, run_id TEXT NOT NULL DEFAULT '', key TEXT NOT "
+        "NULL DEFAULT '', state TEXT NOT NULL, title TEXT NOT NULL DEFAULT '', progress INTEGER "
+        "NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '', usage TEXT NOT NULL, spec TEXT NOT "
+        "NULL, result TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL, started_at REAL, "
+        "finished_at REAL, owner TEXT NOT NULL DEFAULT '');"
+    )
+    result = {"state": "succeeded", "changes": [{"path": "pkg/m.py", "new_text": "x\n"}]}
+    old.execute(
+        "INSERT INTO tasks (id, state, usage, spec, result, created_at, updated_at) "
+        "VALUES ('t-000000000001', 'succeeded', '{}', ?, ?, 1.0, 1.0)",
+        (json.dumps({"files": ["asked.py"]}), json.dumps(result)),
+    )
+    old.commit()
+    old.close()
+    with TaskJournal(path) as journal:
+        (row,) = journal.summaries()
+        assert row.summary["files"] == ["pkg/m.py"]
+        assert row.summary["state"] == "succeeded"
