@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "snapshot": ("lsp_agent.commands.snapshot", "print the long-context snapshot or manifest"),
     "refactor": ("lsp_agent.commands.refactor", "run an instruction over files, headless"),
     "fix": ("lsp_agent.commands.fix", "fix diagnostics from a linter's JSON output, headless"),
+    "goal": ("lsp_agent.commands.goal", "run a project goal as committed steps on a branch"),
     "tasks": ("lsp_agent.commands.tasks", "list journaled tasks"),
 }
 

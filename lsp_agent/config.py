@@ -71,11 +71,22 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True)
+class GoalSettings:
+    """Goal runs (lsp_agent/goals): how long they persist before stopping."""
+
+    max_revisions: int = 4  # plan revisions after failed steps, per run
+    stuck_window: int = 4  # step attempts in a row without a finished step = stuck
+    outage_wait_s: float = 1800.0  # a provider outage is waited out this long, then the run pauses
+    outage_backoff_s: float = 5.0  # first wait after a step lost to an outage (doubles, max 5 min)
+
+
+@dataclass(frozen=True)
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
     budgets: BudgetSettings = field(default_factory=BudgetSettings)
+    goals: GoalSettings = field(default_factory=GoalSettings)
     confirm_edits: bool = False  # mark workspace edits needsConfirmation (editor preview)
     jobs: int = 4  # parallel tasks in the batch command
     # model name (or "*") -> {input, cached_input, output} USD per million tokens; overrides
@@ -92,6 +103,7 @@ _SECTIONS: dict[str, type] = {
     "index": IndexSettings,
     "context": ContextSettings,
     "budgets": BudgetSettings,
+    "goals": GoalSettings,
 }
 # Flat aliases accepted at the top level (editor settings are flat: lspAgent.provider, ...).
 _TOP_LEVEL_ALIASES: dict[str, tuple[str, str]] = {

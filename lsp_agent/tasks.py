@@ -403,8 +403,11 @@ class TaskJournal:
         self.record(task)
         return task
 
-    def start_run(self, fingerprint: str, meta: Mapping[str, Any]) -> RunRecord:
-        run = RunRecord(f"r-{secrets.token_hex(6)}", fingerprint, dict(meta), time.time(), None)
+    def start_run(
+        self, fingerprint: str, meta: Mapping[str, Any], *, run_id: str | None = None
+    ) -> RunRecord:
+        run_id = run_id or f"r-{secrets.token_hex(6)}"
+        run = RunRecord(run_id, fingerprint, dict(meta), time.time(), None)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (id, fingerprint, meta, created_at) VALUES (?, ?, ?, ?)",
@@ -415,6 +418,36 @@ class TaskJournal:
     def finish_run(self, run_id: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (time.time(), run_id))
+
+    def update_run(self, run_id: str, meta: Mapping[str, Any]) -> None:
+        """Replace a run's meta (a goal run keeps its ledger there); KeyError if unknown."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE runs SET meta = ? WHERE id = ?", (json.dumps(dict(meta)), run_id)
+            )
+        if cursor.rowcount == 0:
+            raise KeyError(f"no run {run_id!r} in the journal")
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id, fingerprint, meta, created_at, finished_at FROM runs WHERE id = ?",
+                (run_id,),
+            ).fetchone()
+        return None if row is None else RunRecord(row[0], row[1], json.loads(row[2]), *row[3:])
+
+    def list_runs(self, *, fingerprint: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """Newest first; ``fingerprint`` restricts to runs of one kind (e.g. ``"goal"``)."""
+        sql = "SELECT id, fingerprint, meta, created_at, finished_at FROM runs"
+        params: list[Any] = []
+        if fingerprint is not None:
+            sql += " WHERE fingerprint = ?"
+            params.append(fingerprint)
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        params.append(limit)
+        with self._tx() as db:
+            rows = db.execute(sql, params).fetchall()
+        return [RunRecord(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
 
     def latest_run(self, fingerprint: str) -> RunRecord | None:
         with self._tx() as db:

@@ -26,6 +26,9 @@ class TaskSpec:
     diagnostics: list[dict[str, Any]] = field(default_factory=list)  # LSP Diagnostic-shaped
     preset: str | None = None
     title: str = ""
+    # A goal run's ledger (goals/ledger.py): every role of every step reads it at the same place,
+    # the end of the task, so step 14 sees its instructions laid out exactly as step 1 did.
+    ledger: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -51,6 +54,7 @@ class TaskSpec:
             diagnostics=list(data.get("diagnostics") or []),
             preset=data.get("preset"),
             title=str(data.get("title", "")),
+            ledger=str(data.get("ledger", "")),
         )
 
 
@@ -165,6 +169,8 @@ def task_text(spec: TaskSpec) -> str:
     if spec.diagnostics:
         lines.append("Diagnostics:")
         lines.extend(f"- {_diagnostic(d)}" for d in spec.diagnostics)
+    if spec.ledger.strip():
+        lines.extend(["", spec.ledger.strip()])
     return "\n".join(lines)
 
 
