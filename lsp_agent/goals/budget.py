@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lsp_agent.agents.pricing import price_for
 from lsp_agent.config import BudgetSettings, Settings
 from lsp_agent.tasks import usage_dict
 
@@ -34,13 +35,8 @@ class Pricing:
 
     def __init__(self, settings: Settings, provider: Any) -> None:
         self.price: Any = None
-        if provider is None:
-            return
-        try:
-            from lsp_agent.agents.pricing import price_for
-        except ImportError:  # prices land with the first-contact work; until then, unknown
-            return
-        self.price = price_for(settings, provider.name, provider.model_for("coder"))
+        if provider is not None:
+            self.price = price_for(settings, provider.name, provider.model_for("coder"))
 
     def cost(self, usage: Mapping[str, int]) -> float | None:
         if self.price is None:
