@@ -31,10 +31,10 @@ async def index_workspace(session: Session, root: Root) -> None:
     from lsp_agent.index import WorkspaceIndex
 
     loop = asyncio.get_running_loop()
-    title = "lsp-agent: indexing"
+    subject = "indexing"
     if len(session.roots) > 1 or root.index_token != INDEX_TOKEN:
-        title = f"lsp-agent: indexing {root.name}"
-    progress = WorkProgress(session, root.index_token, title)
+        subject = f"indexing {root.name}"
+    progress = WorkProgress(session, root.index_token, subject)
     last = 0.0
 
     def on_progress(done: int, total: int) -> None:  # runs in the indexing thread

@@ -12,9 +12,22 @@ from lsp_agent.handlers.session import Session
 
 log = logging.getLogger(__name__)
 
+SERVER_LABEL = "lsp-agent"
+
+
+def progress_title(subject: str) -> str:
+    """The title of a progress bar: the server's name once, then what the work is about.
+
+    Editors show the title as sent (VS Code's status bar, Neovim's ``vim.lsp.status()``), so
+    it names the server; a subject that already starts with the name is not prefixed again.
+    """
+    if subject == SERVER_LABEL or subject.startswith(f"{SERVER_LABEL}:"):
+        return subject
+    return f"{SERVER_LABEL}: {subject}"
+
 
 class WorkProgress:
-    """One progress bar: ``begin`` → ``report``* → ``end``.
+    """One progress bar: ``begin`` → ``report``* → ``end``, titled ``progress_title(subject)``.
 
     ``on_cancel`` runs when the user presses cancel on the bar (window/workDoneProgress/cancel).
     Every method is safe to call when the client has no progress support or refused the
@@ -25,14 +38,14 @@ class WorkProgress:
         self,
         session: Session,
         token: str,
-        title: str,
+        subject: str,
         *,
         cancellable: bool = False,
         on_cancel: Callable[[], None] | None = None,
     ) -> None:
         self._session = session
         self.token = token
-        self._title = title
+        self._title = progress_title(subject)
         self._cancellable = cancellable
         self._on_cancel = on_cancel
         self.active = False

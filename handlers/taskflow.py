@@ -50,7 +50,10 @@ def progress_message(stage: str, message: str, done: int, total: int) -> tuple[s
         return text, 20 + (60 * done) // total
     if stage == "done":
         return "done", 100
-    return (f"{stage}: {message}" if message and message != stage else stage), percent
+    if not message or message == stage:
+        return stage, percent
+    # "reviewing (round 1)" already says the stage: never "reviewing: reviewing (round 1)".
+    return (message if message.startswith(stage) else f"{stage}: {message}"), percent
 
 
 def python_column(lines: list[str], line: int, utf16: int) -> int:
@@ -164,7 +167,7 @@ async def _work(
     progress = WorkProgress(
         session,
         f"lsp-agent/{task.id}",
-        f"lsp-agent: {task.title}",
+        task.title,
         cancellable=True,
         on_cancel=lambda: runner.cancel(task.id),
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.editors.conftest import DIAGNOSTIC, NVIM_PLUGIN, REPO_ROOT, EditorCase
+from tests.editors.conftest import CALC, DIAGNOSTIC, NVIM_PLUGIN, REPO_ROOT, EditorCase
 
 E2E_LUA = REPO_ROOT / "tests" / "editors" / "nvim" / "e2e.lua"
 RUN_TIMEOUT_S = 180
@@ -74,6 +74,7 @@ def run_nvim(
     setup: str = "setup",
     reject_first: bool = False,
     cancel: bool = False,
+    other_server: list[str] | None = None,
 ) -> dict[str, Any]:
     report_path = case.home / "report.json"
     env = dict(case.env)
@@ -85,6 +86,7 @@ def run_nvim(
         LSP_AGENT_E2E_SETUP=setup,
         LSP_AGENT_E2E_REJECT_FIRST="1" if reject_first else "",
         LSP_AGENT_E2E_CANCEL="1" if cancel else "",
+        LSP_AGENT_E2E_OTHER_SERVER=json.dumps(other_server) if other_server else "",
         LSP_AGENT_E2E_EXPECT_ERROR=expect_error,
         LSP_AGENT_E2E_RANGE=json.dumps(selection),
         LSP_AGENT_E2E_DIAGNOSTICS=json.dumps(diagnostics or []),
@@ -138,6 +140,58 @@ def test_quick_fix_for_a_diagnostic_edits_the_buffer(name: str, editor_case: Edi
     assert report["progress_updates"] > 0, "no work-done progress reached the plugin"
     assert any("calc.py" in line for line in report["context_lines"]), report["context_lines"]
     assert editor_case.instruction_seen("Function is missing a type annotation")
+
+
+def ruff_server() -> list[str]:
+    """`ruff server` from the ruff wheel (dev extras): a real second language server."""
+    candidate = Path(sys.executable).with_name("ruff")
+    ruff = str(candidate) if candidate.exists() else shutil.which("ruff")
+    if not ruff:
+        pytest.skip("ruff is missing: pip install ruff into this venv (it is in the dev extras)")
+    return [ruff, "server"]
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+@pytest.mark.parametrize("setup", ["setup", "enable"])
+@pytest.mark.parametrize("name", list(NVIMS))
+def test_quick_fix_for_another_servers_diagnostic(
+    name: str, setup: str, editor_case: EditorCase
+) -> None:
+    """ruff reports F401; the real vim.lsp.buf.code_action() menu offers lsp-agent's fix for
+    it (Neovim 0.11+ sends each server only its own diagnostics: the plugin widens ours)."""
+    binary = nvim_binary(name)
+    if setup == "enable" and nvim_version(binary) < (0, 11):
+        pytest.skip("vim.lsp.enable needs Neovim 0.11+")
+    editor_case.file.write_text("import os\n" + CALC)
+    editor_case.expected.write_text(CALC)
+    block = (
+        "calc.py\n<<<<<<< SEARCH\nimport os\ndef add(a, b):\n"
+        "=======\ndef add(a, b):\n>>>>>>> REPLACE\n"
+    )
+    editor_case.model.add_rule(
+        {"match": {"contains": "# Target file: calc.py"}, "reply": {"content": block}}, first=True
+    )
+    report = run_nvim(
+        binary,
+        editor_case,
+        action="Fix with lsp-agent",
+        instruction="",
+        mode="menu",
+        setup=setup,
+        other_server=ruff_server(),
+    )
+    assert {d["source"] for d in report["other_diagnostics"]} == {"Ruff"}, report
+    assert report["chosen"].startswith("Fix with lsp-agent: `os` imported but unused"), report
+    # ruff's own actions are still there: the other server's context is untouched.
+    assert any("Ruff (F401)" in a for a in report["actions"]), report["actions"]
+    assert report["text"] == CALC
+    assert [t["state"] for t in report["tasks"]] == ["applied"]
+    assert editor_case.instruction_seen("`os` imported but unused")
+    # Progress lines name the server once.
+    progress = [line for line in report["echoed"] if "calc.py" in line]
+    assert progress, report["echoed"]
+    assert not [line for line in report["echoed"] if line.count("lsp-agent") > 1], progress
 
 
 @pytest.mark.editor
@@ -298,6 +352,43 @@ def test_checkhealth(name: str, editor_case: EditorCase, tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     report = out.read_text()
     assert "lsp-agent" in report
-    assert re.search(r"OK:? .*server command: .*lsp-agent \(lsp-agent \d", report), report
+    default = r"OK:? .*server command \(the default\): .*lsp-agent \(lsp-agent \d"
+    assert re.search(default, report), report
     assert re.search(r"WARNING:? .*no API key in the environment", report), report
     assert "ERROR" not in report
+
+
+@pytest.mark.editor
+@pytest.mark.parametrize("name", list(NVIMS))
+def test_widened_context_converts_linter_diagnostics(name: str, tmp_path: Path) -> None:
+    """Diagnostics from any namespace on the request's lines, in UTF-16 columns, no duplicates;
+    the caller's params are left alone (Neovim builds one params table per client)."""
+    binary = nvim_binary(name)
+    report_path = tmp_path / "report.json"
+    cmd = [
+        binary, "--headless", "-u", "NONE", "-i", "NONE",
+        "--cmd", f"set rtp^={NVIM_PLUGIN}",
+        "-c", f"luafile {E2E_LUA.with_name('widen.lua')}",
+    ]  # fmt: skip
+    env = dict(os.environ, HOME=str(tmp_path), LSP_AGENT_E2E_REPORT=str(report_path))
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_path.read_text())
+
+    [linted] = report["cursor"]["out"]["context"]["diagnostics"]
+    assert linted["range"] == {
+        "start": {"line": 0, "character": 11},
+        "end": {"line": 0, "character": 12},
+    }
+    assert (linted["message"], linted["source"], linted["code"], linted["severity"]) == (
+        "undefined name x",
+        "pyflakes",
+        "F821",
+        1,
+    )
+    assert report["cursor"]["out"]["context"]["only"] == ["quickfix"]
+    linewise = [d["message"] for d in report["linewise"]["out"]["context"]["diagnostics"]]
+    assert sorted(linewise) == ["from a server", "undefined name x"]
+    [server_diag] = report["dedupe"]["out"]["context"]["diagnostics"]
+    assert server_diag["data"] == {"fix": 1}, "the server's original diagnostic travels as sent"
+    assert all(report[k]["given_untouched"] for k in ("cursor", "linewise", "dedupe"))

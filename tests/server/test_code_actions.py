@@ -209,6 +209,7 @@ async def test_open_buffer_overrides_disk_in_the_index(server: ServerUnderTest) 
 
 async def test_files_changed_outside_the_editor_reach_the_index(server: ServerUnderTest) -> None:
     await server.wait_for(lambda: "end" in server.progress_kinds("lsp-agent/index"), "the index")
+    assert server.client.progress_reports["lsp-agent/index"][0].title == "lsp-agent: indexing"
     (server.root / "generated.py").write_text("def made_by_codegen():\n    return 1\n")
 
     async def listed() -> bool:

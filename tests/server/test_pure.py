@@ -39,6 +39,11 @@ def test_progress_message(stage: str, done: int, total: int, text: str, percent:
     assert progress_message(stage, "reading", done, total) == (text, percent)
 
 
+def test_progress_message_says_the_stage_once() -> None:
+    assert progress_message("reviewing", "reviewing (round 2)", 0, 1)[0] == "reviewing (round 2)"
+    assert progress_message("reviewing", "reviewing", 0, 1)[0] == "reviewing"
+
+
 def test_uris_round_trip_and_refuse_outside(tmp_path: Path) -> None:
     root = tmp_path.resolve()
     (root / "pkg").mkdir()

@@ -80,6 +80,8 @@ async def test_run_task_reports_progress_and_applies_versioned_edits(
     assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
     begin = server.client.progress_reports[token][0]
     assert begin.cancellable is True
+    # The title names the server once (editors show it as sent), then the task.
+    assert begin.title.startswith("lsp-agent: ") and begin.title.count("lsp-agent") == 1
     messages = [getattr(v, "message", "") or "" for v in server.client.progress_reports[token]]
     assert any(m.startswith("researching") for m in messages)
     assert "coding file 1 of 1" in messages

@@ -1,5 +1,6 @@
--- Loaded at startup: defines :LspAgent only. Modules load on first use; the server starts when
--- you call require('lsp_agent').setup() (or vim.lsp.enable('lsp_agent') on Neovim 0.11+).
+-- Loaded at startup: defines :LspAgent and an LspAttach hook. Modules load on first use; the
+-- server starts when you call require('lsp_agent').setup() (or vim.lsp.enable('lsp_agent') on
+-- Neovim 0.11+).
 if vim.g.loaded_lsp_agent then
   return
 end
@@ -20,3 +21,9 @@ end, {
     end, { 'run', 'cancel', 'tasks', 'context' })
   end,
 })
+
+-- However the client was started (setup() or vim.lsp.enable), once it attaches: code actions
+-- that need an instruction prompt for it, and (0.11+) its code actions see every diagnostic.
+if vim.fn.has('nvim-0.8') == 1 then
+  require('lsp_agent.diagnostics').on_attach_hook()
+end

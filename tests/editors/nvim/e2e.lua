@@ -20,7 +20,10 @@
 --   LSP_AGENT_E2E_CANCEL       '1': once the task runs, cancel it with :LspAgent cancel and expect
 --                              state 'cancelled' and an unchanged buffer
 --   LSP_AGENT_E2E_MODE         'code_action' (default) or 'command': `:'<,'>LspAgent run` on a
---                              characterwise visual selection of lines 1-2
+--                              characterwise visual selection of lines 1-2, or 'menu': wait for
+--                              a diagnostic of the other server, put the cursor on it and choose
+--                              from the real vim.lsp.buf.code_action() menu
+--   LSP_AGENT_E2E_OTHER_SERVER JSON list: a second language server to attach first (e.g. ruff)
 -- Exits 0 on success, non-zero (:cquit) with the reason on stderr on failure.
 local report = { steps = {} }
 local timeout = tonumber(os.getenv('LSP_AGENT_E2E_TIMEOUT_MS') or '') or 90000
@@ -120,6 +123,69 @@ local function run_code_action(client, bufnr, compat)
   return true
 end
 
+-- The second server, attached the way a user's config would (0.8+: vim.lsp.start).
+local function start_other_server(bufnr, cmd, compat)
+  local config = {
+    name = 'other',
+    cmd = cmd,
+    root_dir = vim.fn.getcwd(),
+    workspace_folders = { { uri = vim.uri_from_fname(vim.fn.getcwd()), name = 'ws' } },
+  }
+  if compat.has('nvim-0.8') then
+    return vim.lsp.start(config, { bufnr = bufnr })
+  end
+  local id = vim.lsp.start_client(config)
+  vim.lsp.buf_attach_client(bufnr, id)
+  return id
+end
+
+-- What a user does: cursor on the other server's diagnostic, then vim.lsp.buf.code_action().
+-- Neovim itself builds each server's context, resolves and executes the chosen action.
+local function run_code_action_menu(bufnr)
+  step("wait for the other server's diagnostic")
+  local diagnostics = {}
+  vim.wait(30000, function()
+    diagnostics = vim.diagnostic.get(bufnr)
+    return #diagnostics > 0
+  end, 50)
+  if #diagnostics == 0 then
+    return fail('the other server published no diagnostic')
+  end
+  report.other_diagnostics = vim.tbl_map(function(d)
+    return { source = d.source, message = d.message, lnum = d.lnum }
+  end, diagnostics)
+  vim.api.nvim_win_set_cursor(0, { diagnostics[1].lnum + 1, diagnostics[1].col })
+
+  step('vim.lsp.buf.code_action()')
+  local wanted = os.getenv('LSP_AGENT_E2E_ACTION')
+  local shown
+  vim.ui.select = function(items, opts, on_choice)
+    shown = {}
+    local pick
+    for _, item in ipairs(items) do
+      local title = opts.format_item(item)
+      table.insert(shown, title)
+      if pick == nil and title:find(wanted, 1, true) then
+        pick = item
+      end
+    end
+    report.actions = shown
+    report.chosen = pick and opts.format_item(pick) or nil
+    on_choice(pick)
+  end
+  vim.lsp.buf.code_action()
+  vim.wait(30000, function()
+    return shown ~= nil
+  end, 50)
+  if shown == nil then
+    return fail('vim.lsp.buf.code_action() showed no menu')
+  end
+  if report.chosen == nil then
+    return fail('no code action titled like ' .. wanted .. ' in ' .. vim.inspect(shown))
+  end
+  return true
+end
+
 local function run()
   local v = vim.version()
   report.nvim = string.format('%d.%d.%d', v.major, v.minor, v.patch)
@@ -127,6 +193,16 @@ local function run()
   report.notifications = {}
   vim.notify = function(msg, level)
     table.insert(report.notifications, { msg = tostring(msg), level = level or vim.log.levels.INFO })
+  end
+
+  -- What the plugin echoes (progress lines), to check their wording.
+  report.echoed = {}
+  local echo = vim.api.nvim_echo
+  vim.api.nvim_echo = function(chunks, history, opts)
+    for _, chunk in ipairs(chunks) do
+      table.insert(report.echoed, chunk[1])
+    end
+    return echo(chunks, history, opts)
   end
 
   step('load plugin')
@@ -184,7 +260,20 @@ local function run()
     end
   end
 
-  if (os.getenv('LSP_AGENT_E2E_MODE') or 'code_action') == 'command' then
+  local other = os.getenv('LSP_AGENT_E2E_OTHER_SERVER') or ''
+  if other ~= '' then
+    step('attach the other server')
+    if not start_other_server(bufnr, vim.fn.json_decode(other), compat) then
+      return fail('could not start ' .. other)
+    end
+  end
+
+  local mode = os.getenv('LSP_AGENT_E2E_MODE') or 'code_action'
+  if mode == 'menu' then
+    if not run_code_action_menu(bufnr) then
+      return
+    end
+  elseif mode == 'command' then
     step(":'<,'>LspAgent run on a characterwise selection")
     vim.cmd('normal! gg0vj$')
     vim.cmd('execute "normal! \\<Esc>"')

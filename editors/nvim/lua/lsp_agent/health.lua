@@ -5,6 +5,22 @@ local M = {}
 
 local KEY_VARS = { 'LSP_AGENT_API_KEY', 'DEEPSEEK_API_KEY', 'MOONSHOT_API_KEY', 'OPENAI_API_KEY' }
 
+-- What works: there is no registry package, so the server comes from a checkout.
+local function install_advice()
+  local checkout = require('lsp_agent').checkout
+  local advice = {}
+  if vim.fn.filereadable(checkout .. '/pyproject.toml') == 1 then
+    table.insert(advice, string.format(
+      'cd %s && python3 -m venv .venv && .venv/bin/pip install .   (the plugin then finds %s/.venv/bin/lsp-agent)',
+      vim.fn.shellescape(checkout), checkout))
+  else
+    table.insert(advice, 'install lsp-agent from a clone of its repository: python3 -m venv .venv && .venv/bin/pip install .')
+  end
+  table.insert(advice, "or set the command: setup({ cmd = { '/path/to/clone/.venv/bin/lsp-agent', 'serve' } })"
+    .. " or vim.lsp.config('lsp_agent', { cmd = { ... } })")
+  return advice
+end
+
 function M.check()
   local h = compat.health()
   local agent = require('lsp_agent')
@@ -16,12 +32,17 @@ function M.check()
     h.error('Neovim 0.7 or newer is required')
   end
 
-  local exe = agent.config.cmd[1]
+  local cmd, origin = agent.effective_cmd()
+  local exe = cmd[1]
   if vim.fn.executable(exe) == 1 then
-    local out = vim.fn.system({ exe, '--version' })
-    h.ok('server command: ' .. vim.fn.exepath(exe) .. ' (' .. vim.trim(out) .. ')')
+    local out = vim.trim(vim.fn.system({ exe, '--version' }))
+    if vim.v.shell_error == 0 then
+      h.ok(string.format('server command (%s): %s (%s)', origin, vim.fn.exepath(exe), out))
+    else
+      h.error(string.format('server command (%s) fails: %s --version: %s', origin, exe, out), install_advice())
+    end
   else
-    h.error('server command not found: ' .. exe, { 'pip install lsp-agent, or set cmd in setup()' })
+    h.error(string.format('server command (%s) not found: %s', origin, exe), install_advice())
   end
 
   local found = nil

@@ -9,8 +9,24 @@ local M = {}
 
 M.name = 'lsp_agent'
 
+-- The checkout this plugin lives in (…/editors/nvim/lua/lsp_agent/init.lua → …).
+local plugin_file = debug.getinfo(1, 'S').source:gsub('^@', '')
+M.checkout = vim.fn.fnamemodify(plugin_file, ':p:h:h:h:h:h')
+
+--- The server command when none is set: the checkout's own `.venv` (created by
+--- `python3 -m venv .venv && .venv/bin/pip install .` in it, the same version as this plugin),
+--- else `lsp-agent` on $PATH.
+function M.default_cmd()
+  for _, exe in ipairs({ '/.venv/bin/lsp-agent', '/.venv/Scripts/lsp-agent.exe' }) do
+    if vim.fn.executable(M.checkout .. exe) == 1 then
+      return { M.checkout .. exe, 'serve' }
+    end
+  end
+  return { 'lsp-agent', 'serve' }
+end
+
 local defaults = {
-  cmd = { 'lsp-agent', 'serve' },
+  cmd = nil, -- nil: M.default_cmd()
   -- Extra environment for the server process (e.g. LSP_AGENT_BASE_URL). The API key belongs
   -- in the editor's own environment (LSP_AGENT_API_KEY), never in a config file.
   cmd_env = nil,
@@ -43,7 +59,7 @@ local function client_config(root_dir)
   local cfg = M.config
   return {
     name = M.name,
-    cmd = cfg.cmd,
+    cmd = cfg.cmd or M.default_cmd(),
     cmd_env = cfg.cmd_env,
     root_dir = root_dir,
     workspace_folders = { { uri = vim.uri_from_fname(root_dir), name = root_dir } },
@@ -71,7 +87,8 @@ function M.attach(bufnr)
   if id == nil or vim.lsp.get_client_by_id(id) == nil then
     id = vim.lsp.start_client(client_config(root))
     if id == nil then
-      vim.notify('lsp-agent: cannot start ' .. table.concat(M.config.cmd, ' '), vim.log.levels.ERROR)
+      local cmd = M.config.cmd or M.default_cmd()
+      vim.notify('lsp-agent: cannot start ' .. table.concat(cmd, ' ') .. ' (see :checkhealth lsp_agent)', vim.log.levels.ERROR)
       return nil
     end
     clients_by_root[root] = id
@@ -88,7 +105,11 @@ end
 --- `setup(opts)`: merge `opts` over the defaults, attach to matching buffers as they open.
 function M.setup(opts)
   M.config = vim.tbl_deep_extend('force', vim.deepcopy(defaults), opts or {})
+  M.set_up = true
   require('lsp_agent.commands').register_lsp_commands()
+  if compat.has('nvim-0.8') then
+    require('lsp_agent.diagnostics').on_attach_hook(M.name)
+  end
   if M.config.progress then
     require('lsp_agent.progress').setup(M.name)
   end
@@ -109,6 +130,28 @@ function M.setup(opts)
       M.attach(bufnr)
     end
   end
+end
+
+--- The command the server is (or would be) started with, and where that choice came from:
+--- the running client's, setup()'s `cmd`, vim.lsp.config('lsp_agent')'s, else the default.
+function M.effective_cmd()
+  local client = M.client()
+  if client and type(client.config.cmd) == 'table' then
+    return client.config.cmd, 'the running client'
+  end
+  if M.set_up and M.config.cmd then
+    return M.config.cmd, "setup({ cmd = ... })"
+  end
+  if not M.set_up and compat.has('nvim-0.11') then
+    local ok, config = pcall(function()
+      return vim.lsp.config[M.name]
+    end)
+    -- (lsp/lsp_agent.lua's own cmd is the default: only a changed one is the user's.)
+    if ok and config and type(config.cmd) == 'table' and not vim.deep_equal(config.cmd, M.default_cmd()) then
+      return config.cmd, "vim.lsp.config('lsp_agent')"
+    end
+  end
+  return M.default_cmd(), 'the default'
 end
 
 --- Statusline component: "lsp-agent: 2 tasks" while tasks run, "" otherwise.

@@ -41,7 +41,11 @@ function M.update(token, value)
   elseif value.percentage then
     text = string.format('%s [%d%%]', text, value.percentage)
   end
-  vim.api.nvim_echo({ { 'lsp-agent: ' .. text } }, false, {})
+  -- The server's titles already name it ('lsp-agent: indexing'); add the name only if not.
+  if text:sub(1, #'lsp-agent') ~= 'lsp-agent' then
+    text = 'lsp-agent: ' .. text
+  end
+  vim.api.nvim_echo({ { text } }, false, {})
 end
 
 --- "lsp-agent: N task(s)" while tasks run, "" otherwise.
