@@ -22,9 +22,6 @@ from lsp_agent.tasks import Task, TaskState
 
 log = logging.getLogger(__name__)
 
-# Share of the progress bar each stage starts at; coding fills the span up to reviewing.
-_STAGE_START = {"researching": 5, "coding": 20, "reviewing": 80, "synthesizing": 92, "done": 100}
-
 
 @dataclass(frozen=True)
 class TaskRequest:
@@ -40,20 +37,19 @@ class TaskRequest:
     instruction: str | None
 
 
-def progress_message(stage: str, message: str, done: int, total: int) -> tuple[str, int]:
-    """What the progress bar says for a worker event, and its percentage."""
-    percent = _STAGE_START.get(stage, 0)
+def progress_message(stage: str, message: str, done: int, total: int) -> str:
+    """What the progress bar says for a worker event (its percentage is the task's own,
+    ``Task.progress``, kept by the runner)."""
     if stage == "coding" and total > 0:
-        text = f"coding file {min(done + 1, total)} of {total}"
         if done >= total:
-            text = f"coded {total} of {total} files"
-        return text, 20 + (60 * done) // total
+            return f"coded {total} of {total} files"
+        return f"coding file {min(done + 1, total)} of {total}"
     if stage == "done":
-        return "done", 100
+        return "done"
     if not message or message == stage:
-        return stage, percent
+        return stage
     # "reviewing (round 1)" already says the stage: never "reviewing: reviewing (round 1)".
-    return (message if message.startswith(stage) else f"{stage}: {message}"), percent
+    return message if message.startswith(stage) else f"{stage}: {message}"
 
 
 def python_column(lines: list[str], line: int, utf16: int) -> int:
@@ -184,9 +180,11 @@ async def _work(
         snapshot, session.manifests[task.id] = await _snapshot(root, spec, budget)
 
         def on_event(event: Any) -> None:
-            report(event)
-            text, percent = progress_message(event.stage, event.message, event.done, event.total)
-            progress.report(text, percent)
+            report(event)  # the runner updates task.progress: one percentage for both
+            progress.report(
+                progress_message(event.stage, event.message, event.done, event.total),
+                task.progress,
+            )
 
         assert session.worker is not None
         # The worker runs on its own loop (see worker_loop.py); its progress events hop back.

@@ -582,10 +582,15 @@ class TaskRunner:
         self._publish(task)
 
     def _progress(self, task: Task, event: Any) -> None:
-        done = int(getattr(event, "done", 0) or 0)
-        total = int(getattr(event, "total", 0) or 0)
-        if total > 0:
-            task.progress = max(0, min(100, done * 100 // total))
+        percent = getattr(event, "percent", None)  # the worker's ProgressEvent knows its stage
+        if not isinstance(percent, int):
+            done = int(getattr(event, "done", 0) or 0)
+            total = int(getattr(event, "total", 0) or 0)
+            percent = done * 100 // total if total > 0 else None
+        if percent is not None:
+            # Monotonic: a stage that comes round again (coders after review) never moves
+            # the bar back.
+            task.progress = max(task.progress, min(100, percent))
         message = getattr(event, "message", None)
         stage = getattr(event, "stage", None)
         task.message = str(message or stage or task.message)

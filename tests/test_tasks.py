@@ -287,3 +287,25 @@ def test_a_journal_from_before_the_files_column_is_listed_with_its_files(tmp_pat
         (row,) = journal.summaries()
         assert row.summary["files"] == ["pkg/m.py"]
         assert row.summary["state"] == "succeeded"
+
+
+async def test_progress_never_goes_back_when_a_stage_comes_round_again() -> None:
+    from lsp_agent.agents.records import ProgressEvent
+
+    seen: list[int] = []
+    runner = TaskRunner(on_update=lambda t: seen.append(t.progress))
+
+    async def work(progress: Any) -> FakeResult:
+        for event in (
+            ProgressEvent("researching", "reading"),
+            ProgressEvent("coding", "a.py", 1, 2),
+            ProgressEvent("reviewing", "round 1"),
+            ProgressEvent("coding", "a.py", 0, 1),  # review findings: the coders again
+            ProgressEvent("reviewing", "round 2"),
+        ):
+            progress(event)
+        return FakeResult("succeeded")
+
+    await runner.start(Task.new({}), work)
+    assert seen == sorted(seen), seen
+    assert 80 in seen and seen[-1] == 100

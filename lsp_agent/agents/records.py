@@ -122,13 +122,34 @@ class TaskResult:
         )
 
 
+# The share of a task's progress bar each stage spans: (start, end) percent. Stages come back
+# (review findings send coders round again), so consumers keep the percentage monotonic.
+STAGE_SPANS = {
+    "researching": (5, 20),
+    "coding": (20, 65),
+    "verifying": (65, 80),
+    "reviewing": (80, 92),
+    "synthesizing": (92, 100),
+    "done": (100, 100),
+}
+
+
 @dataclass(frozen=True)
 class ProgressEvent:
-    stage: str  # "researching" | "coding" | "reviewing" | "synthesizing" | "done"
+    stage: str  # a key of STAGE_SPANS
     message: str
     done: int = 0
     total: int = 0
     usage: Usage | None = None  # the task's usage so far, so clients show tokens while it runs
+
+    @property
+    def percent(self) -> int:
+        """Where this event puts the task's bar (the one formula for $/progress, the
+        journal's ``progress`` and the batch bar)."""
+        start, end = STAGE_SPANS.get(self.stage, (0, 0))
+        if self.total > 0:
+            return start + (end - start) * min(self.done, self.total) // self.total
+        return start
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

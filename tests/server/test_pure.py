@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lsp_agent.agents.records import ProgressEvent
 from lsp_agent.commands.serve import parse_address
 from lsp_agent.handlers.apply_edit import plan_file
 from lsp_agent.handlers.journal_writer import DeferredJournal
@@ -29,19 +30,20 @@ def test_python_column_counts_astral_characters_as_two_units() -> None:
     [
         ("researching", 0, 1, "researching: reading", 5),
         ("coding", 0, 3, "coding file 1 of 3", 20),
-        ("coding", 2, 3, "coding file 3 of 3", 60),
-        ("coding", 3, 3, "coded 3 of 3 files", 80),
+        ("coding", 2, 3, "coding file 3 of 3", 50),
+        ("coding", 3, 3, "coded 3 of 3 files", 65),
         ("reviewing", 0, 1, "reviewing: reading", 80),
         ("done", 1, 1, "done", 100),
     ],
 )
 def test_progress_message(stage: str, done: int, total: int, text: str, percent: int) -> None:
-    assert progress_message(stage, "reading", done, total) == (text, percent)
+    assert progress_message(stage, "reading", done, total) == text
+    assert ProgressEvent(stage, "reading", done, total).percent == percent
 
 
 def test_progress_message_says_the_stage_once() -> None:
-    assert progress_message("reviewing", "reviewing (round 2)", 0, 1)[0] == "reviewing (round 2)"
-    assert progress_message("reviewing", "reviewing", 0, 1)[0] == "reviewing"
+    assert progress_message("reviewing", "reviewing (round 2)", 0, 1) == "reviewing (round 2)"
+    assert progress_message("reviewing", "reviewing", 0, 1) == "reviewing"
 
 
 def test_uris_round_trip_and_refuse_outside(tmp_path: Path) -> None:
