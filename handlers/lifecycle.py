@@ -15,6 +15,7 @@ from lsp_agent.handlers.session import Session
 from lsp_agent.handlers.worker_loop import WorkerLoop
 
 log = logging.getLogger(__name__)
+SHUTDOWN_WAIT_S = 0.8  # the shutdown answer within 1 s, whatever a thread is doing
 
 
 def _preload() -> None:
@@ -56,13 +57,26 @@ def setup(server: LanguageServer, session: Session) -> None:
             if root.runner is not None:
                 await root.runner.shutdown()  # cancelled tasks are journaled as cancelled
         await session.cancel_background()
-        if session.worker is not None:
-            session.worker.close()
+        journals = [root.journal for root in session.roots if root.journal is not None]
         for root in session.roots:
             root.closed = True
-            if root.journal is not None:
-                root.journal.close()
-                root.journal = None
+            root.journal = None
+        worker = session.worker
+
+        def close_threads() -> None:
+            # Joins: the journal writers (flushing the cancelled states) and the worker loop.
+            for journal in journals:
+                journal.close()
+            if worker is not None:
+                worker.close()
+
+        # Off the loop, and the answer waits at most SHUTDOWN_WAIT_S: a worker thread in the
+        # middle of CPU work (a prompt, a parse) used to hold shutdown up to 5 s per join. What
+        # is still queued then is written by the journal writer's atexit flush.
+        closing = asyncio.ensure_future(asyncio.to_thread(close_threads))
+        done, _ = await asyncio.wait({closing}, timeout=SHUTDOWN_WAIT_S)
+        if not done:
+            log.warning("shutdown: threads still closing after %.1f s; answering", SHUTDOWN_WAIT_S)
         if session.client_log is not None:
             client_log.uninstall(session.client_log)
             session.client_log = None

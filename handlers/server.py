@@ -102,9 +102,14 @@ def _describe(exc: Exception) -> str:
 
 def create_server() -> LanguageServer:
     """A fresh server with every feature registered against one session."""
+    return build_server()[0]
+
+
+def build_server() -> tuple[LanguageServer, Session]:
+    """``create_server`` and the session its features share (in-process tests drive both)."""
     server = LanguageServer(NAME, __version__, protocol_cls=AgentProtocol)
     session = Session(server)
     features = (lifecycle, folders, configuration, document_sync, code_actions, commands, requests)
     for module in features:
         module.setup(server, session)
-    return server
+    return server, session

@@ -125,3 +125,35 @@ def test_a_tasks_edit_never_resolves_outside_its_own_folder(tmp_path: Path) -> N
     assert inside.uri == path_to_uri(alpha, "m.py") and inside.version is None
     root.documents["m.py"] = OpenDocument(path_to_uri(alpha, "m.py"), "m.py", 5, "x = 1\n")
     assert plan_file(root, {**change, "path": "./m.py"}).version == 5  # the buffer, normalized
+
+
+async def test_shutdown_answers_while_the_worker_thread_is_busy(tmp_path: Path) -> None:
+    """A worker thread in the middle of CPU work must not hold the shutdown answer (it used
+    to be joined on the loop for up to 5 s); the journal's queued states are still written."""
+    import threading
+    import time
+
+    from lsp_agent.handlers.server import build_server
+    from lsp_agent.handlers.worker_loop import WorkerLoop
+
+    server, session = build_server()
+    shutdown = server.protocol.fm.features["shutdown"]
+    worker = WorkerLoop()
+    session.worker = worker
+    release = threading.Event()
+    worker._loop.call_soon_threadsafe(lambda: release.wait(30))  # busy until released
+    root = _root(tmp_path)
+    root.journal = DeferredJournal(TaskJournal(tmp_path / "tasks.sqlite"))
+    session.roots.add(root)
+    task = Task.new({"files": ["a.py"]})
+    task.state = TaskState.CANCELLED
+    root.journal.record(task)
+    started = time.monotonic()
+    await shutdown(None)
+    answered_while_busy = worker._thread.is_alive()
+    release.set()
+    worker._thread.join(10)
+    assert answered_while_busy, "shutdown waited for the busy worker thread"
+    assert time.monotonic() - started < 30  # a hang guard only
+    with TaskJournal(tmp_path / "tasks.sqlite") as journal:
+        assert journal.get(task.id).state is TaskState.CANCELLED  # type: ignore[union-attr]
