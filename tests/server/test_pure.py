@@ -140,6 +140,14 @@ async def test_shutdown_answers_while_the_worker_thread_is_busy(tmp_path: Path) 
     shutdown = server.protocol.fm.features["shutdown"]
     worker = WorkerLoop()
     session.worker = worker
+    joined_on: list[threading.Thread] = []
+    close = worker.close
+
+    def recording_close(timeout: float = 5.0) -> None:
+        joined_on.append(threading.current_thread())
+        close(timeout)
+
+    worker.close = recording_close  # type: ignore[method-assign]
     release = threading.Event()
     worker._loop.call_soon_threadsafe(lambda: release.wait(30))  # busy until released
     root = _root(tmp_path)
@@ -154,6 +162,7 @@ async def test_shutdown_answers_while_the_worker_thread_is_busy(tmp_path: Path) 
     release.set()
     worker._thread.join(10)
     assert answered_while_busy, "shutdown waited for the busy worker thread"
+    assert joined_on and threading.main_thread() not in joined_on, "joined on the LSP loop"
     assert time.monotonic() - started < 30  # a hang guard only
     with TaskJournal(tmp_path / "tasks.sqlite") as journal:
         assert journal.get(task.id).state is TaskState.CANCELLED  # type: ignore[union-attr]
