@@ -6,6 +6,11 @@ config.toml``) < workspace file (``.lsp-agent.toml`` at the root) < environment 
 ``workspace/configuration``). API keys are read from the environment only, never from a file or
 an editor setting, so they cannot leak into settings.json or a journal.
 
+Trust: a cloned repository must not decide where requests go or which credentials they carry.
+The ``STEERING`` settings are refused from a workspace file (with a warning naming them) unless
+the user's own config lists that workspace in ``trusted_workspaces``; that list itself is read
+from the user config file only. ``workspace_trusted`` is the one decision, for every caller.
+
 Invalid values never crash: they fall back to the default and produce a warning string that the
 caller shows (stderr for the CLI, ``window/showMessage`` for the server).
 """
@@ -92,6 +97,9 @@ class Settings:
     # model name (or "*") -> {input, cached_input, output} USD per million tokens; overrides
     # the presets in agents/pricing.py, which validates it
     pricing: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # Folders (absolute or ~) whose workspace file may set STEERING settings, and whose
+    # proposed commands may run; a folder trusts everything below it. User config file only.
+    trusted_workspaces: tuple[str, ...] = ()
 
 
 class ConfigError(Exception):
@@ -115,6 +123,17 @@ _TOP_LEVEL_ALIASES: dict[str, tuple[str, str]] = {
     "context_window": ("model", "context_window"),
     "ignore": ("index", "ignore"),
 }
+
+
+# Settings that decide where requests go or which credentials they carry. A workspace file may
+# set them only in a trusted workspace; anything added here that carries a host, a header or a
+# key variable belongs in this set.
+STEERING: frozenset[str] = frozenset(
+    {"model.provider", "model.base_url", "model.api_key_env", "model.extra_body"}
+)
+# Settings only the user config file may set (a workspace or an editor could trust itself).
+USER_CONFIG_ONLY: frozenset[str] = frozenset({"trusted_workspaces"})
+WORKSPACE_FILE = ".lsp-agent.toml"
 
 
 def _snake(key: str) -> str:
@@ -180,12 +199,22 @@ def _validate(settings: Settings) -> None:
     validate_pricing(settings.pricing)
 
 
-def merge_settings(base: Settings, data: Mapping[str, Any]) -> tuple[Settings, list[str]]:
+def merge_settings(
+    base: Settings,
+    data: Mapping[str, Any],
+    *,
+    refused: Mapping[str, str] | None = None,
+) -> tuple[Settings, list[str]]:
     """Overlay ``data`` (camelCase or snake_case, nested or flat) on ``base``.
 
+    ``refused`` maps dotted setting names (``model.base_url``) to why this source may not set
+    them; the default refuses ``USER_CONFIG_ONLY`` (every source but the user config file).
     Returns the new settings and a warning per rejected value; rejected values keep the base.
     """
+    if refused is None:
+        refused = user_config_only_refusals()
     warnings: list[str] = []
+    refusals: dict[str, list[str]] = {}
     sections = {name: dataclasses.asdict(getattr(base, name)) for name in _SECTIONS}
     top: dict[str, Any] = {
         f.name: getattr(base, f.name)
@@ -195,9 +224,14 @@ def merge_settings(base: Settings, data: Mapping[str, Any]) -> tuple[Settings, l
 
     def put(section: str | None, key: str, value: Any) -> None:
         target = sections[section] if section else top
+        where = f"{section}.{key}" if section else key
         if key not in target:
-            where = f"{section}.{key}" if section else key
             warnings.append(f"unknown setting {where!r} ignored")
+            return
+        if where in refused:
+            names = refusals.setdefault(refused[where], [])
+            if where not in names:
+                names.append(where)
             return
         default = getattr(getattr(base, section), key) if section else getattr(base, key)
         try:
@@ -214,6 +248,7 @@ def merge_settings(base: Settings, data: Mapping[str, Any]) -> tuple[Settings, l
             put(*_TOP_LEVEL_ALIASES[key], value)
         else:
             put(None, key, value)
+    warnings.extend(f"{', '.join(names)} {reason}" for reason, names in refusals.items())
 
     candidate = Settings(
         **{name: cls(**sections[name]) for name, cls in _SECTIONS.items()},
@@ -265,23 +300,73 @@ def user_config_path() -> Path:
     return Path(platformdirs.user_config_dir("lsp-agent")) / "config.toml"
 
 
+def user_config_only_refusals() -> dict[str, str]:
+    reason = f"ignored: only the user config file ({user_config_path()}) may set it"
+    return dict.fromkeys(USER_CONFIG_ONLY, reason)
+
+
+def workspace_trusted(root: Path, settings: Settings) -> bool:
+    """True when ``settings.trusted_workspaces`` (from the user config file only) lists
+    ``root`` or a folder above it. Symlinks are resolved on both sides; relative entries
+    never match (they would depend on the current directory)."""
+    try:
+        resolved = root.resolve()
+    except OSError:
+        return False
+    for entry in settings.trusted_workspaces:
+        path = Path(entry).expanduser()
+        if not path.is_absolute():
+            continue
+        try:
+            trusted = path.resolve()
+        except OSError:
+            continue
+        if resolved == trusted or trusted in resolved.parents:
+            return True
+    return False
+
+
+def workspace_refusals(root: Path, settings: Settings) -> dict[str, str]:
+    """What the workspace file of ``root`` may not set, given the user's own settings."""
+    refused = user_config_only_refusals()
+    if not workspace_trusted(root, settings):
+        reason = (
+            f"in {root / WORKSPACE_FILE} ignored: this workspace is not trusted to choose the "
+            f"model endpoint or credentials (list {str(root.resolve())!r} in trusted_workspaces in "
+            f"{user_config_path()} to allow it)"
+        )
+        refused.update(dict.fromkeys(STEERING, reason))
+    return refused
+
+
 def load_settings(
     root: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> tuple[Settings, list[str]]:
-    """Merge every source in precedence order; returns the settings and the warnings."""
+    """Merge every source in precedence order; returns the settings and the warnings.
+
+    The workspace file of ``root`` is filtered by ``workspace_refusals``; the environment and
+    ``overrides`` (command line, editor) are the user's own and may set ``STEERING``."""
     env = os.environ if env is None else env
     warnings: list[str] = []
-    settings = Settings()
-    layers: list[Mapping[str, Any]] = [_read_toml(user_config_path(), warnings)]
+    settings, user_warnings = merge_settings(
+        Settings(), _read_toml(user_config_path(), warnings), refused={}
+    )
+    warnings.extend(user_warnings)
+    relative = [e for e in settings.trusted_workspaces if not Path(e).expanduser().is_absolute()]
+    if relative:
+        warnings.append(f"trusted_workspaces entries must be absolute paths; ignored: {relative}")
+    layers: list[tuple[Mapping[str, Any], dict[str, str] | None]] = []
     if root is not None:
-        layers.append(_read_toml(root / ".lsp-agent.toml", warnings))
-    layers.append(_env_overrides(env))
+        layers.append(
+            (_read_toml(root / WORKSPACE_FILE, warnings), workspace_refusals(root, settings))
+        )
+    layers.append((_env_overrides(env), None))
     if overrides:
-        layers.append(overrides)
-    for layer in layers:
-        settings, layer_warnings = merge_settings(settings, layer)
+        layers.append((overrides, None))
+    for layer, refused in layers:
+        settings, layer_warnings = merge_settings(settings, layer, refused=refused)
         warnings.extend(layer_warnings)
     return settings, warnings
 

@@ -16,7 +16,14 @@ from lsp_agent.agents.providers import (
     resolve_provider,
     validate_tool_schemas,
 )
-from lsp_agent.config import ROLES, ConfigError, ModelSettings, Settings, load_settings
+from lsp_agent.config import (
+    ROLES,
+    ConfigError,
+    ModelSettings,
+    Settings,
+    load_settings,
+    user_config_path,
+)
 
 SECRET = "sk-very-secret-0123456789"
 
@@ -222,10 +229,17 @@ def test_prepare_messages_adapts_assistant_turns_per_provider() -> None:
     assert history[1]["reasoning_content"] == "why"  # the caller's history is not mutated
 
 
-def test_workspace_toml_selects_the_provider(tmp_path: Path) -> None:
+def test_workspace_toml_selects_the_provider_only_when_trusted(tmp_path: Path) -> None:
     (tmp_path / ".lsp-agent.toml").write_text(
         'provider = "local"\nbase_url = "http://127.0.0.1:9/v1"\n'
     )
+    loaded, warnings = load_settings(tmp_path, env={})
+    assert "model.provider, model.base_url" in warnings[0]
+    with pytest.raises(ConfigError):  # nothing configured: the workspace file did not count
+        resolve_provider(loaded, {})
+    user_config = user_config_path()
+    user_config.parent.mkdir(parents=True, exist_ok=True)
+    user_config.write_text(f"trusted_workspaces = [{str(tmp_path)!r}]\n")
     loaded, warnings = load_settings(tmp_path, env={})
     assert warnings == []
     provider = resolve_provider(loaded, {})

@@ -77,6 +77,7 @@ class RecordedRequest:
     fault: str | None = None
     status: int = 200
     usage: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # as sent, names lower-cased
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -295,9 +296,16 @@ class ScriptedModel:
         return max_overlap(self.requests)
 
     # -- used by the handler ---------------------------------------------------------------
-    def _begin(self, body: dict[str, Any]) -> RecordedRequest:
+    def _begin(
+        self, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> RecordedRequest:
         with self._lock:
-            record = RecordedRequest(index=len(self._requests), body=body, start=time.monotonic())
+            record = RecordedRequest(
+                index=len(self._requests),
+                body=body,
+                start=time.monotonic(),
+                headers={k.lower(): v for k, v in (headers or {}).items()},
+            )
             self._requests.append(record)
             return record
 
@@ -366,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError as exc:
             self._send_error(400, f"request body is not JSON: {exc}")
             return
-        record = self.scripted._begin(body)
+        record = self.scripted._begin(body, dict(self.headers.items()))
         self._record = record
         try:
             self._answer(body, record)
