@@ -82,7 +82,8 @@ _DETECT_ORDER = ("deepseek", "moonshot", "openai")
 NO_PROVIDER_MESSAGE = (
     "no model configured: set DEEPSEEK_API_KEY (provider deepseek), MOONSHOT_API_KEY (provider "
     "moonshot), OPENAI_API_KEY (provider openai), or LSP_AGENT_BASE_URL for a local server "
-    "(vLLM/Ollama), or `provider` in .lsp-agent.toml / the lspAgent settings"
+    "(vLLM/Ollama), or `provider` in ~/.config/lsp-agent/config.toml / the lspAgent settings "
+    "(.lsp-agent.toml only in a workspace listed in trusted_workspaces there)"
 )
 
 
@@ -185,7 +186,7 @@ def resolve_provider(settings: Settings, env: Mapping[str, str] | None = None) -
         raise ConfigError(
             f"provider {name} needs a base URL: set {ENV_BASE_URL} (e.g. "
             "http://127.0.0.1:11434/v1 for Ollama, http://127.0.0.1:8000/v1 for vLLM) or "
-            "`base_url` in .lsp-agent.toml / lspAgent.baseUrl"
+            "`base_url` in ~/.config/lsp-agent/config.toml / lspAgent.baseUrl"
         )
     if urlparse(base_url).scheme not in ("http", "https"):
         raise ConfigError(f"base URL {base_url!r} must start with http:// or https://")

@@ -39,7 +39,7 @@ def test_no_configuration_says_exactly_what_to_set() -> None:
     assert message == NO_PROVIDER_MESSAGE
     for needed in ("DEEPSEEK_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY", "LSP_AGENT_BASE_URL"):
         assert needed in message
-    assert "provider" in message and ".lsp-agent.toml" in message
+    assert "provider" in message and "config.toml" in message
 
 
 @pytest.mark.parametrize(
