@@ -42,11 +42,21 @@ _DECLINE = re.compile(
 class EditBlock:
     """One SEARCH/REPLACE pair. ``search`` and ``replace`` hold whole lines, each ending in
     ``\\n`` (empty string for an empty section). ``path`` is as the model wrote it, cleaned of
-    markdown; check it with ``edits.safe_path`` before use."""
+    markdown; check it with ``edits.safe_path`` before use.
+
+    ``splits`` is set when the block has more than one line shaped like the ``=======`` divider
+    (a setext heading underline, a merge-conflict line, an ASCII rule): every (search, replace)
+    reading, one per such line, in order, and ``search``/``replace`` hold only the first. The
+    applier lets the file decide between them; ``ApplyResult.blocks`` holds the reading it took.
+    """
 
     path: str
     search: str
     replace: str
+    splits: tuple[tuple[str, str], ...] = ()
+
+    def readings(self) -> tuple[tuple[str, str], ...]:
+        return self.splits or ((self.search, self.replace),)
 
 
 def parse_edit_blocks(text: str) -> tuple[list[EditBlock], list[str]]:
@@ -69,7 +79,7 @@ def parse_edit_blocks(text: str) -> tuple[list[EditBlock], list[str]]:
             continue
         number += 1
         path = _find_path(lines, boundary, i) or last_path
-        block, end, problem = _read_block(lines, i)
+        body, dividers, end, problem = _read_block(lines, i)
         boundary = end
         i = end
         last_path = path
@@ -80,9 +90,55 @@ def parse_edit_blocks(text: str) -> tuple[list[EditBlock], list[str]]:
         if not path:
             errors.append(f"{where}: no file path before '<<<<<<< SEARCH'")
             continue
-        assert block is not None
-        blocks.append(EditBlock(path, *block))
+        splits = [(_join(body[:d]), _join(body[d + 1 :])) for d in dividers]
+        blocks.append(EditBlock(path, *splits[0], tuple(splits) if len(splits) > 1 else ()))
     return blocks, errors
+
+
+def _read_block(lines: list[str], start: int) -> tuple[list[str], list[int], int, str]:
+    """Read from the SEARCH marker at ``start``: (body lines, indices of the divider-shaped
+    lines in the body, index after the block, problem). A new SEARCH marker or the end of the
+    text before REPLACE means truncation, unless the last of two or more divider-shaped lines
+    stands where ``>>>>>>> REPLACE`` belongs (only blank, fence and path lines follow it before
+    the next SEARCH marker or the end): models write that, and it is taken as the end marker."""
+    body: list[str] = []
+    dividers: list[int] = []
+    i = start + 1
+    while i < len(lines):
+        line = lines[i]
+        if _SEARCH.match(line):
+            break
+        if _REPLACE.match(line):
+            if not dividers:
+                return [], [], i + 1, "'>>>>>>> REPLACE' without a '=======' divider"
+            return body, dividers, i + 1, ""
+        if _DIVIDER.match(line):
+            dividers.append(len(body))
+        body.append(line)
+        i += 1
+    if len(dividers) >= 2 and _only_separators(body[dividers[-1] + 1 :]):
+        last = dividers.pop()
+        return body[:last], dividers, start + 1 + last + 1, ""
+    if i < len(lines):
+        return [], [], i, "truncated: a new '<<<<<<< SEARCH' before '>>>>>>> REPLACE'"
+    missing = "'=======' and '>>>>>>> REPLACE'" if not dividers else "'>>>>>>> REPLACE'"
+    return [], [], i, f"truncated: the text ends without {missing}"
+
+
+def _only_separators(lines: list[str]) -> bool:
+    """Blank and fence lines, and at most one path line (the next block's)."""
+    paths = 0
+    for line in lines:
+        if not line.strip() or _FENCE.match(line):
+            continue
+        if not clean_path(line):
+            return False
+        paths += 1
+    return paths <= 1
+
+
+def _join(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
 
 
 def decline_reason(text: str) -> str | None:
@@ -96,34 +152,6 @@ def decline_reason(text: str) -> str | None:
         (found[i].group("reason") or "") if i in found else line for i, line in enumerate(lines)
     ]
     return "\n".join(rest).strip()
-
-
-def _read_block(lines: list[str], start: int) -> tuple[tuple[str, str] | None, int, str]:
-    """Read from the SEARCH marker at ``start``: ((search, replace), index after the block,
-    problem). A new SEARCH marker or the end of the text before REPLACE means truncation."""
-    search: list[str] = []
-    replace: list[str] = []
-    target = search
-    i = start + 1
-    while i < len(lines):
-        line = lines[i]
-        if _SEARCH.match(line):
-            return None, i, "truncated: a new '<<<<<<< SEARCH' before '>>>>>>> REPLACE'"
-        if target is search and _DIVIDER.match(line):
-            target = replace
-        elif _REPLACE.match(line):
-            if target is search:
-                return None, i + 1, "'>>>>>>> REPLACE' without a '=======' divider"
-            return (_join(search), _join(replace)), i + 1, ""
-        else:
-            target.append(line)
-        i += 1
-    missing = "'=======' and '>>>>>>> REPLACE'" if target is search else "'>>>>>>> REPLACE'"
-    return None, i, f"truncated: the text ends without {missing}"
-
-
-def _join(lines: list[str]) -> str:
-    return "".join(line + "\n" for line in lines)
 
 
 def _looks_like_stray_divider(lines: list[str], i: int) -> bool:

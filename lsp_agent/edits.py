@@ -10,10 +10,21 @@ each tried only when the stricter ones find nothing:
 5. paired ``...`` lines in SEARCH and REPLACE, matched as gaps that are kept.
 
 Two matches at one level, or none at all, raise ``ApplyError`` with a hint showing the file's
-closest lines, so the coder can retry: the applier never guesses. Empty SEARCH inserts into an
-empty file and appends to a non-empty one (aider's semantics). When SEARCH is missing but REPLACE
-is found exactly once, the block counts as already applied. The file keeps its line endings
-(REPLACE lines take the dominant one) and its final-newline state.
+closest lines, so the coder can retry: the applier never guesses. Every block is applied exactly
+as meant or refused with a reason; nothing else is written:
+
+- A block with several ``=======``-shaped lines (``EditBlock.splits``) is read at each of them;
+  the file decides: the one reading that applies wins (when several apply, the one with the
+  longest SEARCH, if the others matched at its first line: the file shows their dividers are its
+  own lines); otherwise the block is refused, quoting those lines.
+- REPLACE may not elide lines with a comment, nor add marker-shaped lines the file does not
+  show belong (``edit_checks``).
+- An empty SEARCH fills a new or empty file only; on a file with content it is refused.
+- SEARCH missing counts as "already applied" (a no-op) only when the lines REPLACE adds beyond
+  SEARCH are all there, in order, at one place (REPLACE matches exactly once); a block that only
+  deletes is never taken as applied.
+
+The file keeps its line endings (REPLACE lines take the dominant one) and its final-newline state.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsp_agent.edit_blocks import DECLINE_STATEMENT, EditBlock, decline_reason, parse_edit_blocks
+from lsp_agent.edit_checks import added_lines, elision_problem, marker_problem
 from lsp_agent.text_edits import (
     Encoding,
     Line,
@@ -92,6 +104,9 @@ class ApplyError(Exception):
 class ApplyResult:
     text: str
     notes: list[str] = field(default_factory=list)  # per block: how it matched, or why a no-op
+    # The blocks as applied: a block with several divider-shaped lines holds the reading the
+    # file decided on (``splits`` empty), so re-applying it elsewhere means the same thing.
+    blocks: list[EditBlock] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -132,10 +147,11 @@ def apply_blocks_detailed(original: str, blocks: Sequence[EditBlock]) -> ApplyRe
     eol = dominant_eol(lines)
     final_newline = original.endswith("\n") or not original[len(bom) :]
     notes: list[str] = []
+    applied: list[EditBlock] = []
     for index, block in enumerate(blocks):
         label = f"block {index + 1} ({block.path})"
         try:
-            lines, note = _apply_one(lines, block, eol)
+            lines, note, chosen = _apply_block(lines, block, eol)
         except _BlockFailure as failure:
             partial = bom + join_terminated(lines, eol, final_newline)
             raise ApplyError(
@@ -143,19 +159,92 @@ def apply_blocks_detailed(original: str, blocks: Sequence[EditBlock]) -> ApplyRe
             ) from None
         logger.debug("%s: %s", label, note)
         notes.append(f"{label}: {note}")
-    return ApplyResult(bom + join_terminated(lines, eol, final_newline), notes)
+        applied.append(chosen)
+    return ApplyResult(bom + join_terminated(lines, eol, final_newline), notes, applied)
 
 
-def _apply_one(lines: list[Line], block: EditBlock, eol: str) -> tuple[list[Line], str]:
-    search, replace = _block_lines(block.search), _block_lines(block.replace)
-    if search == replace:
-        return lines, "SEARCH and REPLACE are identical: nothing to do"
-    if all(not s.strip() for s in search):
-        new = [(r, eol) for r in replace]
-        if not lines:
-            return new, "empty SEARCH on an empty file: inserted"
-        return lines + new, "empty SEARCH: appended at the end of the file"
+def _apply_block(
+    lines: list[Line], block: EditBlock, eol: str
+) -> tuple[list[Line], str, EditBlock]:
+    """Apply one block; a block with several readings is applied as the file decides."""
+    if not block.splits:
+        new_lines, note, _ = _apply_one(lines, block.search, block.replace, eol)
+        return new_lines, note, block
+    applied: list[tuple[int, list[Line], str, int]] = []  # reading, lines, note, match start
+    failures: list[_BlockFailure] = []
+    for k, (search, replace) in enumerate(block.splits):
+        try:
+            new_lines, note, start = _apply_one(lines, search, replace, eol, must_match=True)
+        except _BlockFailure as failure:
+            failures.append(failure)
+            continue
+        applied.append((k, new_lines, note, start))
+    quoted = _quote_dividers(block)
+    if not applied:
+        raise _BlockFailure(
+            f"the block has {len(block.splits)} lines shaped like the '=======' divider "
+            f"({quoted}) and no reading of it applies: split at each of them, SEARCH is not "
+            "found exactly once or REPLACE is refused. Use exactly one '=======' line between "
+            "SEARCH and REPLACE and end the block with '>>>>>>> REPLACE'",
+            "Reading at the first of those lines: "
+            + failures[0].message
+            + (f"\n{failures[0].hint}" if failures[0].hint else ""),
+        )
+    texts = {tuple(new_lines) for _, new_lines, _, _ in applied}
+    if len(texts) > 1:
+        longest = max(applied, key=lambda item: len(block.splits[item[0]][0]))
+        if any(start != longest[3] or start < 0 for _, _, _, start in applied):
+            where = ", ".join(f"at divider {k + 1}" for k, *_ in applied)
+            raise _BlockFailure(
+                f"the block has {len(block.splits)} lines shaped like the '=======' divider "
+                f"({quoted}) and it applies in different places depending on which one divides "
+                f"SEARCH from REPLACE ({where}); refused rather than guessed. Add lines to SEARCH "
+                "so that only one reading matches, or make the block smaller"
+            )
+        applied = [longest]
+    k, new_lines, note, _ = applied[0]
+    search, replace = block.splits[k]
+    chosen = EditBlock(block.path, search, replace)
+    divider = f"read at the divider-shaped line {k + 1} of {len(block.splits)}"
+    return new_lines, f"{note} ({divider}; the file decided)", chosen
+
+
+def _quote_dividers(block: EditBlock) -> str:
+    """Each divider-shaped line as "block line N: '====='" (N counts from the SEARCH marker)."""
+    first_search = len(_block_lines(block.splits[0][0]))
+    last_search = _block_lines(block.splits[-1][0])
+    first_replace = _block_lines(block.splits[0][1])
+    rows = []
+    for search, _ in block.splits:
+        at = len(_block_lines(search))
+        text = last_search[at] if at < len(last_search) else first_replace[at - first_search - 1]
+        rows.append(f"block line {at + 1}: {text.strip()!r}")
+    return ", ".join(rows)
+
+
+def _apply_one(
+    lines: list[Line], search_text: str, replace_text: str, eol: str, *, must_match: bool = False
+) -> tuple[list[Line], str, int]:
+    """Apply one reading: (new lines, note, first matched line or -1). ``must_match``: count
+    it only if SEARCH matches (no no-op outcome), for choosing between the readings of a block
+    with several divider-shaped lines."""
+    search, replace = _block_lines(search_text), _block_lines(replace_text)
     contents = [content for content, _ in lines]
+    if search == replace and not must_match:
+        return lines, "SEARCH and REPLACE are identical: nothing to do", -1
+    if problem := elision_problem(search, replace):
+        raise _BlockFailure(problem)
+    if problem := marker_problem(search, replace, contents):
+        raise _BlockFailure(problem)
+    if all(not s.strip() for s in search):
+        if not any(c.strip() for c in contents):
+            return [(r, eol) for r in replace], "empty SEARCH on an empty file: inserted", 0
+        raise _BlockFailure(
+            "an empty SEARCH section only creates a new file or fills an empty one, and this "
+            f"file has {len(contents)} lines; nothing was appended. To add lines, put in SEARCH "
+            "the lines the new ones go next to, and repeat them in REPLACE with the new lines",
+            "The file ends with:\n" + "\n".join(contents[-5:]),
+        )
     match = _find_unique(contents, search)
     if match is None:
         trimmed = _trim_blank_edges(search, replace)
@@ -164,16 +253,23 @@ def _apply_one(lines: list[Line], block: EditBlock, eol: str) -> tuple[list[Line
             if match is not None:
                 search, replace = trimmed
                 new_lines = _substitute(lines, match, search, replace, eol)
-                return new_lines, match.describe() + ", ignoring blank lines at SEARCH's edges"
+                note = match.describe() + ", ignoring blank lines at SEARCH's edges"
+                return new_lines, note, match.start
     if match is not None:
-        return _substitute(lines, match, search, replace, eol), match.describe()
+        return _substitute(lines, match, search, replace, eol), match.describe(), match.start
     if any(s.strip() == _ELLIPSIS for s in search):
-        return _apply_elided(lines, search, replace, eol)
-    if any(r.strip() for r in replace):
-        done = _find_all(contents, replace)
-        if len(done) == 1:
-            return lines, "already applied: SEARCH not found but REPLACE is present"
+        return (*_apply_elided(lines, search, replace, eol), -1)
+    if not must_match and _already_applied(contents, search, replace):
+        note = "already applied: SEARCH not found, and REPLACE's new lines are present"
+        return lines, note, -1
     raise _BlockFailure("SEARCH text not found in the file", _closest_hint(contents, search))
+
+
+def _already_applied(contents: list[str], search: list[str], replace: list[str]) -> bool:
+    """The lines REPLACE adds beyond SEARCH are all present, in order, at one place: REPLACE
+    matches the file exactly once. A REPLACE that adds nothing (a deletion) never counts."""
+    added = [j for j in added_lines(search, replace) if replace[j].strip()]
+    return bool(added) and len(_find_all(contents, replace)) == 1
 
 
 def _find_unique(contents: list[str], search: list[str], lo: int = 0) -> _Match | None:

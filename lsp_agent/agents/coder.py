@@ -21,7 +21,7 @@ from lsp_agent.edits import (
     DECLINE_STATEMENT,
     ApplyError,
     EditBlock,
-    apply_blocks,
+    apply_blocks_detailed,
     decline_reason,
     parse_edit_blocks,
 )
@@ -163,18 +163,20 @@ class Coder:
                 return f"A block edits {block.path}, but you may edit only {self.path}."
         before = self.result.text
         try:
-            after = apply_blocks(before, blocks)
+            applied = apply_blocks_detailed(before, blocks)
         except ApplyError as exc:
             hint = getattr(exc, "hint", "")
             message = getattr(exc, "message", "") or str(exc)
             return f"{message}\n{hint}".strip()
+        after = applied.text
         problems = new_syntax_errors(self.path, before, after)
         if problems:
             return "Your edit introduces syntax errors, so it was rejected.\n" + describe(
                 self.path, problems
             )
         self.result.text = after
-        self.result.blocks.extend(blocks)
+        # The blocks as the file read them: re-applied later (merge, rebase) they mean the same.
+        self.result.blocks.extend(applied.blocks)
         self.result.declined = None
         return None
 

@@ -114,15 +114,16 @@ def test_ambiguity_is_not_resolved_by_a_looser_level() -> None:
         apply_blocks(text, [block("  go()\n", "  stop()\n")])
 
 
-def test_empty_search_on_non_empty_file_appends() -> None:
-    text = "a = 1\n"
-    result = apply_blocks_detailed(text, [block("", "b = 2\n")])
-    assert result.text == "a = 1\nb = 2\n"
-    assert "appended" in result.notes[0]
+def test_empty_search_on_a_non_empty_file_is_refused_with_its_last_lines() -> None:
+    # aider appends; an import "added" at the bottom of a module is how that goes wrong.
+    for text in ("a = 1\n", "a = 1"):
+        with pytest.raises(ApplyError, match="empty SEARCH") as caught:
+            apply_blocks(text, [block("", "import os\n")])
+        assert "a = 1" in caught.value.hint
 
 
-def test_empty_search_on_file_without_final_newline_appends_on_a_new_line() -> None:
-    assert apply_blocks("a = 1", [block("", "b = 2\n")]) == "a = 1\nb = 2"
+def test_empty_search_fills_a_whitespace_only_file() -> None:
+    assert apply_blocks("\n\n", [block("", "x = 1\n")]) == "x = 1\n"
 
 
 def test_empty_search_on_empty_file_inserts() -> None:
@@ -134,6 +135,19 @@ def test_replace_already_present_is_a_noop() -> None:
     result = apply_blocks_detailed(text, [block("    return 1\n", "    return 2\n")])
     assert result.text == text
     assert "already applied" in result.notes[0]
+
+
+def test_a_deletion_whose_search_is_gone_is_not_already_applied() -> None:
+    # REPLACE '    }' occurs once, but it adds nothing beyond SEARCH: nothing shows it applied.
+    text = "function f() {\n    g();\n    }\n"
+    with pytest.raises(ApplyError, match="not found"):
+        apply_blocks(text, [block("    h();\n    }\n", "    }\n")])
+
+
+def test_already_applied_needs_replace_at_exactly_one_place() -> None:
+    text = "x = 2\ny = 0\nx = 2\n"
+    with pytest.raises(ApplyError, match="not found"):
+        apply_blocks(text, [block("x = 1\n", "x = 2\n")])
 
 
 def test_search_equal_to_replace_is_a_noop() -> None:
