@@ -74,6 +74,8 @@ class WorkspaceIndex:
         self._build_lock = threading.Lock()
         self._rules = IgnoreRules(self.root, settings.ignore)
         self._entries: dict[str, FileEntry] = {}
+        # Paths changed by refresh/update while a build reads the disk: its swap keeps them.
+        self._changed_in_build: set[str] | None = None
         self._buffers: dict[str, str] = {}
         self._trees = BufferTrees()  # parse trees of open buffers, for incremental re-parsing
         self._skipped: Counter[str] = Counter()
@@ -185,6 +187,8 @@ class WorkspaceIndex:
 
     def _put(self, rel: str, entry: FileEntry | None) -> None:
         """Replace one file's entry (None removes it); callers hold the lock."""
+        if self._changed_in_build is not None:
+            self._changed_in_build.add(rel)
         old = self._entries.pop(rel, None) if entry is None else self._entries.get(rel)
         if self._tables is not None:
             if old is not None:
@@ -203,53 +207,70 @@ class WorkspaceIndex:
         """(Re)discover and index the whole workspace; reuses the cache and unchanged entries."""
         with self._build_lock:
             started = time.perf_counter()
-            rules = IgnoreRules(self.root, self.settings.ignore)
-            found = discover(self.root, rules, self.settings.max_file_bytes)
             with self._lock:
-                known = {
-                    path: entry for path, entry in self._entries.items() if not entry.from_buffer
-                }
-            workers = effective_jobs(jobs if jobs is not None else self.settings.jobs)
-            with gc_paused():
-                loaded = load_entries(
-                    self.root,
-                    found.files,
-                    known=known,
-                    known_skips=self._skips,
-                    cache=self._cache,
-                    max_file_bytes=self.settings.max_file_bytes,
-                    workers=workers,
-                    progress=progress,
-                )
-            entries, skipped = loaded.entries, loaded.skipped
-            parsed, reused = loaded.parsed, loaded.reused
-            skipped.update(found.skipped)
-            self._skips = loaded.skips
-            if self._cache is not None:
-                keep = entries.keys() | loaded.skips.keys()
-                self._cache.write(loaded.rows, loaded.cached_paths - keep)
+                self._changed_in_build = set()
+            try:
+                return self._build(started, jobs, progress)
+            finally:
                 with self._lock:
-                    self._cached_paths = set(keep)
+                    self._changed_in_build = None
+
+    def _build(
+        self, started: float, jobs: int | None, progress: Callable[[int, int], None] | None
+    ) -> IndexStats:
+        """The body of ``build``; the caller holds the build lock."""
+        rules = IgnoreRules(self.root, self.settings.ignore)
+        found = discover(self.root, rules, self.settings.max_file_bytes)
+        with self._lock:
+            known = {path: entry for path, entry in self._entries.items() if not entry.from_buffer}
+        workers = effective_jobs(jobs if jobs is not None else self.settings.jobs)
+        with gc_paused():
+            loaded = load_entries(
+                self.root,
+                found.files,
+                known=known,
+                known_skips=self._skips,
+                cache=self._cache,
+                max_file_bytes=self.settings.max_file_bytes,
+                workers=workers,
+                progress=progress,
+            )
+        entries, skipped = loaded.entries, loaded.skipped
+        parsed, reused = loaded.parsed, loaded.reused
+        skipped.update(found.skipped)
+        self._skips = loaded.skips
+        if self._cache is not None:
+            keep = entries.keys() | loaded.skips.keys()
+            self._cache.write(loaded.rows, loaded.cached_paths - keep)
             with self._lock:
-                for path, entry in self._entries.items():
-                    # Open buffers still win, including unsaved files that are not on disk.
-                    if entry.from_buffer and not rules.is_ignored(path):
-                        entries[path] = entry
-                changed = {
-                    path
-                    for path in entries.keys() | self._entries.keys()
-                    if self._entries.get(path) != entries.get(path)
-                }
-                self._rules = rules
-                self._entries = dict(sorted(entries.items()))
-                self._skipped = skipped
-                self._tables = None
-                if changed:
-                    self.generation += 1
-                self._last = IndexStats(
-                    parsed=parsed, from_cache=reused, seconds=time.perf_counter() - started
-                )
-                stats = self.stats
+                self._cached_paths = set(keep)
+        with self._lock:
+            for path, entry in self._entries.items():
+                # Open buffers still win, including unsaved files that are not on disk.
+                if entry.from_buffer and not rules.is_ignored(path):
+                    entries[path] = entry
+            # A watcher refresh (or a buffer) that ran while this build read the disk is
+            # newer than what the build read: it wins, removals included.
+            for path in self._changed_in_build or ():
+                if path in self._entries:
+                    entries[path] = self._entries[path]
+                else:
+                    entries.pop(path, None)
+            changed = {
+                path
+                for path in entries.keys() | self._entries.keys()
+                if self._entries.get(path) != entries.get(path)
+            }
+            self._rules = rules
+            self._entries = dict(sorted(entries.items()))
+            self._skipped = skipped
+            self._tables = None
+            if changed:
+                self.generation += 1
+            self._last = IndexStats(
+                parsed=parsed, from_cache=reused, seconds=time.perf_counter() - started
+            )
+            stats = self.stats
         self._notify(changed)
         log.info(
             "indexed %s: %d files (%d parsed, %d cached) in %.2f s",

@@ -223,3 +223,30 @@ def test_gitignore_inside_an_ignored_folder_does_not_rescan(
     write(project, "pkg/.gitignore", "use.py\n")
     assert index.refresh(["pkg/.gitignore"]) == {"pkg/.gitignore", "pkg/use.py"}
     assert builds == [1]
+
+
+def test_a_refresh_during_a_build_is_not_lost(tmp_path: Path) -> None:
+    """The watcher refreshes a file (and sees another deleted) while a build is reading the
+    disk; the build's swap at the end must not bring back what it read before."""
+    write(tmp_path, "a.py", "def old_name():\n    pass\n")
+    write(tmp_path, "b.py", "def doomed():\n    pass\n")
+    index = WorkspaceIndex(tmp_path, cache_path=None)
+    index.build(jobs=1)
+    write(tmp_path, "c.py", "def c():\n    pass\n")  # so the second build has work to do
+    refreshed = False
+
+    def progress(done: int, total: int) -> None:
+        nonlocal refreshed
+        if done == total and not refreshed:  # every file read: the swap is next
+            refreshed = True
+            write(tmp_path, "a.py", "def new_name():\n    pass\n")
+            (tmp_path / "b.py").unlink()
+            index.refresh(["a.py", "b.py"])
+
+    os.utime(tmp_path / "a.py", ns=(1, 1))  # unchanged size+mtime would be reused, not read
+    index.build(jobs=1, progress=progress)
+    assert refreshed
+    assert [p for p, _ in index.definitions("new_name")] == ["a.py"]
+    assert index.definitions("old_name") == []
+    assert index.get("b.py") is None and index.definitions("doomed") == []
+    assert index.get("c.py") is not None
