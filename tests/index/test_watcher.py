@@ -20,6 +20,20 @@ async def _wait_for(condition, changes: asyncio.Queue) -> None:  # type: ignore[
     await asyncio.wait_for(loop(), TIMEOUT)
 
 
+async def _until_watching(root: Path, seen: list[set[str]]) -> None:
+    """The OS watch starts some time after ``watch`` does (longer on a loaded machine): touch
+    a probe file until the watcher reports it, instead of sleeping and hoping."""
+
+    async def loop() -> None:
+        n = 0
+        while not any("probe.py" in batch for batch in seen):
+            n += 1
+            write(root, "probe.py", f"PROBE = {n}\n")
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(loop(), TIMEOUT)
+
+
 async def test_watcher_sees_outside_create_modify_delete(tmp_path: Path) -> None:
     write(tmp_path, ".gitignore", "ignored/\n")
     write(tmp_path, "a.py", "def first(): pass\n")
@@ -35,7 +49,7 @@ async def test_watcher_sees_outside_create_modify_delete(tmp_path: Path) -> None
 
     task = asyncio.create_task(watch(index, stop=stop, debounce_ms=50, on_change=on_change))
     try:
-        await asyncio.sleep(0.3)  # let the OS watch start before writing
+        await _until_watching(tmp_path, seen)
         write(tmp_path, "ignored/skip.py", "def nope(): pass\n")
         write(tmp_path, "a.py", "def second(): pass\n")
         write(tmp_path, "b.py", "def created(): pass\n")
@@ -52,4 +66,4 @@ async def test_watcher_sees_outside_create_modify_delete(tmp_path: Path) -> None
     assert index.definitions("first") == []
     assert index.get("ignored/skip.py") is None
     assert all(not p.startswith("ignored/") for batch in seen for p in batch)
-    assert sorted(index.entries()) == [".gitignore", "c.py"]
+    assert sorted(index.entries()) == [".gitignore", "c.py", "probe.py"]
