@@ -86,12 +86,26 @@ class GoalSettings:
 
 
 @dataclass(frozen=True)
+class VerifySettings:
+    """The project's own checks, run in a sandbox on a scratch copy (lsp_agent/verify/)."""
+
+    enabled: bool = True
+    # name -> "command line" | {command = str | [str], kind = "test" | "lint"}; empty = detect
+    commands: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = 300.0  # seconds per command
+    max_output: int = 4 << 20  # bytes of output per command before it is stopped
+    rounds: int = 2  # debugger -> coders revisions while checks fail
+    sandbox: str = "bwrap"  # "bwrap" | "none" (running checks unsandboxed: user config only)
+
+
+@dataclass(frozen=True)
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
     budgets: BudgetSettings = field(default_factory=BudgetSettings)
     goals: GoalSettings = field(default_factory=GoalSettings)
+    verify: VerifySettings = field(default_factory=VerifySettings)
     confirm_edits: bool = False  # mark workspace edits needsConfirmation (editor preview)
     jobs: int = 4  # parallel tasks in the batch command
     # model name (or "*") -> {input, cached_input, output} USD per million tokens; overrides
@@ -112,6 +126,7 @@ _SECTIONS: dict[str, type] = {
     "context": ContextSettings,
     "budgets": BudgetSettings,
     "goals": GoalSettings,
+    "verify": VerifySettings,
 }
 # Flat aliases accepted at the top level (editor settings are flat: lspAgent.provider, ...).
 _TOP_LEVEL_ALIASES: dict[str, tuple[str, str]] = {
@@ -192,6 +207,9 @@ def _validate(settings: Settings) -> None:
     unknown_roles = sorted(set(model.role_models) - set(ROLES))
     if unknown_roles:
         raise ValueError(f"models has unknown roles {unknown_roles}; roles are {list(ROLES)}")
+    if settings.verify.sandbox not in ("bwrap", "none"):
+        sandbox = settings.verify.sandbox
+        raise ValueError(f"verify.sandbox must be 'bwrap' or 'none', got {sandbox!r}")
     if not 0 < settings.context.churn_threshold <= 1:
         raise ValueError("context.churn_threshold must be in (0, 1]")
     from lsp_agent.agents.pricing import validate_pricing

@@ -1,0 +1,152 @@
+"""The bubblewrap sandbox, really started: no network, nothing writable but the scratch tree,
+and every limit stops what it limits."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lsp_agent.verify import sandbox
+from lsp_agent.verify.sandbox import Limits, SandboxUnavailable, run_sandboxed
+from lsp_agent.verify.scratch import ScratchTree, create_scratch
+from tests.verify.conftest import needs_bwrap, tree_digest
+
+pytestmark = needs_bwrap
+PY = sys.executable
+
+
+@pytest.fixture
+def tree(project: Path, tmp_path: Path) -> Iterator[ScratchTree]:
+    with create_scratch(project, tmp_path / "scratch") as scratch:
+        yield scratch
+
+
+def run(tree: ScratchTree, code: str, **limits: float) -> sandbox.RunOutcome:
+    return run_sandboxed(
+        [PY, "-c", code], tree=tree.path, workspace=tree.source, limits=Limits(**limits)
+    )
+
+
+@pytest.fixture
+def outside_server() -> Iterator[int]:
+    """A loopback HTTP server in the test process, outside the sandbox."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_sees_the_scratch_tree_at_the_workspace_path(tree: ScratchTree) -> None:
+    tree.write_texts({"calc.py": "VALUE = 'scratch'\n"})
+    out = run(tree, "import os, calc; print(os.getcwd(), calc.VALUE)")
+    assert out.ok, out.output
+    assert out.output.split() == [str(tree.source), "scratch"]
+
+
+def test_no_network(tree: ScratchTree, outside_server: int) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(
+        f"http://127.0.0.1:{outside_server}/", timeout=5
+    ).close()  # reachable here
+    code = (
+        "import socket, sys\n"
+        "for host, port in [('127.0.0.1', PORT), ('1.1.1.1', 80), ('10.0.0.1', 80)]:\n"
+        "    try:\n"
+        "        socket.create_connection((host, port), timeout=3).close()\n"
+        "        print('CONNECTED', host)\n"
+        "    except OSError as exc:\n"
+        "        print('refused', host, exc.errno)\n"
+        "print(sorted(n for _, n in socket.if_nameindex()))\n"
+    ).replace("PORT", str(outside_server))
+    out = run(tree, code)
+    assert out.ok, out.output
+    assert "CONNECTED" not in out.output
+    assert out.output.count("refused") == 3
+    assert "['lo']" in out.output
+
+
+def test_writes_only_inside_the_scratch_tree(
+    tree: ScratchTree, project: Path, tmp_path: Path
+) -> None:
+    before = tree_digest(project)
+    repo_probe = Path(__file__).parent / "lsp-agent-probe"
+    home = Path(os.environ.get("HOME", "/root"))
+    denied = [str(repo_probe), "/var/tmp/lsp-agent-probe", "/usr/lsp-agent-probe"]
+    denied.append(str(project / ".venv" / "probe"))
+    # /tmp and $HOME are private tmpfs: writes there succeed and vanish with the sandbox.
+    private = [str(tmp_path / "outside.txt"), str(home / "lsp-agent-probe")]
+    code = (
+        "import sys\n"
+        "for t in sys.argv[1:]:\n"
+        "    try:\n"
+        "        open(t, 'w').write('x')\n"
+        "        print('WROTE', t)\n"
+        "    except OSError as exc:\n"
+        "        print('denied', t, exc.strerror)\n"
+        "open('written-in-scratch.txt', 'w').write('ok')\n"
+    )
+    out = run_sandboxed([PY, "-c", code, *denied, *private], tree=tree.path, workspace=tree.source)
+    assert out.ok, out.output
+    for target in denied:
+        assert f"denied {target}" in out.output
+    for target in [*denied, *private]:
+        assert not Path(target).exists(), target
+    assert (tree.path / "written-in-scratch.txt").read_text() == "ok"
+    assert tree_digest(project) == before
+
+
+def test_infinite_loop_is_stopped(tree: ScratchTree) -> None:
+    out = run(tree, "while True: pass", wall_seconds=20, cpu_seconds=1)
+    assert out.limit in ("cpu time", "wall time")
+    assert out.duration_s < 20
+    out = run(tree, "import time; time.sleep(60)", wall_seconds=1)
+    assert out.limit == "wall time" and out.exit_code is None
+    assert out.duration_s < 10
+
+
+def test_fork_bomb_is_bounded(tree: ScratchTree) -> None:
+    code = (
+        "import os, time\n"
+        "n = 0\n"
+        "while n < 5000:\n"
+        "    try:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(30); os._exit(0)\n"
+        "        n += 1\n"
+        "    except OSError:\n"
+        "        print('fork refused after', n, flush=True); break\n"
+    )
+    out = run(tree, code, wall_seconds=15, processes=64)
+    if os.geteuid() == 0 and not sandbox.PIDS_CGROUP.exists():
+        pytest.skip("no pids cgroup here and root is exempt from RLIMIT_NPROC")
+    assert "fork refused after" in out.output, out.output
+    forks = int(out.output.split("fork refused after")[1].split()[0])
+    assert forks < 64
+    assert out.limit == "processes"
+
+
+def test_output_flood_is_stopped(tree: ScratchTree) -> None:
+    code = "import sys\nfor _ in range(1600): sys.stdout.write('x' * 65536)\n"  # 100 MiB
+    out = run(tree, code, output_bytes=1 << 20)
+    assert out.limit == "output size"
+    assert len(out.output) <= 1 << 20
+
+
+def test_memory_limit(tree: ScratchTree) -> None:
+    out = run(tree, "b = bytearray(2 << 30)", memory_bytes=512 << 20)
+    assert out.exit_code != 0 and "MemoryError" in out.output
+
+
+def test_no_bwrap_names_the_package(tree: ScratchTree, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SandboxUnavailable, match="bubblewrap"):
+        run_sandboxed(["true"], tree=tree.path, workspace=tree.source)
