@@ -101,6 +101,11 @@ def setup(server: LanguageServer, session: Session) -> None:
             root, path = session.roots.find(params.text_document.uri)
         except ValueError:
             return []
+        if root.index is not None and root.index_ready.is_set():
+            reason = root.index.unavailable(path)
+            if reason is not None:  # ignored, too large, binary: a task could only fail
+                log.debug("no code actions for %s: %s", path, reason)
+                return []
         doc = root.documents.get(path)
         version = doc.version if doc is not None else None
         lazy = "command" in session.code_action_resolve_properties

@@ -49,6 +49,14 @@ def _field(obj: Mapping[str, Any], name: str, kind: type | tuple[type, ...], opt
     return value
 
 
+_UNAVAILABLE = {
+    "ignored": "it is ignored (.gitignore, .git/info/exclude or index.ignore)",
+    "too_large": "it is larger than index.max_file_bytes",
+    "binary": "it is a binary file",
+    "not indexed": "it is not in the workspace index",
+}
+
+
 def parse_run_task(session: Session, args: tuple[Any, ...]) -> TaskRequest:
     obj = _one_object(RUN_TASK, args)
     uri = _field(obj, "uri", str, False)
@@ -56,6 +64,10 @@ def parse_run_task(session: Session, args: tuple[Any, ...]) -> TaskRequest:
         root, path = session.roots.find(uri)
     except ValueError as exc:
         raise JsonRpcInvalidParams(str(exc)) from None
+    if root.index is not None and root.index_ready.is_set():
+        reason = root.index.unavailable(path)
+        if reason is not None:
+            raise JsonRpcInvalidParams(f"lsp-agent cannot work on {path}: {_UNAVAILABLE[reason]}")
     selection = _field(obj, "range", Mapping, True)
     try:
         rng = None if selection is None else _converter.structure(selection, types.Range)

@@ -182,8 +182,14 @@ def read_source(path: Path | str, max_file_bytes: int) -> bytes | str:
             data = handle.read(max_file_bytes + 1)
     except OSError:
         return "unreadable"
+    return skip_reason(data, max_file_bytes) or data
+
+
+def skip_reason(data: bytes, max_file_bytes: int) -> str | None:
+    """Why content is not indexed ("too_large", "binary"), or None: the one rule for files
+    on disk and open buffers alike."""
     if len(data) > max_file_bytes:
         return "too_large"
     if b"\0" in data[:SNIFF_BYTES]:
         return "binary"
-    return data
+    return None

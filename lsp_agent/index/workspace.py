@@ -21,7 +21,7 @@ from pathlib import Path
 from lsp_agent.config import IndexSettings, workspace_cache_dir
 from lsp_agent.index import codec, languages
 from lsp_agent.index.cache import IndexCache, Row
-from lsp_agent.index.discovery import IgnoreRules, discover, read_source
+from lsp_agent.index.discovery import IgnoreRules, discover, read_source, skip_reason
 from lsp_agent.index.incremental import BufferTrees
 from lsp_agent.index.loader import SkipStamp, load_entries
 from lsp_agent.index.model import Definition, FileEntry, IndexStats, Reference
@@ -72,6 +72,7 @@ class WorkspaceIndex:
         self._cache = IndexCache(cache_path, self.root) if cache_path is not None else None
         self._lock = threading.RLock()
         self._build_lock = threading.Lock()
+        self._parse_lock = threading.Lock()
         self._rules = IgnoreRules(self.root, settings.ignore)
         self._entries: dict[str, FileEntry] = {}
         # Paths changed by refresh/update while a build reads the disk: its swap keeps them.
@@ -285,35 +286,66 @@ class WorkspaceIndex:
     def update(self, path: str, text: str) -> FileEntry | None:
         """An open editor buffer's text; it overrides disk until ``close_buffer``.
 
-        Returns the new entry, or None when the path is ignored (its text is still served)."""
+        Returns the new entry, or None when the path is ignored, too large or binary (its text
+        is still served). Parsing happens outside the index lock: readers (snapshot builds,
+        tool lookups) never wait for a buffer's parse."""
         rel = self._rel(path)
+        data = text.encode("utf-8", "surrogatepass")
         with self._lock:
             self._buffers[rel] = text
-            if self._rules.is_ignored(rel):
-                return None
-            data = text.encode("utf-8", "surrogatepass")
+            unindexed = self._rules.is_ignored(rel) or skip_reason(
+                data, self.settings.max_file_bytes
+            )
             old = self._entries.get(rel)
-            if (
-                old is not None
-                and old.from_buffer
-                and old.size == len(data)
-                and old.sha256 == hashlib.sha256(data).hexdigest()
-            ):
-                return old
+            if unindexed:
+                if old is None:
+                    return None
+                # The buffer overrides disk: past the limits, no entry (not the disk's, stale).
+                self._put(rel, None)
+                self.generation += 1
+        if unindexed:
+            self._notify({rel})
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        if old is not None and old.from_buffer and (old.size, old.sha256) == (len(data), digest):
+            return old
+        with self._parse_lock:  # one buffer parse at a time: the incremental trees are shared
             language = languages.language_for_path(rel)
             symbols = self._trees.symbols(rel, language, data) if language else None
             entry = build_entry(
                 rel, language, data, mtime_ns=time.time_ns(), from_buffer=True, symbols=symbols
             )
+        with self._lock:
+            if self._buffers.get(rel) is not text:
+                return entry  # a newer text (or a close) came meanwhile: it decides the entry
             self._put(rel, entry)
             self.generation += 1
         self._notify({rel})
         return entry
 
+    def unavailable(self, path: str) -> str | None:
+        """Why no task can run on ``path`` ("ignored", "too_large", "binary", "not indexed"),
+        or None when it can: code actions are offered only where a task can run. Lock-free
+        (single dict and attribute reads): the server asks on its event loop, and the lock
+        can be held for a while (the first symbol-table build)."""
+        rel = self._rel(path)
+        if rel in self._entries:
+            return None
+        if self._rules.is_ignored(rel):
+            return "ignored"
+        text = self._buffers.get(rel)
+        if text is not None:
+            reason = skip_reason(
+                text.encode("utf-8", "surrogatepass"), self.settings.max_file_bytes
+            )
+            return reason or "not indexed"
+        return "not indexed"
+
     def close_buffer(self, path: str) -> None:
         rel = self._rel(path)
-        with self._lock:
+        with self._parse_lock:
             self._trees.discard(rel)
+        with self._lock:
             if self._buffers.pop(rel, None) is None:
                 return
         self.refresh([rel])

@@ -250,3 +250,18 @@ def test_a_refresh_during_a_build_is_not_lost(tmp_path: Path) -> None:
     assert index.definitions("old_name") == []
     assert index.get("b.py") is None and index.definitions("doomed") == []
     assert index.get("c.py") is not None
+
+
+def test_a_buffer_past_the_limits_is_served_but_not_indexed(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", "def small():\n    pass\n")
+    index = WorkspaceIndex(tmp_path, IndexSettings(max_file_bytes=100), cache_path=None)
+    index.build(jobs=1)
+    assert index.unavailable("a.py") is None
+    big = "def big():\n    pass\n" + "x = 1\n" * 50
+    assert index.update("a.py", big) is None  # grew past max_file_bytes while open
+    assert index.get("a.py") is None and index.definitions("small") == []
+    assert index.text("a.py") == big and index.unavailable("a.py") == "too_large"
+    assert index.update("bin.py", "a\0b") is None
+    assert index.unavailable("bin.py") == "binary"
+    assert index.update("a.py", "def again():\n    pass\n") is not None
+    assert [p for p, _ in index.definitions("again")] == ["a.py"]

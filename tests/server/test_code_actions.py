@@ -219,3 +219,46 @@ async def test_files_changed_outside_the_editor_reach_the_index(server: ServerUn
         return any(entry.path == "generated.py" for entry in manifest.files)
 
     await server.wait_for_async(listed, "the watcher to index generated.py")
+
+
+async def test_no_actions_where_a_task_can_only_fail(tmp_path: Path) -> None:
+    """An ignored file (node_modules) and a buffer past index.max_file_bytes get no code
+    actions; running a task on one says why instead of a raw index error."""
+    root = make_workspace(
+        tmp_path / "ws",
+        {
+            ".gitignore": "node_modules/\n",
+            "calc.py": CALC,
+            "node_modules/x/y.js": "function y() { return 1 }\n",
+        },
+    )
+    sut = await start_server(root, env=server_env(tmp_path))
+    try:
+        await sut.wait_for(lambda: "end" in sut.progress_kinds("lsp-agent/index"), "the index")
+        sut.open("calc.py")
+        sut.open("node_modules/x/y.js")
+        sut.open("big.py", text="x = 1\n" * 200_000)  # 1.2 MB: past the 1 MiB default
+
+        async def actions(path: str) -> list:
+            return (
+                await sut.client.text_document_code_action_async(
+                    types.CodeActionParams(
+                        text_document=types.TextDocumentIdentifier(uri=sut.uri(path)),
+                        range=_rng(0, 0, 1, 0),
+                        context=types.CodeActionContext(diagnostics=[]),
+                    )
+                )
+                or []
+            )
+
+        await sut.wait_for_async(lambda: _has_actions(actions, "calc.py"), "calc.py's actions")
+        assert await actions("node_modules/x/y.js") == []
+        assert await actions("big.py") == []
+        with pytest.raises(JsonRpcException, match=r"node_modules/x/y\.js: it is ignored"):
+            await sut.run_task("node_modules/x/y.js", preset="simplify")
+    finally:
+        await stop_server(sut)
+
+
+async def _has_actions(actions, path: str) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await actions(path))
