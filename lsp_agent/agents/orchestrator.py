@@ -176,7 +176,7 @@ async def _run(
         if not merged:
             return TaskResult("no_changes", title, plan.notes or "no file changed", [], Usage())
         emit("reviewing", f"reviewing (round {round_number + 1})", round_number, rounds + 1)
-        verdict = await reviewer.review(_combined_diff(merged))
+        verdict = await reviewer.review(_combined_diff(merged), {m.path: m.text for m in merged})
         ctx.transcript.event("review", round=round_number + 1, **verdict)
         if verdict["approved"]:
             break

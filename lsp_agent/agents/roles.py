@@ -9,6 +9,7 @@ task, the snapshot tail) comes after them, starting with a ``# Role: <role>`` li
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
@@ -139,16 +140,22 @@ def _plan_dict(ctx: RoleContext, args: dict[str, Any]) -> dict[str, Any]:
 
 
 class Reviewer:
-    """Keeps its conversation across rounds so a re-review sees what it asked for."""
+    """Keeps its conversation across rounds so a re-review sees what it asked for. Its tools
+    read the changed files as the coders left them (``review(texts=...)``), not the originals."""
 
     def __init__(self, ctx: RoleContext, plan: Plan) -> None:
         self.ctx, self.plan = ctx, plan
         self.agent: Agent | None = None
+        base = ctx.workspace
+        self.workspace = Workspace(base.index, base.texts, redactor=base.redactor)
 
-    async def review(self, diff: str) -> dict[str, Any]:
+    async def review(self, diff: str, texts: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Review ``diff``; ``texts`` (path -> merged text) is what the tools show for the
+        files it changes."""
+        self.workspace.revise(texts or {})
         diff_text = "# Combined diff\n\n```diff\n" + (diff or "(empty)\n") + "```"
         if self.agent is None:
-            tools = [*research_tools(self.ctx.workspace), submit_review_tool()]
+            tools = [*research_tools(self.workspace), submit_review_tool()]
             text = task_message(
                 render("reviewer"), self.ctx.task, self.ctx.tail, self.plan.to_text(), diff_text
             )

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from lsp_agent.agents.loop import Submitted, ToolError
 from lsp_agent.context.sensitive import is_sensitive
-from lsp_agent.index.symbols import MAX_SIGNATURE
+from lsp_agent.index.languages import language_for_path
+from lsp_agent.index.symbols import MAX_SIGNATURE, extract
 from lsp_agent.redact import Redactor, clip, drop_cut_token
 
 MAX_READ_LINES = 2000
@@ -66,6 +67,47 @@ class Workspace:
         self.root = Path(index.root).resolve()
         self.texts = dict(texts or {})
         self.redactor = redactor if redactor is not None else Redactor()
+        # Texts every tool sees instead of the file's (``revise``): a reviewer's merged results.
+        self.revised: dict[str, str] = {}
+
+    def revise(self, texts: Mapping[str, str]) -> None:
+        """Make ``read_file``, ``grep``, ``list_files`` and ``find_*`` see ``texts`` (path ->
+        changed text) instead of the index's and the buffers' texts, replacing earlier ones."""
+        self.revised = dict(texts)
+
+    def definitions(self, name: str) -> list[tuple[str, Any]]:
+        hits = [(p, d) for p, d in self.index.definitions(name) if p not in self.revised]
+        return self._revised_symbols(0, name) + hits
+
+    def references(self, name: str) -> list[tuple[str, Any]]:
+        hits = [(p, r) for p, r in self.index.references(name) if p not in self.revised]
+        return self._revised_symbols(1, name) + hits
+
+    def _revised_symbols(self, which: int, name: str) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        for path, text in sorted(self.revised.items()):
+            language = language_for_path(path)
+            if language is not None:
+                symbols = extract(language, text.encode("utf-8", "replace"))[which]
+                out.extend((path, item) for item in symbols if item.name == name)
+        return out
+
+    def grep(self, pattern: str, *, regex: bool, limit: int) -> list[tuple[str, int, str]]:
+        """Lines holding ``pattern``; the revised texts first, instead of their old versions."""
+        if not self.revised:
+            return self.index.grep(pattern, regex=regex, limit=limit)
+        try:
+            compiled = re.compile(pattern if regex else re.escape(pattern))
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        hits = [
+            (path, number, line)
+            for path, text in sorted(self.revised.items())
+            for number, line in enumerate(text.splitlines())
+            if compiled.search(line)
+        ]
+        rest = self.index.grep(pattern, regex=regex, limit=limit)
+        return (hits + [h for h in rest if h[0] not in self.revised])[:limit]
 
     def clip(self, text: str, limit: int) -> str:
         """``text`` cut to ``limit`` characters; redacted first when it is cut."""
@@ -98,7 +140,7 @@ class Workspace:
             raise ToolError(str(exc)) from None
         if is_secret_path(rel):
             raise ToolError(f"{rel} is a secret file (keys, credentials); it cannot be read")
-        if rel not in self.texts and self.index.is_ignored(rel):
+        if rel not in self.texts and rel not in self.revised and self.index.is_ignored(rel):
             raise ToolError(f"{rel} is ignored by the workspace settings")
         raw = self._raw(rel)
         if raw is not None and _PRIVATE_KEY.search(raw):
@@ -109,6 +151,8 @@ class Workspace:
         return rel
 
     def _raw(self, rel: str) -> str | None:
+        if rel in self.revised:
+            return self.revised[rel]
         return self.texts[rel] if rel in self.texts else self.index.text(rel)
 
     def read(self, rel: str) -> str | None:
@@ -125,6 +169,7 @@ class Workspace:
         plus open buffers that are not ignored; never a secret file."""
         names = set(self.index.entries())
         names.update(p for p in self.texts if p not in names and not self.index.is_ignored(p))
+        names.update(self.revised)  # a file the task creates
         return sorted(p for p in names if not is_secret_path(p))
 
 
@@ -199,7 +244,7 @@ def research_tools(ws: Workspace) -> list[Tool]:
         name = args.get("name")
         if not isinstance(name, str) or not name:
             raise ToolError("name must be a non-empty string")
-        hits = [(p, d) for p, d in ws.index.definitions(name) if not is_secret_path(p)]
+        hits = [(p, d) for p, d in ws.definitions(name) if not is_secret_path(p)]
         rows = [
             f"{p}:{d.start_line + 1}: {d.kind} {_signature(d.signature)}"
             for p, d in hits[:MAX_HITS]
@@ -210,7 +255,7 @@ def research_tools(ws: Workspace) -> list[Tool]:
         name = args.get("name")
         if not isinstance(name, str) or not name:
             raise ToolError("name must be a non-empty string")
-        hits = [(p, r) for p, r in ws.index.references(name) if not is_secret_path(p)]
+        hits = [(p, r) for p, r in ws.references(name) if not is_secret_path(p)]
         rows = [f"{p}:{r.line + 1}: {r.kind} {r.name}" for p, r in hits[:MAX_HITS]]
         return "\n".join(rows) if rows else f"no references to {name!r}"
 
@@ -220,7 +265,7 @@ def research_tools(ws: Workspace) -> list[Tool]:
             raise ToolError("pattern must be a non-empty string")
         regex = bool(args.get("regex", False))
         try:
-            hits = ws.index.grep(pattern, regex=regex, limit=MAX_HITS * 2)
+            hits = ws.grep(pattern, regex=regex, limit=MAX_HITS * 2)
         except (re.error, ValueError) as exc:
             raise ToolError(f"invalid regular expression: {exc}") from None
         readable: dict[str, bool] = {}
