@@ -11,9 +11,13 @@
 ;;  - `lsp-agent-tasks' lists tasks, applies a finished one or cancels a running one;
 ;;  - `lsp-agent-cancel' cancels a running task.
 ;;
-;;   (with-eval-after-load 'eglot
-;;     (add-to-list 'eglot-server-programs '((python-mode js-mode) . ("lsp-agent" "serve")))
-;;     (require 'lsp-agent-eglot))
+;;   (add-to-list 'load-path "/path/to/lsp-agent/editors/emacs")
+;;   (require 'lsp-agent-eglot)
+;;   (add-to-list 'eglot-server-programs
+;;                `((python-mode python-ts-mode) . ,(lsp-agent-server-program)))
+;;
+;; `lsp-agent-server-program' is this checkout's .venv/bin/lsp-agent (made by
+;; `python3 -m venv .venv && .venv/bin/pip install .' in the checkout), else lsp-agent on PATH.
 
 ;;; Code:
 
@@ -22,6 +26,17 @@
 (require 'jsonrpc)
 
 (defconst lsp-agent-run-task "lspAgent.runTask")
+
+(defconst lsp-agent--checkout
+  (and load-file-name (expand-file-name "../../" (file-name-directory load-file-name)))
+  "The checkout this file was loaded from (…/editors/emacs/lsp-agent-eglot.el → …/).")
+
+(defun lsp-agent-server-program ()
+  "The command for `eglot-server-programs': this checkout's .venv/bin/lsp-agent if it
+exists, else lsp-agent on PATH."
+  (let ((exe (and lsp-agent--checkout
+                  (expand-file-name ".venv/bin/lsp-agent" lsp-agent--checkout))))
+    (list (if (and exe (file-executable-p exe)) exe "lsp-agent") "serve")))
 
 (defun lsp-agent--plist-remove (plist key)
   "PLIST without KEY."

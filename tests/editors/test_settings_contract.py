@@ -100,7 +100,11 @@ def test_every_vscode_setting_reaches_the_server_settings() -> None:
 def test_helix_example_config_is_accepted() -> None:
     data = tomllib.loads((REPO_ROOT / "editors" / "helix" / "languages.toml").read_text())
     server = data["language-server"]["lsp-agent"]
-    assert [server["command"], *server["args"]] == ["lsp-agent", "serve"]
+    # The clone's server (editors/README.md, "The server comes from your clone").
+    assert [server["command"], *server["args"]] == [
+        "/path/to/lsp-agent/.venv/bin/lsp-agent",
+        "serve",
+    ]
     settings, warnings = merge_settings(Settings(), server["config"]["lspAgent"])
     assert warnings == []
     assert settings.model.provider == "deepseek"
