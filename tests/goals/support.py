@@ -66,7 +66,13 @@ class GoalModel:
         storm_at: str | None = None,
         storm_size: int = 0,
         on_coder: Callable[[str], None] | None = None,
+        extra_targets: dict[str, list[str]] | None = None,
+        coder_delay_ms: dict[str, int] | None = None,
+        reject_message: str = "",
     ) -> None:
+        self.reject_message = reject_message
+        self.extra_targets = extra_targets or {}
+        self.coder_delay_ms = coder_delay_ms or {}
         self.plan, self.revise, self.reject = plan, revise, set(reject or ())
         self.storm_at, self.storm_size, self.storm_left = storm_at, storm_size, 0
         self.on_coder = on_coder
@@ -99,6 +105,7 @@ class GoalModel:
                 if line.startswith("Files: "):
                     files = [p.strip() for p in line.removeprefix("Files: ").split(",")]
                     break
+            files += [p for p in self.extra_targets.get(key, []) if p not in files]
             targets = [{"path": p, "instructions": f"append STEP_{key}"} for p in files]
             args = {"targets": targets, "notes": f"wrote {', '.join(files)} for {key}"}
             return {"tool_calls": [{"name": "submit_plan", "arguments": args}]}
@@ -106,12 +113,14 @@ class GoalModel:
             path = task_of(body).split("\n", 2)[1].removeprefix("# Target file: ").strip()
             if self.on_coder is not None:
                 self.on_coder(key)
-            number = key.lstrip("s").replace("b", "")
-            line = f"STEP_{key} = {number or 0}\n"
-            return {"content": f"{path}\n<<<<<<< SEARCH\n=======\n{line}>>>>>>> REPLACE\n"}
+            number = re.sub(r"\D", "", key) or "0"
+            line = f"STEP_{key} = {number}\n"
+            block = f"{path}\n<<<<<<< SEARCH\n=======\n{line}>>>>>>> REPLACE\n"
+            return {"reply": {"content": block}, "delay_ms": self.coder_delay_ms.get(key, 0)}
         if role == "reviewer":
             if key in self.reject:
-                findings = [{"path": "", "message": f"acceptance check of {key} fails"}]
+                message = self.reject_message or f"acceptance check of {key} fails"
+                findings = [{"path": "", "message": message}]
                 args = {"approved": False, "findings": findings}
             else:
                 args = {"approved": True, "findings": []}
