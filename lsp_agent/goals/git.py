@@ -9,7 +9,6 @@ the run's branch ``lsp-agent/<run-id>`` is visible to the user as soon as it exi
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -85,24 +84,30 @@ def workspace_commit(repo: Path, message: str) -> str:
 
 
 def add_worktree(repo: Path, dest: Path, ref: str, *, branch: str | None = None) -> Path:
-    """A worktree of ``repo`` at ``dest`` on ``ref``: on a new ``branch`` when given (an
-    existing branch is checked out as it is), else detached."""
+    """A worktree of ``repo`` at ``dest``: a new ``branch`` at ``ref``, an existing ``branch``
+    as it is (a resumed run whose tree was deleted), or detached at ``ref``. New worktrees are
+    made by ``verify.scratch.add_worktree``, the one place worktrees are created."""
+    from lsp_agent.verify.scratch import ScratchError
+    from lsp_agent.verify.scratch import add_worktree as create
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     if branch and git(repo, "branch", "--list", branch).strip():
         git(repo, "worktree", "add", str(dest), branch)
-    elif branch:
-        git(repo, "worktree", "add", "-b", branch, str(dest), ref)
-    else:
-        git(repo, "worktree", "add", "--detach", str(dest), ref)
-    return dest.resolve()
+        return dest.resolve()
+    try:
+        return create(repo, dest, ref=ref, branch=branch)
+    except ScratchError as exc:
+        raise GitError(str(exc)) from None
 
 
 def remove_worktree(repo: Path, dest: Path) -> None:
+    from lsp_agent.verify.scratch import ScratchError
+    from lsp_agent.verify.scratch import remove_worktree as remove
+
     try:
-        git(repo, "worktree", "remove", "--force", str(dest))
-    except GitError:
-        shutil.rmtree(dest, ignore_errors=True)
-        git(repo, "worktree", "prune", check=False)
+        remove(repo, dest)
+    except ScratchError as exc:
+        raise GitError(str(exc)) from None
 
 
 def clean(tree: Path) -> None:

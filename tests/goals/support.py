@@ -38,6 +38,16 @@ def step_of(body: dict[str, Any]) -> str:
     return found.group(1) if found else ""
 
 
+def last_line(coder_message: str, path: str) -> str | None:
+    """The last line of the file as the coder message shows it; None for a new/empty file."""
+    section = coder_message.split(f"# Current content of {path}\n\n", 1)[1]
+    if section.startswith("(the file is empty"):
+        return None
+    fence, _, rest = section.partition("\n")
+    lines = rest.split("\n" + fence, 1)[0].splitlines()
+    return lines[-1] if lines else None
+
+
 def chain(count: int, *, files: Callable[[int], str] | None = None) -> list[dict[str, Any]]:
     """``count`` steps, each depending on the one before, each writing its own file."""
     steps = []
@@ -115,7 +125,10 @@ class GoalModel:
                 self.on_coder(key)
             number = re.sub(r"\D", "", key) or "0"
             line = f"STEP_{key} = {number}\n"
-            block = f"{path}\n<<<<<<< SEARCH\n=======\n{line}>>>>>>> REPLACE\n"
+            last = last_line(task_of(body), path)
+            # Append: SEARCH the current last line (an empty SEARCH only creates a file).
+            search = f"{last}\n" if last is not None else ""
+            block = f"{path}\n<<<<<<< SEARCH\n{search}=======\n{search}{line}>>>>>>> REPLACE\n"
             return {"reply": {"content": block}, "delay_ms": self.coder_delay_ms.get(key, 0)}
         if role == "reviewer":
             if key in self.reject:
