@@ -73,6 +73,9 @@ class BudgetSettings:
     max_seconds: float = 900.0
     review_rounds: int = 2
     apply_rounds: int = 3  # retries for a coder whose edit blocks do not apply
+    # What a cached prompt token counts for in max_tokens (0..1); 0 = the model's price ratio
+    # (agents/pricing.py: cached input / input), 1.0 for a model with no known price.
+    cached_token_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,8 @@ def _validate(settings: Settings) -> None:
     if settings.verify.sandbox not in ("bwrap", "none"):
         sandbox = settings.verify.sandbox
         raise ValueError(f"verify.sandbox must be 'bwrap' or 'none', got {sandbox!r}")
+    if settings.budgets.cached_token_weight > 1:
+        raise ValueError("budgets.cached_token_weight must be between 0 and 1")
     if not 0 < settings.context.churn_threshold <= 1:
         raise ValueError("context.churn_threshold must be in (0, 1]")
     from lsp_agent.agents.pricing import validate_pricing

@@ -10,14 +10,16 @@ and each reply is restored before anything uses it (tool arguments, plans, edits
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lsp_agent.agents.pricing import price_for
 from lsp_agent.agents.usage import ModelReply, ToolCall, Usage, assistant_message
-from lsp_agent.config import BudgetSettings
+from lsp_agent.config import BudgetSettings, Settings
 from lsp_agent.redact import Redactor
 
 if TYPE_CHECKING:
@@ -26,6 +28,11 @@ if TYPE_CHECKING:
     from lsp_agent.agents.transcript import Transcript
 
 LOOP_LIMIT = 3  # identical failing tool calls before the agent is stopped
+# Budget estimates before the task's first reported usage calibrates them (conservative:
+# ~5 characters a token on code, 4 here), and per message for the chat template's markers.
+CHARS_PER_TOKEN_GUESS = 1 / 4
+REPLY_ALLOWANCE = 4_096  # a role's reply before it has given one
+MESSAGE_TOKENS = 8
 
 
 class ToolError(Exception):
@@ -49,23 +56,78 @@ class LoopDetected(Exception):
 
 
 class Budget:
-    """Limits shared by every agent of one task: total tokens and wall clock."""
+    """Limits shared by every agent of one task: total tokens and wall clock.
 
-    def __init__(self, settings: BudgetSettings) -> None:
+    Tokens measure spend: a prompt token the provider's cache served counts at ``cached_weight``
+    (its price ratio), the rest in full. Parallel agents share the budget through reservations:
+    each request reserves an estimate before it is sent (``reserve``) and the estimate is
+    replaced by the reported usage when it returns. A request is sent only while the spent and
+    reserved tokens leave room for its estimate, or when nothing else is in flight (that one may
+    overrun), so a task overruns its budget by at most one request as long as the estimates
+    hold; a request that does not fit waits for those in flight and then fits or ends the task.
+    """
+
+    def __init__(
+        self,
+        settings: BudgetSettings,
+        *,
+        cached_weight: Callable[[str, str], float] | None = None,  # (provider, model) -> weight
+    ) -> None:
         self.settings = settings
         self.started = time.monotonic()
         self.usage = Usage()
         self.estimated = 0  # tokens of replies whose server reported no usage (some local servers)
+        self.charged = 0.0  # reported usage, cached prompt tokens at their weight
+        self.reserved = 0  # estimates of the requests in flight
+        self.peak = 0  # most tokens spent + reserved at any moment (a measure, for tests/bench)
+        fixed = settings.cached_token_weight
+        self._weight = cached_weight or (lambda _provider, _model: fixed or 1.0)
+        self._tokens_per_char = CHARS_PER_TOKEN_GUESS  # raised to the worst ratio reported
+        self._reply_allowance: dict[str, int] = {}  # role -> largest reply seen in this task
+        self._sent: set[int] = set()  # chained hashes of every message prefix sent so far
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Budget:
+        """The task budget: cached tokens weighted by ``budgets.cached_token_weight``, or when
+        that is 0 by the model's price ratio (``pricing.price_for``; 1.0 when unpriced)."""
+        fixed = settings.budgets.cached_token_weight
+
+        def weight(provider: str, model: str) -> float:
+            if fixed > 0:
+                return fixed
+            price = price_for(settings, provider, model) if model else None
+            return 1.0 if price is None else price.cached_weight
+
+        return cls(settings.budgets, cached_weight=weight)
 
     @property
     def tokens(self) -> int:
-        return self.usage.prompt_tokens + self.usage.completion_tokens + self.estimated
+        return int(self.charged) + self.estimated
 
-    def charge(self, usage: Usage, *, sent_chars: int = 0, reply_chars: int = 0) -> None:
+    def charge(
+        self,
+        usage: Usage,
+        *,
+        sent_chars: int = 0,
+        reply_chars: int = 0,
+        provider: str = "",
+        model: str = "",
+        role: str = "",
+    ) -> None:
         self.usage = self.usage + usage
         if usage.prompt_tokens + usage.completion_tokens == 0:
             # No usage reported: estimate (~4 characters a token) so the budget still binds.
             self.estimated += (sent_chars + reply_chars) // 4
+            return
+        cached = min(usage.cached_tokens, usage.prompt_tokens)
+        weight = min(max(self._weight(provider, model), 0.0), 1.0)
+        self.charged += usage.prompt_tokens - cached + cached * weight + usage.completion_tokens
+        if sent_chars and usage.prompt_tokens:
+            self._tokens_per_char = max(self._tokens_per_char, usage.prompt_tokens / sent_chars)
+        if role:
+            previous = self._reply_allowance.get(role, 0)
+            self._reply_allowance[role] = max(previous, usage.completion_tokens)
 
     def check(self) -> None:
         if self.tokens >= self.settings.max_tokens:
@@ -77,6 +139,78 @@ class Budget:
             raise LimitsExceeded(
                 "time", f"time budget exhausted: {elapsed:.1f} s of {self.settings.max_seconds} s"
             )
+
+    def estimate(
+        self,
+        role: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        extra_chars: int = 0,
+        provider: str = "",
+        model: str = "",
+    ) -> int:
+        """Tokens a request will be charged: its prompt (the leading messages an earlier
+        request of this task already sent count as cached) plus the largest reply this role
+        gave so far (``REPLY_ALLOWANCE`` before the first)."""
+        chain, cached_chars, total_chars = 0, 0, 0
+        prefix_open = True
+        for message in messages:
+            text = _message_text(message)
+            chain = hash((chain, message.get("role"), text))
+            total_chars += len(text)
+            if prefix_open and chain in self._sent:
+                cached_chars = total_chars
+            else:
+                prefix_open = False
+        weight = min(max(self._weight(provider, model), 0.0), 1.0)
+        uncached = total_chars - cached_chars + extra_chars
+        prompt = (uncached + cached_chars * weight) * self._tokens_per_char
+        reply = self._reply_allowance.get(role) or REPLY_ALLOWANCE
+        return int(prompt) + reply + MESSAGE_TOKENS * len(messages)
+
+    def remember(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Record the messages of a request as sent (their prefixes are cached from now on)."""
+        chain = 0
+        for message in messages:
+            chain = hash((chain, message.get("role"), _message_text(message)))
+            self._sent.add(chain)
+
+    @contextlib.asynccontextmanager
+    async def reserve(self, estimate: Callable[[], int]) -> AsyncIterator[int]:
+        """Hold ``estimate()`` tokens for one request (asked again after every wait: replies
+        meanwhile sharpen it); released when the block ends. Charge the reply inside the block,
+        so the spent tokens replace the estimate at once. Yields the estimate held."""
+        while True:
+            self.check()
+            held = estimate()
+            if not self.reserved or self.tokens + self.reserved + held <= self.settings.max_tokens:
+                break
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self.reserved += held
+        self.peak = max(self.peak, self.tokens + self.reserved)
+        try:
+            yield held
+        finally:
+            self.reserved -= held
+            self.peak = max(self.peak, self.tokens + self.reserved)
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    text = content if isinstance(content, str) else json.dumps(content)
+    if message.get("tool_calls"):
+        text += json.dumps(message["tool_calls"], sort_keys=True)
+    return text
 
 
 class Agent:
@@ -116,13 +250,33 @@ class Agent:
         self.transcript.messages(self.name, self.messages[self._logged :], start=self._logged)
         self._logged = len(self.messages)
         schemas = [tool.schema() for tool in self.tools.values()] or None
-        started = time.monotonic()
         # The one place messages leave for a model: deterministic placeholders keep messages 0
         # and 1 byte-identical; the reply is restored so plans and edits hold the real values.
         outgoing = self.redactor.redact_messages(self.messages)
-        reply = self.redactor.restore_reply(
-            await self.client.complete(role=self.role, messages=outgoing, tools=schemas)
-        )
+        config = getattr(self.client, "provider", None)
+        provider = getattr(config, "name", "")
+        model = config.model_for(self.role) if hasattr(config, "model_for") else ""
+        schema_chars = len(json.dumps(schemas)) if schemas else 0
+
+        def estimate() -> int:
+            return self.budget.estimate(
+                self.role, outgoing, extra_chars=schema_chars, provider=provider, model=model
+            )
+
+        async with self.budget.reserve(estimate) as held:
+            started = time.monotonic()
+            self.budget.remember(outgoing)
+            reply = self.redactor.restore_reply(
+                await self.client.complete(role=self.role, messages=outgoing, tools=schemas)
+            )
+            self.budget.charge(
+                reply.usage,
+                sent_chars=schema_chars + sum(len(_message_text(m)) for m in outgoing),
+                reply_chars=len(reply.content) + sum(len(c.arguments) for c in reply.tool_calls),
+                provider=reply.provider or provider,
+                model=reply.model or model,
+                role=self.role,
+            )
         self.transcript.event(
             "reply",
             agent=self.name,
@@ -132,11 +286,7 @@ class Agent:
             tool_calls=[{"name": c.name, "arguments": c.arguments} for c in reply.tool_calls],
             finish_reason=reply.finish_reason,
             usage=reply.usage.to_json(),
-        )
-        self.budget.charge(
-            reply.usage,
-            sent_chars=sum(len(str(m.get("content") or "")) for m in self.messages),
-            reply_chars=len(reply.content) + sum(len(c.arguments) for c in reply.tool_calls),
+            estimate=held,
         )
         self.messages.append(assistant_message(reply))
         self._logged = len(self.messages)

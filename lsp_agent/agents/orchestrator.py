@@ -92,7 +92,7 @@ async def run_task(
     secrets = [*environment_secrets(), getattr(provider, "api_key", "") or ""]
     transcript = Transcript(path, secrets=secrets)
     redactor = Redactor(secrets)
-    budget = Budget(settings.budgets)
+    budget = Budget.for_settings(settings)
     ctx = RoleContext(
         client=client,
         workspace=Workspace(index, texts, redactor=redactor),

@@ -108,7 +108,7 @@ async def plan_goal(
     secrets = [*environment_secrets(), getattr(provider, "api_key", "") or ""]
     transcript = Transcript(transcript_path, secrets=secrets)
     redactor = Redactor(secrets)
-    budget = Budget(settings.budgets)
+    budget = Budget.for_settings(settings)
     ws = Workspace(index, None, redactor=redactor)
     extra = [ledger_text]
     if failure is not None:
