@@ -48,14 +48,28 @@ def _current(root: Root, path: str) -> tuple[str, int | None, str | None]:
     path = disk.relative_to(root.path).as_posix()
     doc = root.documents.get(path)
     if doc is not None:
+        root.applied_unopened.pop(path, None)
         return doc.uri, doc.version, doc.text
     uri = path_to_uri(root.path, path)
     try:
-        return uri, None, disk.read_bytes().decode("utf-8")
+        text: str | None = disk.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        return uri, None, None
+        text = None
     except UnicodeDecodeError:
         raise Conflict(f"{path} is no longer valid UTF-8 text") from None
+    applied = root.applied_unopened.get(path)
+    if applied is not None:
+        before, after = applied
+        if text == after:  # the editor saved what we applied: disk tells the truth again
+            del root.applied_unopened[path]
+        elif text == before or (text is None and before == ""):
+            return uri, None, after  # not saved yet: the editor's copy is what edits apply to
+        else:
+            raise Conflict(
+                f"{path} changed on disk after an earlier lsp-agent edit the editor has not "
+                "saved; save or revert it, then apply again"
+            )
+    return uri, None, text
 
 
 def plan_file(root: Root, change: dict[str, Any]) -> FilePlan:
@@ -163,7 +177,10 @@ async def apply_result(session: Session, root: Root, task: Task) -> dict[str, An
         return {"state": str(task.state), "applied": False, "error": "already being applied"}
     session.applying.add(task.id)
     try:
-        return await _apply(session, root, task, changes)
+        # Planned and sent under the folder's lock: the next task's plan sees this one's
+        # result (for an unopened file an unversioned edit would otherwise land blind on it).
+        async with root.apply_lock:
+            return await _apply(session, root, task, changes)
     finally:
         session.applying.discard(task.id)
 
@@ -199,6 +216,11 @@ async def _apply(
     except Exception as exc:  # the client answered with an error: report, do not retry
         response = types.ApplyWorkspaceEditResult(applied=False, failure_reason=str(exc))
     if response.applied:
+        for plan in plans:
+            if plan.version is None and plan.path not in root.documents:
+                # ``before`` stays what disk held: a chain of unsaved edits keeps its base.
+                prior = root.applied_unopened.get(plan.path)
+                root.applied_unopened[plan.path] = (prior[0] if prior else plan.old, plan.new)
         _record(root, task, TaskState.APPLIED, "applied")
         return {"state": str(TaskState.APPLIED), "applied": True}
     reason = response.failure_reason or "the editor declined the edit"

@@ -59,6 +59,11 @@ class Root:
     snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False  # removed from the workspace (didChangeWorkspaceFolders) or shut down
     jobs: set[asyncio.Task[Any]] = field(default_factory=set)  # its indexing and watcher
+    # One workspace/applyEdit at a time: a task plans against what the one before it left.
+    apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Files the editor did not have open when an edit of ours was applied to them: the
+    # editor now holds (before, after) texts in memory that disk may not show until it saves.
+    applied_unopened: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def cache_dir(self) -> Path:
