@@ -29,7 +29,7 @@ from typing import Any
 
 import platformdirs
 
-ROLES = ("researcher", "coder", "reviewer", "synthesizer")
+ROLES = ("researcher", "coder", "reviewer", "synthesizer", "debugger")
 PROVIDERS = ("deepseek", "moonshot", "openai", "local")
 
 

@@ -32,6 +32,7 @@ class TaskState(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
+    UNVERIFIED = "unverified"  # changes made, but the project's checks still fail: not applied
     FAILED = "failed"
     CANCELLED = "cancelled"
     BUDGET_EXCEEDED = "budget_exceeded"

@@ -41,6 +41,7 @@ from lsp_agent.agents.synthesizer import MergeConflict, MergedFile, merge, summa
 from lsp_agent.agents.tools import Workspace
 from lsp_agent.agents.transcript import Transcript, environment_secrets
 from lsp_agent.agents.usage import ModelError, Usage
+from lsp_agent.agents.verification import TaskVerification, resolve_checks, summary_line
 from lsp_agent.config import Settings, workspace_cache_dir
 from lsp_agent.edits import text_edits, unified_diff
 from lsp_agent.redact import Redactor, scrub
@@ -114,12 +115,16 @@ async def run_task(
 
     transcript.event("task", id=task_id, spec=spec.to_json(), prefix_hash=snapshot.prefix_hash)
     title = title_for(spec.instruction, spec.title)
+    verification: TaskVerification | None = None
+    checks, check_notes = resolve_checks(Path(index.root), settings)
     try:
         async with asyncio.timeout(settings.budgets.max_seconds):
+            if checks:  # the baseline runs while the researcher works
+                verification = TaskVerification.start(Path(index.root), settings, texts, checks)
             # Redact the shared prefix once, off the loop (~100 ms for 4 MB the first time in
             # this process; a cache hit after): every agent's request then finds it cached.
             await asyncio.to_thread(redactor.redact, prefix_message(snapshot.prefix))
-            result = await _run(ctx, spec, title, emit)
+            result = await _run(ctx, spec, title, emit, verification)
     except asyncio.CancelledError:
         transcript.event("cancelled", usage=budget.usage.to_json())
         transcript.flush()
@@ -140,8 +145,18 @@ async def run_task(
     except Exception as exc:  # never a dead server: report it as the task's failure
         log.exception("task %s failed", task_id)
         result = TaskResult("failed", title, "", [], Usage(), f"internal error: {exc!r}")
+    finally:
+        if verification is not None:
+            await verification.close()
     result.usage = budget.usage
     result.transcript = path
+    if verification is not None and verification.state != "pending":
+        result.verification = verification.record()
+    elif result.state == "succeeded":
+        result.verification = {"state": "skipped", "notes": check_notes, "commands": []}
+    line = summary_line(result.verification)
+    if line and result.state in ("succeeded", "unverified"):
+        result.summary = f"{result.summary}\n\n{line}".strip()
     # The summary (plan notes) and errors (findings, apply hints quoting file lines) hold restored
     # model text and are shown, journaled and logged: scrub them like the transcript.
     result.summary = scrub(result.summary, secrets)
@@ -160,7 +175,11 @@ async def run_task(
 
 
 async def _run(
-    ctx: RoleContext, spec: TaskSpec, title: str, emit: Callable[..., None]
+    ctx: RoleContext,
+    spec: TaskSpec,
+    title: str,
+    emit: Callable[..., None],
+    verification: TaskVerification | None = None,
 ) -> TaskResult:
     emit("researching", "researching the workspace", 0, 1)
     plan = await research(ctx)
@@ -175,6 +194,14 @@ async def _run(
         merged = merge([c.result for c in coders])
         if not merged:
             return TaskResult("no_changes", title, plan.notes or "no file changed", [], Usage())
+        if verification is not None and not await _verify(
+            ctx, spec, plan, coders, verification, emit
+        ):
+            merged = merge([c.result for c in coders])
+            changes = [_file_change(item) for item in merged]
+            summary = summary_for(plan, merged)
+            return TaskResult("unverified", title, summary, changes, Usage(), verification.message)
+        merged = merge([c.result for c in coders])
         emit("reviewing", f"reviewing (round {round_number + 1})", round_number, rounds + 1)
         verdict = await reviewer.review(_combined_diff(merged), {m.path: m.text for m in merged})
         ctx.transcript.event("review", round=round_number + 1, **verdict)
@@ -193,6 +220,28 @@ async def _run(
     merged = merge([c.result for c in coders])
     changes = [_file_change(item) for item in merged]
     return TaskResult("succeeded", title, summary_for(plan, merged), changes, Usage())
+
+
+async def _verify(
+    ctx: RoleContext,
+    spec: TaskSpec,
+    plan: Plan,
+    coders: list[Coder],
+    verification: TaskVerification,
+    emit: Callable[..., None],
+) -> bool:
+    """The verifier stage (agents/verification.py); debugger findings revise like reviews."""
+
+    async def revise(findings: list[dict[str, str]]) -> None:
+        await _code(*_route(ctx, plan, coders, findings), emit)
+
+    def files() -> dict[str, str | None]:
+        return {item.path: item.text for item in merge([c.result for c in coders])}
+
+    def diff() -> str:
+        return _combined_diff(merge([c.result for c in coders]))
+
+    return await verification.settle(spec, plan, ctx, files, diff, revise, emit)
 
 
 def _coder(ctx: RoleContext, plan: Plan, target: Target, number: int) -> Coder:

@@ -88,13 +88,17 @@ class FileChange:
 
 @dataclass
 class TaskResult:
-    state: str  # "succeeded" | "failed" | "cancelled" | "budget_exceeded" | "no_changes"
+    # "succeeded" | "unverified" | "failed" | "cancelled" | "budget_exceeded" | "no_changes"
+    state: str
     title: str
     summary: str
     changes: list[FileChange]
     usage: Usage
     error: str | None = None
     transcript: Path | None = None
+    # agents/verification.py's record: commands, baseline and per-round counts, durations,
+    # the trimmed output of what still fails; None when the task never got to verification
+    verification: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,6 +109,7 @@ class TaskResult:
             "usage": self.usage.to_json(),
             "error": self.error,
             "transcript": str(self.transcript) if self.transcript else None,
+            "verification": self.verification,
         }
 
     @classmethod
@@ -119,6 +124,7 @@ class TaskResult:
             usage=Usage(**{k: int(v) for k, v in usage.items() if k in known}),
             error=data.get("error"),
             transcript=Path(data["transcript"]) if data.get("transcript") else None,
+            verification=data.get("verification"),
         )
 
 

@@ -1,0 +1,150 @@
+"""A whole task through the real scripted model server, verified by real pytest and ruff in
+real bubblewrap: the first edit breaks a test, the debugger's finding makes the coder fix it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lsp_agent.agents.orchestrator import ProgressEvent, TaskSpec, run_task
+from lsp_agent.config import Settings, VerifySettings
+from lsp_agent.index.workspace import WorkspaceIndex
+from lsp_agent.tasks import TaskState
+from tests.agents.test_orchestrator import (
+    FakeSnapshot,
+    block,
+    coder_rule,
+    make_client,
+    plan_rule,
+    review_rule,
+)
+from tests.support.scripted_model import ScriptedModel
+from tests.verify.conftest import needs_bwrap, tree_digest
+
+pytestmark = needs_bwrap
+
+BREAK = block("calc.py", "    return a + b\n", "    return a - b\n")
+FIX = block("calc.py", "    return a - b\n", "    return b + a\n")
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedModel]:
+    with ScriptedModel() as model:
+        yield model
+
+
+def findings_rule(findings: list[dict[str, str]], **extra: Any) -> dict[str, Any]:
+    return {
+        "match": {"has_tool": "submit_findings"},
+        "reply": {"tool_calls": [{"name": "submit_findings", "arguments": {"findings": findings}}]},
+        **extra,
+    }
+
+
+async def run(
+    project: Path, model: ScriptedModel, tmp_path: Path, settings: Settings | None = None
+) -> tuple[Any, list[ProgressEvent]]:
+    index = WorkspaceIndex(project, cache_path=None)
+    index.build(jobs=1)
+    events: list[ProgressEvent] = []
+    result = await run_task(
+        TaskSpec(instruction="make add commutative-safe", kind="refactor", files=["calc.py"]),
+        index=index,
+        snapshot=FakeSnapshot("PREFIX: calc.py defines add and mul."),
+        client=make_client(model),
+        settings=settings or Settings(),
+        progress=events.append,
+        transcript_dir=tmp_path / "transcripts",
+        task_id="t-00000000000v",
+    )
+    return result, events
+
+
+async def test_broken_then_fixed_in_round_two(
+    project: Path, scripted: ScriptedModel, tmp_path: Path
+) -> None:
+    before = tree_digest(project)
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "rewrite add"}]))
+    scripted.add_rule(coder_rule("calc.py", BREAK, times=1))
+    scripted.add_rule(findings_rule([{"path": "calc.py", "message": "add subtracts; add a + b"}]))
+    scripted.add_rule(coder_rule("calc.py", FIX))
+    scripted.add_rule(review_rule(True))
+
+    result, events = await run(project, scripted, tmp_path)
+
+    assert result.state == "succeeded", (result.error, result.verification)
+    assert "return b + a" in result.changes[0].new_text
+    record = result.verification
+    assert record["state"] == "passed"
+    assert [c["name"] for c in record["commands"]] == ["pytest", "ruff"]
+    assert [r["new_failures"] for r in record["rounds"]] == [1, 0]
+    first = {c["name"]: c for c in record["rounds"][0]["checks"]}
+    assert list(first["pytest"]["new"]) == ["tests/test_calc.py::test_add"]
+    assert first["pytest"]["preexisting"] == ["tests/test_calc.py::test_known_bug"]
+    assert record["baseline"][0]["failures"] == 1
+    assert "Verified by pytest, ruff: no new failures (2 rounds; 1 pre-existing failure" in (
+        result.summary
+    )
+    messages = [e.message for e in events if e.stage == "verifying"]
+    assert "verifying: 1 new failure, round 1" in messages
+    assert "verifying: no new failures, round 2" in messages
+    # The debugger saw the trimmed failure, not the pre-existing one.
+    debug = [r for r in scripted.requests if "# Role: debugger" in str(r.body)]
+    assert len(debug) == 1
+    text = str(debug[0].body)
+    assert "tests/test_calc.py::test_add" in text and "assert -1 == 5" in text
+    assert "test_known_bug" not in text
+    assert tree_digest(project) == before, "verification never writes the user's files"
+
+
+async def test_still_failing_ends_unverified_with_its_changes(
+    project: Path, scripted: ScriptedModel, tmp_path: Path
+) -> None:
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "rewrite add"}]))
+    scripted.add_rule(coder_rule("calc.py", BREAK, times=1))
+    scripted.add_rule(findings_rule([{"path": "calc.py", "message": "add subtracts"}]))
+    # The coder insists: its later rounds change a comment only.
+    scripted.add_rule(
+        coder_rule("calc.py", block("calc.py", "    return a - b\n", "    return a - b  # ok\n"))
+    )
+    settings = replace(Settings(), verify=VerifySettings(rounds=1))
+    result, _ = await run(project, scripted, tmp_path, settings)
+    assert result.state == TaskState.UNVERIFIED
+    assert result.changes and "a - b" in result.changes[0].new_text
+    assert "still fail after 1 revision round" in result.error
+    record = result.verification
+    assert record["state"] == "failed"
+    assert [r["new_failures"] for r in record["rounds"]] == [1, 1]
+    assert "tests/test_calc.py::test_add" in record["remaining"]
+    assert "Not verified" in result.summary
+    assert not any("submit_review" in str(r.body) for r in scripted.requests), "no review"
+
+
+async def test_without_bwrap_the_task_is_unverified_and_names_the_package(
+    project: Path, scripted: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "rewrite add"}]))
+    scripted.add_rule(coder_rule("calc.py", FIX.replace("a - b", "a + b")))
+    monkeypatch.setattr("lsp_agent.verify.sandbox.bwrap_path", lambda: None)
+    result, _ = await run(project, scripted, tmp_path)
+    assert result.state == "unverified"
+    assert result.verification["state"] == "refused"
+    assert "bubblewrap" in result.verification["message"]
+
+
+async def test_disabled_or_nothing_detected_is_skipped(
+    scripted: ScriptedModel, tmp_path: Path
+) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "rewrite add"}]))
+    scripted.add_rule(coder_rule("calc.py", FIX.replace("a - b", "a + b")))
+    scripted.add_rule(review_rule(True))
+    result, _ = await run(root, scripted, tmp_path)
+    assert result.state == "succeeded"
+    assert result.verification == {"state": "skipped", "notes": [], "commands": []}
