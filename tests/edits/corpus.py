@@ -7,6 +7,9 @@ with a line ``@@@@ <name>`` and hold the text up to the next such line:
 - ``@@@@ reply``: the coder's reply, verbatim;
 - ``@@@@ expected``: the exact text the file must have after the reply (with ``expect: applied``).
 
+A section's trailing blank lines belong to the case file, not to the text (so a text cannot end in
+a blank line); a section's text ends in one newline unless ``eof``/``reply-eof`` says otherwise.
+
 Headers: ``name``, ``source`` (where the facts come from), ``path`` (the target file),
 ``expect`` (``applied`` or ``refused``), ``reason`` (for ``refused``: words the refusal sent
 back must contain), ``eof: no-newline`` (the file and expected text have no final newline),
