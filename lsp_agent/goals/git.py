@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 STEP_TRAILER = "Lsp-Agent-Step"
@@ -22,6 +23,11 @@ IDENTITY = {
     "GIT_COMMITTER_NAME": "lsp-agent",
     "GIT_COMMITTER_EMAIL": "lsp-agent@localhost",
 }
+
+
+# `git worktree add/remove/prune` rewrite .git/worktrees: two at once in one repository read
+# each other's half-made entries ("failed to read .git/worktrees/<name>/commondir").
+_WORKTREES = threading.Lock()
 
 
 class GitError(Exception):
@@ -91,23 +97,30 @@ def add_worktree(repo: Path, dest: Path, ref: str, *, branch: str | None = None)
     from lsp_agent.verify.scratch import add_worktree as create
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if branch and git(repo, "branch", "--list", branch).strip():
-        git(repo, "worktree", "add", str(dest), branch)
-        return dest.resolve()
-    try:
-        return create(repo, dest, ref=ref, branch=branch)
-    except ScratchError as exc:
-        raise GitError(str(exc)) from None
+    with _WORKTREES:
+        if branch and git(repo, "branch", "--list", branch).strip():
+            git(repo, "worktree", "add", str(dest), branch)
+            return dest.resolve()
+        try:
+            return create(repo, dest, ref=ref, branch=branch)
+        except ScratchError as exc:
+            raise GitError(str(exc)) from None
 
 
 def remove_worktree(repo: Path, dest: Path) -> None:
     from lsp_agent.verify.scratch import ScratchError
     from lsp_agent.verify.scratch import remove_worktree as remove
 
-    try:
-        remove(repo, dest)
-    except ScratchError as exc:
-        raise GitError(str(exc)) from None
+    with _WORKTREES:
+        try:
+            remove(repo, dest)
+        except ScratchError as exc:
+            raise GitError(str(exc)) from None
+
+
+def prune_worktrees(repo: Path) -> None:
+    with _WORKTREES:
+        git(repo, "worktree", "prune", check=False)
 
 
 def clean(tree: Path) -> None:

@@ -144,7 +144,7 @@ class GoalRun:
             else:
                 if top.exists():
                     git.remove_worktree(self.repo, top)
-                git.git(self.repo, "worktree", "prune")
+                git.prune_worktrees(self.repo)
                 git.add_worktree(self.repo, top, ledger.base_commit, branch=ledger.branch)
             self._remove_own_trees()
             return open_tree(top, self.prefix, self.settings, own=False, state_dir=self.dir)
@@ -440,7 +440,7 @@ class GoalRun:
             return
         for tree in sorted(steps.iterdir()):
             git.remove_worktree(self.repo, tree)
-        git.git(self.repo, "worktree", "prune", check=False)
+        git.prune_worktrees(self.repo)
 
 
 def _outage_count(waited: float, goals: Any) -> int:
