@@ -52,7 +52,9 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class IndexSettings:
-    ignore: tuple[str, ...] = ()  # extra gitignore-style patterns
+    ignore: tuple[str, ...] = ()  # extra gitignore-style patterns (negations re-include)
+    use_gitignore: bool = True  # False (--no-ignore): .gitignore and .git/info/exclude unused
+    max_files: int = 300_000  # a tree with more files is refused: the wrong root (/, ~, a disk)
     max_file_bytes: int = 1024 * 1024
     jobs: int = 0  # worker processes for cold indexing; 0 = all cores
 
@@ -308,15 +310,52 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     return data
 
 
-def _read_toml(path: Path, warnings: list[str]) -> dict[str, Any]:
+def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
+    """The file's table; {} when it does not exist. A file that cannot be read, is not text
+    (UTF-8, or UTF-16 with a BOM) or is not TOML adds a problem naming it and gives {}."""
+    from lsp_agent.textfiles import NotText, read_text
+
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(read_text(path))
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        warnings.append(f"cannot read {path}: {exc}; ignored")
-        return {}
+    except NotText as exc:
+        problems.append(str(exc))
+    except OSError as exc:
+        problems.append(f"{path}: cannot read it: {exc.strerror or exc}")
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{path}: not valid TOML: {exc}")
+    return {}
+
+
+def _without_provider(layer: Mapping[str, Any]) -> dict[str, Any]:
+    rest = {k: v for k, v in layer.items() if k != "provider"}
+    if isinstance(rest.get("model"), Mapping):
+        rest["model"] = {k: v for k, v in rest["model"].items() if k != "provider"}
+    return rest
+
+
+def _unknown_provider(layer: Mapping[str, Any]) -> str | None:
+    """The provider a settings layer names when it is not one we have, else None."""
+    model = layer.get("model")
+    value = model.get("provider") if isinstance(model, Mapping) else None
+    value = layer.get("provider", value)
+    if isinstance(value, str) and value and value not in PROVIDERS:
+        return value
+    return None
+
+
+def _checked_provider(
+    source: str, layer: Mapping[str, Any], problems: list[str]
+) -> Mapping[str, Any]:
+    """``layer`` without a provider that does not exist (a problem naming ``source``)."""
+    unknown = _unknown_provider(layer)
+    if unknown is None:
+        return layer
+    problems.append(
+        f"{source}: provider {unknown!r} does not exist; the providers are {', '.join(PROVIDERS)}"
+    )
+    return _without_provider(layer)
 
 
 def user_config_path() -> Path:
@@ -366,32 +405,43 @@ def load_settings(
     root: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    strict: bool = False,
 ) -> tuple[Settings, list[str]]:
     """Merge every source in precedence order; returns the settings and the warnings.
 
     The workspace file of ``root`` is filtered by ``workspace_refusals``; the environment and
-    ``overrides`` (command line, editor) are the user's own and may set ``STEERING``."""
+    ``overrides`` (command line, editor) are the user's own and may set ``STEERING``.
+
+    A config file that cannot be read or parsed, and a provider that does not exist (where the
+    source may set one), are problems: with ``strict`` (the CLI) the first raises ConfigError
+    naming its source; without (the server, which must start anyway) it is a warning and that
+    source (or just its provider) is skipped."""
     env = os.environ if env is None else env
     warnings: list[str] = []
-    settings, user_warnings = merge_settings(
-        Settings(), _read_toml(user_config_path(), warnings), refused={}
-    )
+    problems: list[str] = []
+    user_path = user_config_path()
+    user_layer = _checked_provider(str(user_path), _read_toml(user_path, problems), problems)
+    settings, user_warnings = merge_settings(Settings(), user_layer, refused={})
     warnings.extend(user_warnings)
     relative = [e for e in settings.trusted_workspaces if not Path(e).expanduser().is_absolute()]
     if relative:
         warnings.append(f"trusted_workspaces entries must be absolute paths; ignored: {relative}")
-    layers: list[tuple[Mapping[str, Any], dict[str, str] | None]] = []
+    layers: list[tuple[str, Mapping[str, Any], dict[str, str] | None]] = []
     if root is not None:
-        layers.append(
-            (_read_toml(root / WORKSPACE_FILE, warnings), workspace_refusals(root, settings))
-        )
-    layers.append((_env_overrides(env), None))
+        path = root / WORKSPACE_FILE
+        layers.append((str(path), _read_toml(path, problems), workspace_refusals(root, settings)))
+    layers.append(("the environment (LSP_AGENT_PROVIDER)", _env_overrides(env), None))
     if overrides:
-        layers.append((overrides, None))
-    for layer, refused in layers:
+        layers.append(("the command line or editor settings", overrides, None))
+    for source, layer, refused in layers:
+        if not (refused and "model.provider" in refused):
+            layer = _checked_provider(source, layer, problems)
         settings, layer_warnings = merge_settings(settings, layer, refused=refused)
         warnings.extend(layer_warnings)
-    return settings, warnings
+    if strict and problems:
+        raise ConfigError(problems[0])
+    return settings, [f"{p}; using the other settings" for p in problems] + warnings
 
 
 def cache_root(env: Mapping[str, str] | None = None) -> Path:

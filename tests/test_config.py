@@ -6,6 +6,7 @@ import pytest
 
 from lsp_agent.config import (
     STEERING,
+    ConfigError,
     Settings,
     load_settings,
     merge_settings,
@@ -190,3 +191,56 @@ def test_every_steering_setting_exists() -> None:
     for name in STEERING:
         section, key = name.split(".")
         assert key in {f.name for f in dataclasses.fields(getattr(Settings(), section))}
+
+
+# -- config files that are not what they should be ---------------------------------------------
+
+UTF16_TOML = '[model]\r\nprovider = "openai"\r\n\r\n[budgets]\r\nmax_steps = 7\r\n'
+
+
+def test_utf16_config_with_a_bom_is_read(tmp_path: Path) -> None:
+    # Windows PowerShell's `>` / Out-File writes UTF-16 LE with a BOM and CRLF.
+    (tmp_path / ".lsp-agent.toml").write_bytes(UTF16_TOML.encode("utf-16"))
+    settings, warnings = load_settings(tmp_path, env={}, strict=True)
+    assert warnings == []
+    assert settings.model.provider == "openai" and settings.budgets.max_steps == 7
+    (tmp_path / ".lsp-agent.toml").write_bytes(b"\xfe\xff" + UTF16_TOML.encode("utf-16-be"))
+    assert load_settings(tmp_path, env={}, strict=True)[0].budgets.max_steps == 7
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (bytes(range(256)) * 4, "not UTF-8 text (byte 0x80 at offset 128)"),
+        (b'[model\nprovider = "openai"\n', "not valid TOML"),
+    ],
+)
+def test_bad_config_file_strict_names_the_file_lenient_keeps_defaults(
+    tmp_path: Path, content: bytes, needle: str
+) -> None:
+    path = tmp_path / ".lsp-agent.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, env={}, strict=True)
+    assert str(path) in str(caught.value) and needle in str(caught.value)
+    settings, warnings = load_settings(tmp_path, env={})
+    assert settings.model.provider == ""
+    assert any(needle in w and str(path) in w for w in warnings), warnings
+
+
+def test_unknown_provider_from_the_environment_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"LSP_AGENT_PROVIDER.*'nosuch' does not exist"):
+        load_settings(tmp_path, env={"LSP_AGENT_PROVIDER": "nosuch"}, strict=True)
+    # lenient: only the provider is dropped, the rest of that source still applies
+    settings, _ = load_settings(tmp_path, env={"LSP_AGENT_PROVIDER": "x", "LSP_AGENT_MODEL": "m1"})
+    assert settings.model.model == "m1" and settings.model.provider == ""
+
+
+def test_unknown_provider_in_the_user_config_is_named(tmp_path: Path) -> None:
+    path = write_user_config('[model]\nprovider = "nosuch"\nmodel = "m1"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, env={}, strict=True)
+    assert f"{path}: provider 'nosuch' does not exist" in str(caught.value)
+    settings, warnings = load_settings(tmp_path, env={})
+    assert settings.model.model == "m1" and settings.model.provider == ""
+    assert any("'nosuch' does not exist" in w for w in warnings)

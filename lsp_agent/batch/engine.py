@@ -20,13 +20,21 @@ from typing import Any, TextIO
 from lsp_agent.batch.apply import APPLIED, apply_changes
 from lsp_agent.batch.diagnostics import parse_diagnostics
 from lsp_agent.batch.errors import UsageError
-from lsp_agent.batch.options import BatchOptions
-from lsp_agent.batch.plan import PlannedTask, plan_fix, plan_refactor, run_fingerprint
+from lsp_agent.batch.options import MAX_JOBS, BatchOptions
+from lsp_agent.batch.plan import (
+    PlannedTask,
+    plan_fix,
+    plan_refactor,
+    run_fingerprint,
+    without_empty,
+)
 from lsp_agent.batch.progress import BatchProgress
 from lsp_agent.batch.report import TaskOutcome, changes_of, diff_text, exit_code, report_json
-from lsp_agent.batch.selection import find_root, select_files
-from lsp_agent.config import Settings, load_settings, workspace_cache_dir
+from lsp_agent.batch.selection import select_files
+from lsp_agent.config import ConfigError, Settings, load_settings, workspace_cache_dir
 from lsp_agent.tasks import Task, TaskJournal, TaskRunner, TaskState
+from lsp_agent.textfiles import NotText, decode_text, read_text
+from lsp_agent.workspace_root import RootError, choose_root
 
 # States a resumed run does not redo. Failed, cancelled and over-budget tasks run again.
 DONE_STATES = frozenset(
@@ -50,23 +58,39 @@ def prepare(options: BatchOptions, err: TextIO) -> Prepared:
     """Resolve the root, load settings, check the model configuration (unless dry-running:
     a ConfigError is raised before any indexing work), index the workspace, plan the tasks."""
     from lsp_agent.index import WorkspaceIndex
+    from lsp_agent.index.discovery import TooManyFiles, sparse_ignore_warning
 
-    root = (options.root or find_root(options.paths, options.cwd)).resolve()
-    if not root.is_dir():
-        raise UsageError(f"--root {root}: not a directory")
-    settings, warnings = load_settings(root, options.overrides)
+    try:
+        chosen = choose_root(options.paths, options.cwd, options.root)
+    except RootError as exc:
+        raise UsageError(str(exc)) from None
+    root = chosen.path
+    # First line of the human-readable stream, before any slow work.
+    print(f"lsp-agent: workspace root {chosen.describe()}", file=err)
+    try:
+        settings, warnings = load_settings(root, options.overrides, strict=True)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     provider = None
     if not options.dry_run:
         from lsp_agent.agents.providers import resolve_provider
 
         provider = resolve_provider(settings)
     index = WorkspaceIndex(root, settings.index)
-    stats = index.build()
+    try:
+        stats = index.build()
+    except TooManyFiles as exc:
+        raise UsageError(str(exc)) from None
     print(
-        f"lsp-agent: indexed {stats.files} files under {root} in {stats.seconds:.1f} s "
+        f"lsp-agent: indexed {stats.files} files in {stats.seconds:.1f} s "
         f"({stats.from_cache} from cache)",
         file=err,
     )
+    # Said at once: a selection error that follows ("contains no indexed source file") is
+    # only understandable with it.
+    sparse = sparse_ignore_warning(root, index.ignore_rules, stats.files)
+    if sparse is not None:
+        print(f"lsp-agent: {sparse}", file=err)
     entries = index.entries()
     if options.kind == "fix":
         if options.diagnostics_file is None:
@@ -81,18 +105,33 @@ def prepare(options: BatchOptions, err: TextIO) -> Prepared:
         warnings += plan_warnings
     else:
         files = select_files(root, options.paths, entries, cwd=options.cwd)
+        files, empty = without_empty(files, index)
+        if empty:
+            shown = ", ".join(empty[:3]) + (", …" if len(empty) > 3 else "")
+            warnings.append(f"{len(empty)} empty file(s) get no task: {shown}")
         tasks = plan_refactor(options, files, entries)
+    jobs = options.jobs or settings.jobs or 1
+    if jobs > MAX_JOBS:
+        warnings.append(f"jobs = {jobs} in the settings is over the bound; using {MAX_JOBS}")
+        jobs = MAX_JOBS
     for warning in warnings:
         print(f"lsp-agent: {warning}", file=err)
-    jobs = options.jobs or settings.jobs or 1
+    if sparse is not None:
+        warnings.append(sparse)
     return Prepared(options, root, settings, index, tasks, jobs, provider, warnings)
 
 
 def _read_diagnostics(path: Path) -> str:
-    if str(path) == "-":
-        return sys.stdin.read()
+    """The linter output as text: UTF-8, or UTF-16 with a BOM (a PowerShell redirect)."""
     try:
-        return path.read_text(encoding="utf-8")
+        if str(path) == "-":
+            raw = getattr(sys.stdin, "buffer", None)  # a text-only stream when embedded
+            if raw is None:
+                return sys.stdin.read()
+            return decode_text(raw.read(), "--diagnostics - (stdin)")
+        return read_text(path)
+    except NotText as exc:
+        raise UsageError(f"--diagnostics {exc}") from None
     except OSError as exc:
         raise UsageError(f"--diagnostics {path}: {exc.strerror or exc}") from None
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lsp_agent.batch.errors import UsageError
+from lsp_agent.config import PROVIDERS
 
 
 @dataclass
@@ -16,7 +17,7 @@ class BatchOptions:
     instruction: str
     paths: list[str]
     cwd: Path
-    root: Path | None = None  # None: the git toplevel of the first path, else cwd
+    root: Path | None = None  # --root; None: workspace_root.choose_root decides from the paths
     apply: bool = False
     diff: bool = False
     json: bool = False
@@ -27,6 +28,7 @@ class BatchOptions:
     split: str = "cluster"
     max_cluster: int = 8
     diagnostics_file: Path | None = None
+    task: int | None = None  # --task N: with --dry-run -v, the one task whose context is shown
     overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -35,6 +37,16 @@ class BatchOptions:
         if self.json:
             return "json"
         return "diff" if self.diff or not self.apply else "none"
+
+
+MAX_JOBS = 32  # parallel tasks; each runs several agents, so more would only queue at the API
+
+
+def _jobs(value: str) -> int:
+    number = _positive(value)
+    if number > MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_JOBS}, got {number}")
+    return number
 
 
 def _positive(value: str) -> int:
@@ -76,20 +88,41 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="*", metavar="PATH", help="files, folders or globs (default: the root)"
     )
-    out = parser.add_argument_group("output")
-    out.add_argument("--diff", action="store_true", help="print a unified diff (the default)")
-    out.add_argument("--apply", action="store_true", help="write the changes to the files")
-    out.add_argument("--json", action="store_true", help="print one JSON report object")
+    out = parser.add_argument_group("output (one of --diff, --apply, --json)")
+    modes = out.add_mutually_exclusive_group()
+    modes.add_argument("--diff", action="store_true", help="print a unified diff (the default)")
+    modes.add_argument("--apply", action="store_true", help="write the changes to the files")
+    modes.add_argument("--json", action="store_true", help="print one JSON report object")
     out.add_argument(
         "--dry-run", action="store_true", help="show the plan and context; call no model"
     )
     out.add_argument(
-        "-v", "--verbose", action="store_true", help="with --dry-run: print the context text"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="with --dry-run: print the context each task would send",
+    )
+    out.add_argument(
+        "--task",
+        type=_positive,
+        metavar="N",
+        help="with --dry-run -v: only task N's context (numbers as in the plan)",
     )
     run = parser.add_argument_group("run")
-    run.add_argument("--jobs", "-j", type=_positive, help="parallel tasks (default: settings)")
+    run.add_argument(
+        "--jobs", "-j", type=_jobs, help=f"parallel tasks, 1 to {MAX_JOBS} (default: settings)"
+    )
     run.add_argument("--resume", action="store_true", help="finish the last interrupted run")
-    run.add_argument("--root", type=Path, help="workspace root (default: git toplevel or cwd)")
+    run.add_argument(
+        "--root",
+        type=Path,
+        help="workspace root (default: the git work tree or project folder of the PATHs)",
+    )
+    run.add_argument(
+        "--no-ignore",
+        action="store_true",
+        help="index files that .gitignore rules exclude (index.ignore still applies)",
+    )
     run.add_argument(
         "--split",
         choices=("cluster", "file"),
@@ -100,16 +133,20 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-cluster", type=_positive, default=8, help="most files in one task (default 8)"
     )
     model = parser.add_argument_group("model (override settings)")
-    model.add_argument("--provider", help="deepseek, moonshot, openai or local")
+    model.add_argument("--provider", choices=PROVIDERS, help="which endpoint preset to use")
     model.add_argument("--model", help="model name for every role")
     model.add_argument("--base-url", help="OpenAI-compatible endpoint URL")
     model.add_argument("--budget", type=_positive, help="context budget in tokens")
 
 
 def options_from_args(args: argparse.Namespace, *, kind: str, instruction: str) -> BatchOptions:
-    if args.diff and args.json:
-        raise UsageError("--diff and --json are exclusive: pick one output format")
+    if args.dry_run and args.apply:
+        raise UsageError("--dry-run writes nothing: drop --apply, or drop --dry-run")
+    if args.task is not None and not (args.dry_run and args.verbose):
+        raise UsageError("--task N picks the context --dry-run -v shows: add --dry-run -v")
     overrides: dict[str, Any] = {}
+    if args.no_ignore:
+        overrides["index"] = {"use_gitignore": False}
     model: dict[str, Any] = {}
     if args.provider:
         model["provider"] = args.provider
@@ -137,5 +174,6 @@ def options_from_args(args: argparse.Namespace, *, kind: str, instruction: str) 
         split=args.split,
         max_cluster=args.max_cluster,
         diagnostics_file=getattr(args, "diagnostics", None),
+        task=args.task,
         overrides=overrides,
     )

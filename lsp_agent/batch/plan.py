@@ -54,6 +54,21 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+EMPTY_SNIFF_BYTES = 4096  # a whitespace-only file is empty too; larger ones are never
+
+
+def without_empty(files: Sequence[str], index: Any) -> tuple[list[str], list[str]]:
+    """(files with content, empty files): an empty ``__init__.py`` gets no task of its own."""
+    kept: list[str] = []
+    empty: list[str] = []
+    for path in files:
+        entry = index.get(path)
+        size = getattr(entry, "size", 1)
+        blank = size == 0 or (size <= EMPTY_SNIFF_BYTES and not (index.text(path) or "").strip())
+        (empty if blank else kept).append(path)
+    return kept, empty
+
+
 def plan_refactor(
     options: BatchOptions, files: Sequence[str], entries: Mapping[str, Any]
 ) -> list[PlannedTask]:

@@ -1,4 +1,4 @@
-"""Which workspace root and which files a batch run covers.
+"""Which files a batch run covers (the root is workspace_root.choose_root's decision).
 
 PATH arguments are files, folders or globs, relative to the current directory. Folders and
 globs select indexed files only (discovery already dropped ignored, binary and oversized
@@ -9,59 +9,12 @@ send the README and lock files to the model. A named file is taken as given if t
 from __future__ import annotations
 
 import glob
-import logging
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lsp_agent.batch.errors import UsageError
-
-log = logging.getLogger(__name__)
-
-_GLOB_CHARS = frozenset("*?[")
-
-
-def is_glob(arg: str) -> bool:
-    return any(c in _GLOB_CHARS for c in arg)
-
-
-def _literal_prefix(arg: str) -> str:
-    """The directory part of a glob before its first wildcard ("src/**/*.py" -> "src")."""
-    parts = Path(arg).parts
-    literal: list[str] = []
-    for part in parts:
-        if is_glob(part):
-            break
-        literal.append(part)
-    return str(Path(*literal)) if literal else "."
-
-
-def find_root(paths: Sequence[str], cwd: Path) -> Path:
-    """The git toplevel of the first path (its folder for a file or glob), else ``cwd``."""
-    if paths:
-        first = Path(_literal_prefix(paths[0]) if is_glob(paths[0]) else paths[0])
-        start = first if first.is_absolute() else cwd / first
-        if not start.is_dir():
-            start = start.parent
-    else:
-        start = cwd
-    while not start.exists() and start != start.parent:
-        start = start.parent
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(start), "rev-parse", "--show-toplevel"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.info("git not usable to find the root (%s); using %s", exc, cwd)
-        return cwd.resolve()
-    if proc.returncode == 0 and proc.stdout.strip():
-        return Path(proc.stdout.strip()).resolve()
-    return cwd.resolve()
+from lsp_agent.workspace_root import is_glob
 
 
 def _relative(root: Path, path: Path, arg: str) -> str:

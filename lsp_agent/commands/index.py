@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lsp_agent.config import load_settings
+from lsp_agent.config import ConfigError, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Discover, parse and index a workspace (honouring .gitignore), using and "
         "refreshing the on-disk cache unless --no-cache is given.",
     )
-    parser.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
+    parser.add_argument(
+        "path",
+        nargs="?",
+        default=None,
+        help="workspace root (default: the project around the current folder)",
+    )
     parser.add_argument(
         "--no-cache", action="store_true", help="neither read nor write the cache (a cold run)"
     )
@@ -60,23 +65,33 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsp_agent.index.discovery import TooManyFiles
     from lsp_agent.index.workspace import WorkspaceIndex
+    from lsp_agent.workspace_root import RootError, choose_root
 
-    root = Path(args.path)
-    if not root.is_dir():
-        print(f"lsp-agent index: {args.path} is not a directory", file=sys.stderr)
-        return 2
     if args.jobs is not None and args.jobs < 1:
         print("lsp-agent index: --jobs must be at least 1", file=sys.stderr)
         return 2
-    settings, warnings = load_settings(root)
+    try:
+        chosen = choose_root([], Path.cwd(), args.path, explicit_flag="PATH")
+        settings, warnings = load_settings(chosen.path, strict=True)
+    except (RootError, ConfigError) as exc:
+        print(f"lsp-agent index: {exc}", file=sys.stderr)
+        return 2
+    root = chosen.path
+    if not args.json:
+        print(f"workspace root {chosen.describe()}", flush=True)
     for warning in warnings:
         print(f"lsp-agent: {warning}", file=sys.stderr)
     kwargs = {"cache_path": None} if args.no_cache else {}
     index = WorkspaceIndex(root, settings.index, **kwargs)
     started = time.perf_counter()
-    with _progress_bar(sys.stderr.isatty() and not args.json) as progress:
-        stats = index.build(jobs=args.jobs, progress=progress)
+    try:
+        with _progress_bar(sys.stderr.isatty() and not args.json) as progress:
+            stats = index.build(jobs=args.jobs, progress=progress)
+    except TooManyFiles as exc:
+        print(f"lsp-agent index: {exc}", file=sys.stderr)
+        return 2
     seconds = time.perf_counter() - started
     if args.json:
         print(
@@ -100,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     langs = ", ".join(f"{name} {count}" for name, count in stats.languages.items()) or "none"
     skipped = ", ".join(f"{reason} {count}" for reason, count in stats.skipped.items()) or "none"
-    print(f"{index.root}: {stats.files} files indexed in {seconds:.2f} s")
+    print(f"  {stats.files} files indexed in {seconds:.2f} s")
     print(f"  languages:   {langs}")
     print(f"  symbols:     {stats.definitions} definitions, {stats.references} references")
     print(f"  skipped:     {skipped}")

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from lsp_agent.config import load_settings, workspace_cache_dir
+from lsp_agent.config import ConfigError, load_settings, workspace_cache_dir
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -46,16 +46,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here so `lsp-agent --help` stays fast.
     from lsp_agent.context.snapshot import SnapshotBuilder, budget_for
+    from lsp_agent.index.discovery import TooManyFiles
     from lsp_agent.index.workspace import WorkspaceIndex, relative_path
+    from lsp_agent.workspace_root import RootError, choose_root
 
-    root: Path = args.path
-    if not root.is_dir():
-        print(f"lsp-agent snapshot: {root} is not a directory", file=sys.stderr)
-        return EXIT_USAGE
     if args.budget is not None and args.budget <= 0:
         print("lsp-agent snapshot: --budget must be a positive number of tokens", file=sys.stderr)
         return EXIT_USAGE
-    settings, warnings = load_settings(root)
+    try:
+        chosen = choose_root([], Path.cwd(), args.path, explicit_flag="PATH")
+        settings, warnings = load_settings(chosen.path, strict=True)
+    except (RootError, ConfigError) as exc:
+        print(f"lsp-agent snapshot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    root = chosen.path
+    # stdout is the context text itself (byte-stable); the human-readable stream is stderr.
+    print(f"lsp-agent: workspace root {chosen.describe()}", file=sys.stderr)
     for warning in warnings:
         print(f"lsp-agent: {warning}", file=sys.stderr)
     cache_dir = workspace_cache_dir(root)
@@ -67,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lsp-agent snapshot: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    index.build()
+    try:
+        index.build()
+    except TooManyFiles as exc:
+        print(f"lsp-agent snapshot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     builder = SnapshotBuilder(
         index, settings.context, state_dir=None if args.no_cache else cache_dir / "snapshot"
     )

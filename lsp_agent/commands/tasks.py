@@ -19,18 +19,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "by the language server and by `lsp-agent refactor`/`fix`.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--root", type=Path, help="workspace root (default: git toplevel or cwd)")
+    parser.add_argument(
+        "--root", type=Path, help="workspace root (default: the project around the current folder)"
+    )
     parser.add_argument("--run", metavar="RUN_ID", help="only the tasks of one batch run")
     parser.add_argument("--limit", type=int, default=50, help="most tasks shown (default 50)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from lsp_agent.batch.selection import find_root
     from lsp_agent.config import workspace_cache_dir
     from lsp_agent.tasks import TaskJournal
+    from lsp_agent.workspace_root import RootError, choose_root
 
-    root = (args.root or find_root([], Path.cwd())).resolve()
+    try:
+        chosen = choose_root([], Path.cwd(), args.root)
+    except RootError as exc:
+        print(f"lsp-agent tasks: {exc}", file=sys.stderr)
+        return 2
+    root = chosen.path
     path = workspace_cache_dir(root) / "tasks.sqlite"
     tasks: list[Task] = []
     if path.exists():
@@ -39,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"root": str(root), "tasks": [task_summary(t) for t in tasks]}, indent=2))
         return 0
+    print(f"workspace root {chosen.describe()}")
     if not tasks:
         print(f"no tasks journaled for {root}", file=sys.stderr)
         return 0

@@ -5,6 +5,12 @@ Rules, lowest precedence first: the extra ignore list from settings and ``.git/i
 directory, each relative to its directory. As in git, the last matching pattern wins, and an
 ignored directory is pruned: nothing beneath it is visited or can be re-included.
 
+Inside a git work tree the file set is git's own view: files git tracks (``git ls-files``) are
+kept even when an ignore rule matches them, and a folder holding tracked files is walked even
+when ignored; untracked files follow the rules. ``use_gitignore=False`` (``--no-ignore``) keeps
+only the settings' list. ``/proc``, ``/sys`` and ``/dev`` are never walked, and a walk that
+finds more than ``max_files`` files stops with ``TooManyFiles`` (the root is the wrong folder).
+
 Reading a file (binary sniff, size cap) is separate from the walk so pool workers read each file
 exactly once; ``read_source`` is the one place that decides "binary" and "unreadable".
 """
@@ -15,17 +21,67 @@ import errno
 import logging
 import os
 import stat
+import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pathspec import GitIgnoreSpec
+
+if TYPE_CHECKING:
+    from lsp_agent.config import IndexSettings
 
 log = logging.getLogger(__name__)
 
 SNIFF_BYTES = 8192
 SKIP_REASONS = ("ignored", "binary", "too_large", "symlink_loop", "outside_root", "unreadable")
 ALWAYS_SKIPPED_DIRS = frozenset({".git"})
+NEVER_WALKED = ("/proc", "/sys", "/dev")  # pseudo filesystems: endless, and not code
+
+
+class TooManyFiles(ValueError):
+    """The tree holds more files than ``index.max_files``: almost surely the wrong root."""
+
+    def __init__(self, root: Path, limit: int, counted: str) -> None:
+        super().__init__(
+            f"{root} holds more than {limit:,} files ({counted}; the limit is the setting "
+            "index.max_files): that is a disk, not a project. Name your project's folder as "
+            "PATH, or pass --root DIR; raise index.max_files if this really is one workspace"
+        )
+        self.root = root
+        self.limit = limit
+
+
+def git_tracked(root: Path) -> frozenset[str] | None:
+    """Paths under ``root`` that git tracks (relative, POSIX), or None outside a work tree.
+
+    ``git ls-files`` from ``root`` lists the index entries under it, relative to it, which is
+    exactly the set that must survive ignore rules. Submodules appear as one path (a folder).
+    """
+    if not _inside_git(root):
+        return None
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--cached"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("git ls-files failed in %s (%s): using ignore rules only", root, exc)
+        return None
+    if proc.returncode != 0:
+        log.warning(
+            "git ls-files failed in %s: %s", root, proc.stderr.decode(errors="replace").strip()
+        )
+        return None
+    names = proc.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    return frozenset(name for name in names if name)
+
+
+def _inside_git(root: Path) -> bool:
+    return any((folder / ".git").exists() for folder in (root, *root.parents))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,18 +105,52 @@ def _read_patterns(path: Path) -> list[str]:
 
 
 class IgnoreRules:
-    """Git ignore semantics over a tree: one compiled spec per directory that has a .gitignore."""
+    """Git ignore semantics over a tree: one compiled spec per directory that has a .gitignore.
 
-    def __init__(self, root: Path, extra: tuple[str, ...] = ()) -> None:
+    ``tracked`` (git's index) wins over every .gitignore rule; the settings' ``extra`` patterns
+    apply to tracked files too (they are the user's own choice for this tool).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        extra: tuple[str, ...] = (),
+        *,
+        use_gitignore: bool = True,
+        tracked: frozenset[str] | None = None,
+    ) -> None:
         self.root = root
-        base = list(extra) + _read_patterns(root / ".git" / "info" / "exclude")
-        self._base = GitIgnoreSpec.from_lines(base) if base else None
+        self.use_gitignore = use_gitignore
+        self._extra = GitIgnoreSpec.from_lines(list(extra)) if extra else None
+        self._extra_lines = list(extra)
+        exclude = _read_patterns(root / ".git" / "info" / "exclude") if use_gitignore else []
+        self._exclude_lines = exclude
+        self._exclude = GitIgnoreSpec.from_lines(exclude) if exclude else None
         self._specs: dict[str, GitIgnoreSpec | None] = {}  # dir ("" = root) -> spec
+        self._lines: dict[str, list[str]] = {}
+        self.tracked = tracked if use_gitignore else None
+        self._tracked_dirs: frozenset[str] = frozenset()
+        if self.tracked:
+            dirs = set()
+            for path in self.tracked:
+                parts = path.split("/")
+                for depth in range(1, len(parts)):
+                    dirs.add("/".join(parts[:depth]))
+            self._tracked_dirs = frozenset(dirs)
+        self._pattern_cache: dict[str, bool] = {}
+
+    @classmethod
+    def for_settings(cls, root: Path, settings: IndexSettings) -> IgnoreRules:
+        """The rules an index with these settings uses (git's tracked set when in git)."""
+        tracked = git_tracked(root) if settings.use_gitignore else None
+        return cls(root, settings.ignore, use_gitignore=settings.use_gitignore, tracked=tracked)
 
     def load_dir(self, rel_dir: str) -> None:
         """Read ``rel_dir/.gitignore`` (again, if it changed)."""
-        lines = _read_patterns(self.root / rel_dir / ".gitignore")
+        lines = _read_patterns(self.root / rel_dir / ".gitignore") if self.use_gitignore else []
+        self._lines[rel_dir] = lines
         self._specs[rel_dir] = GitIgnoreSpec.from_lines(lines) if lines else None
+        self._pattern_cache.clear()
 
     def _spec(self, rel_dir: str) -> GitIgnoreSpec | None:
         if rel_dir not in self._specs:
@@ -68,22 +158,84 @@ class IgnoreRules:
         return self._specs[rel_dir]
 
     def match(self, rel: str, is_dir: bool) -> bool:
-        """Whether ``rel`` itself matches (ancestors are not checked: the walk prunes them)."""
+        """Whether ``rel`` itself is ignored; ancestors are not checked (the walk prunes them),
+        except folders kept only because they hold tracked files: their rules still cover
+        their untracked content, as in git."""
         parts = rel.split("/")
         if parts[-1] in ALWAYS_SKIPPED_DIRS:  # ancestors are checked by the caller
             return True
+        if self.tracked is not None:
+            if (rel in self._tracked_dirs) if is_dir else (rel in self.tracked):
+                # Tracked: no .gitignore rule applies, only the user's own index.ignore.
+                extra = (
+                    self._extra.check_file(rel + ("/" if is_dir else "")) if self._extra else None
+                )
+                return bool(extra is not None and extra.include)
+            for depth in range(len(parts) - 1, 0, -1):
+                parent = "/".join(parts[:depth])
+                if parent in self._tracked_dirs and self._pattern_match(parent, True):
+                    return True
+        return self._pattern_match(rel, is_dir)
+
+    def _sources(self, rel: str, is_dir: bool) -> list[tuple[str, str]]:
+        """(source, the path as that source sees it), highest precedence first: .gitignore
+        files below the root (deepest first), the settings' index.ignore, the root's
+        .gitignore, .git/info/exclude. The first source with an opinion decides."""
+        parts = rel.split("/")
         suffix = "/" if is_dir else ""
-        # Deepest .gitignore first: the first one with an opinion decides.
-        for depth in range(len(parts) - 1, -1, -1):
-            spec = self._spec("/".join(parts[:depth]))
+        order = [
+            (f"d:{'/'.join(parts[:d])}", "/".join(parts[d:]) + suffix)
+            for d in range(len(parts) - 1, 0, -1)
+        ]
+        order.append(("extra", rel + suffix))
+        order.append(("d:", rel + suffix))
+        order.append(("exclude", rel + suffix))
+        return order
+
+    def _source_spec(self, source: str) -> tuple[GitIgnoreSpec | None, list[str], str]:
+        if source == "extra":
+            return self._extra, self._extra_lines, "index.ignore"
+        if source == "exclude":
+            return self._exclude, self._exclude_lines, ".git/info/exclude"
+        rel_dir = source[2:]
+        spec = self._spec(rel_dir)
+        where = f"{rel_dir}/.gitignore" if rel_dir else ".gitignore"
+        return spec, self._lines.get(rel_dir, []), where
+
+    def _pattern_match(self, rel: str, is_dir: bool) -> bool:
+        key = rel + ("/" if is_dir else "")
+        cached = self._pattern_cache.get(key) if is_dir else None
+        if cached is not None:
+            return cached
+        result = False
+        for source, subject in self._sources(rel, is_dir):
+            spec = self._source_spec(source)[0]
             if spec is None:
                 continue
-            result = spec.check_file("/".join(parts[depth:]) + suffix).include
-            if result is not None:
-                return result
-        if self._base is not None:
-            return bool(self._base.check_file(rel + suffix).include)
-        return False
+            decided = spec.check_file(subject).include
+            if decided is not None:
+                result = decided
+                break
+        if is_dir:
+            self._pattern_cache[key] = result
+        return result
+
+    def culprit(self, rel: str, is_dir: bool) -> tuple[str, int, str] | None:
+        """The rule that ignores ``rel``: (where, 1-based line, pattern); None if none.
+
+        ``where`` is a .gitignore path relative to the root, ``.git/info/exclude`` or
+        ``index.ignore`` (the settings; the line is the list position). Only for messages:
+        slow, line by line."""
+        for source, subject in self._sources(rel, is_dir):
+            _spec, lines, where = self._source_spec(source)
+            for number in range(len(lines), 0, -1):
+                line = lines[number - 1]
+                decided = GitIgnoreSpec.from_lines([line]).check_file(subject).include
+                if decided is True:
+                    return where, number, line.strip()
+                if decided is False:
+                    return None  # re-included there
+        return None
 
     def is_ignored(self, rel: str, is_dir: bool = False) -> bool:
         """Whether ``rel`` or any directory above it is ignored."""
@@ -99,10 +251,16 @@ def discover(
     rules: IgnoreRules,
     max_file_bytes: int,
     start: str = "",
+    max_files: int = 0,
 ) -> Discovery:
-    """Walk ``root`` (or the subdirectory ``start``): files kept, and skips counted by reason."""
+    """Walk ``root`` (or the subdirectory ``start``): files kept, and skips counted by reason.
+
+    ``max_files`` > 0: TooManyFiles as soon as more files than that would be kept (checked
+    against git's tracked count first, before any walking)."""
     result = Discovery()
     real_root = os.path.realpath(root)
+    if max_files and rules.tracked is not None and len(rules.tracked) > max_files:
+        raise TooManyFiles(root, max_files, f"git tracks {len(rules.tracked):,}")
     visited: set[str] = set()
     stack = [start]
     # Directory symlinks are followed only after every real directory has been walked, so a
@@ -120,6 +278,9 @@ def discover(
             result.skipped["symlink_loop"] += 1
             continue
         visited.add(real_dir)
+        if any(real_dir == t or real_dir.startswith(t + os.sep) for t in NEVER_WALKED):
+            result.skipped["ignored"] += 1
+            continue
         try:
             with os.scandir(abs_dir) as it:
                 entries = sorted(it, key=lambda e: e.name)
@@ -161,6 +322,8 @@ def discover(
                     result.skipped["too_large"] += 1
                 else:
                     result.files.append(FoundFile(rel, st.st_size, st.st_mtime_ns))
+                    if max_files and len(result.files) > max_files:
+                        raise TooManyFiles(root, max_files, "counted while walking")
             # sockets, fifos, devices: not source, not counted
         stack.extend(reversed(subdirs))
     result.files.sort(key=lambda f: f.path)
@@ -193,3 +356,75 @@ def skip_reason(data: bytes, max_file_bytes: int) -> str | None:
     if b"\0" in data[:SNIFF_BYTES]:
         return "binary"
     return None
+
+
+SPARSE_SHARE = 0.10  # kept files below this share of the tree: "almost nothing"
+_SPARSE_COUNT_LIMIT = 100_000  # counting the ignored part stops here (a message, not a census)
+
+
+def sparse_ignore_warning(root: Path, rules: IgnoreRules, kept: int) -> str | None:
+    """A message when ignore rules leave nothing, or almost nothing, of a non-empty tree.
+
+    Looks at the root's own entries: when most of them are ignored (Debian source packages end
+    their .gitignore with ``/*``) and the files kept are under ``SPARSE_SHARE`` of the files
+    there, it names the file and the pattern that ignore the most, and how to override. None
+    when the rules are ordinary (a node_modules/ or build/ next to the sources)."""
+    try:
+        with os.scandir(root) as it:
+            names = sorted((e.name, _entry_is_dir(e)) for e in it if e.name != ".git")
+    except OSError:
+        return None
+    ignored = [(name, is_dir) for name, is_dir in names if rules.match(name, is_dir)]
+    if not ignored:
+        return None
+    visible = [name for name, _ in names if not name.startswith(".")]
+    hidden_share = sum(1 for name, _ in ignored if not name.startswith(".")) / max(len(visible), 1)
+    if kept > 0 and hidden_share <= 0.5:
+        return None
+    limit = min(_SPARSE_COUNT_LIMIT, max(kept, 1) * 20)
+    dropped = _count_files(root, [name for name, _ in ignored], limit)
+    if dropped == 0 or kept > SPARSE_SHARE * (kept + dropped):
+        return None
+    culprits: Counter[tuple[str, int, str]] = Counter()
+    for name, is_dir in ignored:
+        found = rules.culprit(name, is_dir)
+        if found is not None:
+            culprits[found] += 1
+    more = "+" if dropped >= limit else ""
+    head = (
+        f"the ignore rules left {'nothing' if kept == 0 else f'only {kept:,} files'} of "
+        f"{root} ({dropped:,}{more} files ignored)"
+    )
+    if culprits:
+        (where, line, pattern), count = culprits.most_common(1)[0]
+        at = f"{where}:{line}" if where != "index.ignore" else f"index.ignore entry {line}"
+        head += f": {at} has `{pattern}`, which ignores {count} of the {len(names)} entries there"
+    return (
+        f"{head}. To index them anyway: re-include with negations in the index.ignore setting "
+        '(e.g. index.ignore = ["!/*"] in .lsp-agent.toml), or pass --no-ignore'
+    )
+
+
+def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _count_files(root: Path, names: list[str], limit: int) -> int:
+    """Files under ``root/name`` for each name, at most ``limit`` (a bounded os.walk)."""
+    count = 0
+    for name in names:
+        path = os.path.join(root, name)
+        if not os.path.isdir(path):
+            count += 1
+        else:
+            for _dir, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if d != ".git"]
+                count += len(files)
+                if count >= limit:
+                    return limit
+        if count >= limit:
+            return limit
+    return count

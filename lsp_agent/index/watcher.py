@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from watchfiles import Change
 
+from lsp_agent.index.discovery import IgnoreRules
 from lsp_agent.index.watchgroup import Batch, Failure, NotifyGroup, Stop
 from lsp_agent.index.watchplan import WatchPlan, plan_watches
 from lsp_agent.index.workspace import WorkspaceIndex, relative_path
@@ -136,7 +137,11 @@ async def watch(
 
     async def replan() -> None:
         nonlocal groups, plan, polling, failures, broken
-        new_plan = await asyncio.to_thread(plan_watches, index.root, index.settings.ignore)
+        new_plan = await asyncio.to_thread(
+            lambda: plan_watches(
+                index.root, rules=IgnoreRules.for_settings(index.root, index.settings)
+            )
+        )
         if new_plan == plan and not broken:
             return
         try:

@@ -69,9 +69,12 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def plan_watches(root: Path, extra_ignore: tuple[str, ...] = ()) -> WatchPlan:
-    """Walk the non-ignored directories of ``root`` (ignored ones are never entered)."""
-    rules = IgnoreRules(root, extra_ignore)
+def plan_watches(
+    root: Path, extra_ignore: tuple[str, ...] = (), *, rules: IgnoreRules | None = None
+) -> WatchPlan:
+    """Walk the non-ignored directories of ``root`` (ignored ones are never entered).
+    ``rules``: the index's own (IgnoreRules.for_settings), else built from ``extra_ignore``."""
+    rules = rules if rules is not None else IgnoreRules(root, extra_ignore)
     children: dict[str, list[str]] = {}
     unsafe: set[str] = set()  # dirs that cannot be watched recursively
     order: list[str] = []  # pre-order: every parent before its children

@@ -73,7 +73,7 @@ class WorkspaceIndex:
         self._lock = threading.RLock()
         self._build_lock = threading.Lock()
         self._parse_lock = threading.Lock()
-        self._rules = IgnoreRules(self.root, settings.ignore)
+        self._rules = IgnoreRules.for_settings(self.root, settings)
         self._entries: dict[str, FileEntry] = {}
         # Paths changed by refresh/update while a build reads the disk: its swap keeps them.
         self._changed_in_build: set[str] | None = None
@@ -110,6 +110,12 @@ class WorkspaceIndex:
                 return self._buffers[rel]
         data = read_source(self.root / rel, max(self.settings.max_file_bytes, 1 << 30))
         return None if isinstance(data, str) else data.decode("utf-8", "replace")
+
+    @property
+    def ignore_rules(self) -> IgnoreRules:
+        """The rules of the last build (for messages such as discovery.sparse_ignore_warning)."""
+        with self._lock:
+            return self._rules
 
     def is_ignored(self, path: str) -> bool:
         rel = relative_path(self.root, path)
@@ -220,8 +226,10 @@ class WorkspaceIndex:
         self, started: float, jobs: int | None, progress: Callable[[int, int], None] | None
     ) -> IndexStats:
         """The body of ``build``; the caller holds the build lock."""
-        rules = IgnoreRules(self.root, self.settings.ignore)
-        found = discover(self.root, rules, self.settings.max_file_bytes)
+        rules = IgnoreRules.for_settings(self.root, self.settings)
+        found = discover(
+            self.root, rules, self.settings.max_file_bytes, max_files=self.settings.max_files
+        )
         with self._lock:
             known = {path: entry for path, entry in self._entries.items() if not entry.from_buffer}
         workers = effective_jobs(jobs if jobs is not None else self.settings.jobs)

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from lsp_agent import cli
+from lsp_agent.config import workspace_cache_dir
+from lsp_agent.tasks import Task, TaskJournal
 from tests.batch.support import BatchModel, copy_repo
 from tests.support.scripted_model import ScriptedModel
 
@@ -66,6 +68,15 @@ def run_subprocess(argv: list[str], cwd: Path, **popen: object) -> Run:
         check=False,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def last_run(root: Path) -> list[Task]:
+    """The tasks of the latest batch run journaled for ``root``, sorted by their files: what
+    `--apply` did (its stdout carries nothing; `lsp-agent tasks --json --run ID` shows it)."""
+    with TaskJournal(workspace_cache_dir(root.resolve()) / "tasks.sqlite") as journal:
+        tasks = journal.list()
+    latest = tasks[0].run_id
+    return sorted((t for t in tasks if t.run_id == latest), key=lambda t: t.files)
 
 
 def tree(root: Path) -> dict[str, bytes]:

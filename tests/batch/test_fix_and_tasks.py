@@ -12,7 +12,7 @@ import pytest
 
 from lsp_agent.config import workspace_cache_dir
 from lsp_agent.tasks import Task, TaskJournal, TaskState
-from tests.batch.conftest import run_in_process
+from tests.batch.conftest import last_run, run_in_process
 from tests.batch.support import role_of
 from tests.support.scripted_model import ScriptedModel
 
@@ -47,13 +47,11 @@ def test_fix_runs_one_task_per_file_with_its_diagnostics(
     strings = repo / "tools" / "strings.py"
     strings.write_text("import os\nimport sys\n\n\n" + strings.read_text())
     (repo / "diagnostics.json").write_text(ruff_json(repo))
-    run = run_in_process(
-        ["fix", "--diagnostics", "diagnostics.json", "--json", "--apply"], repo, monkeypatch
-    )
+    run = run_in_process(["fix", "--diagnostics", "diagnostics.json", "--apply"], repo, monkeypatch)
     assert run.code == 0, run.err
-    report = json.loads(run.out)
-    assert [t["files"] for t in report["tasks"]] == [["tools/strings.py"]]
-    assert report["tasks"][0]["title"] == "Fix 2 diagnostics in tools/strings.py"
+    tasks = last_run(repo)
+    assert [t.files for t in tasks] == [["tools/strings.py"]]
+    assert tasks[0].title == "Fix 2 diagnostics in tools/strings.py"
     research = next(r for r in model.requests if role_of(r.body) == "researcher")
     task_message = research.messages[2]["content"]
     assert "Kind: fix" in task_message

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch.conftest import run_in_process, run_subprocess, tree
+from tests.batch.conftest import last_run, run_in_process, run_subprocess, tree
 from tests.batch.support import FIXTURE_REPO, BatchModel, header_for
 from tests.support.scripted_model import ScriptedModel
 
@@ -42,32 +42,25 @@ def test_apply_changes_exactly_the_selected_files(
 ) -> None:
     before = tree(repo)
     run = run_in_process(
-        ["refactor", "Add a review header", "tools", "web/*.js", "--apply", "--json"],
+        ["refactor", "Add a review header", "tools", "web/*.js", "--apply"],
         repo,
         monkeypatch,
     )
     assert run.code == 0, run.err
+    assert run.out == ""  # --apply prints no diff; the summary goes to stderr
     after = tree(repo)
     changed = sorted(p for p in after if after[p] != before.get(p))
     assert changed == ["tools/numbers.py", "tools/strings.py", "web/app.js"]
     for path in changed:
         assert after[path] == with_header(before[path], path)
     assert sorted(after) == sorted(before)  # no temp files left behind
-    report = json.loads(run.out)
-    assert [t["files"] for t in report["tasks"]] == [
-        ["tools/numbers.py"],
-        ["tools/strings.py"],
-        ["web/app.js"],
-    ]
-    assert {t["state"] for t in report["tasks"]} == {"applied"}
-    first = report["tasks"][0]
-    assert first["tokens"] == first["prompt_tokens"] + first["completion_tokens"] > 0
-    assert first["requests"] == 3 and first["duration_s"] > 0
-    totals = report["totals"]
-    assert totals["files_applied"] == 3 and totals["failed"] == 0
-    assert totals["tokens"] == sum(t["tokens"] for t in report["tasks"])
-    assert totals["cached_tokens"] == sum(t["cached_tokens"] for t in report["tasks"])
-    assert report["exit_code"] == 0
+    tasks = last_run(repo)
+    assert [t.files for t in tasks] == [["tools/numbers.py"], ["tools/strings.py"], ["web/app.js"]]
+    assert {str(t.state) for t in tasks} == {"applied"}
+    first = tasks[0]
+    assert first.usage["prompt_tokens"] > 0 and first.usage["requests"] == 3
+    assert first.message == "applied to 1 file(s)"
+    assert "3/3 tasks ok" in run.err
 
 
 def test_file_changed_between_read_and_write_is_left_alone(
@@ -81,19 +74,16 @@ def test_file_changed_between_read_and_write_is_left_alone(
 
     hook.on_review = edit_meanwhile
     before = tree(repo)
-    run = run_in_process(
-        ["refactor", "Add a review header", "--apply", "--json"], repo, monkeypatch
-    )
+    run = run_in_process(["refactor", "Add a review header", "--apply"], repo, monkeypatch)
     assert run.code == 1
     assert (repo / "tools/numbers.py").read_bytes() == human
     strings = "tools/strings.py"
     assert (repo / strings).read_bytes() == with_header(before[strings], strings)
-    report = json.loads(run.out)
-    numbers = next(t for t in report["tasks"] if t["files"] == ["tools/numbers.py"])
-    assert numbers["state"] == "succeeded" and not numbers["ok"]
-    assert numbers["apply"][0]["status"] == "changed_underneath"
-    assert "changed underneath" in numbers["error"]
-    assert report["totals"]["changed_underneath"] == ["tools/numbers.py"]
+    numbers = next(t for t in last_run(repo) if t.files == ["tools/numbers.py"])
+    assert str(numbers.state) == "succeeded"
+    assert numbers.result is not None
+    assert numbers.result["apply"][0]["status"] == "changed_underneath"
+    assert "changed underneath" in numbers.message
     assert "changed underneath" in run.err
 
 
@@ -102,20 +92,18 @@ def test_failing_task_exits_1_while_the_others_apply(
 ) -> None:
     hook.fail = {"tools/strings.py"}
     before = tree(repo)
-    run = run_in_process(
-        ["refactor", "Add a review header", "--apply", "--json"], repo, monkeypatch
-    )
+    run = run_in_process(["refactor", "Add a review header", "--apply"], repo, monkeypatch)
     assert run.code == 1
-    report = json.loads(run.out)
-    states = {t["files"][0]: t["state"] for t in report["tasks"]}
+    tasks = last_run(repo)
+    states = {t.files[0]: str(t.state) for t in tasks}
     assert states == {
         "geometry/report.py": "applied",
         "tools/numbers.py": "applied",
         "tools/strings.py": "failed",
         "web/app.js": "applied",
     }
-    failed = next(t for t in report["tasks"] if t["state"] == "failed")
-    assert "model error" in failed["error"]
+    failed = next(t for t in tasks if str(t.state) == "failed")
+    assert "model error" in failed.message
     after = tree(repo)
     assert after["tools/strings.py"] == before["tools/strings.py"]
     for path in SOURCES:
@@ -171,8 +159,8 @@ def test_dry_run_without_a_model_names_the_variable(
     ("argv", "needle"),
     [
         (["refactor", "x", "missing.py"], "missing.py: no such file"),
-        (["refactor", "x", "../elsewhere"], "outside the workspace root"),
-        (["refactor", "x", "--diff", "--json"], "exclusive"),
+        (["refactor", "x", ".", "../elsewhere"], "the PATHs are in different workspaces"),
+        (["refactor", "x", "--root", ".", "../elsewhere"], "outside the workspace root"),
         (["refactor", "  "], "instruction is empty"),
         (["refactor", "x", "--jobs", "0"], "at least 1"),
     ],

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from lsp_agent.batch.errors import UsageError
-from lsp_agent.batch.selection import find_root, select_files
+from lsp_agent.batch.selection import select_files
 
 
 @pytest.fixture
@@ -72,14 +71,3 @@ def test_unindexed_file_is_refused(tree) -> None:
     (root / "ignored.log").write_text("x")
     with pytest.raises(UsageError, match="not in the index"):
         select_files(root, ["ignored.log"], entries, cwd=root)
-
-
-def test_root_is_the_git_toplevel_of_the_first_path(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    (repo / "src").mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    assert find_root(["src/*.py"], repo) == repo.resolve()
-    assert find_root([str(repo / "src")], tmp_path) == repo.resolve()
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    assert find_root([], plain) == plain.resolve()

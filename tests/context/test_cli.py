@@ -68,7 +68,7 @@ def test_focus_relative_to_the_current_directory(workspace: Path, tmp_path: Path
 
 def test_bad_arguments_fail_with_a_message(workspace: Path, tmp_path: Path) -> None:
     missing = run_cli(str(workspace / "nope"), cache=tmp_path)
-    assert missing.returncode == 2 and b"not a directory" in missing.stderr
+    assert missing.returncode == 2 and b"no such directory" in missing.stderr
     outside = run_cli(str(workspace), "--focus", str(tmp_path), "--no-cache", cache=tmp_path)
     assert outside.returncode == 2 and b"outside the workspace" in outside.stderr
     budget = run_cli(str(workspace), "--budget", "-5", cache=tmp_path)

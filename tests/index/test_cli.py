@@ -56,4 +56,4 @@ def test_index_human_summary_and_bad_path(tmp_path: Path, isolated_cache: Path) 
     assert "1 files indexed" in done.stdout and "python 1" in done.stdout
     assert "\x1b[" not in done.stderr  # no progress bar when stderr is not a terminal
     bad = run_cli(str(tmp_path / "missing"), env_cache=isolated_cache)
-    assert bad.returncode == 2 and "not a directory" in bad.stderr and bad.stdout == ""
+    assert bad.returncode == 2 and "no such directory" in bad.stderr and bad.stdout == ""
