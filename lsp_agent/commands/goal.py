@@ -62,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--jobs", "-j", type=_count, default=1, help="steps at once (default 1)")
     parser.add_argument("--dry-run", action="store_true", help="plan only; --resume runs it")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--root", type=Path, help="workspace root (default: git toplevel)")
+    parser.add_argument(
+        "--root", type=Path, help="workspace root (default: the git work tree of the PATHs)"
+    )
     model = parser.add_argument_group("model (override settings)")
     model.add_argument("--provider", help="deepseek, moonshot, openai or local")
     model.add_argument("--model", help="model name for every role")
@@ -71,10 +73,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lsp_agent.batch.selection import find_root
     from lsp_agent.goals.start import GoalError
+    from lsp_agent.workspace_root import RootError, choose_root
 
-    root = (args.root or find_root(args.paths, Path.cwd())).resolve()
+    try:
+        chosen = choose_root(args.paths, Path.cwd(), args.root)
+    except RootError as exc:
+        print(f"lsp-agent goal: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    root = chosen.path
+    print(f"lsp-agent: workspace root {chosen.describe()}", file=sys.stderr)
     try:
         if args.status is not None:
             return _status(root, args.status, as_json=args.json)
@@ -122,7 +130,10 @@ async def _run(root: Path, args: argparse.Namespace) -> int:
     from lsp_agent.goals.start import GoalError, execute, new_ledger, resumable
     from lsp_agent.goals.store import RunStore, journal_for
 
-    settings, warnings = load_settings(root, _overrides(args))
+    try:
+        settings, warnings = load_settings(root, _overrides(args), strict=True)
+    except ConfigError as exc:
+        raise GoalError(str(exc)) from None
     for warning in warnings:
         print(f"lsp-agent goal: {warning}", file=sys.stderr)
     try:
