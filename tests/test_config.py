@@ -195,7 +195,7 @@ def test_every_steering_setting_exists() -> None:
 
 # -- config files that are not what they should be ---------------------------------------------
 
-UTF16_TOML = '[model]\r\nprovider = "openai"\r\n\r\n[budgets]\r\nmax_steps = 7\r\n'
+UTF16_TOML = '[model]\r\nmodel = "gpt-x"\r\n\r\n[budgets]\r\nmax_steps = 7\r\n'
 
 
 def test_utf16_config_with_a_bom_is_read(tmp_path: Path) -> None:
@@ -203,7 +203,7 @@ def test_utf16_config_with_a_bom_is_read(tmp_path: Path) -> None:
     (tmp_path / ".lsp-agent.toml").write_bytes(UTF16_TOML.encode("utf-16"))
     settings, warnings = load_settings(tmp_path, env={}, strict=True)
     assert warnings == []
-    assert settings.model.provider == "openai" and settings.budgets.max_steps == 7
+    assert settings.model.model == "gpt-x" and settings.budgets.max_steps == 7
     (tmp_path / ".lsp-agent.toml").write_bytes(b"\xfe\xff" + UTF16_TOML.encode("utf-16-be"))
     assert load_settings(tmp_path, env={}, strict=True)[0].budgets.max_steps == 7
 

@@ -130,6 +130,7 @@ def test_unknown_provider_is_named_not_no_model_configured(code: Path, tmp_path:
         assert run.code == 2
         assert f"{user}: provider 'nosuch' does not exist" in run.err
         assert "no model configured" not in run.err
+    user.unlink()
     env_run = cli(["refactor", "x"], code, tmp_path, LSP_AGENT_PROVIDER="nosuch")
     assert env_run.code == 2 and "LSP_AGENT_PROVIDER" in env_run.err
 
