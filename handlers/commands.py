@@ -20,7 +20,7 @@ from lsp_agent.config import ConfigError
 from lsp_agent.handlers.apply_edit import apply_result
 from lsp_agent.handlers.presets import PRESETS
 from lsp_agent.handlers.session import Session
-from lsp_agent.handlers.taskflow import TaskRequest, start_task
+from lsp_agent.handlers.taskflow import StaleRequest, TaskRequest, start_task
 from lsp_agent.tasks import TaskState
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def setup(server: LanguageServer, session: Session) -> None:
         request = parse_run_task(session, args)
         try:
             task, finished = start_task(session, request)
-        except ConfigError as exc:
+        except (ConfigError, StaleRequest) as exc:
             message = f"lsp-agent cannot run the task: {exc}"
             session.show(message, types.MessageType.Error)
             return {"taskId": None, "error": message}

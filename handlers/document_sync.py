@@ -14,6 +14,7 @@ import logging
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from lsp_agent.handlers.roots import HISTORY_VERSIONS
 from lsp_agent.handlers.session import OpenDocument, Root, Session
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,14 @@ class IndexFeeder:
             log.debug("not tracking %s: in no workspace folder", uri)
             return None
         document = self._server.workspace.get_text_document(uri)
-        doc = OpenDocument(uri=uri, path=path, version=document.version or 0, text=document.source)
+        version = document.version or 0
+        prior = root.documents.get(path)
+        history: tuple[tuple[int, str], ...] = ()
+        if prior is not None and prior.uri == uri and prior.version != version:
+            history = (*prior.history, (prior.version, prior.text))[-HISTORY_VERSIONS:]
+        doc = OpenDocument(
+            uri=uri, path=path, version=version, text=document.source, history=history
+        )
         root.documents[path] = doc
         self.schedule(root, path, doc.text)
         return doc

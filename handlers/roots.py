@@ -26,12 +26,23 @@ if TYPE_CHECKING:  # heavy modules load lazily, after the first response
     from lsp_agent.tasks import TaskJournal, TaskRunner
 
 
+HISTORY_VERSIONS = 8  # earlier versions kept per buffer, to move a range the client sent
+
+
 @dataclass
 class OpenDocument:
     uri: str
     path: str  # relative to its root, POSIX
     version: int
     text: str
+    # (version, text) of the last few earlier versions: a code action is computed against one
+    # version and may run (after an instruction prompt) against a later one.
+    history: tuple[tuple[int, str], ...] = ()
+
+    def text_at(self, version: int) -> str | None:
+        if version == self.version:
+            return self.text
+        return next((text for v, text in self.history if v == version), None)
 
 
 @dataclass(frozen=True)

@@ -98,10 +98,44 @@ def _model_client(session: Session) -> Any:
     return client
 
 
+class StaleRequest(Exception):
+    """The request's range was computed against a version of the document that can no longer
+    be mapped onto the current one (the user edited those lines meanwhile)."""
+
+
+def current_range(request: TaskRequest) -> types.Range | None:
+    """The request's range on the document as it is now. The client computed it against
+    ``request.version``; the user may have typed since (while an instruction prompt was open).
+    Lines moved by edits elsewhere are moved with them; edited lines raise StaleRequest."""
+    rng = request.range
+    doc = request.root.documents.get(request.path)
+    if rng is None or request.version is None or doc is None or doc.version == request.version:
+        return rng
+    from lsp_agent.edits import map_lines
+
+    old = doc.text_at(request.version)
+    if old is None:
+        raise StaleRequest(
+            f"{request.path} is at version {doc.version}, the action was offered for version "
+            f"{request.version}: ask for the code action again"
+        )
+    mapped = map_lines(old, doc.text, rng.start.line, rng.end.line)
+    if mapped is None:
+        raise StaleRequest(
+            f"the selected lines of {request.path} changed after the action was offered: "
+            "select them again"
+        )
+    start, end = mapped
+    return types.Range(
+        start=types.Position(line=start, character=rng.start.character),
+        end=types.Position(line=end, character=rng.end.character),
+    )
+
+
 def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Task[Any]]:
     """Queue the task; returns it and the handle that finishes after the edit was applied.
 
-    Raises ConfigError (no model configured) before anything is queued.
+    Raises ConfigError (no model configured) or StaleRequest before anything is queued.
     """
     root = request.root
     assert root.runner is not None, "the server is not initialized"
@@ -114,8 +148,8 @@ def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Ta
     instruction = request.instruction or (preset.instruction if preset else "")
     frozen = root.freeze()
     selection = None
-    if request.range is not None:
-        r = request.range
+    r = current_range(request)
+    if r is not None:
         lines = _lines_of(root, frozen, request.path)
         selection = Selection(
             request.path,

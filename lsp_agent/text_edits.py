@@ -293,6 +293,21 @@ def changed_ranges(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, i
     ]
 
 
+def map_lines(old: str, new: str, first: int, last: int) -> tuple[int, int] | None:
+    """Lines ``first..last`` (0-based, inclusive) of ``old`` as they are in ``new``, or None
+    when an edit touched them (a selection the user typed into cannot be moved honestly)."""
+    a, b = old.splitlines(), new.splitlines()
+    shift = 0
+    for i1, i2, _j1, j2 in changed_ranges(a, b):
+        if i2 <= first and (i1 < first or i1 == i2):  # above the range, or inserted before it
+            shift = j2 - i2
+        elif i1 > last:
+            break
+        else:
+            return None
+    return first + shift, last + shift
+
+
 def closest_window(contents: Sequence[str], search: Sequence[str]) -> tuple[int, int] | None:
     """The [start, end) window of ``contents`` (lines) most similar to ``search`` by difflib's
     ratio on whitespace-stripped lines; None when nothing is at least 0.4 similar."""

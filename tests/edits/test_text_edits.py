@@ -107,3 +107,15 @@ def test_round_trip_over_random_texts(seed: int) -> None:
                 chars.insert(pos, rng.choice(_ALPHABET))
         new = "".join(chars)
         roundtrip(old, new)
+
+
+def test_map_lines_moves_a_range_with_edits_elsewhere_and_refuses_edits_inside() -> None:
+    from lsp_agent.edits import map_lines
+
+    old = "a\nb\nc\nd\ne\n"
+    assert map_lines(old, "x\ny\n" + old, 2, 3) == (4, 5)  # lines inserted above
+    assert map_lines(old, old.replace("a\nb\n", ""), 2, 3) == (0, 1)  # lines deleted above
+    assert map_lines(old, old + "f\n", 2, 3) == (2, 3)  # below: unchanged
+    assert map_lines(old, "a\nb\nnew\nc\nd\ne\n", 2, 3) == (3, 4)  # inserted right before it
+    assert map_lines(old, old.replace("c", "C"), 2, 3) is None  # edited inside
+    assert map_lines(old, "a\nb\nc\nnew\nd\ne\n", 2, 3) is None  # inserted between its lines

@@ -221,3 +221,35 @@ async def test_settings_change_takes_effect_and_bad_values_warn(server: ServerUn
     )
     params = next(p for p in server.edits if task_id in (p.edit.change_annotations or {}))
     assert params.edit.change_annotations[task_id].needs_confirmation is False
+
+
+async def test_a_range_from_an_older_version_follows_the_lines_it_named(
+    server: ServerUnderTest, model: ScriptedModel
+) -> None:
+    """The code action was computed at version 1; the user inserted two lines above the
+    selection before running it: the task gets the lines the user selected, now 2 lower."""
+    server.open("h.py", version=1)
+    top = types.Position(line=0, character=0)
+    server.change("h.py", 2, types.Range(start=top, end=top), "# one\n# two\n")
+    selection = {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 16}}
+    task_id = (await server.run_task("h.py", version=1, range=selection, preset="simplify"))[
+        "taskId"
+    ]
+    assert await wait_state(server, task_id, {"applied"}) == "applied"
+    prompts = [str(r.body.get("messages")) for r in model.requests]
+    headers = {
+        p.split("=== h.py (selection, ")[1].split(")")[0] for p in prompts if "=== h.py (s" in p
+    }
+    assert headers == {"lines 4-4"}  # line 2 at version 1 is line 4 now (1-based)
+
+
+async def test_a_range_whose_lines_were_edited_since_is_refused(server: ServerUnderTest) -> None:
+    server.open("i.py", version=1)
+    rng = types.Range(
+        start=types.Position(line=1, character=4), end=types.Position(line=1, character=10)
+    )
+    server.change("i.py", 2, rng, "yield ")  # the user rewrote the selected line
+    selection = {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 16}}
+    result = await server.run_task("i.py", version=1, range=selection, preset="simplify")
+    assert result["taskId"] is None
+    assert "selected lines of i.py changed" in result["error"]
