@@ -54,6 +54,17 @@ def open_root(session: Session, path: Path, uri: str, name: str, token: str) -> 
     root.journal = DeferredJournal(TaskJournal(root.cache_dir / "tasks.sqlite"))
     root.runner = TaskRunner(concurrency=max(1, session.settings.jobs), journal=root.journal)
     session.roots.add(root)
+    retention = session.settings.journal
+    session.spawn_for(
+        root,
+        asyncio.to_thread(
+            root.journal.prune,
+            keep_tasks=retention.keep_tasks,
+            keep_days=retention.keep_days,
+            transcripts=root.cache_dir / "transcripts",
+        ),
+        f"prune the journal of {root.name}",
+    )
     log.info("workspace folder %s, cache %s", root.path, root.cache_dir)
     return root
 

@@ -104,6 +104,15 @@ class VerifySettings:
 
 
 @dataclass(frozen=True)
+class JournalSettings:
+    """How long finished tasks (and their transcripts) are kept (``lsp-agent tasks --prune``;
+    the server prunes when it opens a folder, the batch command after a run)."""
+
+    keep_tasks: int = 1000  # newest finished tasks kept per workspace; 0 = no count limit
+    keep_days: float = 90.0  # finished tasks older than this go; 0 = no age limit
+
+
+@dataclass(frozen=True)
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
@@ -111,6 +120,7 @@ class Settings:
     budgets: BudgetSettings = field(default_factory=BudgetSettings)
     goals: GoalSettings = field(default_factory=GoalSettings)
     verify: VerifySettings = field(default_factory=VerifySettings)
+    journal: JournalSettings = field(default_factory=JournalSettings)
     confirm_edits: bool = False  # mark workspace edits needsConfirmation (editor preview)
     jobs: int = 4  # parallel tasks in the batch command
     # model name (or "*") -> {input, cached_input, output} USD per million tokens; overrides
@@ -132,6 +142,7 @@ _SECTIONS: dict[str, type] = {
     "budgets": BudgetSettings,
     "goals": GoalSettings,
     "verify": VerifySettings,
+    "journal": JournalSettings,
 }
 # Flat aliases accepted at the top level (editor settings are flat: lspAgent.provider, ...).
 _TOP_LEVEL_ALIASES: dict[str, tuple[str, str]] = {

@@ -390,6 +390,38 @@ class TaskJournal:
         self._listed = (key, listed)
         return list(listed)
 
+    def prune(
+        self, *, keep_tasks: int, keep_days: float, transcripts: Path | None = None
+    ) -> list[str]:
+        """Delete finished tasks past the newest ``keep_tasks`` or older than ``keep_days``
+        (0 = no such limit), and their transcripts. Queued and running tasks always stay.
+        Returns the deleted ids."""
+        finished = tuple(state.value for state in TaskState if state.finished)
+        marks = ",".join("?" * len(finished))
+        doomed: set[str] = set()
+        with self._tx() as db:
+            if keep_tasks > 0:
+                rows = db.execute(
+                    f"SELECT id FROM tasks WHERE state IN ({marks}) "
+                    "ORDER BY created_at DESC, id LIMIT -1 OFFSET ?",
+                    (*finished, keep_tasks),
+                ).fetchall()
+                doomed.update(row[0] for row in rows)
+            if keep_days > 0:
+                cutoff = time.time() - keep_days * 86400
+                rows = db.execute(
+                    f"SELECT id FROM tasks WHERE state IN ({marks}) AND created_at < ?",
+                    (*finished, cutoff),
+                ).fetchall()
+                doomed.update(row[0] for row in rows)
+            if doomed:
+                self._writes += 1
+                db.executemany("DELETE FROM tasks WHERE id = ?", [(i,) for i in sorted(doomed)])
+        if transcripts is not None:
+            for task_id in doomed:
+                (transcripts / f"{task_id}.jsonl").unlink(missing_ok=True)
+        return sorted(doomed)
+
     def mark_applied(self, task_id: str) -> Task:
         return self.set_state(task_id, TaskState.APPLIED)
 

@@ -309,3 +309,28 @@ async def test_progress_never_goes_back_when_a_stage_comes_round_again() -> None
     await runner.start(Task.new({}), work)
     assert seen == sorted(seen), seen
     assert 80 in seen and seen[-1] == 100
+
+
+def test_prune_keeps_the_newest_and_the_live_and_deletes_transcripts(tmp_path: Path) -> None:
+    import time
+
+    transcripts = tmp_path / "transcripts"
+    transcripts.mkdir()
+    with TaskJournal(tmp_path / "tasks.sqlite") as journal:
+        tasks = []
+        for i in range(6):
+            task = Task.new({}, key=str(i))
+            task.state = TaskState.RUNNING if i == 0 else TaskState.SUCCEEDED
+            task.created_at = time.time() - (400 - i) * 86400 if i < 2 else time.time() - 10 + i
+            journal.record(task)
+            (transcripts / f"{task.id}.jsonl").write_text("{}\n")
+            tasks.append(task)
+        # 0: running and ancient (stays); 1: finished, 399 days old (goes by age);
+        # 2..5: recent; keep_tasks=3 keeps 3..5 of the finished ones, so 2 goes by count.
+        deleted = journal.prune(keep_tasks=3, keep_days=90, transcripts=transcripts)
+        assert deleted == sorted([tasks[1].id, tasks[2].id])
+        assert [t.key for t in journal.list()] == ["5", "4", "3", "0"]
+        assert sorted(p.stem for p in transcripts.iterdir()) == sorted(
+            t.id for t in tasks if t.id not in deleted
+        )
+        assert journal.prune(keep_tasks=0, keep_days=0) == []  # no limits: nothing goes

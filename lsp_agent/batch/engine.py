@@ -139,6 +139,7 @@ def _read_diagnostics(path: Path) -> str:
 async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
     """Run the planned tasks with one shared model client; print the diff or JSON."""
     from lsp_agent.agents.client import OpenAIChatClient
+    from lsp_agent.agents.orchestrator import transcripts_dir
     from lsp_agent.batch.worker import BatchWorker
 
     options = prep.options
@@ -195,6 +196,12 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
 
             outcomes = await asyncio.gather(*(drive(p) for p in prep.tasks))
         journal.finish_run(run.id)
+        retention = prep.settings.journal
+        journal.prune(
+            keep_tasks=retention.keep_tasks and max(retention.keep_tasks, len(prep.tasks)),
+            keep_days=retention.keep_days,
+            transcripts=transcripts_dir(prep.root),
+        )
     finally:
         await client.aclose()
         journal.close()

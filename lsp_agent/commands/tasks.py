@@ -24,6 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--run", metavar="RUN_ID", help="only the tasks of one batch run")
     parser.add_argument("--limit", type=int, default=50, help="most tasks shown (default 50)")
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete finished tasks past [journal] keep_tasks (default 1000) or older than "
+        "keep_days (default 90), and their transcripts",
+    )
     parser.set_defaults(func=run)
 
 
@@ -39,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     root = chosen.path
     path = workspace_cache_dir(root) / "tasks.sqlite"
+    if args.prune:
+        return _prune(root, path)
     tasks: list[Task] = []
     if path.exists():
         with TaskJournal(path) as journal:
@@ -58,4 +66,33 @@ def run(args: argparse.Namespace) -> int:
             f"{task.id}  {when}  {data['state']:<15} {data['tokens']:>9,} tok "
             f"{data['cachedTokens']:>9,} cached  {task.title}  [{files}]"
         )
+    return 0
+
+
+def _prune(root: Path, path: Path) -> int:
+    from lsp_agent.agents.orchestrator import transcripts_dir
+    from lsp_agent.config import ConfigError, load_settings
+    from lsp_agent.tasks import TaskJournal
+
+    try:
+        settings, warnings = load_settings(root, strict=True)
+    except ConfigError as exc:
+        print(f"lsp-agent tasks: {exc}", file=sys.stderr)
+        return 2
+    for warning in warnings:
+        print(f"lsp-agent: warning: {warning}", file=sys.stderr)
+    retention = settings.journal
+    deleted: list[str] = []
+    if path.exists():
+        with TaskJournal(path) as journal:
+            deleted = journal.prune(
+                keep_tasks=retention.keep_tasks,
+                keep_days=retention.keep_days,
+                transcripts=transcripts_dir(root),
+            )
+    print(
+        f"pruned {len(deleted)} finished task(s) and their transcripts from {root} "
+        f"(keeping the newest {retention.keep_tasks or 'all'}, none older than "
+        f"{retention.keep_days or 'any'} days)"
+    )
     return 0

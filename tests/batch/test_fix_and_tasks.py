@@ -99,6 +99,11 @@ def test_tasks_lists_batch_and_server_tasks(
     assert listed[0]["runId"] is None
     text = run_in_process(["tasks"], repo, monkeypatch)
     assert server_task.id in text.out and "From the editor" in text.out
+    (repo / ".lsp-agent.toml").write_text("[journal]\nkeep_tasks = 1\n")
+    pruned = run_in_process(["tasks", "--prune"], repo, monkeypatch)
+    assert "pruned 1 finished task(s)" in pruned.out
+    left = json.loads(run_in_process(["tasks", "--json"], repo, monkeypatch).out)["tasks"]
+    assert [t["title"] for t in left] == ["From the editor"]
 
 
 def test_fix_with_no_diagnostics_reports_an_empty_run(
