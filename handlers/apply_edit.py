@@ -4,6 +4,11 @@ Each changed file is compared with what the task read. Unchanged: the edits go a
 document's current version (the one the task read). Changed while the task ran: the task's
 change is rebased onto the current text (a three-way merge, then re-applying the edit blocks);
 if that is not clean for any file, nothing is sent and the user is told which file and why.
+
+Edits to files that steer other tools (CI, editor settings, hooks: ``steering_files``) carry
+their own change annotation with ``needsConfirmation: true``, whatever ``confirmEdits`` says. A
+client that cannot show annotations cannot be asked, so such a task is not applied on its own:
+the user is told, and ``lspAgent.applyTask`` (an explicit request) applies it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from lsprotocol import converters, types
 
 from lsp_agent.handlers.session import Root, Session
 from lsp_agent.handlers.uris import path_to_uri
+from lsp_agent.steering_files import steering_kind
 from lsp_agent.tasks import Task, TaskState
 
 log = logging.getLogger(__name__)
@@ -103,11 +109,22 @@ def plan_file(root: Root, change: dict[str, Any]) -> FilePlan:
     return FilePlan(path, uri, version, current, merged, False, True)
 
 
+def confirm_id(task: Task) -> str:
+    """The annotation of a task's edits to files that steer other tools."""
+    return f"{task.id}/confirm"
+
+
+def steering_paths(plans: list[FilePlan]) -> dict[str, str]:
+    """path -> what it configures, for the plans that touch files steering other tools."""
+    found = {plan.path: steering_kind(plan.path) for plan in plans}
+    return {path: kind for path, kind in found.items() if kind}
+
+
 def build_edit(session: Session, task: Task, plans: list[FilePlan]) -> types.WorkspaceEdit:
     from lsp_agent.edits import text_edits
 
     annotate = session.supports_change_annotations
-    annotation_id = task.id if annotate else None
+    steering = steering_paths(plans)
     summary = str((task.result or {}).get("summary") or "")
     if not session.supports_document_changes:
         # Old clients: an unversioned map. Still all-or-nothing: it is one applyEdit.
@@ -117,6 +134,9 @@ def build_edit(session: Session, task: Task, plans: list[FilePlan]) -> types.Wor
         return types.WorkspaceEdit(changes=changes)
     document_changes: list[Any] = []
     for plan in plans:
+        annotation_id = None
+        if annotate:
+            annotation_id = confirm_id(task) if plan.path in steering else task.id
         if plan.create and session.supports_create_file:
             document_changes.append(
                 types.CreateFile(
@@ -143,6 +163,13 @@ def build_edit(session: Session, task: Task, plans: list[FilePlan]) -> types.Wor
                 needs_confirmation=session.settings.confirm_edits,
             )
         }
+        if steering:
+            kinds = sorted(set(steering.values()))
+            annotations[confirm_id(task)] = types.ChangeAnnotation(
+                label=f"{task.title or 'lsp-agent'}: changes {' and '.join(kinds)}",
+                description="; ".join(f"{path} ({kind})" for path, kind in steering.items()),
+                needs_confirmation=True,
+            )
     return types.WorkspaceEdit(document_changes=document_changes, change_annotations=annotations)
 
 
@@ -165,10 +192,14 @@ def _record(root: Root, task: Task, state: TaskState, message: str) -> None:
         root.journal.set_state(task.id, state, message)
 
 
-async def apply_result(session: Session, root: Root, task: Task) -> dict[str, Any]:
+async def apply_result(
+    session: Session, root: Root, task: Task, *, explicit: bool = False
+) -> dict[str, Any]:
     """Send the task's result to the client. Returns ``{"state", "applied", "edit"?, "error"?}``.
 
     The edit JSON is included when the client cannot apply edits itself (no applyEdit).
+    ``explicit``: the user asked for this apply (``lspAgent.applyTask``), so edits to files that
+    steer other tools may go to a client that cannot ask for confirmation.
     """
     changes = list((task.result or {}).get("changes") or [])
     if not changes:
@@ -180,13 +211,13 @@ async def apply_result(session: Session, root: Root, task: Task) -> dict[str, An
         # Planned and sent under the folder's lock: the next task's plan sees this one's
         # result (for an unopened file an unversioned edit would otherwise land blind on it).
         async with root.apply_lock:
-            return await _apply(session, root, task, changes)
+            return await _apply(session, root, task, changes, explicit)
     finally:
         session.applying.discard(task.id)
 
 
 async def _apply(
-    session: Session, root: Root, task: Task, changes: list[dict[str, Any]]
+    session: Session, root: Root, task: Task, changes: list[dict[str, Any]], explicit: bool
 ) -> dict[str, Any]:
     if root.closed:
         reason = f"not applied: the workspace folder {root.path} was removed"
@@ -196,6 +227,17 @@ async def _apply(
         plans = [plan_file(root, change) for change in changes]
     except (Conflict, ValueError) as exc:
         reason = f"not applied: {exc}"
+        _record(root, task, TaskState.SUCCEEDED, reason)
+        session.show(f"lsp-agent: {task.title}: {reason}", types.MessageType.Warning)
+        return {"state": str(task.state), "applied": False, "error": reason}
+    steering = steering_paths(plans)
+    can_confirm = session.supports_document_changes and session.supports_change_annotations
+    if steering and not can_confirm and not explicit and session.supports_apply_edit:
+        files = ", ".join(f"{path} ({kind})" for path, kind in steering.items())
+        reason = (
+            f"not applied on its own: it changes {files} and this editor cannot ask you to "
+            f"confirm that; run lspAgent.applyTask {task.id} to apply it"
+        )
         _record(root, task, TaskState.SUCCEEDED, reason)
         session.show(f"lsp-agent: {task.title}: {reason}", types.MessageType.Warning)
         return {"state": str(task.state), "applied": False, "error": reason}

@@ -156,4 +156,4 @@ def setup(server: LanguageServer, session: Session) -> None:
             message = f"task {task_id} is {task.state}; only a finished, unapplied result applies"
             session.show(f"lsp-agent: {message}", types.MessageType.Warning)
             return {"taskId": task_id, "state": str(task.state), "applied": False, "error": message}
-        return {"taskId": task_id, **await apply_result(session, root, task)}
+        return {"taskId": task_id, **await apply_result(session, root, task, explicit=True)}
