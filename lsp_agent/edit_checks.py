@@ -31,18 +31,22 @@ _ONLY_DOTS = re.compile(r"^[\s.\u2026\[\]()]*(?:\.\.\.|\u2026)[\s.\u2026\[\]()]*
 _ELLIPSIS = re.compile(r"\.\.\.|\u2026")
 _ELISION_WORDS = re.compile(
     r"\b(?:existing|rest|unchanged|remain\w*|same|omitted|previous|original|other|keep|"
-    r"as before|etc)\b"
+    r"as before|etc|continues)\b"
 )
 _ELISION_PHRASES = [
     re.compile(p)
     for p in (
-        r"\b(?:existing|previous|original|remaining|unchanged|other)\s+(?:code|lines|methods|"
-        r"functions|implementation|content|logic|imports|tests|fields|properties|members|"
-        r"config\w*|settings|entries|items|rules|sections|styles)\b",
+        # "existing code" alone, or followed by what happens to it ("other methods unchanged")
+        r"^(?:the |all )?(?:existing|previous|original|remaining|unchanged|other)\s+(?:code|lines|"
+        r"methods|functions|implementation|content|logic|imports|tests|fields|properties|"
+        r"members|config\w*|settings|entries|items|rules|sections|styles)"
+        r"(?:\s+(?:unchanged|omitted|here|remain\w*|stay\w*|go here|as before|the same))?"
+        r"[\s).\]:]*$",
         r"\brest of (?:the |this |your )?(?:file|code|function|class|method|module|"
-        r"implementation|body|component|config\w*|document|page|script|test|list)\b",
-        r"\b(?:unchanged|omitted(?: for brevity)?|same as before|as before|stays the same|"
-        r"remains? the same)\s*$",
+        r"implementation|body|component|config\w*|document|page|script|test|list|styles|"
+        r"rules|section|template|markup)\b",
+        r"\b(?:unchanged|omitted(?: for brevity)?|same as (?:before|above)|as before|"
+        r"stays the same|remains? the same)[\s).\]]*$",
         r"\bkeep(?:ing)? (?:the )?(?:existing|rest|remaining|original)\b",
     )
 ]

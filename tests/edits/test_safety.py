@@ -87,6 +87,11 @@ def test_no_reading_applies_refusal_carries_the_first_readings_reason() -> None:
         "{/* ... */}",
         "-- ... remaining queries ...",
         "# …",
+        "/* rest of styles */",
+        "# (unchanged)",
+        "# same as above",
+        "# code continues...",
+        "# other fields omitted",
     ],
 )
 def test_elision_comments_are_recognised(line: str) -> None:
@@ -103,6 +108,8 @@ def test_elision_comments_are_recognised(line: str) -> None:
         "# -*- coding: utf-8 -*-",
         "# keep sorted",
         "# Note: existing users keep their settings when upgrading to 2.0 from 1.x",
+        "# Existing tests below cover the old API",
+        "# unchanged behaviour for old clients is tested below",
     ],
 )
 def test_ordinary_lines_are_not_elision(line: str) -> None:
