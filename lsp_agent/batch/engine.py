@@ -52,6 +52,7 @@ class Prepared:
     jobs: int
     provider: Any = None  # ProviderConfig; None for a dry run
     warnings: list[str] = field(default_factory=list)
+    root_reason: str = ""  # why this root (workspace_root.WorkspaceRoot.reason)
 
 
 def prepare(options: BatchOptions, err: TextIO) -> Prepared:
@@ -118,7 +119,7 @@ def prepare(options: BatchOptions, err: TextIO) -> Prepared:
         print(f"lsp-agent: {warning}", file=err)
     if sparse is not None:
         warnings.append(sparse)
-    return Prepared(options, root, settings, index, tasks, jobs, provider, warnings)
+    return Prepared(options, root, settings, index, tasks, jobs, provider, warnings, chosen.reason)
 
 
 def _read_diagnostics(path: Path) -> str:
