@@ -6,8 +6,9 @@ fix elsewhere in it. Three checks, each where it is cheap and real:
 - tree-sitter, for every language the index has a grammar for (the index's language table);
 - Python's own ``compile()`` for ``.py``/``.pyi``: it also rejects what the grammar accepts
   (``return``/``await`` outside a function, mixed tabs and spaces, a repeated keyword argument,
-  misplaced ``from __future__``, ...). It reports one error: when the file did not compile
-  before either, a different error counts only if it lies on a line the edit wrote;
+  misplaced ``from __future__``, ...); plain grammar errors ("invalid syntax") are left to
+  tree-sitter. It reports one error: when the file did not compile before either, a different
+  error counts only if it lies on a line the edit wrote;
 - ``json``/``tomllib`` for ``.json``/``.toml`` files that parsed before (JSON with comments,
   as in ``tsconfig.json``, fails before and is left alone).
 """
@@ -98,7 +99,7 @@ def _new_check_errors(path: str, before: str, after: str) -> list[SyntaxProblem]
     if kind is None or not after.strip():
         return []
     problem = _check(kind, after)
-    if problem is None:
+    if problem is None or (kind == "compile" and problem.message.startswith(_GRAMMAR_ERRORS)):
         return []
     old = _check(kind, before) if before.strip() else None
     if old is None:
@@ -109,6 +110,10 @@ def _new_check_errors(path: str, before: str, after: str) -> list[SyntaxProblem]
 
 
 _CHECKS = {"py": "compile", "pyi": "compile", "json": "json", "toml": "toml"}
+# Grammar errors are tree-sitter's to judge (its grammar follows the newest Python): this
+# interpreter's parser also says them of newer syntax (``type X = int``, PEP 695 generics, 3.12
+# f-strings on 3.11), which must not refuse an edit to a project on a newer Python.
+_GRAMMAR_ERRORS = ("invalid syntax", "expected '", "f-string: ")
 _TOML_LINE = re.compile(r"at line (\d+)")
 
 
