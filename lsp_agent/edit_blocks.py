@@ -145,7 +145,15 @@ def decline_reason(text: str) -> str | None:
     """The coder's reason when ``text`` declines the file with the ``NO CHANGES NEEDED`` line
     (the reply's other lines, stripped; may be ""); None when the reply does not decline."""
     lines = (text or "").replace("\r\n", "\n").split("\n")
-    found = {i: m for i, line in enumerate(lines) if (m := _DECLINE.match(line))}
+    inside = False  # a block's own lines may hold the words (a file that contains them)
+    found: dict[int, re.Match[str]] = {}
+    for i, line in enumerate(lines):
+        if _SEARCH.match(line):
+            inside = True
+        elif _REPLACE.match(line):
+            inside = False
+        elif not inside and (m := _DECLINE.match(line)):
+            found[i] = m
     if not found:
         return None
     rest = [

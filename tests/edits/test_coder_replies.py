@@ -98,3 +98,11 @@ async def test_format_errors_count_against_the_apply_rounds(tmp_path, scripted):
     assert "no SEARCH/REPLACE block" in (result.error or "")
     assert len(feedback(scripted)) == 2
     assert result.changes == []
+
+
+def test_the_decline_words_inside_a_block_are_content_not_a_decline() -> None:
+    from lsp_agent.edits import decline_reason
+
+    reply = "notes.txt\n<<<<<<< SEARCH\nTODO\n=======\nNO CHANGES NEEDED\n>>>>>>> REPLACE\n"
+    assert decline_reason(reply) is None
+    assert decline_reason("NO CHANGES NEEDED: done already\n") == "done already"
