@@ -79,7 +79,7 @@ def _current(root: Root, path: str) -> tuple[str, int | None, str | None]:
 
 
 def plan_file(root: Root, change: dict[str, Any]) -> FilePlan:
-    from lsp_agent.edits import ApplyError, EditBlock, apply_blocks, rebase
+    from lsp_agent.edits import rebase_change
 
     path = str(change["path"])
     original = str(change.get("original_text") or "")
@@ -94,16 +94,7 @@ def plan_file(root: Root, change: dict[str, Any]) -> FilePlan:
         raise Conflict(f"{path} was created by someone else while the task ran")
     if current == original:
         return FilePlan(path, uri, version, current, new, False, False)
-    merged = rebase(original, new, current)
-    if merged is None:
-        blocks = [EditBlock(**b) for b in change.get("blocks") or []]
-        try:
-            merged = apply_blocks(current, blocks) if blocks else None
-        except ApplyError as exc:
-            raise Conflict(
-                f"{path} changed while the task ran and the edit no longer fits: "
-                f"{getattr(exc, 'message', exc)}"
-            ) from None
+    merged = rebase_change(original, new, current, change.get("blocks") or [])
     if merged is None:
         raise Conflict(f"{path} changed while the task ran and the edit no longer fits")
     return FilePlan(path, uri, version, current, merged, False, True)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +69,7 @@ __all__ = [
     "map_lines",
     "parse_edit_blocks",
     "rebase",
+    "rebase_change",
     "safe_path",
     "text_edits",
     "unified_diff",
@@ -487,6 +488,27 @@ def _block_lines(text: str) -> list[str]:
     if text.endswith("\n"):
         text = text[:-1]
     return text.split("\n") if text else []
+
+
+def rebase_change(
+    original: str, new: str, current: str, blocks: Sequence[Mapping[str, str] | EditBlock]
+) -> str | None:
+    """A change computed as ``original`` -> ``new``, restated onto ``current`` (the file
+    changed underneath): a clean three-way merge, else the change's edit blocks re-applied to
+    ``current``; None when neither fits. The one rule for the server (a user typed while the
+    task ran) and the batch command (an earlier task of the run changed the file)."""
+    if current == original:
+        return new
+    merged = rebase(original, new, current)
+    if merged is not None:
+        return merged
+    parsed = [b if isinstance(b, EditBlock) else EditBlock(**b) for b in blocks]
+    if not parsed:
+        return None
+    try:
+        return apply_blocks(current, parsed)
+    except ApplyError:
+        return None
 
 
 def safe_path(root: Path, path: str) -> Path:

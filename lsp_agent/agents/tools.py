@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from lsp_agent.agents.loop import Submitted, ToolError
 from lsp_agent.context.sensitive import is_sensitive
+from lsp_agent.edits import safe_path
 from lsp_agent.index.languages import language_for_path
 from lsp_agent.index.symbols import MAX_SIGNATURE, extract
 from lsp_agent.redact import Redactor, clip, drop_cut_token
@@ -120,17 +121,11 @@ class Workspace:
         raw = path.strip().replace("\\", "/")
         if raw.startswith("file://"):
             raw = raw[len("file://") :]
-        candidate = Path(raw) if raw.startswith("/") else self.root / raw
-        # Resolve symlinks too: a link inside the root pointing out of it is outside.
-        resolved = candidate.resolve()
-        try:
-            relative = resolved.relative_to(self.root)
-        except ValueError:
-            raise ValueError(f"{path!r} is outside the workspace root") from None
-        normal = posixpath.normpath(relative.as_posix())
-        if normal in ("", "."):
+        if posixpath.normpath(raw) in ("", ".", self.root.as_posix()):
             raise ValueError(f"{path!r} is the workspace root, not a file")
-        return normal
+        # The one inside-the-root rule (symlinks followed: a link pointing out is outside).
+        resolved = safe_path(self.root, raw)
+        return resolved.relative_to(self.root.resolve()).as_posix()
 
     def resolve(self, path: str, *, must_exist: bool = True) -> str:
         """Validate a path named by a model; raises ``ToolError`` with the reason."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lsp_agent.edits import safe_path
+
 log = logging.getLogger(__name__)
 
 APPLIED = "applied"
@@ -45,15 +47,6 @@ class ApplyOutcome:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def resolve_inside(root: Path, path: str) -> Path:
-    """``root / path``, refusing anything that resolves outside the root (ValueError)."""
-    root = root.resolve()
-    target = (root / path).resolve()
-    if not target.is_relative_to(root) or target == root:
-        raise ValueError(f"{path}: outside the workspace root")
-    return target
 
 
 def atomic_write(target: Path, data: bytes) -> None:
@@ -100,7 +93,7 @@ def apply_changes(root: Path, changes: Sequence[Mapping[str, Any]]) -> list[Appl
     for change in changes:
         path = str(change["path"])
         try:
-            target = resolve_inside(root, path)
+            target = safe_path(root, path)
             try:
                 current: bytes | None = target.read_bytes()
             except FileNotFoundError:

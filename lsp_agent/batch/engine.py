@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from lsp_agent.batch.apply import APPLIED, apply_changes
+from lsp_agent.batch.apply import APPLIED, SKIPPED, ApplyOutcome, apply_changes
 from lsp_agent.batch.diagnostics import parse_diagnostics
 from lsp_agent.batch.errors import UsageError
 from lsp_agent.batch.options import MAX_JOBS, BatchOptions
+from lsp_agent.batch.overlap import Overlap, RunFiles
 from lsp_agent.batch.plan import (
     PlannedTask,
     plan_fix,
@@ -173,6 +174,7 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
         client=client,
     )
     try:
+        files = RunFiles()  # what the run's applied tasks left in each file
         with BatchProgress(len(prep.tasks), stream=err) as progress:
             runner = TaskRunner(concurrency=prep.jobs, journal=journal, on_update=progress.update)
 
@@ -192,7 +194,9 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
                 if options.apply and outcome.task.state is TaskState.SUCCEEDED:
                     # File I/O and re-indexing the written files: off the loop, so running
                     # tasks keep streaming.
-                    await asyncio.to_thread(_apply, prep.root, outcome, journal, worker, progress)
+                    await asyncio.to_thread(
+                        _apply, prep.root, outcome, journal, worker, progress, files
+                    )
                 return outcome
 
             outcomes = await asyncio.gather(*(drive(p) for p in prep.tasks))
@@ -211,10 +215,26 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
 
 
 def _apply(
-    root: Path, outcome: TaskOutcome, journal: TaskJournal, worker: Any, progress: BatchProgress
+    root: Path,
+    outcome: TaskOutcome,
+    journal: TaskJournal,
+    worker: Any,
+    progress: BatchProgress,
+    files: RunFiles,
 ) -> None:
     task = outcome.task
-    outcome.apply = apply_changes(root, changes_of(task))
+    changes = changes_of(task)
+    with files.lock:  # settle, write and record as one step: tasks finish in several threads
+        try:
+            settled = files.settle(task.id, changes)
+        except Overlap as exc:
+            outcome.overlap = str(exc)
+            outcome.apply = [ApplyOutcome(str(c["path"]), SKIPPED, str(exc)) for c in changes]
+            settled = []
+        if settled:
+            outcome.apply = apply_changes(root, settled)
+            if all(a.status == APPLIED for a in outcome.apply):
+                files.record(task.id, settled)
     written = [a.path for a in outcome.apply if a.status == APPLIED]
     if written:
         worker.refresh(written)
@@ -238,6 +258,9 @@ def _emit(
     err: TextIO,
 ) -> None:
     options = prep.options
+    # Settling the tasks' changes into one diff per file also marks overlapping tasks, which
+    # the JSON report and the exit code must show too.
+    diff = "" if options.apply else diff_text(outcomes)
     if options.output == "json":
         report = report_json(
             outcomes,
@@ -250,7 +273,7 @@ def _emit(
         )
         out.write(json.dumps(report, indent=2) + "\n")
     elif options.output == "diff":
-        out.write(diff_text(outcomes))
+        out.write(diff)
     ok = sum(1 for o in outcomes if o.ok)
     tokens = sum(
         o.task.usage["prompt_tokens"] + o.task.usage["completion_tokens"] for o in outcomes

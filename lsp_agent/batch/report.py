@@ -22,13 +22,20 @@ class TaskOutcome:
     task: Task
     resumed: bool = False  # finished in an earlier run; not run again
     apply: list[ApplyOutcome] = field(default_factory=list)
+    overlap: str | None = None  # its change of a file does not rebase onto an earlier task's
 
     @property
     def ok(self) -> bool:
-        return self.task.state in OK_STATES and all(a.status == APPLIED for a in self.apply)
+        return (
+            self.task.state in OK_STATES
+            and self.overlap is None
+            and all(a.status == APPLIED for a in self.apply)
+        )
 
     @property
     def error(self) -> str | None:
+        if self.overlap is not None:
+            return f"not in the diff: {self.overlap}"
         if self.task.state not in OK_STATES:
             result = self.task.result or {}
             return str(result.get("error") or self.task.message or self.task.state)
@@ -50,15 +57,32 @@ def change_diff(change: Mapping[str, Any]) -> str:
 
 
 def diff_text(outcomes: Sequence[TaskOutcome]) -> str:
-    """Every successful task's changes, in plan order, files in the task's order."""
-    parts = []
+    """One diff per changed file, from what the run read to what its tasks made of it, in
+    plan order. A task whose change of a file does not rebase onto an earlier task's change of
+    it is left out whole and marked (``overlap``): the diff always applies to the tree read."""
+    from lsp_agent.batch.overlap import Overlap, RunFiles
+    from lsp_agent.edits import unified_diff
+
+    files = RunFiles()
+    single: dict[str, str] = {}  # path -> the worker's own diff, while one task changed it
     for outcome in outcomes:
         if outcome.task.state not in OK_STATES:
             continue
-        for change in changes_of(outcome.task):
-            text = change_diff(change)
-            if text:
-                parts.append(text if text.endswith("\n") else text + "\n")
+        changes = changes_of(outcome.task)
+        try:
+            settled = files.settle(outcome.task.id, changes)
+        except Overlap as exc:
+            outcome.overlap = str(exc)
+            continue
+        for change in changes:
+            path = str(change["path"])
+            single[path] = change_diff(change) if path not in single else ""
+        files.record(outcome.task.id, settled)
+    parts = []
+    for path, original, final in files.combined():
+        text = single.get(path) or unified_diff(path, original, final)
+        if text:
+            parts.append(text if text.endswith("\n") else text + "\n")
     return "".join(parts)
 
 

@@ -75,10 +75,9 @@ class ScratchTree:
         return digest.hexdigest()
 
     def _inside(self, rel: str) -> Path:
-        target = (self.path / rel).resolve()
-        if not target.is_relative_to(self.path.resolve()) or target == self.path.resolve():
-            raise ValueError(f"{rel!r} is outside the scratch tree")
-        return target
+        from lsp_agent.edits import safe_path
+
+        return safe_path(self.path, rel)
 
     def remove(self) -> None:
         shutil.rmtree(self.top, ignore_errors=True)
