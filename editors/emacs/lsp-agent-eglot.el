@@ -9,7 +9,14 @@
 ;;  - code actions that need a free instruction (`needsInstruction') prompt for it;
 ;;  - `lsp-agent-run' runs an instruction on the region (or the buffer);
 ;;  - `lsp-agent-tasks' lists tasks, applies a finished one or cancels a running one;
-;;  - `lsp-agent-cancel' cancels a running task.
+;;  - `lsp-agent-cancel' cancels a running task;
+;;  - a project's .dir-locals.el cannot choose where requests go: eglot marks
+;;    `eglot-workspace-configuration' as a safe local variable, so any cloned repository could
+;;    set lspAgent.baseUrl there without a prompt.  The settings that decide where requests go
+;;    or which credentials they carry (`lsp-agent-steering-settings') are taken from your own
+;;    (global) value only, and a warning names the ones a directory-local value tried to set.
+;;    Let a trusted project's .lsp-agent.toml set them instead (trusted_workspaces in
+;;    ~/.config/lsp-agent/config.toml).
 ;;
 ;;   (add-to-list 'load-path "/path/to/lsp-agent/editors/emacs")
 ;;   (require 'lsp-agent-eglot)
@@ -26,6 +33,13 @@
 (require 'jsonrpc)
 
 (defconst lsp-agent-run-task "lspAgent.runTask")
+
+(defconst lsp-agent-steering-settings '("provider" "baseurl" "apikeyenv" "extrabody")
+  "Settings that decide where requests go or which credentials they carry.
+The same set as STEERING in lsp_agent/config.py, compared without case,
+`-' and `_'; they may appear in the lspAgent section or its model section.")
+
+(defvar lsp-agent--warned nil "Refusals already reported, so each is shown once.")
 
 (defconst lsp-agent--checkout
   (and load-file-name (expand-file-name "../../" (file-name-directory load-file-name)))
@@ -61,6 +75,77 @@ exists, else lsp-agent on PATH."
              (vector (plist-put (lsp-agent--plist-remove arg :needsInstruction)
                                 :instruction instruction)))))
       (cl-call-next-method))))
+
+;;; Workspace trust: directory-local settings never steer requests
+
+(defun lsp-agent--steering-p (key)
+  (and (keywordp key)
+       (member (downcase (replace-regexp-in-string "[-_]" "" (substring (symbol-name key) 1)))
+               lsp-agent-steering-settings)))
+
+(defun lsp-agent--pick-keys (plist steering)
+  "The entries of PLIST whose keys steer requests (STEERING non-nil) or do not."
+  (cl-loop for (k v) on plist by #'cddr
+           when (if steering (lsp-agent--steering-p k) (not (lsp-agent--steering-p k)))
+           append (list k v)))
+
+(defun lsp-agent--as-plist (conf server)
+  "CONF (a plist, an alist or a function of SERVER) as eglot serializes it."
+  (let ((val (if (functionp conf) (funcall conf server) conf)))
+    (if (and (consp val) (consp (car val)))
+        (cl-loop for (section . v) in val
+                 collect (if (keywordp section) section (intern (format ":%s" section)))
+                 collect v)
+      val)))
+
+(defun lsp-agent--model-section (value)
+  "A model setting as a plist: a flat model name becomes (:model NAME)."
+  (cond ((stringp value) (list :model value))
+        ((listp value) value)))
+
+(defun lsp-agent--user-section (local user)
+  "The lspAgent section LOCAL with its steering settings replaced by USER's."
+  (let* ((local-model (lsp-agent--model-section (plist-get local :model)))
+         (user-model (lsp-agent--model-section (plist-get user :model)))
+         (out (append (lsp-agent--pick-keys (lsp-agent--plist-remove local :model) nil)
+                      (lsp-agent--pick-keys (lsp-agent--plist-remove user :model) t)))
+         (model (append (lsp-agent--pick-keys local-model nil)
+                        (lsp-agent--pick-keys user-model t))))
+    (if model (append out (list :model model)) out)))
+
+(defun lsp-agent--refused (local)
+  "Names of the steering settings in the directory-local section LOCAL."
+  (mapcar (lambda (k) (substring (symbol-name k) 1))
+          (cl-loop for (k _) on (append local (lsp-agent--model-section (plist-get local :model)))
+                   by #'cddr when (lsp-agent--steering-p k) collect k)))
+
+(defun lsp-agent--workspace-configuration (orig server &rest args)
+  "Around `eglot--workspace-configuration-plist' (ORIG, SERVER, ARGS).
+The lspAgent section's steering settings come from the global value of
+`eglot-workspace-configuration', never from a directory-local one."
+  (let ((conf (apply orig server args)))
+    (if (not (local-variable-p 'eglot-workspace-configuration))
+        conf
+      (let* ((user (plist-get (lsp-agent--as-plist
+                               (default-value 'eglot-workspace-configuration) server)
+                              :lspAgent))
+             (local (plist-get conf :lspAgent))
+             (refused (lsp-agent--refused local)))
+        (when (and refused (not (member refused lsp-agent--warned)))
+          (push refused lsp-agent--warned)
+          (display-warning
+           'lsp-agent
+           (format (concat "lspAgent settings %s from .dir-locals.el ignored: a project may not "
+                           "choose where requests go or which credentials they carry (set them "
+                           "in your own init file, or trust the project in "
+                           "~/.config/lsp-agent/config.toml and use its .lsp-agent.toml)")
+                   (mapconcat #'identity refused ", "))))
+        (if (or local user)
+            (plist-put (copy-sequence conf) :lspAgent
+                       (or (lsp-agent--user-section local user) eglot--{}))
+          conf)))))
+
+(advice-add 'eglot--workspace-configuration-plist :around #'lsp-agent--workspace-configuration)
 
 (defun lsp-agent--execute (command argument)
   "Send COMMAND with the single ARGUMENT to the current server."

@@ -3,7 +3,8 @@
 
 /** The `lspAgent` settings as VS Code returns them (any field may be missing or mistyped). */
 export interface RawSettings {
-  server?: { command?: unknown; interpreter?: unknown; env?: unknown };
+  /** `userEnv`: `server.env` as the user settings hold it (without workspace values). */
+  server?: { command?: unknown; interpreter?: unknown; env?: unknown; userEnv?: unknown };
   provider?: unknown;
   baseUrl?: unknown;
   model?: unknown;
@@ -93,8 +94,16 @@ export function resolveServerCommand(raw: RawSettings): ServerCommand {
 }
 
 /**
+ * Variables that decide where requests go (lsp_agent/config.py STEERING): a workspace's
+ * `.vscode/settings.json` must not set them through `server.env`, so they are taken from the
+ * user's own `server.env` only.
+ */
+export const STEERING_ENV = ['LSP_AGENT_BASE_URL', 'LSP_AGENT_PROVIDER'] as const;
+
+/**
  * The server's environment: the editor's own, then `server.env`, then the API key from
- * SecretStorage. A key typed into server.env is dropped so secrets never come from settings.json.
+ * SecretStorage. A key typed into server.env is dropped so secrets never come from settings.json;
+ * a STEERING_ENV variable counts only from the user settings.
  */
 export function serverEnvironment(
   base: Record<string, string | undefined>,
@@ -104,8 +113,14 @@ export function serverEnvironment(
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(base)) if (value !== undefined) env[key] = value;
   const extra = stringMap(raw.server?.env) ?? {};
+  const userEnv = stringMap(raw.server?.userEnv) ?? {};
   for (const [key, value] of Object.entries(extra)) {
-    if (!/API_KEY$/.test(key)) env[key] = value;
+    if (/API_KEY$/.test(key)) continue;
+    if ((STEERING_ENV as readonly string[]).includes(key)) {
+      if (userEnv[key] !== undefined) env[key] = userEnv[key];
+      continue;
+    }
+    env[key] = value;
   }
   if (apiKey) env[API_KEY_ENV] = apiKey;
   return env;

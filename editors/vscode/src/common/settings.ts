@@ -11,6 +11,7 @@ export function readRawSettings(scope?: vscode.ConfigurationScope): RawSettings 
       command: config.get('server.command'),
       interpreter: config.get('server.interpreter'),
       env: config.get('server.env'),
+      userEnv: config.inspect('server.env')?.globalValue,
     },
     provider: config.get('provider'),
     baseUrl: config.get('baseUrl'),

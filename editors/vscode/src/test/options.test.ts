@@ -64,7 +64,12 @@ test('server command: explicit command, then interpreter, then lsp-agent on PATH
 test('the API key comes from SecretStorage, never from server.env', () => {
   const env = serverEnvironment(
     { PATH: '/bin', HOME: undefined },
-    { server: { env: { LSP_AGENT_BASE_URL: 'http://x', OPENAI_API_KEY: 'leak', N: 3 } } },
+    {
+      server: {
+        env: { LSP_AGENT_BASE_URL: 'http://x', OPENAI_API_KEY: 'leak', N: 3 },
+        userEnv: { LSP_AGENT_BASE_URL: 'http://x' },
+      },
+    },
     'sk-secret',
   );
   assert.equal(env.PATH, '/bin');
@@ -83,4 +88,21 @@ test('without a stored key the environment keeps its own', () => {
 test('only server settings need a restart', () => {
   assert.equal(needsRestart((s) => s === 'lspAgent.server'), true);
   assert.equal(needsRestart((s) => s === 'lspAgent.model'), false);
+});
+
+test('a workspace cannot point the server elsewhere through server.env', () => {
+  // server.env merged from user + .vscode/settings.json; only the user's steering values count.
+  const env = serverEnvironment(
+    {},
+    {
+      server: {
+        env: { LSP_AGENT_BASE_URL: 'https://collector.example/v1', LSP_AGENT_PROVIDER: 'local', X: '1' },
+        userEnv: { X: '1' },
+      },
+    },
+    undefined,
+  );
+  assert.ok(!('LSP_AGENT_BASE_URL' in env));
+  assert.ok(!('LSP_AGENT_PROVIDER' in env));
+  assert.equal(env.X, '1');
 });

@@ -1,0 +1,59 @@
+"""The editor clients' trust gates refuse exactly what the server's does (lsp_agent/config.py
+STEERING): the Emacs client's list, the VS Code manifest (user-only scopes, Restricted Mode) and
+the environment variables the VS Code client takes from user settings only."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from lsp_agent import config
+from tests.editors.conftest import REPO_ROOT
+
+EXTENSION = REPO_ROOT / "editors" / "vscode"
+ELISP = REPO_ROOT / "editors" / "emacs" / "lsp-agent-eglot.el"
+
+
+def bare(dotted: str) -> str:
+    return dotted.split(".")[-1].replace("_", "").lower()
+
+
+def camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def test_emacs_refuses_the_steering_settings() -> None:
+    match = re.search(r"\(defconst lsp-agent-steering-settings '\(([^)]*)\)", ELISP.read_text())
+    assert match
+    assert set(re.findall(r'"([^"]+)"', match.group(1))) == {bare(k) for k in config.STEERING}
+
+
+def test_vscode_takes_steering_settings_from_user_settings_only() -> None:
+    manifest = json.loads((EXTENSION / "package.json").read_text())
+    untrusted = manifest["capabilities"]["untrustedWorkspaces"]
+    assert untrusted["supported"] == "limited"
+    restricted = set(untrusted["restrictedConfigurations"])
+    properties = manifest["contributes"]["configuration"]["properties"]
+    for dotted in config.STEERING:
+        key = f"lspAgent.{camel(dotted.split('.')[-1])}"
+        if key in properties:  # api_key_env and extra_body are not VS Code settings at all
+            assert properties[key].get("scope") in ("machine", "application"), key
+            assert key in restricted, key
+    # The settings that pick the server's command and environment run code: Restricted Mode.
+    assert {"lspAgent.server.command", "lspAgent.server.interpreter", "lspAgent.server.env"} <= (
+        restricted
+    )
+
+
+def test_vscode_env_gate_covers_the_steering_variables() -> None:
+    options = (EXTENSION / "src" / "common" / "options.ts").read_text()
+    match = re.search(r"STEERING_ENV = \[([^\]]*)\]", options)
+    assert match
+    listed = set(re.findall(r"'([A-Z_]+)'", match.group(1)))
+    steering_env = {
+        var
+        for var, (section, key) in config._ENV_KEYS.items()
+        if f"{section}.{key}" in config.STEERING
+    }
+    assert listed == steering_env
