@@ -19,6 +19,7 @@ from typing import Any
 
 from lsp_agent.agents.loop import LimitsExceeded, LoopDetected
 from lsp_agent.agents.usage import ModelError
+from lsp_agent.agents.verification import summary_line
 from lsp_agent.config import Settings
 from lsp_agent.goals import git
 from lsp_agent.goals.budget import Pricing, RunBudget, add_usage, exhausted, step_limits
@@ -312,11 +313,7 @@ class GoalRun:
     def _record(self, attempt: Attempt, commit: str) -> None:
         assert self.tree is not None
         top, result = self.tree.top, attempt.task.result or {}
-        verification = result.get("verification") or {
-            "by": "reviewer",
-            "result": "approved" if attempt.task.state == "succeeded" else "no changes needed",
-            "acceptance": attempt.step.acceptance.to_text(),
-        }
+        verification = step_verification(result, attempt.step)
         record = StepRecord(
             key=attempt.step.key,
             title=attempt.step.title,
@@ -441,6 +438,19 @@ class GoalRun:
         for tree in sorted(steps.iterdir()):
             git.remove_worktree(self.repo, tree)
         git.prune_worktrees(self.repo)
+
+
+def step_verification(result: dict[str, Any], step: Step) -> dict[str, Any]:
+    """The task's verification record (agents/verification.py) with a one-line ``result`` for
+    the ledger; the reviewer's approval when no check ran."""
+    record = dict(result.get("verification") or {})
+    line = summary_line(record) if record.get("state") else ""
+    if not line:
+        approved = result.get("state") == "succeeded"
+        line = "no checks ran; " + ("the reviewer approved" if approved else "no changes needed")
+    record["result"] = line
+    record["acceptance"] = step.acceptance.to_text()
+    return record
 
 
 def _outage_count(waited: float, goals: Any) -> int:
