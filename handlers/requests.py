@@ -59,7 +59,10 @@ def setup(server: LanguageServer, session: Session) -> None:
     @server.feature(TASKS)
     async def tasks(params: Any) -> dict[str, Any]:
         _params(params)
-        return {"tasks": await list_tasks(session)}
+        from lsp_agent.handlers.goalflow import run_summaries
+
+        tasks = await list_tasks(session)
+        return {"tasks": tasks, "runs": await asyncio.to_thread(run_summaries, session)}
 
     @server.feature(CONTEXT)
     async def context(params: Any) -> dict[str, Any]:

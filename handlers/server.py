@@ -20,6 +20,7 @@ from lsp_agent.handlers import (
     configuration,
     document_sync,
     folders,
+    goalflow,
     lifecycle,
     requests,
 )
@@ -109,7 +110,16 @@ def build_server() -> tuple[LanguageServer, Session]:
     """``create_server`` and the session its features share (in-process tests drive both)."""
     server = LanguageServer(NAME, __version__, protocol_cls=AgentProtocol)
     session = Session(server)
-    features = (lifecycle, folders, configuration, document_sync, code_actions, commands, requests)
+    features = (
+        lifecycle,
+        folders,
+        configuration,
+        document_sync,
+        code_actions,
+        commands,
+        goalflow,
+        requests,
+    )
     for module in features:
         module.setup(server, session)
     return server, session
