@@ -11,14 +11,14 @@ vim.api.nvim_create_user_command('LspAgent', function(opts)
 end, {
   nargs = '+',
   range = true,
-  desc = 'lsp-agent: run | cancel | tasks | context',
+  desc = 'lsp-agent: run | cancel | tasks | context | goal | goals',
   complete = function(arg_lead, cmdline)
     if cmdline:match('^%S*%s+%S*$') == nil then
       return {}
     end
     return vim.tbl_filter(function(name)
       return name:sub(1, #arg_lead) == arg_lead
-    end, { 'run', 'cancel', 'tasks', 'context' })
+    end, { 'run', 'cancel', 'tasks', 'context', 'goal', 'goals' })
   end,
 })
 

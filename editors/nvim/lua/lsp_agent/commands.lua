@@ -1,4 +1,5 @@
--- :LspAgent run | cancel | tasks | context, and the client side of the server's commands.
+-- :LspAgent run | cancel | tasks | context | goal | goals, and the client side of the server's
+-- commands.
 local compat = require('lsp_agent.compat')
 
 local M = {}
@@ -240,14 +241,89 @@ function M.context()
   end, bufnr)
 end
 
-M.subcommands = { run = M.run, cancel = M.cancel, tasks = M.tasks, context = M.context }
+--- :LspAgent goal [GOAL] — run a project goal on its own branch (prompts without GOAL). The
+--- server's progress names each step; nothing changes in your files until :LspAgent goals.
+function M.goal(opts)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = client_or_warn(bufnr)
+  if not client then
+    return
+  end
+  local function start(goal)
+    if not goal or goal:match('^%s*$') then
+      return
+    end
+    local arg = { goal = goal }
+    if vim.api.nvim_buf_get_name(bufnr) ~= '' then
+      arg.uri = vim.uri_from_bufnr(bufnr) -- the run's folder: the one holding this buffer
+    end
+    execute(client, 'lspAgent.runGoal', arg, bufnr, function(result)
+      if type(result) == 'table' and type(result.runId) == 'string' then
+        notify('goal run ' .. result.runId .. ' on ' .. tostring(result.branch))
+      end
+    end)
+  end
+  if opts.args and opts.args ~= '' then
+    return start(opts.args)
+  end
+  vim.ui.input({ prompt = 'lsp-agent goal: ' }, start)
+end
+
+--- One line per goal run, as shown in the picker.
+function M.format_run(run)
+  local goal = (tostring(run.goal or '')):match('^[^\n]*')
+  return string.format('%s  %-15s %s/%s  %s', run.runId, run.state, tostring(run.done or 0),
+    tostring(run.total or 0), goal)
+end
+
+--- :LspAgent goals — pick a goal run; a stopped one brings its final diff in (one applyEdit).
+function M.goals()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = client_or_warn(bufnr)
+  if not client then
+    return
+  end
+  compat.request(client, 'lspAgent/tasks', vim.empty_dict(), function(err, result)
+    if err then
+      return notify('lspAgent/tasks failed: ' .. (err.message or ''), vim.log.levels.ERROR)
+    end
+    local runs = (result or {}).runs or {}
+    if #runs == 0 then
+      return notify('no goal runs')
+    end
+    vim.ui.select(runs, { prompt = 'lsp-agent goal runs', format_item = M.format_run }, function(run)
+      if not run then
+        return
+      end
+      if ACTIVE[run.state] or run.state == 'planning' then
+        return execute(client, 'lspAgent.cancelGoal', { runId = run.runId }, bufnr, function()
+          notify('cancelling ' .. run.runId)
+        end)
+      end
+      execute(client, 'lspAgent.applyGoal', { runId = run.runId }, bufnr, function(res)
+        if type(res) == 'table' and res.applied then
+          notify('applied ' .. run.runId)
+        end
+      end)
+    end)
+  end, bufnr)
+end
+
+M.subcommands = {
+  run = M.run,
+  cancel = M.cancel,
+  tasks = M.tasks,
+  context = M.context,
+  goal = M.goal,
+  goals = M.goals,
+}
 
 --- Entry point of :LspAgent {sub} [args].
 function M.dispatch(opts)
   local sub, rest = (opts.args or ''):match('^%s*(%S*)%s*(.-)%s*$')
   local fn = M.subcommands[sub]
   if not fn then
-    return notify('usage: :LspAgent run|cancel|tasks|context', vim.log.levels.ERROR)
+    return notify('usage: :LspAgent run|cancel|tasks|context|goal|goals', vim.log.levels.ERROR)
   end
   fn({ args = rest, range = opts.range, line1 = opts.line1, line2 = opts.line2 })
 end

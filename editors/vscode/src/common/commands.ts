@@ -1,6 +1,7 @@
 // The palette commands. Each one talks to the running client; none holds state of its own.
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest } from 'vscode-languageclient/node';
+import { APPLY_GOAL, RUN_GOAL, buildRunGoalArgument, canApplyRun, parseRuns, runPickItem } from './goals';
 import { ApiKeyStore } from './secrets';
 import { ServerManager } from './server';
 import { TaskStatusBar } from './statusBar';
@@ -9,6 +10,7 @@ import {
   CANCEL_TASK,
   CONTEXT_REQUEST,
   RUN_TASK,
+  TASKS_REQUEST,
   TaskInfo,
   buildRunTaskArgument,
   canApply,
@@ -64,6 +66,37 @@ export function registerCommands(
     // A refused task ({taskId: null, error}) is already shown by the server (showMessage); a
     // started one shows in the status bar's task count and the server's progress.
     await execute(RUN_TASK, arg);
+  });
+
+  // A goal runs on its own branch; the server's progress names the step, and its end message
+  // and showMessage report the outcome. Distinct ids: the server's own command ids are
+  // registered by the language client.
+  register('lspAgent.goal', async () => {
+    const c = client();
+    if (!c) return;
+    const goal = await vscode.window.showInputBox({
+      title: 'LSP Agent: Run a Goal',
+      prompt: 'What should the run achieve? It works on its own branch; your files change only when you apply it.',
+      ignoreFocusOut: true,
+    });
+    if (!goal?.trim()) return;
+    const editor = vscode.window.activeTextEditor;
+    const folder =
+      (editor && vscode.workspace.getWorkspaceFolder(editor.document.uri)) ?? vscode.workspace.workspaceFolders?.[0];
+    const uri = folder ? c.code2ProtocolConverter.asUri(folder.uri) : null;
+    await execute(RUN_GOAL, buildRunGoalArgument(goal, uri));
+  });
+
+  register('lspAgent.goalResult', async () => {
+    const c = client();
+    if (!c) return;
+    const runs = parseRuns(await c.sendRequest(TASKS_REQUEST, {})).filter(canApplyRun);
+    if (runs.length === 0) {
+      void vscode.window.showInformationMessage('LSP Agent: no goal run to apply.');
+      return;
+    }
+    const pick = await vscode.window.showQuickPick(runs.map(runPickItem), { placeHolder: 'Apply which run?' });
+    if (pick) await execute(APPLY_GOAL, { runId: pick.run.runId });
   });
 
   // The server ends the task's progress silently on a cancel, so say what happened here.
