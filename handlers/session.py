@@ -18,6 +18,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp_agent.config import Settings
+from lsp_agent.handlers.model_clients import ModelClients
 from lsp_agent.handlers.roots import FrozenDocuments, OpenDocument, Root, RootSet
 
 if TYPE_CHECKING:  # heavy modules load lazily, after the first response
@@ -47,8 +48,7 @@ class Session:
     index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     feeder: Any = None  # document_sync.IndexFeeder: buffers -> each root's index
     applying: set[str] = field(default_factory=set)  # task ids with an applyEdit in flight
-    # One shared model client per settings object: (settings, client) keyed by id(settings).
-    model_clients: dict[int, tuple[Settings, Any]] = field(default_factory=dict)
+    model_clients: ModelClients = field(default_factory=ModelClients)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property

@@ -84,20 +84,6 @@ def _title(request: TaskRequest, instruction: str) -> str:
     return f"{short[:60]}{'…' if len(short) > 60 else ''} ({request.path})"
 
 
-def _model_client(session: Session) -> Any:
-    """The shared client for the current settings (one per settings object, so a settings
-    change takes effect for the next task); ConfigError when no model is configured."""
-    from lsp_agent.agents.client import OpenAIChatClient
-
-    cached = session.model_clients.get(id(session.settings))
-    if cached is not None and cached[0] is session.settings:
-        return cached[1]
-    client = OpenAIChatClient.from_settings(session.settings)
-    session.model_clients.clear()
-    session.model_clients[id(session.settings)] = (session.settings, client)
-    return client
-
-
 class StaleRequest(Exception):
     """The request's range was computed against a version of the document that can no longer
     be mapped onto the current one (the user edited those lines meanwhile)."""
@@ -139,7 +125,8 @@ def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Ta
     """
     root = request.root
     assert root.runner is not None, "the server is not initialized"
-    client = _model_client(session)  # first: no model configured → nothing else happens
+    # First: no model configured → nothing else happens. Released when the task is done.
+    client = session.model_clients.acquire(session.settings)
 
     from lsp_agent.agents.orchestrator import TaskSpec
     from lsp_agent.context.model import Selection
@@ -176,7 +163,7 @@ def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Ta
     handle = root.runner.start(
         task, lambda report: _work(session, root, task, spec, client, frozen, report)
     )
-    finish = session.spawn(_finish(session, root, task, handle), f"finish {task.id}")
+    finish = session.spawn(_finish(session, root, task, handle, client), f"finish {task.id}")
     return task, finish
 
 
@@ -268,10 +255,25 @@ async def _snapshot(root: Root, spec: Any, budget: int) -> tuple[Any, dict[str, 
 
 
 async def _finish(
-    session: Session, root: Root, task: Task, handle: asyncio.Task[Task]
+    session: Session, root: Root, task: Task, handle: asyncio.Task[Task], client: Any
 ) -> dict[str, Any]:
     """Wait for the worker, then apply a successful result. Returns the outcome for clients
     that wait on the command (no applyEdit support)."""
+    try:
+        return await _settle(session, root, task, handle)
+    finally:
+        retired = session.model_clients.release(client)
+        if retired is not None and session.worker is not None:
+            # The SDK's pool lives on the worker loop; close it there.
+            try:
+                await asyncio.shield(session.worker.run(retired.aclose()))
+            except Exception:  # the worker loop is gone (shutdown): the process exits anyway
+                log.debug("could not close a replaced model client", exc_info=True)
+
+
+async def _settle(
+    session: Session, root: Root, task: Task, handle: asyncio.Task[Task]
+) -> dict[str, Any]:
     try:
         await asyncio.shield(handle)
     except asyncio.CancelledError:
