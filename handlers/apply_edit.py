@@ -218,7 +218,9 @@ async def _apply(
         plans = [plan_file(root, change) for change in changes]
     except (Conflict, ValueError) as exc:
         reason = f"not applied: {exc}"
-        _record(root, task, TaskState.SUCCEEDED, reason)
+        # An unverified result stays unverified: a later applyTask must not see it as verified.
+        keep = TaskState.UNVERIFIED if task.state is TaskState.UNVERIFIED else TaskState.SUCCEEDED
+        _record(root, task, keep, reason)
         session.show(f"lsp-agent: {task.title}: {reason}", types.MessageType.Warning)
         return {"state": str(task.state), "applied": False, "error": reason}
     steering = steering_paths(plans)

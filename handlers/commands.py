@@ -152,7 +152,8 @@ def setup(server: LanguageServer, session: Session) -> None:
         if found is None:
             raise JsonRpcInvalidParams(f"no task {task_id!r}")
         root, task = found
-        if task.state not in (TaskState.SUCCEEDED, TaskState.REJECTED):
+        # An unverified result applies only when the user asks for it: this command.
+        if task.state not in (TaskState.SUCCEEDED, TaskState.REJECTED, TaskState.UNVERIFIED):
             message = f"task {task_id} is {task.state}; only a finished, unapplied result applies"
             session.show(f"lsp-agent: {message}", types.MessageType.Warning)
             return {"taskId": task_id, "state": str(task.state), "applied": False, "error": message}

@@ -284,6 +284,8 @@ async def _settle(
         return {"taskId": task.id, "state": str(TaskState.CANCELLED)}
     if task.state is not TaskState.SUCCEEDED:
         why = task.message or str(task.state)
+        if task.state is TaskState.UNVERIFIED:
+            why += f"; nothing was applied (lspAgent.applyTask {task.id} applies it anyway)"
         kind = (
             types.MessageType.Info
             if task.state is TaskState.NO_CHANGES

@@ -158,12 +158,14 @@ _TOP_LEVEL_ALIASES: dict[str, tuple[str, str]] = {
 
 # Settings that decide where requests go or which credentials they carry. A workspace file may
 # set them only in a trusted workspace; anything added here that carries a host, a header or a
-# key variable belongs in this set.
+# key variable belongs in this set. verify.commands: commands a workspace proposes run (in the
+# sandbox) only in a trusted workspace; detected checks need no trust.
 STEERING: frozenset[str] = frozenset(
-    {"model.provider", "model.base_url", "model.api_key_env", "model.extra_body"}
+    {"model.provider", "model.base_url", "model.api_key_env", "model.extra_body", "verify.commands"}
 )
 # Settings only the user config file may set (a workspace or an editor could trust itself).
-USER_CONFIG_ONLY: frozenset[str] = frozenset({"trusted_workspaces"})
+# verify.sandbox = "none" runs the project's code unsandboxed.
+USER_CONFIG_ONLY: frozenset[str] = frozenset({"trusted_workspaces", "verify.sandbox"})
 WORKSPACE_FILE = ".lsp-agent.toml"
 
 
@@ -405,8 +407,8 @@ def workspace_refusals(root: Path, settings: Settings) -> dict[str, str]:
     if not workspace_trusted(root, settings):
         reason = (
             f"in {root / WORKSPACE_FILE} ignored: this workspace is not trusted to choose the "
-            f"model endpoint or credentials (list {str(root.resolve())!r} in trusted_workspaces in "
-            f"{user_config_path()} to allow it)"
+            f"model endpoint, credentials or commands to run (list {str(root.resolve())!r} in "
+            f"trusted_workspaces in {user_config_path()} to allow it)"
         )
         refused.update(dict.fromkeys(STEERING, reason))
     return refused

@@ -191,7 +191,7 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
                         task, lambda report: worker.run(planned, task.id, report)
                     )
                     outcome = TaskOutcome(finished)
-                if options.apply and outcome.task.state is TaskState.SUCCEEDED:
+                if options.apply and should_apply(outcome.task.state, options.apply_unverified):
                     # File I/O and re-indexing the written files: off the loop, so running
                     # tasks keep streaming.
                     await asyncio.to_thread(
@@ -212,6 +212,11 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
         journal.close()
     _emit(prep, list(outcomes), run.id, time.monotonic() - started, out, err)
     return exit_code(outcomes)
+
+
+def should_apply(state: TaskState, apply_unverified: bool) -> bool:
+    """A verified result applies with --apply; an unverified one only with --apply-unverified."""
+    return state is TaskState.SUCCEEDED or (apply_unverified and state is TaskState.UNVERIFIED)
 
 
 def _apply(

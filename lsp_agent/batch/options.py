@@ -19,6 +19,7 @@ class BatchOptions:
     cwd: Path
     root: Path | None = None  # --root; None: workspace_root.choose_root decides from the paths
     apply: bool = False
+    apply_unverified: bool = False  # also write results whose checks still fail (implies apply)
     diff: bool = False
     json: bool = False
     jobs: int | None = None  # None: Settings.jobs
@@ -94,6 +95,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     modes.add_argument("--apply", action="store_true", help="write the changes to the files")
     modes.add_argument("--json", action="store_true", help="print one JSON report object")
     out.add_argument(
+        "--apply-unverified",
+        action="store_true",
+        help="write the changes, also of tasks whose changes still fail the project's checks",
+    )
+    out.add_argument(
         "--dry-run", action="store_true", help="show the plan and context; call no model"
     )
     out.add_argument(
@@ -164,7 +170,8 @@ def options_from_args(args: argparse.Namespace, *, kind: str, instruction: str) 
         paths=list(args.paths),
         cwd=Path.cwd(),
         root=args.root,
-        apply=args.apply,
+        apply=args.apply or args.apply_unverified,
+        apply_unverified=args.apply_unverified,
         diff=args.diff,
         json=args.json,
         jobs=args.jobs,

@@ -108,6 +108,7 @@ def task_json(outcome: TaskOutcome) -> dict[str, Any]:
         "requests": usage["requests"],
         "duration_s": None if task.duration_s is None else round(task.duration_s, 3),
         "resumed": outcome.resumed,
+        "verification": (task.result or {}).get("verification"),
         "apply": [
             {"path": a.path, "status": a.status, "message": a.message} for a in outcome.apply
         ],
