@@ -23,7 +23,7 @@ from lsp_agent.config import ConfigError
 from lsp_agent.handlers.apply_edit import apply_result
 from lsp_agent.handlers.progress import WorkProgress
 from lsp_agent.handlers.session import Root, Session
-from lsp_agent.handlers.taskflow import _model_client
+from lsp_agent.handlers.taskflow import release_client
 from lsp_agent.tasks import Task, TaskState
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def setup(server: LanguageServer, session: Session) -> None:
         )
         root = _root(session, obj)
         try:
-            client = _model_client(session)
+            client = session.model_clients.acquire(session.settings)
         except ConfigError as exc:
             message = f"lsp-agent cannot run the goal: {exc}"
             session.show(message, types.MessageType.Error)
@@ -152,15 +152,22 @@ def setup(server: LanguageServer, session: Session) -> None:
         try:
             ledger, store = await asyncio.to_thread(prepare)
         except GoalError as exc:
+            await release_client(session, client)
             message = f"lsp-agent cannot run the goal: {exc}"
             session.show(message, types.MessageType.Error)
             return {"runId": None, "error": message}
         if ledger.run_id in live:
+            await release_client(session, client)
             store.journal.close()
             return {"runId": ledger.run_id, "error": "this run is already running"}
-        session.spawn_for(
-            root, _drive(session, root, ledger, store, client, jobs), f"goal {ledger.run_id}"
-        )
+
+        async def drive() -> None:
+            try:
+                await _drive(session, root, ledger, store, client, jobs)
+            finally:
+                await release_client(session, client)
+
+        session.spawn_for(root, drive(), f"goal {ledger.run_id}")
         return {"runId": ledger.run_id, "branch": ledger.branch}
 
     async def _drive(

@@ -262,13 +262,18 @@ async def _finish(
     try:
         return await _settle(session, root, task, handle)
     finally:
-        retired = session.model_clients.release(client)
-        if retired is not None and session.worker is not None:
-            # The SDK's pool lives on the worker loop; close it there.
-            try:
-                await asyncio.shield(session.worker.run(retired.aclose()))
-            except Exception:  # the worker loop is gone (shutdown): the process exits anyway
-                log.debug("could not close a replaced model client", exc_info=True)
+        await release_client(session, client)
+
+
+async def release_client(session: Session, client: Any) -> None:
+    """A task or goal run is done with ``client``: close it if it was replaced meanwhile."""
+    retired = session.model_clients.release(client)
+    if retired is not None and session.worker is not None:
+        # The SDK's pool lives on the worker loop; close it there.
+        try:
+            await asyncio.shield(session.worker.run(retired.aclose()))
+        except Exception:  # the worker loop is gone (shutdown): the process exits anyway
+            log.debug("could not close a replaced model client", exc_info=True)
 
 
 async def _settle(
