@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fix": ("lsp_agent.commands.fix", "fix diagnostics from a linter's JSON output, headless"),
     "goal": ("lsp_agent.commands.goal", "run a project goal as committed steps on a branch"),
     "tasks": ("lsp_agent.commands.tasks", "list journaled tasks"),
+    "trust": ("lsp_agent.commands.trust", "say whether a workspace may choose the endpoint"),
 }
 
 EXIT_OK = 0

@@ -384,10 +384,15 @@ def workspace_trusted(root: Path, settings: Settings) -> bool:
     """True when ``settings.trusted_workspaces`` (from the user config file only) lists
     ``root`` or a folder above it. Symlinks are resolved on both sides; relative entries
     never match (they would depend on the current directory)."""
+    return trusted_by(root, settings) is not None
+
+
+def trusted_by(root: Path, settings: Settings) -> str | None:
+    """The ``trusted_workspaces`` entry that trusts ``root``, or None (``workspace_trusted``)."""
     try:
         resolved = root.resolve()
     except OSError:
-        return False
+        return None
     for entry in settings.trusted_workspaces:
         path = Path(entry).expanduser()
         if not path.is_absolute():
@@ -397,8 +402,21 @@ def workspace_trusted(root: Path, settings: Settings) -> bool:
         except OSError:
             continue
         if resolved == trusted or trusted in resolved.parents:
-            return True
-    return False
+            return entry
+    return None
+
+
+def workspace_steering(root: Path) -> list[str]:
+    """The STEERING settings the workspace file of ``root`` sets (honoured only if trusted)."""
+    data = _read_toml(root / WORKSPACE_FILE, [])
+    merged, _ = merge_settings(Settings(), data, refused={})
+    default = Settings()
+    return sorted(
+        name
+        for name in STEERING
+        if getattr(getattr(merged, name.split(".")[0]), name.split(".")[1])
+        != getattr(getattr(default, name.split(".")[0]), name.split(".")[1])
+    )
 
 
 def workspace_refusals(root: Path, settings: Settings) -> dict[str, str]:

@@ -16,7 +16,7 @@ def test_version_and_help(capsys) -> None:  # type: ignore[no-untyped-def]
     assert __version__ in capsys.readouterr().out
     assert main([]) == 0
     out = capsys.readouterr().out
-    for command in ("serve", "index", "snapshot", "refactor", "fix", "tasks"):
+    for command in ("serve", "index", "snapshot", "refactor", "fix", "tasks", "trust"):
         assert command in out
 
 
