@@ -46,7 +46,14 @@ class TaskState(enum.StrEnum):
         return self not in (TaskState.QUEUED, TaskState.RUNNING)
 
 
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cached_tokens", "requests")
+USAGE_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "requests",
+    "attempts",
+    "estimated_tokens",
+)
 
 
 def new_task_id() -> str:

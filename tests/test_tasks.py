@@ -141,6 +141,8 @@ async def test_runner_records_transitions_and_result(tmp_path: Path) -> None:
         "completion_tokens": 5,
         "cached_tokens": 8,
         "requests": 2,
+        "attempts": 0,
+        "estimated_tokens": 0,
     }
     assert stored.title == "Done" and stored.duration_s is not None
 

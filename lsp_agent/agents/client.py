@@ -10,9 +10,13 @@ dropped connection, keep the concurrency slot free while it sleeps, and end with
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
+import html
+import json
 import logging
 import random
+import re
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,11 +39,14 @@ from lsp_agent.agents.usage import (
     ToolCall,
     Usage,
     assistant_message,
+    estimate_tokens,
+    estimated_usage,
     make_tool_call,
     reasoning_of,
     usage_from_payload,
 )
 from lsp_agent.config import Settings
+from lsp_agent.redact import MIN_LITERAL
 
 try:  # The transport the SDK runs on: httpx2 in openai 3.x, httpx before.
     import httpx2 as _transport
@@ -142,9 +149,61 @@ def _server_message(exc: openai.APIStatusError, provider: ProviderConfig) -> str
     body = exc.body
     text = body.get("message") if isinstance(body, Mapping) else None
     text = str(text or exc.message)[:300]
-    if provider.api_key and provider.api_key != LOCAL_PLACEHOLDER_KEY:
-        text = text.replace(provider.api_key, "***")  # some servers echo the key back
-    return text
+    return mask_key(text, provider.api_key)
+
+
+def mask_key(text: str, key: str) -> str:
+    """Hide the key where a server echoes it back. A key shorter than the redactor's floor is
+    left alone: masking ``x`` would turn "exceeds" into "e***ceeds" and hide the cause."""
+    if len(key) < MIN_LITERAL or key == LOCAL_PLACEHOLDER_KEY:
+        return text
+    return text.replace(key, "***")
+
+
+def is_local_endpoint(provider: ProviderConfig) -> bool:
+    """A server on this machine, which often serves one request at a time and keeps generating
+    an answer nobody waits for any more (``ProviderConfig.local``)."""
+    return provider.local
+
+
+# Fields servers use for the context window in /v1/models (vLLM: max_model_len; LM Studio,
+# OpenRouter: context_length; llama.cpp-style: n_ctx, also inside "meta").
+WINDOW_FIELDS = ("n_ctx", "max_model_len", "context_length", "context_window", "max_context_length")
+
+
+def window_from_models(payload: Any, model: str = "") -> int | None:
+    """The context window a /v1/models answer reports for ``model`` (else its first entry)."""
+    if not isinstance(payload, Mapping):
+        return None
+    entries = [e for e in payload.get("data") or [] if isinstance(e, Mapping)]
+    entries.sort(key=lambda e: e.get("id") != model)  # the model in use first
+    for where in [*entries, payload]:
+        for place in (where, where.get("meta")):
+            if not isinstance(place, Mapping):
+                continue
+            for name in WINDOW_FIELDS:
+                value = place.get(name)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+    return None
+
+
+def window_from_props(payload: Any) -> int | None:
+    """llama.cpp's ``llama-server`` says its runtime window in ``/props``."""
+    if not isinstance(payload, Mapping):
+        return None
+    settings = payload.get("default_generation_settings")
+    for place in (settings, payload):
+        value = place.get("n_ctx") if isinstance(place, Mapping) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+# Keys of extra_body that only make sense beside ``tools``: a tool-less request (the coders)
+# must not carry them (llama-cpp-python answers a tool_choice without tools with an error).
+TOOL_ONLY_KEYS = frozenset({"tool_choice", "parallel_tool_calls", "tools", "functions"})
+_ENTITY = re.compile(r"&(?:gt|lt|amp|quot|#39|#x27|#34|#x22);")
 
 
 def _cause(exc: BaseException) -> str:
@@ -162,6 +221,20 @@ def classify_error(exc: BaseException, provider: ProviderConfig) -> _Failure | N
             "connection", True, f"{name} dropped the answer before it finished", detail=str(exc)
         )
     if isinstance(exc, openai.APITimeoutError | _transport.TimeoutException):
+        if is_local_endpoint(provider):
+            # The server may still be generating the abandoned answer: the same request again
+            # would queue behind it on a single-slot server (issue 17: five timeouts, 637 s).
+            return _Failure(
+                "timeout",
+                False,
+                f"no answer from {name} at {url} in time",
+                hint=(
+                    "a local server often serves one request at a time and may still be "
+                    "generating that answer; raise model.timeout_s, set model.concurrency (and "
+                    "--jobs) to the server's slots (llama.cpp: --parallel), or use a smaller "
+                    "model; the request was not retried"
+                ),
+            )
         return _Failure("timeout", True, f"no answer from {name} at {url} in time")
     if isinstance(exc, openai.APIConnectionError | _transport.TransportError):
         return _Failure("connection", True, f"cannot reach {name} at {url}", detail=_cause(exc))
@@ -215,6 +288,9 @@ class OpenAIChatClient:
         self._sdk: openai.AsyncOpenAI | None = None
         self._sdk_loop: asyncio.AbstractEventLoop | None = None
         self._discovered_model: str | None = None
+        self._models_page: Any = None  # /v1/models, asked at most once
+        self._window_lock = asyncio.Lock()
+        self._window_learned = provider.window_source != "preset"
         self.total_usage = Usage()
 
     @classmethod
@@ -248,20 +324,30 @@ class OpenAIChatClient:
                 raise ModelError("config", str(exc)) from None
         use_stream = role in self.stream_roles if stream is None else stream
         model = await self._model_for(role)
+        await self.learn_window()
+        prepared = prepare_messages(messages, self.provider)
         request: dict[str, Any] = {
             "model": model,
-            "messages": prepare_messages(messages, self.provider),
+            "messages": prepared,
             # The reply's room is part of the window's sizing (sizing.py): always sent.
-            "max_tokens": reply_tokens(role, self.provider.context_window or DEFAULT_WINDOW),
+            "max_tokens": self.reply_room(role),
             **dict(options or {}),
         }
         if tools:
             request["tools"] = tools
-        if self.provider.extra_body:
-            request["extra_body"] = dict(self.provider.extra_body)
+            # OpenAI's default, but llama-cpp-python silently drops tools without it.
+            request.setdefault("tool_choice", "auto")
+        extra = {
+            k: v for k, v in self.provider.extra_body.items() if tools or k not in TOOL_ONLY_KEYS
+        }
+        if extra:
+            request["extra_body"] = extra
         if use_stream:
             request["stream"] = True
             request["stream_options"] = {"include_usage": True}
+        # What the server would have counted, for the attempts it reports nothing about.
+        sent_chars = len(json.dumps(prepared, ensure_ascii=False)) + len(json.dumps(tools or []))
+        spent = Usage()  # failed attempts: the server read the prompt, so it is charged
 
         attempt = 0
         while True:
@@ -270,14 +356,25 @@ class OpenAIChatClient:
             try:
                 async with self._semaphore:
                     reply = await self._attempt(request, use_stream)
-            except ModelError:
+            except ModelError as exc:
+                exc.usage = spent + exc.usage
+                raise
+            except asyncio.CancelledError:
+                # Cancelled mid-request: the server read the prompt; the caller charges it.
                 raise
             except Exception as exc:
                 failure = classify_error(exc, self.provider)
                 if failure is None:
                     raise
+                if failure.kind in ("timeout", "connection", "server") and failure.status is None:
+                    spent = spent + estimated_usage(sent_chars)
+                else:
+                    spent = spent + Usage(attempts=1)
                 if not failure.retryable or attempt > self.policy.max_retries:
-                    raise failure.final_error(attempt) from exc
+                    error = failure.final_error(attempt)
+                    error.usage = spent
+                    self.total_usage = self.total_usage + spent
+                    raise error from exc
                 delay = self.policy.delay(attempt, failure.retry_after)
                 logger.warning(
                     "%s: %s; retry %d of %d in %.1f s",
@@ -291,6 +388,19 @@ class OpenAIChatClient:
                 continue
             reply.model = model
             reply.attempts = attempt
+            if not reply.usage.reported:
+                # llama-cpp-python streams carry no usage: estimate so budgets and totals bind.
+                reply_chars = len(reply.content) + sum(len(c.arguments) for c in reply.tool_calls)
+                reply.usage = dataclasses.replace(
+                    estimated_usage(sent_chars, reply_chars), requests=1
+                )
+            reply.usage = spent + reply.usage
+            reply.max_tokens = int(request.get("max_tokens") or 0)
+            if reply.finish_reason != "length" and _cut_tool_call(reply):
+                # llama-cpp-python says "tool_calls" for arguments cut at the output limit.
+                reply.finish_reason = "length"
+            if is_local_endpoint(self.provider):
+                _unescape_html(reply, prepared)
             self.total_usage = self.total_usage + reply.usage
             logger.debug(
                 "%s %s role=%s attempt=%d %.2fs prompt=%d cached=%d completion=%d",
@@ -304,6 +414,55 @@ class OpenAIChatClient:
                 reply.usage.completion_tokens,
             )
             return reply
+
+    def reply_room(self, role: str) -> int:
+        """The ``max_tokens`` every request of ``role`` carries (the context sizing's rule)."""
+        return reply_tokens(role, self.provider.context_window or DEFAULT_WINDOW)
+
+    async def learn_window(self) -> int:
+        """The model's context window: configured, else what the server reports (asked once:
+        ``/v1/models``, then llama.cpp's ``/props``), else the preset. ``provider`` afterwards
+        says which in ``window_source``, and ``provider.context_window`` is what sizing reads."""
+        if self._window_learned:
+            return self.provider.context_window
+        async with self._window_lock:
+            if self._window_learned:
+                return self.provider.context_window
+            self._window_learned = True
+            window, where = await self._server_window()
+            if window:
+                self.provider = dataclasses.replace(
+                    self.provider, context_window=window, window_source=where
+                )
+                logger.info(
+                    "%s: context window %d tokens from %s", self.provider.name, window, where
+                )
+        return self.provider.context_window
+
+    async def _server_window(self) -> tuple[int | None, str]:
+        model = self.provider.model_for("coder") or self._discovered_model or ""
+        try:
+            page = await self._models()
+        except Exception:  # the window is optional; a failing /models shows up in the request
+            logger.debug("%s: /models unavailable", self.provider.name, exc_info=True)
+            page = None
+        window = window_from_models(page, model)
+        if window:
+            return window, "server /v1/models"
+        if not is_local_endpoint(self.provider):
+            return None, ""
+        root = self.provider.base_url.removesuffix("/v1")
+        try:
+            props = await self._client().get(f"{root}/props", cast_to=object)
+        except Exception:
+            return None, ""
+        window = window_from_props(props)
+        return (window, "server /props") if window else (None, "")
+
+    async def _models(self) -> Any:
+        if self._models_page is None:
+            self._models_page = await self._client().get("/models", cast_to=object)
+        return self._models_page
 
     async def aclose(self) -> None:
         if self._sdk is not None:
@@ -335,13 +494,14 @@ class OpenAIChatClient:
     async def _discover_model(self) -> str:
         """A local server with no model configured: use the first one it lists."""
         try:
-            page = await self._client().models.list()
+            page = await self._models()
         except Exception as exc:
             failure = classify_error(exc, self.provider)
             if failure is None:
                 raise
             raise failure.final_error(1) from exc
-        ids = [m.id for m in page.data]
+        data = page.get("data") if isinstance(page, Mapping) else None
+        ids = [str(m["id"]) for m in data or [] if isinstance(m, Mapping) and m.get("id")]
         if not ids:
             raise ModelError(
                 "config",
@@ -423,3 +583,49 @@ class OpenAIChatClient:
             echo_reasoning=self.provider.supports_reasoning_echo,
             omit_empty_tool_content=self.provider.drop_empty_tool_content,
         )
+
+
+def _cut_tool_call(reply: ModelReply) -> bool:
+    """Arguments that do not parse and a reply that used (nearly) all of its ``max_tokens``."""
+    if not reply.max_tokens or not any(c.error for c in reply.tool_calls):
+        return False
+    produced = reply.usage.completion_tokens or estimate_tokens(
+        len(reply.content) + sum(len(c.arguments) for c in reply.tool_calls)
+    )
+    return produced >= reply.max_tokens * 0.9
+
+
+def _unescape_html(reply: ModelReply, sent: Sequence[Mapping[str, Any]]) -> None:
+    """Some local servers HTML-escape the prompt (llama-cpp-python's chat templates), so the
+    model copies ``-&gt;`` for ``->``. An entity the request never contained is undone."""
+    text = reply.content + "".join(c.arguments for c in reply.tool_calls)
+    found = set(_ENTITY.findall(text))
+    if not found:
+        return
+    request_text = json.dumps(list(sent), ensure_ascii=False)
+    foreign = {e for e in found if e not in request_text}
+    if not foreign:
+        return
+
+    def undo(value: str) -> str:
+        return _ENTITY.sub(lambda m: html.unescape(m[0]) if m[0] in foreign else m[0], value)
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return undo(value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    reply.content = undo(reply.content)
+    for call in reply.tool_calls:
+        if not any(e in call.arguments for e in foreign):
+            continue
+        if call.parsed is not None:  # undo inside the strings: a bare `"` would break the JSON
+            call.parsed = walk(call.parsed)
+            call.arguments = json.dumps(call.parsed, ensure_ascii=False)
+        else:
+            fixed = make_tool_call(call.id, call.name, undo(call.arguments), 0)
+            call.arguments, call.parsed, call.error = fixed.arguments, fixed.parsed, fixed.error

@@ -1,7 +1,10 @@
 """The agent loop: messages -> model -> tool calls executed -> results appended, until a submit.
 
 Control flow is by exceptions, as in mini-swe-agent: a submit tool raises ``Submitted``; a hard
-limit raises ``LimitsExceeded``; the same failing tool call three times raises ``LoopDetected``.
+limit raises ``LimitsExceeded``; an agent that is stuck raises ``LoopDetected`` long before the
+step cap (``StuckWatch``: the same failing call, the same successful call or the same text
+repeated, replies without the tool call the role must make, replies cut at the output limit, or
+no new successful call over a window of steps), with a message that says which.
 The transcript is flushed in ``finally`` so cancellation and failures still leave a record.
 Secrets: the history holds real text; each request sends a redacted copy (``redact.Redactor``)
 and each reply is restored before anything uses it (tool arguments, plans, edits).
@@ -18,7 +21,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lsp_agent.agents.pricing import price_for
-from lsp_agent.agents.usage import ModelReply, ToolCall, Usage, assistant_message
+from lsp_agent.agents.usage import (
+    ModelError,
+    ModelReply,
+    ToolCall,
+    Usage,
+    assistant_message,
+    estimated_usage,
+)
 from lsp_agent.config import BudgetSettings, Settings
 from lsp_agent.redact import Redactor
 
@@ -28,6 +38,10 @@ if TYPE_CHECKING:
     from lsp_agent.agents.transcript import Transcript
 
 LOOP_LIMIT = 3  # identical failing tool calls before the agent is stopped
+REPEAT_LIMIT = 3  # the same successful call, or the same reply text, this often: stuck
+NO_TOOL_LIMIT = 3  # replies in a row without a tool call from a role that must call one
+CUT_LIMIT = 3  # replies in a row cut off at the output limit
+PROGRESS_WINDOW = 8  # steps in a row without a new successful tool call
 # Budget estimates before the task's first reported usage calibrates them (conservative:
 # ~5 characters a token on code, 4 here), and per message for the chat template's markers.
 CHARS_PER_TOKEN_GUESS = 1 / 4
@@ -52,7 +66,74 @@ class LimitsExceeded(Exception):
 
 
 class LoopDetected(Exception):
-    pass
+    """The agent is stuck; ``kind`` says how (the message says it in words)."""
+
+    def __init__(self, message: str, kind: str = "failing_call") -> None:
+        super().__init__(message)
+        self.kind = kind  # failing_call | repeated_call | repeated_text | no_tool_call | cut | ...
+
+
+class StuckWatch:
+    """What one agent has done, to tell a stuck agent from a working one (``Agent.run``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.replies_without_tools = 0
+        self.tool_calls = 0
+        self.cut_in_a_row = 0
+        self.steps_without_progress = 0
+        self.successes: Counter[str] = Counter()
+        self.texts: Counter[str] = Counter()
+
+    def reply(self, reply: ModelReply, must_call: str) -> None:
+        text = " ".join(reply.content.split())
+        if text:
+            self.texts[text] += 1
+            if self.texts[text] >= REPEAT_LIMIT:
+                raise LoopDetected(
+                    f"{self.name} sent the same reply {self.texts[text]} times: {text[:160]!r}",
+                    "repeated_text",
+                )
+        self.cut_in_a_row = self.cut_in_a_row + 1 if reply.finish_reason == "length" else 0
+        if self.cut_in_a_row >= CUT_LIMIT:
+            raise LoopDetected(
+                f"{self.name}'s replies were cut off at the output limit ({reply.max_tokens} "
+                f"tokens) {self.cut_in_a_row} times in a row; nothing in them was acted on",
+                "cut",
+            )
+        if reply.tool_calls:
+            self.replies_without_tools = 0
+            self.tool_calls += len(reply.tool_calls)
+            return
+        self.replies_without_tools += 1
+        if self.replies_without_tools >= NO_TOOL_LIMIT:
+            ever = "" if self.tool_calls else " and has not called any tool so far"
+            raise LoopDetected(
+                f"{self.name} answered {self.replies_without_tools} times in a row without a "
+                f"tool call{ever} (it must call {must_call}); if the model never calls tools, "
+                "it may not support tool calls, or the server may ignore them",
+                "no_tool_call",
+            )
+
+    def progress(self, made: bool) -> None:
+        self.steps_without_progress = 0 if made else self.steps_without_progress + 1
+        if self.steps_without_progress >= PROGRESS_WINDOW:
+            raise LoopDetected(
+                f"{self.name} made no progress in {self.steps_without_progress} steps (no "
+                "tool call that succeeded with new arguments)",
+                "no_progress",
+            )
+
+    def success(self, call: ToolCall) -> bool:
+        """Record a successful call; True when it was new (progress)."""
+        key = f"{call.name}({_canonical(call)})"
+        self.successes[key] += 1
+        if self.successes[key] >= REPEAT_LIMIT:
+            raise LoopDetected(
+                f"{self.name} made the same call {self.successes[key]} times: {key[:200]}",
+                "repeated_call",
+            )
+        return self.successes[key] == 1
 
 
 class Budget:
@@ -236,6 +317,7 @@ class Agent:
         self.steps = 0
         self._logged = 0
         self._failures: Counter[tuple[str, str]] = Counter()
+        self.watch = StuckWatch(name)
 
     def add_user(self, content: str) -> None:
         self.messages.append({"role": "user", "content": content})
@@ -266,9 +348,31 @@ class Agent:
         async with self.budget.reserve(estimate) as held:
             started = time.monotonic()
             self.budget.remember(outgoing)
-            reply = self.redactor.restore_reply(
-                await self.client.complete(role=self.role, messages=outgoing, tools=schemas)
-            )
+            try:
+                answer = await self.client.complete(
+                    role=self.role, messages=outgoing, tools=schemas
+                )
+            except ModelError as exc:
+                # Failed attempts still cost what the server read: totals count every attempt.
+                self.budget.charge(exc.usage, provider=provider, model=model)
+                self.transcript.event(
+                    "model_error",
+                    agent=self.name,
+                    step=self.steps,
+                    error_kind=exc.kind,
+                    error=exc.message,
+                    usage=exc.usage.to_json(),
+                )
+                raise
+            except asyncio.CancelledError:
+                # The server read the prompt of the request cancelled under it: an estimate.
+                usage = estimated_usage(schema_chars + sum(len(_message_text(m)) for m in outgoing))
+                self.budget.charge(usage, provider=provider, model=model)
+                self.transcript.event(
+                    "cancelled_request", agent=self.name, step=self.steps, usage=usage.to_json()
+                )
+                raise
+            reply = self.redactor.restore_reply(answer)
             self.budget.charge(
                 reply.usage,
                 sent_chars=schema_chars + sum(len(_message_text(m)) for m in outgoing),
@@ -292,37 +396,62 @@ class Agent:
         self._logged = len(self.messages)
         return reply
 
-    async def run(self, nudge: str) -> Any:
-        """Loop until a submit tool returns its payload; ``nudge`` answers a turn without tools."""
+    async def run(self, nudge: str, *, must_call: str = "a tool") -> Any:
+        """Loop until a submit tool returns its payload; ``nudge`` answers a turn without tools.
+        ``must_call`` names the tool the role must end with, for the stuck messages."""
         try:
             while True:
                 reply = await self.step()
+                self.watch.reply(reply, must_call)
+                if reply.finish_reason == "length":
+                    self._cut(reply)
+                    self.watch.progress(False)
+                    continue
                 if not reply.tool_calls:
                     self.add_user(nudge)
+                    self.watch.progress(False)
                     continue
+                progress = False
                 for position, call in enumerate(reply.tool_calls):
                     try:
-                        await self._execute(call)
+                        progress = await self._execute(call) or progress
                     except Submitted as done:
                         self._tool_result(call, "submitted", error=False)
                         for rest in reply.tool_calls[position + 1 :]:
                             self._tool_result(rest, "skipped: already submitted", error=False)
                         return done.payload
+                self.watch.progress(progress)
         finally:
             self.transcript.flush()
 
-    async def _execute(self, call: ToolCall) -> None:
+    def _cut(self, reply: ModelReply) -> None:
+        """A reply cut at the output limit is never acted on: its calls may be incomplete."""
+        for call in reply.tool_calls:
+            self._tool_result(call, "not run: your reply was cut off before it ended", error=True)
+        limit = f" of {reply.max_tokens} tokens" if reply.max_tokens else ""
+        self.add_user(
+            f"Your last reply was cut off at the output limit{limit}, so nothing in it was "
+            "acted on. Answer again, much shorter: no explanations, one tool call with short "
+            "arguments."
+        )
+
+    async def _execute(self, call: ToolCall) -> bool:
+        """Run one call; True when it succeeded with arguments not seen before (progress)."""
         tool = self.tools.get(call.name)
         if call.error is not None or call.parsed is None:
             result = f"invalid arguments for {call.name}: {call.error or 'not a JSON object'}"
-            return self._failed(call, result + "; send the call again with valid JSON")
+            self._failed(call, result + "; send the call again with valid JSON")
+            return False
         if tool is None:
-            return self._failed(call, f"unknown tool {call.name!r}; use one of {list(self.tools)}")
+            self._failed(call, f"unknown tool {call.name!r}; use one of {list(self.tools)}")
+            return False
         try:
             output = await asyncio.to_thread(tool.handler, dict(call.parsed))
         except ToolError as exc:
-            return self._failed(call, str(exc))
+            self._failed(call, str(exc))
+            return False
         self._tool_result(call, output, error=False)
+        return self.watch.success(call)
 
     def _failed(self, call: ToolCall, message: str) -> None:
         self._tool_result(call, f"error: {message}", error=True)
@@ -331,7 +460,8 @@ class Agent:
         if self._failures[key] >= LOOP_LIMIT:
             raise LoopDetected(
                 f"{self.name} repeated the same failing call {call.name}({call.arguments[:200]}) "
-                f"{LOOP_LIMIT} times: {message}"
+                f"{LOOP_LIMIT} times: {message}",
+                "failing_call",
             )
 
     def _tool_result(self, call: ToolCall, content: str, *, error: bool) -> None:

@@ -103,6 +103,7 @@ async def run_task(
         tail=snapshot.tail,
         task=task_text(spec),
         redactor=redactor,
+        files=tuple(spec.files),
     )
 
     def emit(stage: str, message: str, done: int = 0, total: int = 0) -> None:
@@ -124,8 +125,13 @@ async def run_task(
             # Redact the shared prefix once, off the loop (~100 ms for 4 MB the first time in
             # this process; a cache hit after): every agent's request then finds it cached.
             await asyncio.to_thread(redactor.redact, prefix_message(snapshot.prefix))
+            learn_window = getattr(client, "learn_window", None)
+            if learn_window is not None:  # asked once per client; sizing reads the result
+                await learn_window()
             result = await _run(ctx, spec, title, emit, verification)
     except asyncio.CancelledError:
+        # The journal keeps the last progress event's usage: send the real totals first.
+        emit("cancelled", "cancelled", 1, 1)
         transcript.event("cancelled", usage=budget.usage.to_json())
         transcript.flush()
         raise
@@ -137,7 +143,7 @@ async def run_task(
         )
         result = TaskResult("budget_exceeded", title, "", [], Usage(), message)
     except LoopDetected as exc:
-        result = TaskResult("failed", title, "", [], Usage(), f"loop detected: {exc}")
+        result = TaskResult("failed", title, "", [], Usage(), f"stopped early: {exc}")
     except ModelError as exc:
         result = TaskResult("failed", title, "", [], Usage(), f"model error ({exc.kind}): {exc}")
     except MergeConflict as exc:
@@ -183,9 +189,10 @@ async def _run(
 ) -> TaskResult:
     emit("researching", "researching the workspace", 0, 1)
     plan = await research(ctx)
-    ctx.transcript.event("plan", targets=[t.__dict__ for t in plan.targets], notes=plan.notes)
+    ctx.transcript.event("plan", **plan.to_json())
     if not plan.targets:
-        return TaskResult("no_changes", title, plan.notes or "nothing to change", [], Usage())
+        # The plan checker made sure the notes give a reason.
+        return TaskResult("no_changes", title, f"no change needed: {plan.notes}", [], Usage())
     coders = [_coder(ctx, plan, target, n) for n, target in enumerate(plan.targets, 1)]
     await _code(coders, [None] * len(coders), emit)
     reviewer = Reviewer(ctx, plan)
@@ -193,7 +200,7 @@ async def _run(
     for round_number in range(rounds + 1):
         merged = merge([c.result for c in coders])
         if not merged:
-            return TaskResult("no_changes", title, plan.notes or "no file changed", [], Usage())
+            return TaskResult("no_changes", title, _declined(coders), [], Usage())
         if verification is not None and not await _verify(
             ctx, spec, plan, coders, verification, emit
         ):
@@ -219,7 +226,23 @@ async def _run(
     emit("synthesizing", "merging the edits", 0, 1)
     merged = merge([c.result for c in coders])
     changes = [_file_change(item) for item in merged]
-    return TaskResult("succeeded", title, summary_for(plan, merged), changes, Usage())
+    summary = summary_for(plan, merged)
+    if plan.warnings:
+        summary += "\n\nWarnings: " + "; ".join(plan.warnings)
+    return TaskResult("succeeded", title, summary, changes, Usage())
+
+
+def _declined(coders: Sequence[Coder]) -> str:
+    """Why no file changed: every coder declined its file (NO CHANGES NEEDED) or its edits
+    added up to nothing; their own words are the reason."""
+    reasons = []
+    for coder in coders:
+        declined = coder.result.declined
+        if declined is not None:
+            reasons.append(f"{coder.path}: {declined or 'declined without a reason'}")
+        else:
+            reasons.append(f"{coder.path}: its edits left the file as it was")
+    return "no change needed: " + "; ".join(reasons)
 
 
 async def _verify(

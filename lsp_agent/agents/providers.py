@@ -7,6 +7,7 @@ a log line or ``describe_provider``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -97,9 +98,15 @@ class ProviderConfig:
     api_key_env: str  # where the key came from ("" for none): named in auth errors
     models: Mapping[str, str]  # role -> model name ("" = discover from /v1/models)
     context_window: int
+    # Where context_window came from: "configured", "preset" (until the server says), or the
+    # server's own report ("server /v1/models", "server /props"); the dry run shows it.
+    window_source: str = "preset"
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     supports_reasoning_echo: bool = False
     drop_empty_tool_content: bool = False
+    # A configured ``local`` provider or a loopback URL: timeouts are not retried (the server
+    # may still be generating the abandoned answer) and HTML-escaped echoes are undone.
+    local: bool = False
 
     def model_for(self, role: str) -> str:
         if role in self.models:
@@ -118,6 +125,8 @@ class ProviderConfig:
             "api_key_env": self.api_key_env,
             "models": dict(self.models),
             "context_window": self.context_window,
+            "window_source": self.window_source,
+            "local": self.local,
             "extra_body": dict(self.extra_body),
         }
 
@@ -131,8 +140,27 @@ def describe_provider(provider: ProviderConfig) -> str:
     extra = f", extra_body keys {sorted(provider.extra_body)}" if provider.extra_body else ""
     return (
         f"{provider.name} at {provider.base_url} ({key}); models: {models}; "
-        f"context window {provider.context_window:,} tokens{extra}"
+        f"context window {provider.context_window:,} tokens ({window_origin(provider)}){extra}"
     )
+
+
+def window_origin(provider: ProviderConfig) -> str:
+    """Where the window came from, in words for the dry run and logs."""
+    if provider.window_source == "configured":
+        return "configured: model.context_window"
+    if provider.window_source == "preset":
+        return f"the {provider.name} preset; the server's /v1/models is asked once at run time"
+    return f"reported by the {provider.window_source}"
+
+
+def is_loopback_url(base_url: str) -> bool:
+    host = (urlparse(base_url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _preset_for_url(base_url: str) -> str:
@@ -206,9 +234,11 @@ def resolve_provider(settings: Settings, env: Mapping[str, str] | None = None) -
         api_key_env=key_env,
         models=models,
         context_window=model.context_window or preset.context_window,
+        window_source="configured" if model.context_window else "preset",
         extra_body=extra_body,
         supports_reasoning_echo=preset.echo_reasoning,
         drop_empty_tool_content=preset.drop_empty_tool_content,
+        local=name == "local" or is_loopback_url(base_url),
     )
 
 

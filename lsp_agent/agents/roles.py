@@ -15,13 +15,15 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from lsp_agent.agents.loop import Agent, Budget, ToolError
+from lsp_agent.agents.loop import Agent, Budget
+from lsp_agent.agents.plans import MAX_TARGETS, Plan, PlanChecker, Target, validate_plan
 from lsp_agent.agents.tools import Workspace, research_tools, submit_plan_tool, submit_review_tool
 from lsp_agent.agents.transcript import Transcript
 from lsp_agent.redact import Redactor
 
+__all__ = ["MAX_TARGETS", "Plan", "Target", "validate_plan"]  # re-exported from plans.py
+
 PREFIX_HEADER = "# Workspace snapshot\n\n"
-MAX_TARGETS = 32
 
 
 @functools.cache
@@ -57,45 +59,6 @@ def task_message(role_text: str, task: str, tail: str, *extra: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-@dataclass(frozen=True)
-class Target:
-    path: str
-    instructions: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    targets: list[Target]
-    notes: str
-
-    def to_text(self) -> str:
-        rows = [f"- `{t.path}`: {t.instructions}" for t in self.targets] or ["- (no files)"]
-        return "# Plan\n\nNotes: " + (self.notes or "(none)") + "\n\nTargets:\n" + "\n".join(rows)
-
-
-def validate_plan(ws: Workspace, args: dict[str, Any]) -> Plan:
-    """Check a submitted plan; every problem goes back to the researcher as a tool error."""
-    targets = args.get("targets")
-    notes = args.get("notes", "")
-    if not isinstance(targets, list):
-        raise ToolError('targets must be a list of {"path": str, "instructions": str}')
-    if not isinstance(notes, str):
-        raise ToolError("notes must be a string")
-    if len(targets) > MAX_TARGETS:
-        raise ToolError(f"at most {MAX_TARGETS} targets per task; split the work")
-    clean: list[Target] = []
-    for number, item in enumerate(targets, 1):
-        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-            raise ToolError(f"target {number} needs a string path")
-        instructions = item.get("instructions")
-        if not isinstance(instructions, str) or not instructions.strip():
-            raise ToolError(f"target {number} ({item['path']}) needs instructions")
-        # A target may be a new file, but never one outside the root or a secret.
-        path = ws.resolve(item["path"], must_exist=False)
-        clean.append(Target(path, instructions.strip()))
-    return Plan(clean, notes.strip())
-
-
 def _agent(role: str, name: str, ctx: RoleContext, text: str, tools: list[Any]) -> Agent:
     messages = base_messages(ctx.prefix)
     messages.append({"role": "user", "content": text})
@@ -124,19 +87,20 @@ class RoleContext:
     task: str
     # Secrets in anything sent to a model become placeholders; replies are restored.
     redactor: Redactor = field(default_factory=Redactor)
+    files: tuple[str, ...] = ()  # the task's own files: a plan that leaves one out is warned
 
 
 async def research(ctx: RoleContext) -> Plan:
-    tools = [*research_tools(ctx.workspace), submit_plan_tool(lambda a: _plan_dict(ctx, a))]
+    checker = PlanChecker(ctx.workspace, ctx.files)
+    tools = [*research_tools(ctx.workspace), submit_plan_tool(lambda a: checker(a).to_json())]
     text = task_message(render("researcher"), ctx.task, ctx.tail)
     agent = _agent("researcher", "researcher", ctx, text, tools)
-    payload = await agent.run("Call submit_plan to finish (an empty targets list if no change).")
-    return Plan([Target(**t) for t in payload["targets"]], payload["notes"])
-
-
-def _plan_dict(ctx: RoleContext, args: dict[str, Any]) -> dict[str, Any]:
-    plan = validate_plan(ctx.workspace, args)
-    return {"targets": [t.__dict__ for t in plan.targets], "notes": plan.notes}
+    payload = await agent.run(
+        "Call submit_plan to finish (an empty targets list, with notes that say why, if "
+        "nothing needs to change).",
+        must_call="submit_plan",
+    )
+    return Plan.from_json(payload)
 
 
 class Reviewer:
@@ -165,4 +129,4 @@ class Reviewer:
                 "# Revised diff\n\nThe coders addressed your findings. Review again.\n\n"
                 + diff_text
             )
-        return await self.agent.run("Call submit_review to finish.")
+        return await self.agent.run("Call submit_review to finish.", must_call="submit_review")

@@ -323,6 +323,7 @@ def submit_plan_tool(validate: Callable[[dict[str, Any]], dict[str, Any]]) -> To
         {
             "path": {"type": "string", "description": "file to change or create"},
             "instructions": {"type": "string", "description": "what to change in that file"},
+            "new": {"type": "boolean", "description": "true only for a file to create"},
         },
         ["path", "instructions"],
     )

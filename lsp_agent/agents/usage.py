@@ -24,6 +24,10 @@ class Usage:
     cached_tokens: int = 0  # part of prompt_tokens served from the provider's prefix cache
     requests: int = 0  # successful model calls (retries of one call count once)
     reasoning_tokens: int = 0  # part of completion_tokens spent thinking, when reported
+    attempts: int = 0  # every HTTP attempt, failed ones and retries included
+    # Part of prompt_tokens + completion_tokens that lsp-agent estimated because the server did
+    # not say (streams without usage, timed-out or cancelled attempts): shown as an estimate.
+    estimated_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
@@ -34,7 +38,14 @@ class Usage:
             cached_tokens=self.cached_tokens + other.cached_tokens,
             requests=self.requests + other.requests,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            attempts=self.attempts + other.attempts,
+            estimated_tokens=self.estimated_tokens + other.estimated_tokens,
         )
+
+    @property
+    def reported(self) -> bool:
+        """Whether the server said anything about the tokens of this usage."""
+        return self.prompt_tokens + self.completion_tokens > self.estimated_tokens
 
     @property
     def total_tokens(self) -> int:
@@ -55,10 +66,29 @@ def _int(value: Any) -> int:
         return 0
 
 
+def estimate_tokens(chars: int) -> int:
+    """Tokens of ``chars`` characters of text when the server does not say: ~4 a token, the
+    cl100k average over prose and code (``context.tokens`` measures ~5 on Python source)."""
+    return (max(0, chars) + 3) // 4
+
+
+def estimated_usage(prompt_chars: int, reply_chars: int = 0, *, requests: int = 0) -> Usage:
+    """Usage lsp-agent estimated itself: one attempt, flagged as an estimate."""
+    prompt, completion = estimate_tokens(prompt_chars), estimate_tokens(reply_chars)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        requests=requests,
+        attempts=1,
+        estimated_tokens=prompt + completion,
+    )
+
+
 def usage_from_payload(payload: Mapping[str, Any] | None) -> Usage:
-    """Read a ``usage`` object (as a plain dict) from either provider style; one request."""
+    """Read a ``usage`` object (as a plain dict) from either provider style; one request.
+    No payload: zero tokens, to be estimated by the caller (``estimated_usage``)."""
     if not payload:
-        return Usage(requests=1)
+        return Usage(requests=1, attempts=1)
     details = payload.get("prompt_tokens_details") or {}
     completion_details = payload.get("completion_tokens_details") or {}
     if payload.get("prompt_cache_hit_tokens") is not None:
@@ -78,6 +108,7 @@ def usage_from_payload(payload: Mapping[str, Any] | None) -> Usage:
         cached_tokens=cached,
         requests=1,
         reasoning_tokens=reasoning,
+        attempts=1,
     )
 
 
@@ -95,11 +126,14 @@ class ModelError(Exception):
         "request",
     )
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, kind: str, message: str, *, status: int | None = None, usage: Usage | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.status = status
+        self.usage = usage or Usage()  # what the failed attempts cost (estimated where unknown)
 
     def __repr__(self) -> str:
         return f"ModelError({self.kind!r}, {self.message!r})"
@@ -124,6 +158,7 @@ class ModelReply:
     model: str = ""
     attempts: int = 1
     provider: str = ""
+    max_tokens: int = 0  # the output cap the request carried (0: none)
     # Provider quirks for ``assistant_message``: set by the client from ProviderConfig.
     echo_reasoning: bool = False
     omit_empty_tool_content: bool = False
@@ -191,7 +226,7 @@ class StreamAssembler:
         self._reasoning: list[str] = []
         self._calls: dict[int, dict[str, str]] = {}
         self.finish_reason: str | None = None  # None at the end = the stream was cut short
-        self.usage = Usage(requests=1)  # replaced by the usage chunk when the server sends one
+        self.usage = Usage(requests=1, attempts=1)  # replaced by a usage chunk, if one comes
         self.chunks = 0
 
     @property

@@ -17,6 +17,7 @@ from lsp_agent.batch.options import BatchOptions
 from lsp_agent.config import ConfigError
 
 EXIT_USAGE = 2
+EXIT_TERMINATED = 128 + 15  # the shell's code for a process ended by SIGTERM
 
 __all__ = ["BatchOptions", "UsageError", "run_batch"]
 
@@ -50,6 +51,13 @@ def run_batch(options: BatchOptions, out: TextIO | None = None, err: TextIO | No
 
             return dry_run(prep, out)
         return asyncio.run(execute(prep, out, err))
+    except asyncio.CancelledError:  # SIGTERM (engine._cancel_on_sigterm)
+        print(
+            f"lsp-agent {options.kind}: terminated; running tasks were cancelled and journaled "
+            "with what they spent: run the same command with --resume to finish",
+            file=err,
+        )
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(
             f"lsp-agent {options.kind}: interrupted; finished tasks are journaled (and applied, "

@@ -9,8 +9,10 @@ changed, and --resume picks up the tasks that had not finished.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -147,6 +149,7 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
     options = prep.options
     provider = prep.provider
     started = time.monotonic()
+    _cancel_on_sigterm()
     journal = TaskJournal(workspace_cache_dir(prep.root) / "tasks.sqlite")
     fingerprint = run_fingerprint(options, prep.tasks)
     previous: dict[str, Task] = {}
@@ -219,6 +222,17 @@ def should_apply(state: TaskState, apply_unverified: bool) -> bool:
     return state is TaskState.SUCCEEDED or (apply_unverified and state is TaskState.UNVERIFIED)
 
 
+def _cancel_on_sigterm() -> None:
+    """SIGTERM cancels the run like Ctrl-C does, so running tasks flush their transcripts and
+    journal what they spent instead of dying with nothing recorded."""
+    task = asyncio.current_task()
+    if task is None:
+        return
+    # Not the main thread, or no signals (Windows): then SIGTERM keeps its default.
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
 def _apply(
     root: Path,
     outcome: TaskOutcome,
@@ -284,11 +298,21 @@ def _emit(
         o.task.usage["prompt_tokens"] + o.task.usage["completion_tokens"] for o in outcomes
     )
     cached = sum(o.task.usage["cached_tokens"] for o in outcomes)
+    estimated = sum(o.task.usage.get("estimated_tokens", 0) for o in outcomes)
+    unchanged = sum(1 for o in outcomes if o.no_changes)
     print(
-        f"lsp-agent: {ok}/{len(outcomes)} tasks ok, {tokens:,} tokens ({cached:,} cached), "
-        f"{wall_s:.1f} s, run {run_id}",
+        f"lsp-agent: {ok}/{len(outcomes)} tasks ok"
+        + (f", {unchanged} changed nothing" if unchanged else "")
+        + f", {tokens:,} tokens ({cached:,} cached"
+        + (f", {estimated:,} estimated: the server reported none" if estimated else "")
+        + f"), {wall_s:.1f} s, run {run_id}",
         file=err,
     )
     for outcome in outcomes:
-        if not outcome.ok:
+        if outcome.no_changes:
+            print(
+                f"lsp-agent: {outcome.task.id} {outcome.task.title}: no change: {outcome.reason}",
+                file=err,
+            )
+        elif not outcome.ok:
             print(f"lsp-agent: {outcome.task.id} {outcome.task.title}: {outcome.error}", file=err)

@@ -78,7 +78,10 @@ class BatchProgress:
             if task.state not in _OK:
                 self.failed += 1
             usage = f"{self._usage[task.id][0]} tokens, {task.usage['cached_tokens']} cached"
-            detail = f": {task.message}" if task.state not in _OK and task.message else ""
+            if task.usage.get("estimated_tokens"):
+                usage += f", {task.usage['estimated_tokens']} estimated"
+            shown = task.state not in _OK or task.state is TaskState.NO_CHANGES
+            detail = f": {task.message}" if shown and task.message else ""
             self._line(
                 f"[{self.done}/{self.total}] {task.id} {task.title}: {task.state} ({usage}){detail}"
             )

@@ -11,8 +11,11 @@ from lsp_agent.tasks import Task, TaskState
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+# No task failed, but some task changed nothing: not a success (a CI job must not go green on
+# a run that did nothing). 2 is taken by usage and configuration errors.
+EXIT_NO_CHANGES = 3
 
-OK_STATES = frozenset({TaskState.SUCCEEDED, TaskState.NO_CHANGES, TaskState.APPLIED})
+OK_STATES = frozenset({TaskState.SUCCEEDED, TaskState.APPLIED})
 
 
 @dataclass
@@ -33,9 +36,23 @@ class TaskOutcome:
         )
 
     @property
+    def no_changes(self) -> bool:
+        return self.task.state is TaskState.NO_CHANGES
+
+    @property
+    def reason(self) -> str | None:
+        """Why a task changed nothing, in the researcher's or the coders' words."""
+        if not self.no_changes:
+            return None
+        result = self.task.result or {}
+        return str(result.get("summary") or self.task.message or "no reason given")
+
+    @property
     def error(self) -> str | None:
         if self.overlap is not None:
             return f"not in the diff: {self.overlap}"
+        if self.no_changes:
+            return None
         if self.task.state not in OK_STATES:
             result = self.task.result or {}
             return str(result.get("error") or self.task.message or self.task.state)
@@ -87,7 +104,9 @@ def diff_text(outcomes: Sequence[TaskOutcome]) -> str:
 
 
 def exit_code(outcomes: Sequence[TaskOutcome]) -> int:
-    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
+    if any(not o.ok and not o.no_changes for o in outcomes):
+        return EXIT_FAILED
+    return EXIT_NO_CHANGES if any(o.no_changes for o in outcomes) else EXIT_OK
 
 
 def task_json(outcome: TaskOutcome) -> dict[str, Any]:
@@ -101,11 +120,14 @@ def task_json(outcome: TaskOutcome) -> dict[str, Any]:
         "state": str(task.state),
         "ok": outcome.ok,
         "error": outcome.error,
+        "reason": outcome.reason,
         "tokens": usage["prompt_tokens"] + usage["completion_tokens"],
         "prompt_tokens": usage["prompt_tokens"],
         "completion_tokens": usage["completion_tokens"],
         "cached_tokens": usage["cached_tokens"],
         "requests": usage["requests"],
+        "attempts": usage.get("attempts", 0),
+        "estimated_tokens": usage.get("estimated_tokens", 0),
         "duration_s": None if task.duration_s is None else round(task.duration_s, 3),
         "resumed": outcome.resumed,
         "verification": (task.result or {}).get("verification"),
@@ -138,7 +160,8 @@ def report_json(
         "totals": {
             "tasks": len(tasks),
             "ok": sum(1 for t in tasks if t["ok"]),
-            "failed": sum(1 for t in tasks if not t["ok"]),
+            "failed": sum(1 for t in tasks if not t["ok"] and t["state"] != "no_changes"),
+            "no_changes": sum(1 for t in tasks if t["state"] == "no_changes"),
             "states": dict(sorted(states.items())),
             "files_changed": sum(len(t["changed_files"]) for t in tasks if t["ok"]),
             "files_applied": sum(1 for t in tasks for a in t["apply"] if a["status"] == APPLIED),
@@ -150,6 +173,8 @@ def report_json(
             "completion_tokens": sum(t["completion_tokens"] for t in tasks),
             "cached_tokens": sum(t["cached_tokens"] for t in tasks),
             "requests": sum(t["requests"] for t in tasks),
+            "attempts": sum(t["attempts"] for t in tasks),
+            "estimated_tokens": sum(t["estimated_tokens"] for t in tasks),
             "duration_s": round(wall_s, 3),
         },
         "warnings": list(warnings),

@@ -58,7 +58,7 @@ async def test_plain_reply_with_usage(model: ScriptedModel, stream: bool) -> Non
     assert reply.content == "hello there" and reply.tool_calls == []
     assert reply.finish_reason == "stop" and reply.reasoning_content is None
     assert reply.usage == Usage(
-        prompt_tokens=1200, completion_tokens=30, cached_tokens=1024, requests=1
+        prompt_tokens=1200, completion_tokens=30, cached_tokens=1024, requests=1, attempts=1
     )
     request = model.requests[0]
     assert request.stream is stream and request.model == "deepseek-v4-flash"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from typing import Any
 
@@ -17,10 +18,13 @@ SECRET = "sk-test-secret-key-4242"
 OK = {"reply": {"content": "recovered"}}
 
 
-def make_client(server: ScriptedModel, **kwargs: Any) -> OpenAIChatClient:
+def make_client(server: ScriptedModel, *, local: bool = False, **kwargs: Any) -> OpenAIChatClient:
+    """The scripted server stands in for a remote DeepSeek unless ``local``: a loopback URL
+    alone would make the provider local (timeouts not retried, see test_real_backends.py)."""
     settings = Settings(model=ModelSettings(provider="deepseek", base_url=server.url))
     kwargs.setdefault("backoff_base", 0.01)
-    return OpenAIChatClient(resolve_provider(settings, {"DEEPSEEK_API_KEY": SECRET}), **kwargs)
+    provider = resolve_provider(settings, {"DEEPSEEK_API_KEY": SECRET})
+    return OpenAIChatClient(dataclasses.replace(provider, local=local), **kwargs)
 
 
 def user(text: str = "hi") -> list[dict[str, Any]]:

@@ -80,7 +80,7 @@ def test_fragments_of_content_reasoning_and_two_tool_calls_are_joined() -> None:
         ("b", "grep", {}),
     ]
     assert assembler.finish_reason == "tool_calls" and assembler.chunks == 9
-    assert assembler.usage == Usage(10, 4, 8, 1)
+    assert assembler.usage == Usage(10, 4, 8, 1, attempts=1)
 
 
 def test_usage_inside_the_final_choice_kimi_style() -> None:
@@ -88,11 +88,12 @@ def test_usage_inside_the_final_choice_kimi_style() -> None:
     assembler.absorb(chunk([delta({"content": "ok"})]))
     usage = {"prompt_tokens": 300, "completion_tokens": 2, "cached_tokens": 256}
     assembler.absorb(chunk([delta({}, "stop", usage=usage)]))
-    assert assembler.usage == Usage(300, 2, 256, 1)
+    assert assembler.usage == Usage(300, 2, 256, 1, attempts=1)
 
 
 def test_a_stream_without_finish_reason_is_visible_as_such() -> None:
     assembler = StreamAssembler()
     assembler.absorb(chunk([delta({"content": "<<<<<<< SEARCH"})]))
     assert assembler.finish_reason is None and assembler.content == "<<<<<<< SEARCH"
-    assert assembler.usage == Usage(requests=1)  # no usage reported: the call still counts
+    # No usage reported: the call still counts.
+    assert assembler.usage == Usage(requests=1, attempts=1)

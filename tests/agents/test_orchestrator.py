@@ -58,7 +58,9 @@ def make_client(model: ScriptedModel, *, max_retries: int = 2) -> OpenAIChatClie
     )
 
 
-def plan_rule(targets: list[dict[str, str]], notes: str = "n", **extra: Any) -> dict[str, Any]:
+def plan_rule(targets: list[dict[str, Any]], notes: str = "", **extra: Any) -> dict[str, Any]:
+    # An empty plan must say why (plans.py); other plans may have any notes.
+    notes = notes or ("n" if targets else "nothing needs to change for this task")
     args = {"targets": targets, "notes": notes}
     return {
         "match": {"has_tool": "submit_plan"},

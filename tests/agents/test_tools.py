@@ -139,9 +139,9 @@ def test_submit_plan_validates_targets(ws):
     with pytest.raises(Submitted) as done:
         tool.handler(good)
     assert done.value.payload.targets[0].path == "pkg/core.py"
-    new_file = {"targets": [{"path": "pkg/new.py", "instructions": "create"}], "notes": ""}
+    new_file = {"targets": [{"path": "pkg/new.py", "instructions": "create", "new": True}]}
     with pytest.raises(Submitted):
-        tool.handler(new_file)
+        tool.handler({**new_file, "notes": ""})
     for bad, reason in [
         ({"targets": [{"path": "../x.py", "instructions": "x"}], "notes": ""}, "outside"),
         ({"targets": [{"path": ".env", "instructions": "x"}], "notes": ""}, "secret"),

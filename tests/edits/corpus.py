@@ -119,7 +119,8 @@ async def run_case(case: Case, model: ScriptedModel, scratch: Path) -> Outcome:
     files = {case.path: case.original} if case.original is not None else {}
     files.setdefault("README.txt", "corpus workspace\n")
     index = make_workspace(scratch / case.file.stem, files)
-    target = {"path": case.path, "instructions": tag}
+    # A file the case creates is flagged new, as plans must (agents/plans.py).
+    target = {"path": case.path, "instructions": tag, "new": case.original is None}
     plan = {"targets": [target], "notes": tag}
     model.add_rule(
         {

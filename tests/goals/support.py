@@ -116,7 +116,11 @@ class GoalModel:
                     files = [p.strip() for p in line.removeprefix("Files: ").split(",")]
                     break
             files += [p for p in self.extra_targets.get(key, []) if p not in files]
-            targets = [{"path": p, "instructions": f"append STEP_{key}"} for p in files]
+            # Steps create their files: a plan flags a file that may not exist yet as new (an
+            # existing file flagged new is simply edited).
+            targets = [
+                {"path": p, "instructions": f"append STEP_{key}", "new": True} for p in files
+            ]
             args = {"targets": targets, "notes": f"wrote {', '.join(files)} for {key}"}
             return {"tool_calls": [{"name": "submit_plan", "arguments": args}]}
         if role == "coder":

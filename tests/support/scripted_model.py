@@ -12,10 +12,21 @@ OpenAI field styles) and ``GET /v1/models``. Replies come from rules, first matc
                          "style": "both" | "deepseek" | "openai"}},
      "fault": {"kind": "status", "status": 429, "retry_after": 1, "retry_after_ms": 50}
               | {"kind": "drop"} | {"kind": "truncate_stream"} | {"kind": "invalid_tool_json"}
-              | {"kind": "raw", "status": 200, "content_type": "text/html", "body": "..."},
+              | {"kind": "raw", "status": 200, "content_type": "text/html", "body": "..."}
+              | {"kind": "cut_arguments"},  # arguments cut at max_tokens, yet "tool_calls"
      "delay_ms": 200,        # before answering (plus the global latency_ms)
      "chunk_delay_ms": 50,   # between stream chunks: a model that trickles tokens
      "times": 1}
+
+Server-wide behaviours of real local servers (constructor keywords, or keys of a rules file)::
+
+    n_ctx=8192              # the window: /v1/models reports it (data[].meta.n_ctx), a request
+                            # whose prompt + max_tokens passes it is answered 400, and a reply
+                            # longer than max_tokens is cut with finish_reason "length"
+    stream_usage=False      # streams carry no usage, whatever stream_options asks
+    tools_need_tool_choice=True  # tools are dropped unless the request has tool_choice
+    html_escape=True        # the prompt is HTML-escaped before the model sees it (rules,
+                            # hooks and callable replies see `-&gt;` for `->`)
 
 ``reply`` may also be a callable ``request_json -> reply dict``. When no rule matches, the
 ``hook`` (if any) is asked; it returns a reply dict, a rule-shaped dict (with ``reply``/``fault``/
@@ -39,6 +50,7 @@ This module must stay importable without pytest and without the package installe
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import logging
 import math
@@ -146,6 +158,14 @@ def rule_matches(match: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
     return not ("model" in match and body.get("model") != match["model"])
 
 
+def _escaped(message: Mapping[str, Any]) -> dict[str, Any]:
+    # What a jinja chat template with autoescape does to every message's text.
+    out = dict(message)
+    if isinstance(out.get("content"), str):
+        out["content"] = html.escape(out["content"], quote=True).replace("&#x27;", "&#39;")
+    return out
+
+
 def _ceil_tokens(chars: int) -> int:
     return max(1, math.ceil(chars / CHARS_PER_TOKEN))
 
@@ -225,12 +245,21 @@ class ScriptedModel:
         usage_style: str = "both",
         host: str = "127.0.0.1",
         port: int = 0,
+        n_ctx: int = 0,
+        stream_usage: bool = True,
+        tools_need_tool_choice: bool = False,
+        html_escape: bool = False,
     ) -> None:
         self._rules: list[Rule] = [dict(rule) for rule in rules]
         self._served: list[int] = [0] * len(self._rules)
         self.hook = hook
         self.latency_ms = latency_ms
         self.usage_style = usage_style
+        self.n_ctx = n_ctx
+        self.stream_usage = stream_usage
+        self.tools_need_tool_choice = tools_need_tool_choice
+        self.html_escape = html_escape
+        self.model_lists = 0  # GET /v1/models answered
         self._requests: list[RecordedRequest] = []
         self.errors: list[str] = []  # exceptions raised by hooks / callable replies
         self._lock = threading.Lock()
@@ -326,6 +355,21 @@ class ScriptedModel:
                 return answer if is_rule else {"reply": answer}
         return None
 
+    def model_view(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The request as the model sees it after the server's own handling."""
+        view = dict(body)
+        if self.tools_need_tool_choice and "tool_choice" not in view:
+            view.pop("tools", None)  # llama-cpp-python: no tool_choice, no tools
+        if self.html_escape:
+            view["messages"] = [_escaped(m) for m in view.get("messages") or []]
+        return view
+
+    def prompt_tokens(self, body: Mapping[str, Any]) -> int:
+        serialized = json.dumps(
+            body.get("messages") or [], ensure_ascii=False, separators=(",", ":")
+        )
+        return _ceil_tokens(len(serialized) + len(json.dumps(body.get("tools") or [])))
+
     def _usage(self, body: dict[str, Any], reply: Mapping[str, Any]) -> dict[str, Any]:
         serialized = json.dumps(
             body.get("messages") or [], ensure_ascii=False, separators=(",", ":")
@@ -359,7 +403,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") in ("/v1/models", "/models"):
-            data = [{"id": m, "object": "model", "owned_by": "scripted"} for m in MODEL_IDS]
+            self.scripted.model_lists += 1
+            data: list[dict[str, Any]] = [
+                {"id": m, "object": "model", "owned_by": "scripted"} for m in MODEL_IDS
+            ]
+            if self.scripted.n_ctx:
+                for entry in data:
+                    entry["meta"] = {"n_ctx": self.scripted.n_ctx}
             self._send_json(200, {"object": "list", "data": data})
         else:
             self._send_error(404, f"no route for GET {self.path}")
@@ -407,6 +457,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- answering -------------------------------------------------------------------------
     def _answer(self, body: dict[str, Any], record: RecordedRequest) -> None:
+        n_ctx, max_tokens = self.scripted.n_ctx, body.get("max_tokens")
+        if n_ctx:
+            asked = self.scripted.prompt_tokens(body) + int(max_tokens or 0)
+            if asked > n_ctx:
+                record.status, record.fault = 400, "context_exceeded"
+                self._send_error(
+                    400,
+                    f"Requested tokens ({asked}) exceed context window of {n_ctx}",
+                )
+                return
+        body = self.scripted.model_view(body)
         rule = self.scripted._choose(body, record)
         if rule is None:
             last = (body.get("messages") or [{}])[-1]
@@ -436,6 +497,7 @@ class _Handler(BaseHTTPRequestHandler):
         if callable(reply_spec):
             reply_spec = reply_spec(body) or {}
         reply = self._build_reply(reply_spec, fault, body, record)
+        _cap(reply, max_tokens, cut_arguments=fault.get("kind") == "cut_arguments")
         record.usage = self.scripted._usage(body, reply)
         if body.get("stream"):
             truncate = fault.get("kind") == "truncate_stream"
@@ -561,7 +623,7 @@ class _Handler(BaseHTTPRequestHandler):
         if truncate:
             # Keep the opening chunks, lose the finish_reason, the usage and [DONE].
             chunks = chunks[: max(1, min(3, len(chunks) - 1))]
-        elif (body.get("stream_options") or {}).get("include_usage"):
+        elif self.scripted.stream_usage and (body.get("stream_options") or {}).get("include_usage"):
             chunks.append(
                 {
                     **{k: chunks[0][k] for k in ("id", "object", "created", "model")},
@@ -646,6 +708,33 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
+def _cap(reply: dict[str, Any], max_tokens: Any, *, cut_arguments: bool) -> None:
+    """Cut what the reply says at ``max_tokens`` as a server does: content first, then the
+    arguments; finish_reason "length" (or "tool_calls" for ``cut_arguments``, as
+    llama-cpp-python reports a tool call cut at the limit)."""
+    limit = int(max_tokens or 0) * CHARS_PER_TOKEN
+    if cut_arguments:
+        for call in reply["tool_calls"]:
+            call["arguments"] = call["arguments"][: max(1, len(call["arguments"]) // 2)]
+        reply["finish_reason"] = "tool_calls"
+        reply["usage"] = {**(reply.get("usage") or {}), "completion_tokens": int(max_tokens or 1)}
+        return
+    if not limit:
+        return
+    content = reply["content"]
+    if len(content) > limit:
+        reply["content"] = content[:limit]
+        reply["tool_calls"] = []
+        reply["finish_reason"] = "length"
+        return
+    room = limit - len(content)
+    for call in reply["tool_calls"]:
+        if len(call["arguments"]) > room:
+            call["arguments"] = call["arguments"][: max(0, room)]
+            reply["finish_reason"] = "length"
+        room = max(0, room - len(call["arguments"]))
+
+
 def load_rules(path: Path) -> tuple[list[Rule], dict[str, Any]]:
     """A rules file is a JSON list of rules, or ``{"rules": [...], "latency_ms": N}``."""
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -678,6 +767,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         usage_style=str(options.get("usage_style", "both")),
+        n_ctx=int(options.get("n_ctx", 0)),
+        stream_usage=bool(options.get("stream_usage", True)),
+        tools_need_tool_choice=bool(options.get("tools_need_tool_choice", False)),
+        html_escape=bool(options.get("html_escape", False)),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
