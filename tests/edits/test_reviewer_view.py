@@ -18,7 +18,7 @@ async def test_reviewer_tools_see_the_merged_texts(tmp_path, scripted):
     index = make_workspace(tmp_path / "ws", {"calc.py": CALC, "main.py": "from calc import add\n"})
     targets = [
         {"path": "calc.py", "instructions": "rename add to plus"},
-        {"path": "util.py", "instructions": "new helper"},
+        {"path": "util.py", "instructions": "new helper", "new": True},
     ]
     scripted.add_rule(plan_rule(targets))
     scripted.add_rule(
