@@ -35,9 +35,10 @@ def test_an_empty_plan_exits_3_with_its_reason(repo: Path, monkeypatch: pytest.M
     with ScriptedModel(rules) as server:
         monkeypatch.setenv("LSP_AGENT_BASE_URL", server.url)
         run = run_in_process(
-            ["refactor", "Add docstrings", "tools/numbers.py", "--apply", "--json"],
-            repo,
-            monkeypatch,
+            ["refactor", "Add docstrings", "tools/numbers.py", "--json"], repo, monkeypatch
+        )
+        applied = run_in_process(
+            ["refactor", "Add docstrings", "tools/numbers.py", "--apply"], repo, monkeypatch
         )
     assert run.code == EXIT_NO_CHANGES == 3
     report = json.loads(run.out)
@@ -47,6 +48,7 @@ def test_an_empty_plan_exits_3_with_its_reason(repo: Path, monkeypatch: pytest.M
     assert report["totals"]["no_changes"] == 1 and report["totals"]["failed"] == 0
     assert report["exit_code"] == 3
     assert "0/1 tasks ok, 1 changed nothing" in run.err and REASON in run.err
+    assert applied.code == 3 and REASON in applied.err
     assert tree(repo) == before  # --apply wrote nothing
 
 
