@@ -34,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
+        "--no-ignore",
+        action="store_true",
+        help="index files that .gitignore rules exclude (index.ignore still applies)",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=None, metavar="N", help="worker processes (default: cores)"
     )
     parser.set_defaults(func=run)
@@ -74,7 +79,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         chosen = choose_root([], Path.cwd(), args.path, explicit_flag="PATH")
-        settings, warnings = load_settings(chosen.path, strict=True)
+        settings, warnings = load_settings(
+            chosen.path,
+            {"index": {"use_gitignore": False}} if args.no_ignore else None,
+            strict=True,
+        )
     except (RootError, ConfigError) as exc:
         print(f"lsp-agent index: {exc}", file=sys.stderr)
         return 2
@@ -93,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"lsp-agent index: {exc}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - started
+    from lsp_agent.index.discovery import sparse_ignore_warning
+
+    sparse = sparse_ignore_warning(index.root, index.ignore_rules, stats.files)
+    if sparse is not None:
+        print(f"lsp-agent: {sparse}", file=sys.stderr)
     if args.json:
         print(
             json.dumps(

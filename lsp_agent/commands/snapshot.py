@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--focus", nargs="+", default=[], metavar="FILE", help="files the task is about"
     )
     parser.add_argument("--instruction", default="", metavar="TEXT", help="the task, for ranking")
+    parser.add_argument(
+        "--no-ignore",
+        action="store_true",
+        help="index files that .gitignore rules exclude (index.ignore still applies)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--manifest", action="store_true", help="print the manifest as JSON")
     output.add_argument("--json", action="store_true", help="print {prefix, tail, manifest}")
@@ -55,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         chosen = choose_root([], Path.cwd(), args.path, explicit_flag="PATH")
-        settings, warnings = load_settings(chosen.path, strict=True)
+        settings, warnings = load_settings(
+            chosen.path,
+            {"index": {"use_gitignore": False}} if args.no_ignore else None,
+            strict=True,
+        )
     except (RootError, ConfigError) as exc:
         print(f"lsp-agent snapshot: {exc}", file=sys.stderr)
         return EXIT_USAGE

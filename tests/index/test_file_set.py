@@ -170,3 +170,29 @@ def test_system_trees_are_never_walked() -> None:
         root = Path(tree)
         result = discover(root, IgnoreRules(root), 1 << 20)
         assert result.files == []
+
+
+def test_index_command_prints_the_root_first_and_the_sparse_warning(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    root = debian_tree(tmp_path / "pkg")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lsp_agent", "index", str(root), "--no-cache"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LSP_AGENT_CACHE_DIR": str(tmp_path / "cache")},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == f"workspace root {root} (given as PATH)"
+    assert ".gitignore:4 has `/*`" in proc.stderr and "--no-ignore" in proc.stderr
+    everything = subprocess.run(
+        [sys.executable, "-m", "lsp_agent", "index", str(root), "--no-cache", "--no-ignore"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LSP_AGENT_CACHE_DIR": str(tmp_path / "cache")},
+        check=False,
+    )
+    assert everything.returncode == 0 and "has `/*`" not in everything.stderr
+    assert int(everything.stdout.splitlines()[1].split()[0]) > 20  # "  N files indexed ..."
