@@ -104,9 +104,133 @@ def run_summaries(session: Session) -> list[dict[str, Any]]:
     return sorted(runs, key=lambda run: -run["createdAt"])
 
 
+class GoalRuns:
+    """The goal runs this server drives: started by a command, or resumed on their own when a
+    folder opens with a run that a stopped process left ``running``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.live: dict[str, Callable[[], Any]] = {}  # run id -> cancels it on the worker loop
+        self.sessions: dict[str, int] = {}  # run id -> times run in this server (tokens)
+
+    def start(self, root: Root, ledger: Any, store: Any, client: Any, jobs: int) -> None:
+        """Drive the run in the background; ``client`` was acquired for it and is released
+        when the run ends."""
+
+        async def drive() -> None:
+            try:
+                await self._drive(root, ledger, store, client, jobs)
+            finally:
+                await release_client(self.session, client)
+
+        self.session.spawn_for(root, drive(), f"goal {ledger.run_id}")
+
+    def cancel(self, run_id: str) -> bool:
+        stop = self.live.get(run_id)
+        if stop is None:
+            return False
+        stop()
+        return True
+
+    async def resume_interrupted(self, root: Root) -> list[str]:
+        """Continue every run of ``root`` that is ``running``/``planning`` with no process
+        holding it (its process was killed). Deliberate stops (budget, cancel, pause) wait for
+        the user. Nothing happens without a configured model."""
+        from lsp_agent.goals.ledger import PLANNING, RUNNING
+        from lsp_agent.goals.start import is_locked, resumable
+        from lsp_agent.goals.store import RunStore, journal_for
+
+        try:
+            self.session.model_clients.release(
+                self.session.model_clients.acquire(self.session.settings)
+            )
+        except ConfigError:
+            return []  # no model configured: the runs wait for the user
+
+        def find() -> list[tuple[Any, Any]]:
+            found = []
+            journal = journal_for(root.path)
+            store = RunStore(journal)
+            for ledger in store.runs():
+                if ledger.state not in (PLANNING, RUNNING) or ledger.run_id in self.live:
+                    continue
+                if is_locked(root.path, ledger.run_id):
+                    continue
+                found.append(
+                    (resumable(store, ledger.run_id, None), RunStore(journal_for(root.path)))
+                )
+            journal.close()
+            return found
+
+        resumed = []
+        for ledger, store in await asyncio.to_thread(find):
+            log.info("resuming goal run %s (its process stopped)", ledger.run_id)
+            self.session.show(f"lsp-agent: resuming goal run {ledger.run_id}: {ledger.goal[:60]}")
+            client = self.session.model_clients.acquire(self.session.settings)
+            self.start(root, ledger, store, client, 1)
+            resumed.append(ledger.run_id)
+        return resumed
+
+    async def _drive(self, root: Root, ledger: Any, store: Any, client: Any, jobs: int) -> None:
+        from lsp_agent.goals.report import report_text
+        from lsp_agent.goals.start import GoalError, execute
+
+        session, run_id = self.session, ledger.run_id
+        self.sessions[run_id] = self.sessions.get(run_id, 0) + 1  # a resume: a fresh token
+        suffix = "" if self.sessions[run_id] == 1 else f"#{self.sessions[run_id]}"
+        progress = WorkProgress(
+            session,
+            f"lsp-agent/goal/{run_id}{suffix}",
+            "goal: " + ledger.goal.splitlines()[0][:60],
+            cancellable=True,
+            on_cancel=lambda: self.cancel(run_id),
+        )
+        await progress.begin("planning" if not ledger.plan else "resuming")
+        assert session.worker is not None
+        loop = asyncio.get_running_loop()
+        notify = session.worker.call_back(loop, lambda message: progress.report(message))
+
+        async def guarded() -> Any:
+            # Runs on the worker loop. Cancelling goes through this task, so the run saves its
+            # cancelled state before the journal closes (here, on the same loop, afterwards).
+            me = asyncio.current_task()
+            assert me is not None
+            worker_loop = asyncio.get_running_loop()
+            self.live[run_id] = lambda: worker_loop.call_soon_threadsafe(me.cancel)
+            try:
+                return await execute(
+                    ledger,
+                    store=store,
+                    settings=session.settings,
+                    client=client,
+                    provider=client.provider,
+                    jobs=jobs,
+                    notify=notify,
+                )
+            finally:
+                store.journal.close()
+
+        try:
+            final = await session.worker.run(guarded())
+        except asyncio.CancelledError:
+            progress.end("cancelled: resume it with lspAgent.runGoal {resume}")
+            session.show(f"lsp-agent: goal run {run_id} cancelled; it can be resumed")
+            return
+        except GoalError as exc:
+            progress.end(str(exc))
+            session.show(f"lsp-agent: goal run {run_id}: {exc}", types.MessageType.Error)
+            return
+        finally:
+            self.live.pop(run_id, None)
+        progress.end(f"{final.state}: {final.reason}")
+        kind = types.MessageType.Info if final.state == "succeeded" else types.MessageType.Warning
+        first = report_text(final).splitlines()
+        session.show(f"lsp-agent: {first[0]}; {first[-1]} (branch {final.branch})", kind)
+
+
 def setup(server: LanguageServer, session: Session) -> None:
-    live: dict[str, Callable[[], Any]] = {}  # run id -> cancels the run on the worker loop
-    sessions: dict[str, int] = {}  # run id -> times run in this server (progress tokens)
+    runs = GoalRuns(session)
+    session.goal_runs = runs
 
     @server.command(RUN_GOAL)
     async def run_goal(*args: Any) -> dict[str, Any]:
@@ -156,90 +280,17 @@ def setup(server: LanguageServer, session: Session) -> None:
             message = f"lsp-agent cannot run the goal: {exc}"
             session.show(message, types.MessageType.Error)
             return {"runId": None, "error": message}
-        if ledger.run_id in live:
+        if ledger.run_id in runs.live:
             await release_client(session, client)
             store.journal.close()
             return {"runId": ledger.run_id, "error": "this run is already running"}
-
-        async def drive() -> None:
-            try:
-                await _drive(session, root, ledger, store, client, jobs)
-            finally:
-                await release_client(session, client)
-
-        session.spawn_for(root, drive(), f"goal {ledger.run_id}")
+        runs.start(root, ledger, store, client, jobs)
         return {"runId": ledger.run_id, "branch": ledger.branch}
-
-    async def _drive(
-        session: Session, root: Root, ledger: Any, store: Any, client: Any, jobs: int
-    ) -> None:
-        from lsp_agent.goals.report import report_text
-        from lsp_agent.goals.start import GoalError, execute
-
-        run_id = ledger.run_id
-        sessions[run_id] = sessions.get(run_id, 0) + 1  # a resume here gets a fresh token
-        suffix = "" if sessions[run_id] == 1 else f"#{sessions[run_id]}"
-        progress = WorkProgress(
-            session,
-            f"lsp-agent/goal/{run_id}{suffix}",
-            "goal: " + ledger.goal.splitlines()[0][:60],
-            cancellable=True,
-            on_cancel=lambda: cancel(run_id),
-        )
-        await progress.begin("planning")
-        assert session.worker is not None
-        loop = asyncio.get_running_loop()
-        notify = session.worker.call_back(loop, lambda message: progress.report(message))
-
-        async def guarded() -> Any:
-            # Runs on the worker loop. Cancelling goes through this task, so the run saves its
-            # cancelled state before the journal closes (here, on the same loop, afterwards).
-            me = asyncio.current_task()
-            assert me is not None
-            worker_loop = asyncio.get_running_loop()
-            live[run_id] = lambda: worker_loop.call_soon_threadsafe(me.cancel)
-            try:
-                return await execute(
-                    ledger,
-                    store=store,
-                    settings=session.settings,
-                    client=client,
-                    provider=client.provider,
-                    jobs=jobs,
-                    notify=notify,
-                )
-            finally:
-                store.journal.close()
-
-        handle = session.worker.run(guarded())
-        try:
-            final = await handle
-        except asyncio.CancelledError:
-            progress.end("cancelled: resume it with lspAgent.runGoal {resume}")
-            session.show(f"lsp-agent: goal run {run_id} cancelled; it can be resumed")
-            return
-        except GoalError as exc:
-            progress.end(str(exc))
-            session.show(f"lsp-agent: goal run {run_id}: {exc}", types.MessageType.Error)
-            return
-        finally:
-            live.pop(run_id, None)
-        progress.end(f"{final.state}: {final.reason}")
-        kind = types.MessageType.Info if final.state == "succeeded" else types.MessageType.Warning
-        first = report_text(final).splitlines()
-        session.show(f"lsp-agent: {first[0]}; {first[-1]} (branch {final.branch})", kind)
-
-    def cancel(run_id: str) -> bool:
-        stop = live.get(run_id)
-        if stop is None:
-            return False
-        stop()
-        return True
 
     @server.command(CANCEL_GOAL)
     def cancel_goal(*args: Any) -> dict[str, Any]:
         run_id = _run_id(CANCEL_GOAL, args)
-        return {"runId": run_id, "cancelled": cancel(run_id)}
+        return {"runId": run_id, "cancelled": runs.cancel(run_id)}
 
     @server.command(APPLY_GOAL)
     async def apply_goal(*args: Any) -> dict[str, Any]:
@@ -255,7 +306,7 @@ def setup(server: LanguageServer, session: Session) -> None:
                 break
         else:
             raise JsonRpcInvalidParams(f"no goal run {run_id!r}")
-        if run_id in live:
+        if run_id in runs.live:
             return {"runId": run_id, "applied": False, "error": "the run is still running"}
         changes, problems = await asyncio.to_thread(final_changes, ledger)
         if problems:

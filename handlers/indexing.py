@@ -85,6 +85,8 @@ async def index_workspace(session: Session, root: Root) -> None:
     progress.end(message)
     root.index_ready.set()
     session.spawn_for(root, _watch(session, root), f"watcher {root.name}")
+    if session.goal_runs is not None:  # a goal run its killed process left behind goes on
+        session.spawn_for(root, session.goal_runs.resume_interrupted(root), "resume goal runs")
 
 
 async def _watch(session: Session, root: Root) -> None:

@@ -47,6 +47,7 @@ class Session:
     # Roots index one after another: two full builds at once would only split 2 cores.
     index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     feeder: Any = None  # document_sync.IndexFeeder: buffers -> each root's index
+    goal_runs: Any = None  # goalflow.GoalRuns: the goal runs this server drives
     applying: set[str] = field(default_factory=set)  # task ids with an applyEdit in flight
     model_clients: ModelClients = field(default_factory=ModelClients)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)

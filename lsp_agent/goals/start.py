@@ -97,6 +97,21 @@ def run_lock(root: Path, run_id: str) -> Iterator[None]:
         os.close(fd)
 
 
+def is_locked(root: Path, run_id: str) -> bool:
+    """Is a process running this run now (holding its lock)?"""
+    path = run_dir(root, run_id) / "lock"
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return False
+
+
 async def _execute(
     ledger: Ledger,
     store: RunStore,

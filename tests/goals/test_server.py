@@ -5,6 +5,7 @@ lspAgent/tasks, lspAgent.applyGoal as one workspace/applyEdit, lspAgent.cancelGo
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from tests.goals.support import FAST, GoalModel, chain, make_repo, write_user_config
 from tests.server.conftest import server_env
-from tests.server.lsp_helpers import apply_text_edits, start_server, stop_server
+from tests.server.lsp_helpers import REPO_ROOT, apply_text_edits, start_server, stop_server
 from tests.support.scripted_model import ScriptedModel
 
 
@@ -105,3 +106,49 @@ async def test_cancel_goal_leaves_a_resumable_run(tmp_path: Path, env: dict[str,
         finally:
             await stop_server(sut)
     assert os.path.exists(repo / "pkg" / "core.py")
+
+
+async def test_the_server_resumes_a_run_whose_process_was_killed(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.goals.test_resume import goal_runs
+
+    repo = make_repo(tmp_path / "repo")
+    hook = GoalModel(chain(3), coder_delay_ms={"s2": 20000})
+    with ScriptedModel(hook=hook) as model:
+        run_env = {**env, "LSP_AGENT_BASE_URL": model.url, "PYTHONPATH": str(REPO_ROOT)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lsp_agent", "goal", "Three steps"],
+            cwd=repo,
+            env={**os.environ, **run_env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while ("coder", "s2") not in hook.calls:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        hook.coder_delay_ms = {}
+        monkeypatch.setenv("LSP_AGENT_CACHE_DIR", env["LSP_AGENT_CACHE_DIR"])  # the same journal
+        [ledger] = goal_runs(repo)
+        assert ledger["state"] == "running"
+        calls_before = len(hook.calls)
+        sut = await start_server(repo, env=run_env)
+        try:
+            token = f"lsp-agent/goal/{ledger['run_id']}"
+            await sut.wait_for(lambda: "end" in sut.progress_kinds(token), "the resumed run's end")
+            [run] = [r for r in await runs(sut) if r["runId"] == ledger["run_id"]]
+            assert run["state"] == "succeeded" and run["done"] == 3
+            assert any("resuming goal run" in m for m in sut.messages())
+        finally:
+            await stop_server(sut)
+    rerun = [key for role, key in hook.calls[calls_before:] if role == "researcher"]
+    assert rerun == ["s2", "s3"]  # s1 was committed before the kill: it did not run again
