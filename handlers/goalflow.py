@@ -136,16 +136,15 @@ class GoalRuns:
         """Continue every run of ``root`` that is ``running``/``planning`` with no process
         holding it (its process was killed). Deliberate stops (budget, cancel, pause) wait for
         the user. Nothing happens without a configured model."""
+        from lsp_agent.agents.providers import resolve_provider
         from lsp_agent.goals.ledger import PLANNING, RUNNING
         from lsp_agent.goals.start import is_locked, resumable
         from lsp_agent.goals.store import RunStore, journal_for
 
         try:
-            self.session.model_clients.release(
-                self.session.model_clients.acquire(self.session.settings)
-            )
+            resolve_provider(self.session.settings)
         except ConfigError:
-            return []  # no model configured: the runs wait for the user
+            return []
 
         def find() -> list[tuple[Any, Any]]:
             found = []
