@@ -41,7 +41,12 @@ from lsp_agent.agents.synthesizer import MergeConflict, MergedFile, merge, summa
 from lsp_agent.agents.tools import Workspace
 from lsp_agent.agents.transcript import Transcript, environment_secrets
 from lsp_agent.agents.usage import ModelError, Usage
-from lsp_agent.agents.verification import TaskVerification, resolve_checks, summary_line
+from lsp_agent.agents.verification import (
+    TaskVerification,
+    resolve_checks,
+    run_check_tool,
+    summary_line,
+)
 from lsp_agent.config import Settings, workspace_cache_dir
 from lsp_agent.edits import text_edits, unified_diff
 from lsp_agent.redact import Redactor, scrub
@@ -122,6 +127,7 @@ async def run_task(
         async with asyncio.timeout(settings.budgets.max_seconds):
             if checks:  # the baseline runs while the researcher works
                 verification = TaskVerification.start(Path(index.root), settings, texts, checks)
+                ctx.research_extra = [run_check_tool(verification, ctx.workspace)]
             # Redact the shared prefix once, off the loop (~100 ms for 4 MB the first time in
             # this process; a cache hit after): every agent's request then finds it cached.
             await asyncio.to_thread(redactor.redact, prefix_message(snapshot.prefix))

@@ -88,11 +88,17 @@ class RoleContext:
     # Secrets in anything sent to a model become placeholders; replies are restored.
     redactor: Redactor = field(default_factory=Redactor)
     files: tuple[str, ...] = ()  # the task's own files: a plan that leaves one out is warned
+    # More researcher tools (the sandboxed run_check of agents/verification.py when checks exist)
+    research_extra: list[Any] = field(default_factory=list)
 
 
 async def research(ctx: RoleContext) -> Plan:
     checker = PlanChecker(ctx.workspace, ctx.files)
-    tools = [*research_tools(ctx.workspace), submit_plan_tool(lambda a: checker(a).to_json())]
+    tools = [
+        *research_tools(ctx.workspace),
+        *ctx.research_extra,
+        submit_plan_tool(lambda a: checker(a).to_json()),
+    ]
     text = task_message(render("researcher"), ctx.task, ctx.tail)
     agent = _agent("researcher", "researcher", ctx, text, tools)
     payload = await agent.run(

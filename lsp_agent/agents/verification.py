@@ -15,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lsp_agent.agents.debugger import Debugger
+from lsp_agent.agents.loop import ToolError
 from lsp_agent.agents.records import TaskSpec
 from lsp_agent.agents.roles import Plan, RoleContext
+from lsp_agent.agents.tools import Tool, Workspace
 from lsp_agent.config import Settings, workspace_cache_dir
 from lsp_agent.verify.checks import Check, configured_checks, detect_checks
 from lsp_agent.verify.sandbox import Limits, SandboxUnavailable, require_bwrap
@@ -202,3 +205,58 @@ def _unfixed_diagnostics(spec: TaskSpec, checks: Sequence[Check], result: Round)
                 f"## {source}: the diagnostic to fix is still reported: {path} {code} {message}"
             )
     return out
+
+
+# A pytest node id or path: no options, no shell. "tests/test_x.py::TestY::test_z[param-1]"
+_SELECTOR = re.compile(r"^[A-Za-z0-9_./-]+(::[A-Za-z0-9_.\[\]\-,=]+)*$")
+RUN_CHECK_OUTPUT = 6_000
+
+
+def run_check_tool(verification: TaskVerification, ws: Workspace) -> Tool:
+    """The researcher's sandboxed check runner: only configured or detected checks, arguments
+    only test selectors (node ids inside the workspace), on the tree as the task read it."""
+    checks = {c.name: c for c in verification.verifier.checks}
+
+    def run(args: dict[str, Any]) -> str:
+        name = args.get("check")
+        if name not in checks:
+            raise ToolError(f"check must be one of {sorted(checks)}")
+        check = checks[name]
+        tests = args.get("tests") or []
+        if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
+            raise ToolError("tests must be a list of test ids")
+        if tests and not check.selectable:
+            raise ToolError(f"{name} takes no test selectors; run it without 'tests'")
+        for test in tests:
+            if not _SELECTOR.match(test) or test.startswith("-"):
+                raise ToolError(f"{test!r} is not a test id (path or path::name)")
+            ws.resolve(test.split("::", 1)[0])  # inside the workspace, not secret or ignored
+        if verification.verifier.sandbox != "none":
+            try:
+                require_bwrap()
+            except SandboxUnavailable as exc:
+                raise ToolError(str(exc)) from None
+        result = verification.verifier.run(check, extra=tests)
+        head = f"{name}: exit {result.exit_code}" + (
+            f", stopped by {result.limit}" if result.limit else ""
+        )
+        body = "\n\n".join(f"{key}\n{detail}" for key, detail in result.failures.items())
+        return ws.clip(
+            f"{head}; {len(result.failures)} failing\n\n{body}".rstrip(), RUN_CHECK_OUTPUT
+        )
+
+    return Tool(
+        "run_check",
+        "Run one of the project's checks (or named tests) in a sandbox on the workspace as it is, "
+        f"to reproduce a failure before planning. Checks: {', '.join(sorted(checks))}.",
+        {
+            "type": "object",
+            "properties": {
+                "check": {"type": "string", "enum": sorted(checks)},
+                "tests": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["check"],
+            "additionalProperties": False,
+        },
+        run,
+    )

@@ -148,3 +148,30 @@ async def test_disabled_or_nothing_detected_is_skipped(
     result, _ = await run(root, scripted, tmp_path)
     assert result.state == "succeeded"
     assert result.verification == {"state": "skipped", "notes": [], "commands": []}
+
+
+def run_check_rule(args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "match": {"has_tool": "run_check"},
+        "reply": {"tool_calls": [{"name": "run_check", "arguments": args}]},
+        "times": 1,
+    }
+
+
+async def test_researcher_reproduces_with_run_check(
+    project: Path, scripted: ScriptedModel, tmp_path: Path
+) -> None:
+    scripted.add_rule(run_check_rule({"check": "pytest", "tests": ["--rootdir=/"]}))
+    scripted.add_rule(run_check_rule({"check": "make", "tests": []}))
+    scripted.add_rule(
+        run_check_rule({"check": "pytest", "tests": ["tests/test_calc.py::test_known_bug"]})
+    )
+    scripted.add_rule(plan_rule([], notes="reproduced; nothing to change"))
+    result, _ = await run(project, scripted, tmp_path)
+    assert result.state == "no_changes"
+    final = scripted.requests[-1].body["messages"]
+    results = [m["content"] for m in final if m.get("role") == "tool"]
+    assert "is not a test id" in results[0]
+    assert "check must be one of ['pytest', 'ruff']" in results[1]
+    assert "tests/test_calc.py::test_known_bug" in results[2]
+    assert "assert 4 == 5" in results[2] and "1 failing" in results[2]
