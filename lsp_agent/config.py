@@ -158,11 +158,14 @@ _TOP_LEVEL_ALIASES: dict[str, tuple[str, str]] = {
 
 # Settings that decide where requests go or which credentials they carry. A workspace file may
 # set them only in a trusted workspace; anything added here that carries a host, a header or a
-# key variable belongs in this set. verify.commands: commands a workspace proposes run (in the
-# sandbox) only in a trusted workspace; detected checks need no trust.
+# key variable belongs in this set.
 STEERING: frozenset[str] = frozenset(
-    {"model.provider", "model.base_url", "model.api_key_env", "model.extra_body", "verify.commands"}
+    {"model.provider", "model.base_url", "model.api_key_env", "model.extra_body"}
 )
+# Commands a workspace file proposes to run (in the sandbox): only in a trusted workspace, like
+# STEERING; detected checks need no trust. Kept apart from STEERING, which is also the editors'
+# contract (their gates cover the model settings only).
+PROPOSED_COMMANDS: frozenset[str] = frozenset({"verify.commands"})
 # Settings only the user config file may set (a workspace or an editor could trust itself).
 # verify.sandbox = "none" runs the project's code unsandboxed.
 USER_CONFIG_ONLY: frozenset[str] = frozenset({"trusted_workspaces", "verify.sandbox"})
@@ -428,7 +431,7 @@ def workspace_refusals(root: Path, settings: Settings) -> dict[str, str]:
             f"model endpoint, credentials or commands to run (list {str(root.resolve())!r} in "
             f"trusted_workspaces in {user_config_path()} to allow it)"
         )
-        refused.update(dict.fromkeys(STEERING, reason))
+        refused.update(dict.fromkeys(STEERING | PROPOSED_COMMANDS, reason))
     return refused
 
 
