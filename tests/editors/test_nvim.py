@@ -331,6 +331,7 @@ def test_cancel_a_running_task(name: str, editor_case: EditorCase) -> None:
     assert len(report["picker"]) == 1 and "running" in report["picker"][0], report["picker"]
     assert report["tasks"][0]["state"] == "cancelled"
     assert report["status_running"] == "lsp-agent: 1 task"
+    assert report["status_while_indexing"] == "lsp-agent: 1 task"
     assert report["status_after"] == ""
     assert report["text"] == editor_case.file.read_text(), "a cancelled task changes nothing"
 

@@ -307,6 +307,11 @@ local function run()
       return agent.status() ~= ''
     end, 50)
     report.status_running = agent.status()
+    -- An indexing bar (a re-index, or a slow machine's first one) is not a task.
+    local progress = require('lsp_agent.progress')
+    progress.update('lsp-agent/index', { kind = 'begin', title = 'lsp-agent: indexing' })
+    report.status_while_indexing = agent.status()
+    progress.update('lsp-agent/index', { kind = 'end' })
     step(':LspAgent cancel')
     vim.ui.select = function(items, opts, on_choice)
       report.picker = vim.tbl_map(opts.format_item, items)

@@ -12,8 +12,12 @@ local client_name = 'lsp_agent'
 -- how many progress notifications of tasks arrived (tests and :checkhealth read it)
 M.updates = 0
 
+-- Tasks ('lsp-agent/t-<id>') and goal runs ('lsp-agent/goal/<id>'); not the indexing bar
+-- ('lsp-agent/index', '#2' for another folder), which a task can overlap on a slow machine.
 local function task_token(token)
-  return type(token) == 'string' and token:match('^lsp%-agent/') ~= nil
+  return type(token) == 'string'
+    and token:match('^lsp%-agent/') ~= nil
+    and token:match('^lsp%-agent/index') == nil
 end
 
 --- Record one progress value ({kind, title, message, percentage}) for `token`.
