@@ -361,6 +361,42 @@ def test_checkhealth(name: str, editor_case: EditorCase, tmp_path: Path) -> None
 
 @pytest.mark.editor
 @pytest.mark.parametrize("name", list(NVIMS))
+def test_checkhealth_reports_workspace_trust(
+    name: str, editor_case: EditorCase, tmp_path: Path
+) -> None:
+    """:checkhealth asks the server's own `lsp-agent trust` about the project it runs in."""
+    binary = nvim_binary(name)
+    (editor_case.root / ".lsp-agent.toml").write_text(
+        '[model]\nbase_url = "https://x.example/v1"\n'
+    )
+    env = dict(editor_case.env)
+    env["PATH"] = f"{Path(editor_case.server_cmd[0]).parent}{os.pathsep}{env.get('PATH', '')}"
+
+    def health() -> str:
+        out = tmp_path / "health.txt"
+        cmd = [
+            binary, "--headless", "-u", "NONE", "-i", "NONE",
+            "--cmd", f"set rtp^={NVIM_PLUGIN}",
+            "-c", "checkhealth lsp_agent", "-c", f"write! {out}", "-c", "qall!",
+        ]  # fmt: skip
+        proc = subprocess.run(
+            cmd, env=env, cwd=editor_case.root, capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        return out.read_text()
+
+    report = health()
+    assert re.search(r"WARNING:? .*\.lsp-agent\.toml sets model\.base_url: ignored", report), report
+    assert "trusted_workspaces" in report
+    config = Path(env["XDG_CONFIG_HOME"]) / "lsp-agent" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'trusted_workspaces = ["{editor_case.root.resolve()}"]\n')
+    report = health()
+    assert re.search(r"OK:? .*workspace .* is trusted \(by ", report), report
+
+
+@pytest.mark.editor
+@pytest.mark.parametrize("name", list(NVIMS))
 def test_widened_context_converts_linter_diagnostics(name: str, tmp_path: Path) -> None:
     """Diagnostics from any namespace on the request's lines, in UTF-16 columns, no duplicates;
     the caller's params are left alone (Neovim builds one params table per client)."""

@@ -62,10 +62,37 @@ function M.check()
   end
 
   local client = agent.client()
+  M.check_trust(h, exe, client and client.config.root_dir or vim.fn.getcwd())
+
   if client then
     h.ok(string.format('server running (client id %d, root %s)', client.id, tostring(client.config.root_dir)))
   else
     h.info('no lsp-agent client attached to this buffer')
+  end
+end
+
+-- Whether the workspace may choose the endpoint and credentials: the server's own answer
+-- (`lsp-agent trust --json`, the same decision the server makes), never a guess made here.
+function M.check_trust(h, exe, root)
+  if vim.fn.executable(exe) ~= 1 then
+    return
+  end
+  local out = vim.fn.system({ exe, 'trust', '--json', root })
+  local ok, data = pcall(vim.fn.json_decode, out)
+  if not ok or type(data) ~= 'table' or data.workspace == nil then
+    return -- an lsp-agent without the trust command
+  end
+  local steering = data.steering_settings or {}
+  if data.trusted then
+    h.ok(string.format('workspace %s is trusted (by %s in %s)', data.workspace, data.trusted_by, data.user_config))
+  elseif #steering > 0 then
+    h.warn(
+      string.format('%s sets %s: ignored, this workspace is not trusted to choose the endpoint or credentials',
+        data.workspace_file, table.concat(steering, ', ')),
+      { string.format('to trust it, add to %s: trusted_workspaces = ["%s"]', data.user_config, data.workspace) }
+    )
+  else
+    h.info(string.format('workspace %s is not trusted: its .lsp-agent.toml may not choose the endpoint or credentials', data.workspace))
   end
 end
 
