@@ -34,10 +34,12 @@
 
 (defconst lsp-agent-run-task "lspAgent.runTask")
 
-(defconst lsp-agent-steering-settings '("provider" "baseurl" "apikeyenv" "extrabody")
-  "Settings that decide where requests go or which credentials they carry.
-The same set as STEERING in lsp_agent/config.py, compared without case,
-`-' and `_'; they may appear in the lspAgent section or its model section.")
+(defconst lsp-agent-steering-settings
+  '(("model" . "provider") ("model" . "baseurl") ("model" . "apikeyenv")
+    ("model" . "extrabody") ("verify" . "commands"))
+  "Settings that decide where requests go, with which key, or what runs.
+The same set as STEERING in lsp_agent/config.py, as (SECTION . KEY) compared
+without case, `-' and `_'.  Model keys may also appear at the top level.")
 
 (defvar lsp-agent--warned nil "Refusals already reported, so each is shown once.")
 
@@ -78,16 +80,24 @@ exists, else lsp-agent on PATH."
 
 ;;; Workspace trust: directory-local settings never steer requests
 
-(defun lsp-agent--steering-p (key)
-  (and (keywordp key)
-       (member (downcase (replace-regexp-in-string "[-_]" "" (substring (symbol-name key) 1)))
-               lsp-agent-steering-settings)))
+(defun lsp-agent--bare (key)
+  (downcase (replace-regexp-in-string "[-_]" "" (substring (symbol-name key) 1))))
 
-(defun lsp-agent--pick-keys (plist steering)
-  "The entries of PLIST whose keys steer requests (STEERING non-nil) or do not."
+(defun lsp-agent--steering-p (key &optional section)
+  "Non-nil when KEY steers requests in SECTION (a bare name; nil = the top level)."
+  (and (keywordp key)
+       (member (cons (or section "model") (lsp-agent--bare key)) lsp-agent-steering-settings)))
+
+(defun lsp-agent--pick-keys (plist steering &optional section)
+  "The entries of PLIST (in SECTION) whose keys steer requests (STEERING) or not."
   (cl-loop for (k v) on plist by #'cddr
-           when (if steering (lsp-agent--steering-p k) (not (lsp-agent--steering-p k)))
+           when (if steering
+                    (lsp-agent--steering-p k section)
+                  (not (lsp-agent--steering-p k section)))
            append (list k v)))
+
+(defun lsp-agent--steering-sections ()
+  (delete-dups (mapcar #'car lsp-agent-steering-settings)))
 
 (defun lsp-agent--as-plist (conf server)
   "CONF (a plist, an alist or a function of SERVER) as eglot serializes it."
@@ -103,21 +113,40 @@ exists, else lsp-agent on PATH."
   (cond ((stringp value) (list :model value))
         ((listp value) value)))
 
+(defun lsp-agent--section-key (plist section)
+  "The key PLIST uses for SECTION (e.g. :model), or nil."
+  (cl-loop for (k _) on plist by #'cddr
+           when (and (keywordp k) (equal (lsp-agent--bare k) section)) return k))
+
 (defun lsp-agent--user-section (local user)
   "The lspAgent section LOCAL with its steering settings replaced by USER's."
-  (let* ((local-model (lsp-agent--model-section (plist-get local :model)))
-         (user-model (lsp-agent--model-section (plist-get user :model)))
-         (out (append (lsp-agent--pick-keys (lsp-agent--plist-remove local :model) nil)
-                      (lsp-agent--pick-keys (lsp-agent--plist-remove user :model) t)))
-         (model (append (lsp-agent--pick-keys local-model nil)
-                        (lsp-agent--pick-keys user-model t))))
-    (if model (append out (list :model model)) out)))
+  (let ((out (append (lsp-agent--pick-keys local nil) (lsp-agent--pick-keys user t))))
+    (dolist (section (lsp-agent--steering-sections) out)
+      (let* ((lkey (lsp-agent--section-key out section))
+             (ukey (lsp-agent--section-key user section))
+             (lval (and lkey (plist-get out lkey)))
+             (uval (and ukey (plist-get user ukey)))
+             (lval (if (equal section "model") (lsp-agent--model-section lval) lval))
+             (uval (if (equal section "model") (lsp-agent--model-section uval) uval))
+             (merged (append (and (listp lval) (lsp-agent--pick-keys lval nil section))
+                             (and (listp uval) (lsp-agent--pick-keys uval t section)))))
+        (when lkey (setq out (lsp-agent--plist-remove out lkey)))
+        (when merged
+          (setq out (append out (list (or lkey ukey) merged))))))))
 
 (defun lsp-agent--refused (local)
   "Names of the steering settings in the directory-local section LOCAL."
-  (mapcar (lambda (k) (substring (symbol-name k) 1))
-          (cl-loop for (k _) on (append local (lsp-agent--model-section (plist-get local :model)))
-                   by #'cddr when (lsp-agent--steering-p k) collect k)))
+  (let ((names (cl-loop for (k _) on local by #'cddr
+                        when (lsp-agent--steering-p k) collect (substring (symbol-name k) 1))))
+    (dolist (section (lsp-agent--steering-sections) names)
+      (let* ((key (lsp-agent--section-key local section))
+             (val (and key (plist-get local key)))
+             (val (if (equal section "model") (lsp-agent--model-section val) val)))
+        (when (listp val)
+          (cl-loop for (k _) on val by #'cddr
+                   when (lsp-agent--steering-p k section)
+                   do (setq names (append names (list (format "%s.%s" section
+                                                              (substring (symbol-name k) 1)))))))))))
 
 (defun lsp-agent--workspace-configuration (orig server &rest args)
   "Around `eglot--workspace-configuration-plist' (ORIG, SERVER, ARGS).

@@ -24,9 +24,12 @@ def camel(snake: str) -> str:
 
 
 def test_emacs_refuses_the_steering_settings() -> None:
-    match = re.search(r"\(defconst lsp-agent-steering-settings '\(([^)]*)\)", ELISP.read_text())
-    assert match
-    assert set(re.findall(r'"([^"]+)"', match.group(1))) == {bare(k) for k in config.STEERING}
+    text = ELISP.read_text()
+    start = text.index("(defconst lsp-agent-steering-settings")
+    end = text.index('"Settings that decide', start)  # the docstring follows the list
+    listed = re.findall(r'\("([a-z]+)" \. "([a-z]+)"\)', text[start:end])
+    expected = {(k.split(".")[0], bare(k)) for k in config.STEERING}
+    assert set(listed) == expected
 
 
 def test_vscode_takes_steering_settings_from_user_settings_only() -> None:
@@ -36,10 +39,11 @@ def test_vscode_takes_steering_settings_from_user_settings_only() -> None:
     restricted = set(untrusted["restrictedConfigurations"])
     properties = manifest["contributes"]["configuration"]["properties"]
     for dotted in config.STEERING:
-        key = f"lspAgent.{camel(dotted.split('.')[-1])}"
-        if key in properties:  # api_key_env and extra_body are not VS Code settings at all
-            assert properties[key].get("scope") in ("machine", "application"), key
-            assert key in restricted, key
+        section, name = dotted.split(".")
+        for key in (f"lspAgent.{camel(name)}", f"lspAgent.{section}.{camel(name)}"):
+            if key in properties:  # api_key_env, extra_body, verify: not VS Code settings
+                assert properties[key].get("scope") in ("machine", "application"), key
+                assert key in restricted, key
     # The settings that pick the server's command and environment run code: Restricted Mode.
     assert {"lspAgent.server.command", "lspAgent.server.interpreter", "lspAgent.server.env"} <= (
         restricted
