@@ -38,7 +38,7 @@
   '(("model" . "provider") ("model" . "baseurl") ("model" . "apikeyenv")
     ("model" . "extrabody") ("verify" . "commands"))
   "Settings that decide where requests go, with which key, or what runs.
-The same set as STEERING in lsp_agent/config.py, as (SECTION . KEY) compared
+STEERING + PROPOSED_COMMANDS (lsp_agent/config.py) as (SECTION . KEY) compared
 without case, `-' and `_'.  Model keys may also appear at the top level.")
 
 (defvar lsp-agent--warned nil "Refusals already reported, so each is shown once.")

@@ -28,7 +28,9 @@ def test_emacs_refuses_the_steering_settings() -> None:
     start = text.index("(defconst lsp-agent-steering-settings")
     end = text.index('"Settings that decide', start)  # the docstring follows the list
     listed = re.findall(r'\("([a-z]+)" \. "([a-z]+)"\)', text[start:end])
-    expected = {(k.split(".")[0], bare(k)) for k in config.STEERING}
+    # A .dir-locals.el must not propose commands either (eglot applies it without a prompt).
+    refused = config.STEERING | config.PROPOSED_COMMANDS
+    expected = {(k.split(".")[0], bare(k)) for k in refused}
     assert set(listed) == expected
 
 
