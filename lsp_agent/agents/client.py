@@ -73,6 +73,7 @@ class ModelClient(Protocol):
         role: str,
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> ModelReply: ...
 
 

@@ -11,6 +11,7 @@ as it was before that reply. After ``BudgetSettings.apply_rounds`` such rounds t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from lsp_agent.edits import (
     apply_blocks_detailed,
     decline_reason,
     parse_edit_blocks,
+    unified_diff,
 )
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,17 @@ class CoderResult:
         return self.text != self.original
 
 
-def file_section(path: str, text: str, heading: str = "Current content of") -> str:
+def file_section(
+    path: str, text: str, heading: str = "Current content of", shown: str | None = None
+) -> str:
+    """The file for a coder: in full, unless the snapshot already shows this very text in full
+    (``shown`` is the sha256 it shows): then a reference, so the request carries one copy."""
+    if text and shown is not None and hashlib.sha256(text.encode()).hexdigest() == shown:
+        return (
+            f"# {heading} {path}\n\nThe current text of {path} is the `=== {path} ===` block "
+            "shown in full above (in the workspace snapshot); it is unchanged since. Your "
+            "SEARCH blocks must match that text exactly."
+        )
     if not text:
         return f"# {heading} {path}\n\n(the file is empty or does not exist yet)"
     fence = "````" if "```" in text else "```"
@@ -71,7 +83,7 @@ class Coder:
             ctx.tail,
             plan.to_text(),
             f"# Your instructions for {target.path}\n\n{target.instructions}",
-            file_section(target.path, original),
+            file_section(target.path, original, shown=ctx.shown_in_full.get(target.path)),
         )
         messages = base_messages(ctx.prefix)
         messages.append({"role": "user", "content": text})
@@ -83,6 +95,23 @@ class Coder:
             budget=ctx.budget,
             transcript=ctx.transcript,
             redactor=ctx.redactor,
+            sizer=ctx.sizer,
+        )
+
+    def _current_section(self) -> str:
+        """The file as it is now: when the original is the snapshot's full copy, that copy plus
+        the diff of the accepted edits (one full copy per request); else the text in full."""
+        shown = self.ctx.shown_in_full.get(self.path)
+        original, text = self.result.original, self.result.text
+        if text == original or not original or shown is None:
+            return file_section(self.path, text, shown=shown)
+        if hashlib.sha256(original.encode()).hexdigest() != shown:
+            return file_section(self.path, text)
+        diff = unified_diff(self.path, original, text)
+        return (
+            f"# Current content of {self.path}\n\nThe `=== {self.path} ===` block shown in full "
+            "above (in the workspace snapshot) with your accepted edits applied; the edits so "
+            f"far, as a diff against that block:\n\n```diff\n{diff}```"
         )
 
     @property
@@ -94,7 +123,7 @@ class Coder:
         if feedback is not None:
             self.agent.add_user(
                 f"# Review findings for {self.path}\n\n{feedback}\n\n"
-                + file_section(self.path, self.result.text)
+                + self._current_section()
                 + "\n\nSend SEARCH/REPLACE blocks against this current content."
             )
         failures = 0

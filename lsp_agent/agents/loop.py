@@ -30,10 +30,11 @@ from lsp_agent.agents.usage import (
     estimated_usage,
 )
 from lsp_agent.config import BudgetSettings, Settings
-from lsp_agent.redact import Redactor
+from lsp_agent.redact import Redactor, clip
 
 if TYPE_CHECKING:
     from lsp_agent.agents.client import ModelClient
+    from lsp_agent.agents.fit import RequestSizer
     from lsp_agent.agents.tools import Tool
     from lsp_agent.agents.transcript import Transcript
 
@@ -308,8 +309,10 @@ class Agent:
         transcript: Transcript,
         tools: Sequence[Tool] = (),
         redactor: Redactor | None = None,
+        sizer: RequestSizer | None = None,
     ) -> None:
         self.role, self.name, self.client = role, name, client
+        self.sizer = sizer  # fits every request into the window (fit.py); None = unsized
         self.redactor = redactor if redactor is not None else Redactor()
         self.messages = messages
         self.budget, self.transcript = budget, transcript
@@ -335,6 +338,20 @@ class Agent:
         # The one place messages leave for a model: deterministic placeholders keep messages 0
         # and 1 byte-identical; the reply is restored so plans and edits hold the real values.
         outgoing = self.redactor.redact_messages(self.messages)
+        options: dict[str, Any] = {}
+        if self.sizer is not None:
+            # Counting a large prefix the first time is CPU work: off the loop.
+            record = await asyncio.to_thread(
+                self.sizer.fit,
+                agent=self.name,
+                role=self.role,
+                step=self.steps,
+                history=self.messages,
+                outgoing=outgoing,
+                tools=schemas,
+            )
+            options["max_tokens"] = record.max_tokens
+            self.transcript.event("request", **record.to_json())
         config = getattr(self.client, "provider", None)
         provider = getattr(config, "name", "")
         model = config.model_for(self.role) if hasattr(config, "model_for") else ""
@@ -350,7 +367,7 @@ class Agent:
             self.budget.remember(outgoing)
             try:
                 answer = await self.client.complete(
-                    role=self.role, messages=outgoing, tools=schemas
+                    role=self.role, messages=outgoing, tools=schemas, options=options or None
                 )
             except ModelError as exc:
                 # Failed attempts still cost what the server read: totals count every attempt.
@@ -450,8 +467,13 @@ class Agent:
         except ToolError as exc:
             self._failed(call, str(exc))
             return False
+        if self.sizer is not None:  # one result never takes more than its share of the window
+            output = await asyncio.to_thread(self.sizer.cap_result, output, self._clip)
         self._tool_result(call, output, error=False)
         return self.watch.success(call)
+
+    def _clip(self, text: str, limit: int) -> str:
+        return clip(self.redactor.redact(text), limit)
 
     def _failed(self, call: ToolCall, message: str) -> None:
         self._tool_result(call, f"error: {message}", error=True)

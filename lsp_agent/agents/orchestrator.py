@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lsp_agent.agents import sizing
 from lsp_agent.agents.coder import Coder, CoderResult
+from lsp_agent.agents.fit import RequestSizer
 from lsp_agent.agents.loop import Budget, LimitsExceeded, LoopDetected, ToolError
 from lsp_agent.agents.records import (
     DryRunPlan,
@@ -94,14 +96,23 @@ async def run_task(
     ``transcript_dir`` defaults to the workspace cache's ``transcripts/``."""
     task_id = task_id or new_task_id()
     path = (transcript_dir or transcripts_dir(Path(index.root))) / f"{task_id}.jsonl"
+    learn_window = getattr(client, "learn_window", None)
+    if learn_window is not None:  # the window the server reports sizes every request
+        await learn_window()
     provider = getattr(client, "provider", None)
     secrets = [*environment_secrets(), getattr(provider, "api_key", "") or ""]
     transcript = Transcript(path, secrets=secrets)
     redactor = Redactor(secrets)
     budget = Budget.for_settings(settings)
+    sizer = request_sizer(settings, provider)
+    workspace = Workspace(index, texts, redactor=redactor)
+    for name in spec.files:  # the task's own files: a full copy of one is counted once
+        text = workspace.read(name) if _safe_name(workspace, name) else None
+        if text is not None:
+            sizer.files[name] = text
     ctx = RoleContext(
         client=client,
-        workspace=Workspace(index, texts, redactor=redactor),
+        workspace=workspace,
         budget=budget,
         transcript=transcript,
         prefix=snapshot.prefix,
@@ -109,6 +120,8 @@ async def run_task(
         task=task_text(spec),
         redactor=redactor,
         files=tuple(spec.files),
+        sizer=sizer,
+        shown_in_full=dict(getattr(snapshot, "shown_in_full", None) or {}),
     )
 
     def emit(stage: str, message: str, done: int = 0, total: int = 0) -> None:
@@ -162,6 +175,7 @@ async def run_task(
             await verification.close()
     result.usage = budget.usage
     result.transcript = path
+    result.requests = [r.to_json() for r in sizer.records]
     if verification is not None and verification.state != "pending":
         result.verification = verification.record()
     elif result.state == "succeeded":
@@ -273,8 +287,26 @@ async def _verify(
     return await verification.settle(spec, plan, ctx, files, diff, revise, emit)
 
 
+def request_sizer(settings: Settings, provider: Any = None) -> RequestSizer:
+    """The task's request sizer: the model's window (configured, resolved by the provider, or
+    its preset) and the tokenizer the provider counts with."""
+    model_name = provider.model_for("coder") if provider is not None else None
+    window = sizing.window_for(settings, model_name or None, provider)
+    return RequestSizer(window, sizing.family_of(settings, model_name or None, provider))
+
+
+def _safe_name(workspace: Workspace, name: str) -> bool:
+    try:
+        workspace.resolve(name)
+    except ToolError:
+        return False
+    return True
+
+
 def _coder(ctx: RoleContext, plan: Plan, target: Target, number: int) -> Coder:
     text = ctx.workspace.read(target.path)
+    if text is not None and ctx.sizer is not None:
+        ctx.sizer.files.setdefault(target.path, text)
     return Coder(ctx, plan, target, text or "", exists=text is not None, name=f"coder-{number}")
 
 

@@ -99,9 +99,12 @@ class TaskResult:
     # agents/verification.py's record: commands, baseline and per-round counts, durations,
     # the trimmed output of what still fails; None when the task never got to verification
     verification: dict[str, Any] | None = None
+    # One manifest per request sent (fit.RequestRecord.to_json): sections, tokens, duplicates.
+    requests: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "requests": self.requests,
             "state": self.state,
             "title": self.title,
             "summary": self.summary,
@@ -125,6 +128,7 @@ class TaskResult:
             error=data.get("error"),
             transcript=Path(data["transcript"]) if data.get("transcript") else None,
             verification=data.get("verification"),
+            requests=list(data.get("requests") or []),
         )
 
 

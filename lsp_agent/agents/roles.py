@@ -15,6 +15,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
+from lsp_agent.agents.fit import RequestSizer
 from lsp_agent.agents.loop import Agent, Budget
 from lsp_agent.agents.plans import MAX_TARGETS, Plan, PlanChecker, Target, validate_plan
 from lsp_agent.agents.tools import Workspace, research_tools, submit_plan_tool, submit_review_tool
@@ -71,6 +72,7 @@ def _agent(role: str, name: str, ctx: RoleContext, text: str, tools: list[Any]) 
         transcript=ctx.transcript,
         tools=tools,
         redactor=ctx.redactor,
+        sizer=ctx.sizer,
     )
 
 
@@ -90,6 +92,10 @@ class RoleContext:
     files: tuple[str, ...] = ()  # the task's own files: a plan that leaves one out is warned
     # More researcher tools (the sandboxed run_check of agents/verification.py when checks exist)
     research_extra: list[Any] = field(default_factory=list)
+    # Fits each request into the model's window and records what went in (fit.py).
+    sizer: RequestSizer | None = None
+    # path -> sha256 of the text the snapshot shows in full: coders refer to that copy.
+    shown_in_full: Mapping[str, str] = field(default_factory=dict)
 
 
 async def research(ctx: RoleContext) -> Plan:

@@ -57,3 +57,6 @@ class Snapshot:
     tail: str  # volatile: changes since the prefix, focus neighbourhood, focus files, ...
     prefix_hash: str
     manifest: Manifest
+    # path -> sha256 of the text shown in full (the prefix's full tier, unchanged, or a focus
+    # block): the one copy of that file a request carries; others refer to it.
+    shown_in_full: dict[str, str] = field(default_factory=dict)

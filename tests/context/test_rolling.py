@@ -157,14 +157,15 @@ def test_a_large_focus_cuts_the_prefix_from_its_end_keeping_a_byte_prefix(
     make_builder: Builder, index: WorkspaceIndex, workspace: Path
 ) -> None:
     builder = make_builder()
-    stable = builder.build(budget=1200)
-    focused = builder.build(budget=1200, focus=["inventory/store.py", "inventory/report.py"])
+    # at 800 tokens the prefix shows neither focus file in full, so the tail must carry both
+    stable = builder.build(budget=800)
+    focused = builder.build(budget=800, focus=["inventory/store.py", "inventory/report.py"])
     assert stable.prefix.startswith(focused.prefix)
     assert len(focused.prefix) < len(stable.prefix)
     assert any("cut" in note for note in focused.manifest.notes)
     cut = [e for e in focused.manifest.files if e.section == "prefix" and e.tier == "omitted"]
     assert cut and all("cut from this request" in e.reason for e in cut if e.path != ".env")
-    assert count_tokens(focused.prefix) + count_tokens(focused.tail) <= 1200
+    assert count_tokens(focused.prefix) + count_tokens(focused.tail) <= 800
 
 
 def test_budget_holds_with_changes_in_the_tail(
@@ -233,3 +234,25 @@ def test_an_edit_that_changes_references_patches_the_graph_as_a_fresh_process_wo
     )
     builder.build(budget=BUDGET, focus=focus)
     assert builds == [1]
+
+
+def test_a_focus_file_in_full_in_the_prefix_is_referred_to_not_copied(
+    make_builder: Builder, index: WorkspaceIndex, workspace: Path
+) -> None:
+    builder = make_builder()
+    stable = builder.build(budget=4000)
+    full = [e.path for e in stable.manifest.files if e.section == "prefix" and e.tier == "full"]
+    path = next(p for p in full if p.endswith(".py"))
+    focused = builder.build(budget=4000, focus=[path])
+    text = index.text(path)
+    assert text and focused.prefix.count(text) == 1 and text not in focused.tail
+    assert f"=== {path} (focus file: shown in full in the repository map above" in focused.tail
+    assert focused.shown_in_full[path] == index.get(path).sha256
+    # once the file changes, the prefix copy is stale: the tail carries the current text
+    (workspace / path).write_text(text + "\nVALUE = 1\n")
+    index.refresh([path])
+    changed = builder.build(budget=4000, focus=[path])
+    assert (text + "\nVALUE = 1\n") in changed.tail
+    assert (
+        path not in changed.shown_in_full or changed.shown_in_full[path] == index.get(path).sha256
+    )

@@ -36,11 +36,18 @@ def test_focus_files_are_always_in_full(make_builder: Builder, index: WorkspaceI
     for budget in (700, 1200, 50_000):
         snap = make_builder().build(budget=budget, focus=focus)
         for path in focus:
-            assert (index.text(path) or "") in snap.tail
+            text = index.text(path) or ""
+            # in full exactly once: in the tail, or in the prefix with a reference in the tail
+            assert (snap.prefix + snap.tail).count(text) == 1
             tail_entry = next(
                 e for e in snap.manifest.files if e.section == "tail" and e.path == path
             )
-            assert tail_entry.tier == "full" and tail_entry.reason == "focus file"
+            assert tail_entry.tier == "full"
+            if text in snap.tail:
+                assert tail_entry.reason == "focus file"
+            else:
+                assert tail_entry.reason == "focus file; in full in the prefix"
+                assert f"=== {path} (focus file: shown in full" in snap.tail
         if budget == 50_000:  # most relevant last: the focus files follow their neighbourhood
             assert snap.tail.index("# Focus files") > snap.tail.index("# Related to the focus")
 
