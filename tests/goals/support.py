@@ -38,11 +38,19 @@ def step_of(body: dict[str, Any]) -> str:
     return found.group(1) if found else ""
 
 
-def last_line(coder_message: str, path: str) -> str | None:
-    """The last line of the file as the coder message shows it; None for a new/empty file."""
+def last_line(coder_message: str, path: str, snapshot: str = "") -> str | None:
+    """The last line of the file as the coder is shown it; None for a new/empty file. When the
+    coder message refers to the snapshot's copy, that `=== path ===` block is read instead."""
     section = coder_message.split(f"# Current content of {path}\n\n", 1)[1]
     if section.startswith("(the file is empty"):
         return None
+    if section.startswith(f"The current text of {path} is the `=== {path} ===` block"):
+        for text in (snapshot, coder_message):
+            if f"\n=== {path} ===\n" in text:
+                body = text.split(f"\n=== {path} ===\n", 1)[1].split("\n\n=== ", 1)[0]
+                lines = body.rstrip("\n").splitlines()
+                return lines[-1] if lines else None
+        raise AssertionError(f"no block for {path} in the request")
     fence, _, rest = section.partition("\n")
     lines = rest.split("\n" + fence, 1)[0].splitlines()
     return lines[-1] if lines else None
@@ -129,7 +137,7 @@ class GoalModel:
                 self.on_coder(key)
             number = re.sub(r"\D", "", key) or "0"
             line = f"STEP_{key} = {number}\n"
-            last = last_line(task_of(body), path)
+            last = last_line(task_of(body), path, str(body["messages"][1]["content"]))
             # Append: SEARCH the current last line (an empty SEARCH only creates a file).
             search = f"{last}\n" if last is not None else ""
             block = f"{path}\n<<<<<<< SEARCH\n{search}=======\n{search}{line}>>>>>>> REPLACE\n"
