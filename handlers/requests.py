@@ -86,7 +86,16 @@ def setup(server: LanguageServer, session: Session) -> None:
         from lsp_agent.context.snapshot import budget_for
 
         budget = budget_for(session.settings, session.settings.model.model or None)
+
+        def manifest() -> dict[str, Any]:
+            from lsp_agent.agents.verification import resolve_checks
+            from lsp_agent.verify.checks import checks_json
+
+            data = builder.build(budget=budget, focus=[path]).manifest.to_json()
+            checks, notes = resolve_checks(root.path, session.settings)
+            data["checks"] = checks_json(checks)
+            data["checkNotes"] = notes
+            return data
+
         async with root.snapshot_lock:
-            return await asyncio.get_running_loop().run_in_executor(
-                None, lambda: builder.build(budget=budget, focus=[path]).manifest.to_json()
-            )
+            return await asyncio.get_running_loop().run_in_executor(None, manifest)

@@ -123,6 +123,10 @@ def dry_run(prep: Prepared, out: TextIO) -> int:
     ]
     files = sorted({path for planned in prep.tasks for path in planned.files})
     first = _manifest_summary(snapshots[0].manifest) if snapshots else None
+    from lsp_agent.agents.verification import resolve_checks
+    from lsp_agent.verify.checks import checks_json, describe_checks
+
+    checks, check_notes = resolve_checks(prep.root, prep.settings)
     if options.output == "json":
         report = {
             "dry_run": True,
@@ -157,6 +161,8 @@ def dry_run(prep: Prepared, out: TextIO) -> int:
             },
             "cost_covers": COST_COVERS,
             "context": first,
+            "checks": checks_json(checks),
+            "check_notes": check_notes,
             "warnings": prep.warnings,
         }
         out.write(json.dumps(report, indent=2) + "\n")
@@ -168,6 +174,9 @@ def dry_run(prep: Prepared, out: TextIO) -> int:
     w(f"model: {model_line}\n")
     w(f"context budget: {worker.budget:,} tokens of a {window:,}-token window; jobs: {prep.jobs}\n")
     w(f"files: {len(files)}; tasks: {len(rows)} (split: {options.split})\n")
+    w("verification (run in the sandbox after the coders, baseline first):\n")
+    for line in describe_checks(checks, check_notes):
+        w(f"  {line}\n")
     for number, ((planned, _plan), estimate) in enumerate(zip(rows, estimates, strict=True), 1):
         cost = ""
         if single is not None:

@@ -157,6 +157,14 @@ def _parser_for(argv: Sequence[str], kind: str) -> Parser:
     return "unix" if kind == "lint" else "exit"
 
 
+def checks_json(checks: Sequence[Check]) -> list[dict[str, Any]]:
+    """What the dry run and ``lspAgent/context`` show of the checks a task would run."""
+    return [
+        {"name": c.name, "kind": c.kind, "source": c.source, "command": list(c.argv)}
+        for c in checks
+    ]
+
+
 def describe_checks(checks: Sequence[Check], notes: Sequence[str] = ()) -> list[str]:
     lines = [f"{c.name} ({c.kind}, {c.source}): {shlex.join(c.argv)}" for c in checks]
     return lines + [f"note: {n}" for n in notes] if checks or notes else ["no checks found"]

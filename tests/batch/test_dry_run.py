@@ -108,3 +108,16 @@ def test_verbose_shows_one_task_with_task_n(code: Path, tmp_path: Path) -> None:
     assert len(one.out) < len(every.out) / 2
     missing = cli([*argv, "--task", "99"], code, tmp_path)
     assert missing.code == 2 and "--task 99: the plan has tasks 1 to" in missing.err
+
+
+def test_the_dry_run_shows_the_checks_a_task_would_run(code: Path, tmp_path: Path) -> None:
+    (code / "tests").mkdir()
+    (code / "tests" / "test_json.py").write_text("import json\n\n\ndef test_x():\n    pass\n")
+    (code / "pyproject.toml").write_text("[tool.ruff]\n")
+    report = dry(code, tmp_path)
+    assert "pytest" in {c["name"] for c in report["checks"]}
+    assert all(c["source"] == "detected" for c in report["checks"])
+    run = cli(["refactor", "add type hints", "--dry-run"], code, tmp_path)
+    assert "verification (run in the sandbox" in run.out and "pytest (test, detected)" in run.out
+    (code / ".lsp-agent.toml").write_text("[verify]\nenabled = false\n")
+    assert dry(code, tmp_path)["checks"] == []
