@@ -9,7 +9,7 @@ from lsp_agent.index.watcher import watch
 from lsp_agent.index.workspace import WorkspaceIndex
 from tests.index.test_discovery import write
 
-TIMEOUT = 10.0
+TIMEOUT = 30.0  # a hang guard: at load average 10 the OS watch and the refresh thread lag
 
 
 async def _wait_for(condition, changes: asyncio.Queue) -> None:  # type: ignore[no-untyped-def]
