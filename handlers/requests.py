@@ -55,6 +55,15 @@ async def list_tasks(session: Session) -> list[dict[str, Any]]:
     return [row.summary for row in ordered[:LIST_LIMIT]]
 
 
+def _journaled_requests(session: Session, task_id: str) -> list[dict[str, Any]] | None:
+    for root in session.roots:
+        live = root.runner.tasks.get(task_id) if root.runner is not None else None
+        task = live or (root.journal.get(task_id) if root.journal is not None else None)
+        if task is not None:
+            return list((task.result or {}).get("requests") or [])
+    return None
+
+
 def setup(server: LanguageServer, session: Session) -> None:
     @server.feature(TASKS)
     async def tasks(params: Any) -> dict[str, Any]:
@@ -70,9 +79,13 @@ def setup(server: LanguageServer, session: Session) -> None:
         task_id, uri = data.get("taskId"), data.get("uri")
         if isinstance(task_id, str):
             manifest = session.manifests.get(task_id)
-            if manifest is None:
+            requests = await asyncio.to_thread(_journaled_requests, session, task_id)
+            if manifest is None and requests is None:
                 raise JsonRpcInvalidParams(f"no snapshot recorded for task {task_id!r}")
-            return manifest
+            # The snapshot's manifest lives in memory for this session; what went into each
+            # request (sections, files, tokens, duplicates, cached share) is journaled with the
+            # task's result, so it is there after a restart too.
+            return {**(manifest or {}), "requests": requests or []}
         if not isinstance(uri, str):
             raise JsonRpcInvalidParams("lspAgent/context takes {'uri': str} or {'taskId': str}")
         try:

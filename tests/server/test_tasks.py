@@ -93,6 +93,9 @@ async def test_run_task_reports_progress_and_applies_versioned_edits(
         "lspAgent/context", {"taskId": task_id}
     )
     assert manifest.budget > 0 and isinstance(manifest.files, list)
+    # One record per request the task sent (journaled with its result).
+    assert len(manifest.requests) >= 3  # researcher, coder, reviewer
+    assert {r.role for r in manifest.requests} >= {"researcher", "coder", "reviewer"}
 
 
 @pytest.mark.parametrize(("name", "how"), [("b", "command"), ("c", "progress")])
