@@ -2,9 +2,11 @@
 fits, ranked by the task-independent reference graph only (so it can be reused across tasks).
 
 Tiers degrade in rank order: the top files are in full, the next ones as signatures, the rest as
-paths, the lowest-ranked omitted when even paths do not fit. Two exceptions keep one file from
-starving the rest: a file whose full text would take more than 1/8 of the map budget (and more
-than 4k tokens) stays at signatures, and sensitive files (.env, keys) are listed by path only.
+paths, the lowest-ranked omitted when even paths do not fit. A file byte-identical to a
+better-ranked one is listed by path as its copy (its text is already there). Two exceptions keep
+one file from starving the rest: a file whose full text would take more than 1/8 of the map
+budget (and more than 4k tokens) stays at signatures, and sensitive files (.env, keys) are
+listed by path only.
 """
 
 from __future__ import annotations
@@ -168,7 +170,8 @@ def build_prefix(
     paths_heading_tokens = count_tokens(PATHS_HEADING)
     available = budget - used - map_heading_tokens - paths_heading_tokens
     ranked = order(scores, [p for p in entries if p not in in_overview])
-    tiers, reasons = _choose_tiers(ranked, entries, loader, cache, max(available, 0))
+    copies = copies_of(ranked, entries)
+    tiers, reasons = _choose_tiers(ranked, entries, loader, cache, max(available, 0), copies)
 
     if any(t != OMITTED for t in tiers) and available > 0:
         add(MAP_HEADING, map_heading_tokens, None, "heading")
@@ -185,7 +188,10 @@ def build_prefix(
     if PATH in tiers:
         add(PATHS_HEADING, paths_heading_tokens, None, "heading")
         for i, path in enumerate(ranked):
-            if tiers[i] == PATH:
+            if tiers[i] == PATH and path in copies:
+                line = f"{path} (copy of {copies[path]})\n"
+                add(line, count_tokens(line), path, PATH)
+            elif tiers[i] == PATH:
                 entry = entries[path]
                 add(
                     cache.render(entry, PATH, loader(path)) or "",
@@ -221,11 +227,15 @@ def _choose_tiers(
     loader: Callable[[str], Callable[[], str]],
     cache: RenderCache,
     available: int,
+    copies: Mapping[str, str],
 ) -> tuple[list[str], list[str]]:
     n = len(ranked)
     tiers = [OMITTED] * n
     reasons = [f"rank {i + 1}: omitted, even its path did not fit" for i in range(n)]
     best = [PATH if is_sensitive(p) else FULL for p in ranked]
+    for i, path in enumerate(ranked):
+        if path in copies:
+            best[i] = PATH
 
     def cost(i: int, tier: str, limit: int | None = None) -> int:
         entry = entries[ranked[i]]
@@ -288,9 +298,25 @@ def _choose_tiers(
                 else f"rank {rank}: signatures; full text did not fit"
             )
         elif tiers[i] == PATH:
-            reasons[i] = (
-                f"rank {rank}: path only; content withheld (looks sensitive)"
-                if is_sensitive(ranked[i])
-                else f"rank {rank}: path only; signatures did not fit"
-            )
+            if ranked[i] in copies:
+                reasons[i] = f"rank {rank}: path only; same content as {copies[ranked[i]]}"
+            elif is_sensitive(ranked[i]):
+                reasons[i] = f"rank {rank}: path only; content withheld (looks sensitive)"
+            else:
+                reasons[i] = f"rank {rank}: path only; signatures did not fit"
     return tiers, reasons
+
+
+def copies_of(ranked: list[str], entries: Mapping[str, FileEntry]) -> dict[str, str]:
+    """copy -> the best-ranked file with byte-identical content (empty files excepted: they
+    cost nothing and say "empty"). A copy is shown by path only: its text is already there."""
+    first: dict[str, str] = {}
+    copies: dict[str, str] = {}
+    for path in ranked:
+        entry = entries[path]
+        if entry.size == 0:
+            continue
+        original = first.setdefault(entry.sha256, path)
+        if original != path:
+            copies[path] = original
+    return copies
