@@ -39,7 +39,7 @@ def fill(journal: TaskJournal, tasks: int, file_kb: int) -> None:
     for i in range(tasks):
         task = Task.new({"instruction": f"task {i}", "files": [f"pkg/m{i}.py"]}, title=f"t{i}")
         task.state = TaskState.SUCCEEDED
-        task.created_at = 1_700_000_000 + i
+        task.created_at = time.time() - (tasks - i)  # recent: retention keeps 90 days
         changes = [
             {
                 "path": f"pkg/m{i}_{j}.py",
