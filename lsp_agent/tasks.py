@@ -352,15 +352,7 @@ class TaskJournal:
 
     def list(self, *, run_id: str | None = None, limit: int | None = None) -> list[Task]:
         """Newest first; ``run_id`` restricts to one batch run."""
-        sql = f"SELECT {_COLUMNS} FROM tasks"
-        params: list[Any] = []
-        if run_id is not None:
-            sql += " WHERE run_id = ?"
-            params.append(run_id)
-        sql += " ORDER BY created_at DESC, id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = _newest_first(_COLUMNS, run_id, limit)
         with self._tx() as db:
             rows = db.execute(sql, params).fetchall()
         return [_task_from_row(row) for row in rows]
@@ -369,18 +361,9 @@ class TaskJournal:
         """Each task's ``task_summary``, newest first, from the small columns only: a listing
         never reads the result blobs (texts, diffs, edits), so it stays ~1 ms for 200 rows.
         The summaries are shared between calls until the journal changes: do not mutate them."""
-        sql = (
-            "SELECT id, state, title, progress, message, usage, created_at, files, run_id "
-            "FROM tasks"
+        sql, params = _newest_first(
+            "id, state, title, progress, message, usage, created_at, files, run_id", run_id, limit
         )
-        params: list[Any] = []
-        if run_id is not None:
-            sql += " WHERE run_id = ?"
-            params.append(run_id)
-        sql += " ORDER BY created_at DESC, id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
         with self._tx() as db:
             # Editors poll this every second or two; most polls find nothing new.
             key = (db.execute("PRAGMA data_version").fetchone()[0], self._writes, run_id, limit)
@@ -499,6 +482,21 @@ class TaskJournal:
         if row is None:
             return None
         return RunRecord(row[0], row[1], json.loads(row[2]), row[3], row[4])
+
+
+def _newest_first(columns: str, run_id: str | None, limit: int | None) -> tuple[str, list[Any]]:
+    """The listing query (newest first, optionally one run's, optionally the first N) for
+    ``list`` and ``summaries``, which differ only in the columns they read."""
+    sql = f"SELECT {columns} FROM tasks"
+    params: list[Any] = []
+    if run_id is not None:
+        sql += " WHERE run_id = ?"
+        params.append(run_id)
+    sql += " ORDER BY created_at DESC, id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
 
 
 def _task_from_row(row: tuple[Any, ...]) -> Task:
