@@ -9,9 +9,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-from lsp_agent.config import ConfigError, load_settings
+from lsp_agent.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +69,16 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsp_agent.commands import root_and_settings
     from lsp_agent.index.discovery import TooManyFiles
     from lsp_agent.index.workspace import WorkspaceIndex
-    from lsp_agent.workspace_root import RootError, choose_root
+    from lsp_agent.workspace_root import RootError
 
     if args.jobs is not None and args.jobs < 1:
         print("lsp-agent index: --jobs must be at least 1", file=sys.stderr)
         return 2
     try:
-        chosen = choose_root([], Path.cwd(), args.path, explicit_flag="PATH")
-        settings, warnings = load_settings(
-            chosen.path,
-            {"index": {"use_gitignore": False}} if args.no_ignore else None,
-            strict=True,
-        )
+        chosen, settings, warnings = root_and_settings(args.path, no_ignore=args.no_ignore)
     except (RootError, ConfigError) as exc:
         print(f"lsp-agent index: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from lsp_agent.config import ConfigError, load_settings, workspace_cache_dir
+from lsp_agent.config import ConfigError, workspace_cache_dir
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -50,21 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so `lsp-agent --help` stays fast.
+    from lsp_agent.commands import root_and_settings
     from lsp_agent.context.snapshot import SnapshotBuilder, budget_for
     from lsp_agent.index.discovery import TooManyFiles
     from lsp_agent.index.workspace import WorkspaceIndex, relative_path
-    from lsp_agent.workspace_root import RootError, choose_root
+    from lsp_agent.workspace_root import RootError
 
     if args.budget is not None and args.budget <= 0:
         print("lsp-agent snapshot: --budget must be a positive number of tokens", file=sys.stderr)
         return EXIT_USAGE
     try:
-        chosen = choose_root([], Path.cwd(), args.path, explicit_flag="PATH")
-        settings, warnings = load_settings(
-            chosen.path,
-            {"index": {"use_gitignore": False}} if args.no_ignore else None,
-            strict=True,
-        )
+        chosen, settings, warnings = root_and_settings(args.path, no_ignore=args.no_ignore)
     except (RootError, ConfigError) as exc:
         print(f"lsp-agent snapshot: {exc}", file=sys.stderr)
         return EXIT_USAGE
