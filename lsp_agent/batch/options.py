@@ -44,13 +44,13 @@ MAX_JOBS = 32  # parallel tasks; each runs several agents, so more would only qu
 
 
 def _jobs(value: str) -> int:
-    number = _positive(value)
+    number = positive_int(value)
     if number > MAX_JOBS:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_JOBS}, got {number}")
     return number
 
 
-def _positive(value: str) -> int:
+def positive_int(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
@@ -110,7 +110,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument(
         "--task",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="with --dry-run -v: only task N's context (numbers as in the plan)",
     )
@@ -136,13 +136,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="one task per file, or per cluster of files that reference each other",
     )
     run.add_argument(
-        "--max-cluster", type=_positive, default=8, help="most files in one task (default 8)"
+        "--max-cluster", type=positive_int, default=8, help="most files in one task (default 8)"
     )
     model = parser.add_argument_group("model (override settings)")
     model.add_argument("--provider", choices=PROVIDERS, help="which endpoint preset to use")
     model.add_argument("--model", help="model name for every role")
     model.add_argument("--base-url", help="OpenAI-compatible endpoint URL")
-    model.add_argument("--budget", type=_positive, help="context budget in tokens")
+    model.add_argument("--budget", type=positive_int, help="context budget in tokens")
 
 
 def options_from_args(args: argparse.Namespace, *, kind: str, instruction: str) -> BatchOptions:

@@ -15,17 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lsp_agent.batch.options import positive_int
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def _amount(value: str) -> float:
@@ -56,10 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     which.add_argument("--apply", metavar="RUN", help="bring a run's final diff into your files")
     budget = parser.add_argument_group("budgets (for the whole run)")
-    budget.add_argument("--budget-tokens", type=_count, help="tokens (cached at their rate)")
+    budget.add_argument("--budget-tokens", type=positive_int, help="tokens (cached at their rate)")
     budget.add_argument("--budget-cost", type=_amount, help="estimated cost in dollars")
     budget.add_argument("--max-hours", type=_amount, help="wall clock while running")
-    parser.add_argument("--jobs", "-j", type=_count, default=1, help="steps at once (default 1)")
+    parser.add_argument(
+        "--jobs", "-j", type=positive_int, default=1, help="steps at once (default 1)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="plan only; --resume runs it")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
