@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from lsp_agent.edits import ApplyError, EditBlock, apply_blocks, text_edits, unified_diff
-from lsp_agent.text_edits import split_newline_lines
+from lsp_agent.edits.text import split_newline_lines
 
 _DEF = re.compile(r"^[ \t]*(?:async )?def \w+", re.MULTILINE)
 

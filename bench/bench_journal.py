@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lsp_agent.config import workspace_cache_dir  # noqa: E402
-from lsp_agent.tasks import Task, TaskJournal, TaskState, task_summary  # noqa: E402
+from lsp_agent.tasks.journal import TaskJournal  # noqa: E402
+from lsp_agent.tasks.model import Task, TaskState, task_summary  # noqa: E402
 
 
 def fill(journal: TaskJournal, tasks: int, file_kb: int) -> None:

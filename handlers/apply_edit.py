@@ -22,7 +22,7 @@ from lsprotocol import converters, types
 from lsp_agent.handlers.session import Root, Session
 from lsp_agent.handlers.uris import path_to_uri
 from lsp_agent.steering_files import steering_kind
-from lsp_agent.tasks import Task, TaskState
+from lsp_agent.tasks.model import Task, TaskState
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from lsp_agent.handlers.apply_edit import apply_result
 from lsp_agent.handlers.presets import PRESETS
 from lsp_agent.handlers.session import Session
 from lsp_agent.handlers.taskflow import StaleRequest, TaskRequest, start_task
-from lsp_agent.tasks import TaskState
+from lsp_agent.tasks.model import TaskState
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from pygls.uris import from_fs_path, to_fs_path
 from lsp_agent.handlers.indexing import INDEX_TOKEN, index_workspace
 from lsp_agent.handlers.journal_writer import DeferredJournal
 from lsp_agent.handlers.session import Root, Session
-from lsp_agent.tasks import TaskJournal, TaskRunner
+from lsp_agent.tasks.journal import TaskJournal
+from lsp_agent.tasks.runner import TaskRunner
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from lsp_agent.handlers.apply_edit import apply_result
 from lsp_agent.handlers.progress import WorkProgress
 from lsp_agent.handlers.session import Root, Session
 from lsp_agent.handlers.taskflow import release_client
-from lsp_agent.tasks import Task, TaskState
+from lsp_agent.tasks.model import Task, TaskState
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ import sqlite3
 import threading
 from typing import Any
 
-from lsp_agent.tasks import Task, TaskJournal
+from lsp_agent.tasks.journal import TaskJournal
+from lsp_agent.tasks.model import Task
 
 log = logging.getLogger(__name__)
 

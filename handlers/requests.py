@@ -11,7 +11,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from lsp_agent.handlers.session import Session
-from lsp_agent.tasks import ListedTask, task_summary
+from lsp_agent.tasks.model import ListedTask, task_summary
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # heavy modules load lazily, after the first response
     from lsp_agent.context.snapshot import SnapshotBuilder
     from lsp_agent.handlers.journal_writer import DeferredJournal
     from lsp_agent.index.workspace import WorkspaceIndex
-    from lsp_agent.tasks import TaskJournal, TaskRunner
+    from lsp_agent.tasks.journal import TaskJournal
+    from lsp_agent.tasks.runner import TaskRunner
 
 
 HISTORY_VERSIONS = 8  # earlier versions kept per buffer, to move a range the client sent

@@ -18,7 +18,7 @@ from lsp_agent.handlers.apply_edit import apply_result
 from lsp_agent.handlers.presets import PRESETS
 from lsp_agent.handlers.progress import WorkProgress
 from lsp_agent.handlers.session import FrozenDocuments, Root, Session
-from lsp_agent.tasks import Task, TaskState
+from lsp_agent.tasks.model import Task, TaskState
 
 log = logging.getLogger(__name__)
 

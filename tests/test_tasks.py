@@ -9,14 +9,9 @@ from typing import Any
 
 import pytest
 
-from lsp_agent.tasks import (
-    Task,
-    TaskJournal,
-    TaskRunner,
-    TaskState,
-    task_summary,
-    to_jsonable,
-)
+from lsp_agent.tasks.journal import TaskJournal
+from lsp_agent.tasks.model import Task, TaskState, task_summary, to_jsonable
+from lsp_agent.tasks.runner import TaskRunner
 
 
 @dataclass
@@ -211,7 +206,8 @@ def test_tasks_left_running_by_a_dead_process_are_marked_interrupted(tmp_path: P
     # killed server or batch run).
     script = textwrap.dedent(
         f"""
-        from lsp_agent.tasks import Task, TaskJournal, TaskState
+        from lsp_agent.tasks.journal import TaskJournal
+        from lsp_agent.tasks.model import Task, TaskState
         journal = TaskJournal({str(path)!r})
         task = Task.new({{"instruction": "x", "files": []}}, title="orphan")
         task.state = TaskState.RUNNING

@@ -52,7 +52,7 @@ from lsp_agent.agents.verification import (
 from lsp_agent.config import Settings, workspace_cache_dir
 from lsp_agent.edits import text_edits, unified_diff
 from lsp_agent.redact import Redactor, scrub
-from lsp_agent.tasks import new_task_id
+from lsp_agent.tasks.model import new_task_id
 
 if TYPE_CHECKING:
     from lsp_agent.agents.client import ModelClient

@@ -35,7 +35,9 @@ from lsp_agent.batch.progress import BatchProgress
 from lsp_agent.batch.report import TaskOutcome, changes_of, diff_text, exit_code, report_json
 from lsp_agent.batch.selection import select_files
 from lsp_agent.config import ConfigError, Settings, load_settings, workspace_cache_dir
-from lsp_agent.tasks import Task, TaskJournal, TaskRunner, TaskState
+from lsp_agent.tasks.journal import TaskJournal
+from lsp_agent.tasks.model import Task, TaskState
+from lsp_agent.tasks.runner import TaskRunner
 from lsp_agent.textfiles import NotText, decode_text, read_text
 from lsp_agent.workspace_root import RootError, choose_root
 

@@ -12,7 +12,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lsp_agent.tasks import Task, TaskState
+from lsp_agent.tasks.model import Task, TaskState
 
 _OK = (TaskState.SUCCEEDED, TaskState.NO_CHANGES, TaskState.APPLIED)
 

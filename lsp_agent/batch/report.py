@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsp_agent.batch.apply import APPLIED, ApplyOutcome
-from lsp_agent.tasks import Task, TaskState
+from lsp_agent.tasks.model import Task, TaskState
 
 EXIT_OK = 0
 EXIT_FAILED = 1

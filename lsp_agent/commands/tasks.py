@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from lsp_agent.tasks import Task, task_summary
+from lsp_agent.tasks.model import Task, task_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lsp_agent.config import workspace_cache_dir
-    from lsp_agent.tasks import TaskJournal
+    from lsp_agent.tasks.journal import TaskJournal
     from lsp_agent.workspace_root import RootError, choose_root
 
     try:
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 def _prune(root: Path, path: Path) -> int:
     from lsp_agent.agents.orchestrator import transcripts_dir
     from lsp_agent.config import ConfigError, load_settings
-    from lsp_agent.tasks import TaskJournal
+    from lsp_agent.tasks.journal import TaskJournal
 
     try:
         settings, warnings = load_settings(root, strict=True)

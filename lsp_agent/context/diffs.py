@@ -5,7 +5,7 @@ from __future__ import annotations
 from difflib import SequenceMatcher
 
 from lsp_agent.context.cutsafe import guard_line
-from lsp_agent.text_edits import common_affixes
+from lsp_agent.edits.text import common_affixes
 
 CONTEXT = 1
 

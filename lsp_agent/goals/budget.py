@@ -11,7 +11,7 @@ from typing import Any
 
 from lsp_agent.agents.pricing import price_for
 from lsp_agent.config import BudgetSettings, Settings
-from lsp_agent.tasks import usage_dict
+from lsp_agent.tasks.model import usage_dict
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ from lsp_agent.goals.plan import Step, ready_steps
 from lsp_agent.goals.planner import plan_goal
 from lsp_agent.goals.steps import Attempt, StepTree, open_tree, run_step
 from lsp_agent.goals.store import RunStore, run_dir
-from lsp_agent.tasks import Task, TaskRunner
+from lsp_agent.tasks.model import Task
+from lsp_agent.tasks.runner import TaskRunner
 
 log = logging.getLogger(__name__)
 

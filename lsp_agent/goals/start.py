@@ -16,7 +16,7 @@ from lsp_agent.goals.budget import RunBudget
 from lsp_agent.goals.ledger import RESUMABLE, Ledger
 from lsp_agent.goals.runner import GoalRun
 from lsp_agent.goals.store import RunStore, new_run_id, run_dir
-from lsp_agent.tasks import Task
+from lsp_agent.tasks.model import Task
 
 BRANCH_PREFIX = "lsp-agent/"
 

@@ -22,7 +22,8 @@ from lsp_agent.batch.apply import APPLIED, apply_changes
 from lsp_agent.config import Settings
 from lsp_agent.goals import git
 from lsp_agent.goals.plan import Step
-from lsp_agent.tasks import Task, TaskRunner, TaskState
+from lsp_agent.tasks.model import Task, TaskState
+from lsp_agent.tasks.runner import TaskRunner
 
 DONE_STATES = (TaskState.SUCCEEDED, TaskState.NO_CHANGES)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lsp_agent.config import workspace_cache_dir
 from lsp_agent.goals.ledger import Ledger
-from lsp_agent.tasks import TaskJournal
+from lsp_agent.tasks.journal import TaskJournal
 
 FINGERPRINT = "goal"  # the runs rows of goal runs (batch runs use their command's hash)
 

@@ -16,7 +16,8 @@ import pytest
 
 from lsp_agent import cli
 from lsp_agent.config import workspace_cache_dir
-from lsp_agent.tasks import Task, TaskJournal
+from lsp_agent.tasks.journal import TaskJournal
+from lsp_agent.tasks.model import Task
 from tests.batch.support import BatchModel, copy_repo
 from tests.support.scripted_model import ScriptedModel
 

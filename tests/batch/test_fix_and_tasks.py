@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from lsp_agent.config import workspace_cache_dir
-from lsp_agent.tasks import Task, TaskJournal, TaskState
+from lsp_agent.tasks.journal import TaskJournal
+from lsp_agent.tasks.model import Task, TaskState
 from tests.batch.conftest import last_run, run_in_process
 from tests.batch.support import role_of
 from tests.support.scripted_model import ScriptedModel

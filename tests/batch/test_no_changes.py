@@ -14,7 +14,8 @@ import pytest
 
 from lsp_agent.batch.report import EXIT_NO_CHANGES
 from lsp_agent.config import workspace_cache_dir
-from lsp_agent.tasks import TaskJournal, TaskState
+from lsp_agent.tasks.journal import TaskJournal
+from lsp_agent.tasks.model import TaskState
 from tests.batch.conftest import REPO_ROOT, run_in_process, tree
 from tests.support.scripted_model import ScriptedModel
 

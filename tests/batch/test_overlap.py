@@ -12,7 +12,7 @@ from lsp_agent.batch.engine import _apply
 from lsp_agent.batch.overlap import RunFiles
 from lsp_agent.batch.report import TaskOutcome, diff_text, exit_code
 from lsp_agent.edits import unified_diff
-from lsp_agent.tasks import Task, TaskState
+from lsp_agent.tasks.model import Task, TaskState
 
 ORIGINAL = "def a():\n    return 1\n\n\ndef b():\n    return 2\n\n\ndef c():\n    return 3\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from lsp_agent.batch.progress import BatchProgress
-from lsp_agent.tasks import Task, TaskState
+from lsp_agent.tasks.model import Task, TaskState
 
 
 def _finish(task: Task, state: TaskState, prompt: int, cached: int) -> None:

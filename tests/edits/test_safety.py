@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_agent.edit_checks import elision_comment, marker_problem
 from lsp_agent.edits import ApplyError, EditBlock, apply_blocks, apply_blocks_detailed
 from lsp_agent.edits import parse_edit_blocks as parse
+from lsp_agent.edits.checks import elision_comment, marker_problem
 
 
 def test_a_stray_divider_at_the_end_is_the_replace_marker() -> None:

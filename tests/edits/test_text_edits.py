@@ -7,7 +7,7 @@ import random
 import pytest
 
 from lsp_agent.edits import TextEdit, apply_text_edits, text_edits, utf16_len
-from lsp_agent.text_edits import Encoding
+from lsp_agent.edits.text import Encoding
 
 
 def roundtrip(old: str, new: str) -> list[TextEdit]:

@@ -11,7 +11,7 @@ from lsp_agent.agents.records import TaskSpec, task_text
 from lsp_agent.goals.ledger import Ledger, StepRecord
 from lsp_agent.goals.plan import PlanError, Step, ready_steps, validate_steps
 from lsp_agent.goals.runner import failure_signature
-from lsp_agent.tasks import TaskJournal
+from lsp_agent.tasks.journal import TaskJournal
 
 
 def raw(key: str, files: list[str], deps: list[str] = ()) -> dict:

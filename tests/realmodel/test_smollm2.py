@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from lsp_agent.config import workspace_cache_dir
-from lsp_agent.tasks import TaskJournal
+from lsp_agent.tasks.journal import TaskJournal
 
 pytestmark = pytest.mark.realmodel
 

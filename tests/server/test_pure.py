@@ -13,7 +13,8 @@ from lsp_agent.handlers.journal_writer import DeferredJournal
 from lsp_agent.handlers.roots import OpenDocument, Root, RootSet
 from lsp_agent.handlers.taskflow import progress_message, python_column
 from lsp_agent.handlers.uris import path_to_uri, uri_to_path
-from lsp_agent.tasks import Task, TaskJournal, TaskState
+from lsp_agent.tasks.journal import TaskJournal
+from lsp_agent.tasks.model import Task, TaskState
 
 
 def test_python_column_counts_astral_characters_as_two_units() -> None:

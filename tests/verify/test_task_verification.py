@@ -13,7 +13,7 @@ import pytest
 from lsp_agent.agents.orchestrator import ProgressEvent, TaskSpec, run_task
 from lsp_agent.config import Settings, VerifySettings
 from lsp_agent.index.workspace import WorkspaceIndex
-from lsp_agent.tasks import TaskState
+from lsp_agent.tasks.model import TaskState
 from tests.agents.test_orchestrator import (
     FakeSnapshot,
     block,

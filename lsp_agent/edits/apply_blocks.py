@@ -1,4 +1,4 @@
-"""Edit blocks -> new text, deterministically. The public entry point for everything edit-related.
+"""Edit blocks -> new text, deterministically.
 
 ``apply_blocks`` applies SEARCH/REPLACE blocks in sequence down a ladder of match strategies,
 each tried only when the stricter ones find nothing:
@@ -18,7 +18,7 @@ as meant or refused with a reason; nothing else is written:
   longest SEARCH, if the others matched at its first line: the file shows their dividers are its
   own lines); otherwise the block is refused, quoting those lines.
 - REPLACE may not elide lines with a comment, nor add marker-shaped lines the file does not
-  show belong (``edit_checks``).
+  show belong (``checks``).
 - An empty SEARCH fills a new or empty file only; on a file with content it is refused.
 - SEARCH missing counts as "already applied" (a no-op) only when the lines REPLACE adds beyond
   SEARCH are all there, in order, at one place (REPLACE matches exactly once); a block that only
@@ -33,48 +33,17 @@ import difflib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from lsp_agent.edit_blocks import DECLINE_STATEMENT, EditBlock, decline_reason, parse_edit_blocks
-from lsp_agent.edit_checks import added_lines, elision_problem, marker_problem
-from lsp_agent.text_edits import (
-    Encoding,
+from lsp_agent.edits.blocks import EditBlock
+from lsp_agent.edits.checks import added_lines, elision_problem, marker_problem
+from lsp_agent.edits.text import (
     Line,
-    TextEdit,
-    apply_text_edits,
     closest_window,
     dominant_eol,
-    encoded_len,
     join_terminated,
-    map_lines,
     rebase,
     split_terminated,
-    text_edits,
-    unified_diff,
-    utf16_len,
 )
-
-__all__ = [
-    "DECLINE_STATEMENT",
-    "ApplyError",
-    "ApplyResult",
-    "EditBlock",
-    "Encoding",
-    "TextEdit",
-    "apply_blocks",
-    "apply_blocks_detailed",
-    "apply_text_edits",
-    "decline_reason",
-    "encoded_len",
-    "map_lines",
-    "parse_edit_blocks",
-    "rebase",
-    "rebase_change",
-    "safe_path",
-    "text_edits",
-    "unified_diff",
-    "utf16_len",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -509,17 +478,3 @@ def rebase_change(
         return apply_blocks(current, parsed)
     except ApplyError:
         return None
-
-
-def safe_path(root: Path, path: str) -> Path:
-    """Resolve ``path`` (relative to ``root``, or absolute) and return it when it stays inside
-    the resolved root, symlinks followed. ``ValueError`` otherwise: an absolute path elsewhere,
-    a ``..`` escape, a symlink pointing out, the root itself, or an empty path."""
-    if not path or not path.strip() or "\x00" in path:
-        raise ValueError(f"invalid path {path!r}")
-    base = Path(root).resolve()
-    candidate = Path(path)
-    resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
-    if resolved == base or not resolved.is_relative_to(base):
-        raise ValueError(f"path {path!r} is outside the workspace root {str(base)!r}")
-    return resolved

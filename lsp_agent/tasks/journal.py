@@ -1,16 +1,12 @@
-"""The task model, a concurrency-limited runner, and the SQLite journal.
+"""The SQLite task journal: one row per task (spec and result as JSON) and one per run.
 
-Shared by the language server and the batch command. The journal keeps one row per task with
-its spec and result as JSON, so a finished-but-unapplied result survives a restart and a batch
-run can resume. Every journal call is one short statement, cheap enough for the server's loop.
+A finished-but-unapplied result survives a restart and a batch run can resume. Every call is one
+short statement, cheap enough for the server's loop. Older journals are migrated in place when
+opened (``_migrate``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import datetime
-import enum
 import json
 import logging
 import os
@@ -19,159 +15,15 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+
+from lsp_agent.tasks.model import ListedTask, Task, TaskState, summary_from_columns, usage_dict
 
 log = logging.getLogger(__name__)
-
-
-class TaskState(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    UNVERIFIED = "unverified"  # changes made, but the project's checks still fail: not applied
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    BUDGET_EXCEEDED = "budget_exceeded"
-    NO_CHANGES = "no_changes"
-    APPLIED = "applied"
-    REJECTED = "rejected"
-
-    @property
-    def finished(self) -> bool:
-        """The worker is done with it (whatever the outcome); only apply/reject may follow."""
-        return self not in (TaskState.QUEUED, TaskState.RUNNING)
-
-
-USAGE_KEYS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "requests",
-    "attempts",
-    "estimated_tokens",
-)
-
-
-def new_task_id() -> str:
-    return f"t-{secrets.token_hex(6)}"
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, enums, paths, tuples and mappings to plain JSON values.
-
-    Results carry dataclasses from other modules (TaskResult, FileChange, Usage); converting
-    generically keeps this module free of imports from the worker.
-    """
-    to_json = getattr(value, "to_json", None)
-    if callable(to_json) and not isinstance(value, type):
-        return to_jsonable(to_json())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in value]
-    return value
-
-
-def usage_dict(usage: Any) -> dict[str, int]:
-    """Normalise a Usage dataclass, a mapping or None to the four counters."""
-    if usage is None:
-        return {key: 0 for key in USAGE_KEYS}
-    if not isinstance(usage, Mapping):
-        usage = to_jsonable(usage)
-    return {key: int(usage.get(key) or 0) for key in USAGE_KEYS}
-
-
-@dataclass
-class Task:
-    id: str
-    spec: dict[str, Any]  # the TaskSpec as JSON
-    state: TaskState = TaskState.QUEUED
-    title: str = ""
-    progress: int = 0  # percent, for $/progress and the batch progress bar
-    message: str = ""
-    usage: dict[str, int] = field(default_factory=lambda: usage_dict(None))
-    created_at: float = field(default_factory=time.time)
-    updated_at: float = field(default_factory=time.time)
-    started_at: float | None = None
-    finished_at: float | None = None
-    result: dict[str, Any] | None = None  # the TaskResult as JSON (changes with new text)
-    run_id: str = ""  # batch run this task belongs to; "" for tasks started by the server
-    key: str = ""  # stable name of the task within its run (resume matches on it)
-
-    @classmethod
-    def new(cls, spec: Any, *, title: str = "", run_id: str = "", key: str = "") -> Task:
-        spec_json = to_jsonable(spec)
-        return cls(
-            id=new_task_id(),
-            spec=spec_json,
-            title=title or str(spec_json.get("title") or ""),
-            run_id=run_id,
-            key=key,
-        )
-
-    @property
-    def duration_s(self) -> float | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
-
-    @property
-    def files(self) -> list[str]:
-        """Files the task changed (from its result), else the files it was asked to work on."""
-        if self.result and self.result.get("changes"):
-            return [c["path"] for c in self.result["changes"]]
-        return list(self.spec.get("files") or [])
-
-
-def task_summary(task: Task) -> dict[str, Any]:
-    """A task as clients see it: the ``lspAgent/tasks`` request and ``lsp-agent tasks --json``
-    (camelCase, the LSP convention; ``createdAt`` in ISO 8601 UTC)."""
-    return _summary(
-        task.id, str(task.state), task.title, task.progress, task.message, task.usage,
-        task.created_at, task.files, task.run_id,
-    )  # fmt: skip
-
-
-class ListedTask(NamedTuple):
-    created_at: float  # epoch seconds: the summary's createdAt is rounded to the second
-    summary: dict[str, Any]
-
-
-def _summary(
-    task_id: str,
-    state: str,
-    title: str,
-    progress: int,
-    message: str,
-    usage: Mapping[str, int],
-    created_at: float,
-    files: list[str],
-    run_id: str,
-) -> dict[str, Any]:
-    # The one client-facing shape, built from a Task or straight from journal columns.
-    created = datetime.datetime.fromtimestamp(created_at, datetime.UTC)
-    return {
-        "id": task_id,
-        "state": state,
-        "title": title,
-        "progress": progress,
-        "message": message,
-        "tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0),
-        "cachedTokens": usage.get("cached_tokens", 0),
-        "createdAt": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "files": files,
-        "runId": run_id or None,
-    }
 
 
 _SCHEMA = """
@@ -256,6 +108,11 @@ class TaskJournal:
         # NORMAL is durable across process kills in WAL mode (only power loss may drop the tail).
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+        self.interrupted = self._mark_interrupted()
+
+    def _migrate(self) -> None:
+        """Bring a journal written by an older version up to this schema, in place."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
         if "owner" not in columns:  # a journal written before owners were recorded
             self._db.execute("ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
@@ -268,7 +125,6 @@ class TaskJournal:
             "CREATE INDEX IF NOT EXISTS tasks_listing ON tasks (created_at DESC, id, state, "
             "title, progress, message, usage, files, run_id)"
         )
-        self.interrupted = self._mark_interrupted()
 
     def _backfill_files(self) -> None:
         with self._tx() as db:
@@ -372,7 +228,7 @@ class TaskJournal:
             rows = db.execute(sql, params).fetchall()
         listed = []
         for task_id, state, title, progress, message, usage, created_at, files, run in rows:
-            summary = _summary(
+            summary = summary_from_columns(
                 task_id, state, title, progress, message, usage_dict(json.loads(usage)),
                 created_at, json.loads(files or "[]"), run,
             )  # fmt: skip
@@ -516,142 +372,3 @@ def _task_from_row(row: tuple[Any, ...]) -> Task:
         started_at=row[12],
         finished_at=row[13],
     )
-
-
-# The work a runner executes: given a progress callback, return a result object with ``state``
-# (a TaskState value), and optionally ``title``, ``summary``, ``usage`` and ``error`` (duck-typed
-# to the orchestrator's TaskResult).
-ProgressCallback = Callable[[Any], None]
-Work = Callable[[ProgressCallback], Awaitable[Any]]
-Listener = Callable[[Task], None]
-
-
-class TaskRunner:
-    """Runs tasks as asyncio tasks, at most ``concurrency`` at once, journaling every transition.
-
-    ``on_update`` fires on each state or progress change (the server maps it to ``$/progress``;
-    the batch command to its progress display). A failing listener is logged, never fatal.
-    """
-
-    def __init__(
-        self,
-        *,
-        concurrency: int = 2,
-        journal: TaskJournal | None = None,
-        on_update: Listener | None = None,
-    ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._journal = journal
-        self._on_update = on_update
-        self._running: dict[str, asyncio.Task[Task]] = {}
-        self.tasks: dict[str, Task] = {}
-
-    def start(self, task: Task, work: Work) -> asyncio.Task[Task]:
-        """Queue ``task``; the returned asyncio task resolves to the finished Task."""
-        if task.id in self._running:
-            raise ValueError(f"task {task.id} is already running")
-        self.tasks[task.id] = task
-        task.state = TaskState.QUEUED
-        self._publish(task)
-        handle = asyncio.create_task(self._run(task, work), name=f"lsp-agent {task.id}")
-        self._running[task.id] = handle
-        handle.add_done_callback(lambda h, tid=task.id: self._finished(tid, h))
-        return handle
-
-    def cancel(self, task_id: str) -> bool:
-        """Cancel a queued or running task; False when it is not live here."""
-        handle = self._running.get(task_id)
-        if handle is None or handle.done():
-            return False
-        handle.cancel()
-        return True
-
-    def active(self) -> list[Task]:
-        return [self.tasks[tid] for tid, h in self._running.items() if not h.done()]
-
-    async def wait(self) -> list[Task]:
-        """Wait for every live task; returns the tasks this runner has seen."""
-        while self._running:
-            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
-        return list(self.tasks.values())
-
-    async def shutdown(self) -> None:
-        for task_id in list(self._running):
-            self.cancel(task_id)
-        await self.wait()
-
-    async def _run(self, task: Task, work: Work) -> Task:
-        try:
-            async with self._semaphore:
-                task.state = TaskState.RUNNING
-                task.started_at = time.time()
-                task.message = "started"
-                self._publish(task)
-                result = await work(lambda event: self._progress(task, event))
-            self._complete(task, result)
-        except asyncio.CancelledError:
-            task.state = TaskState.CANCELLED
-            task.message = "cancelled"
-            task.finished_at = time.time()
-            self._publish(task)
-            raise
-        except Exception as exc:
-            log.exception("task %s failed", task.id)
-            task.state = TaskState.FAILED
-            task.message = f"{type(exc).__name__}: {exc}"
-            task.result = {"state": "failed", "error": task.message, "changes": []}
-            task.finished_at = time.time()
-            self._publish(task)
-        return task
-
-    def _complete(self, task: Task, result: Any) -> None:
-        result_json = to_jsonable(result)
-        if not isinstance(result_json, dict):
-            raise TypeError(f"task work returned {type(result).__name__}, expected a result")
-        task.result = result_json
-        task.state = TaskState(result_json.get("state") or TaskState.SUCCEEDED)
-        task.usage = usage_dict(result_json.get("usage"))
-        task.title = str(result_json.get("title") or task.title)
-        task.message = str(result_json.get("error") or result_json.get("summary") or task.state)
-        task.progress = 100
-        task.finished_at = time.time()
-        self._publish(task)
-
-    def _progress(self, task: Task, event: Any) -> None:
-        percent = getattr(event, "percent", None)  # the worker's ProgressEvent knows its stage
-        if not isinstance(percent, int):
-            done = int(getattr(event, "done", 0) or 0)
-            total = int(getattr(event, "total", 0) or 0)
-            percent = done * 100 // total if total > 0 else None
-        if percent is not None:
-            # Monotonic: a stage that comes round again (coders after review) never moves
-            # the bar back.
-            task.progress = max(task.progress, min(100, percent))
-        message = getattr(event, "message", None)
-        stage = getattr(event, "stage", None)
-        task.message = str(message or stage or task.message)
-        usage = getattr(event, "usage", None)
-        if usage is not None:
-            task.usage = usage_dict(usage)
-        self._publish(task)
-
-    def _publish(self, task: Task) -> None:
-        if self._journal is not None:
-            try:
-                self._journal.record(task)
-            except sqlite3.Error:
-                log.exception("cannot journal task %s", task.id)
-        if self._on_update is not None:
-            try:
-                self._on_update(task)
-            except Exception:
-                log.exception("task listener failed for %s", task.id)
-
-    def _finished(self, task_id: str, handle: asyncio.Task[Task]) -> None:
-        self._running.pop(task_id, None)
-        if handle.cancelled():
-            log.info("task %s cancelled", task_id)
-        elif handle.exception() is not None:
-            log.error("task %s crashed", task_id, exc_info=handle.exception())
