@@ -176,8 +176,7 @@ async def _work(
     frozen: FrozenDocuments,
     report: Any,
 ) -> Any:
-    from lsp_agent.agents.orchestrator import run_task
-    from lsp_agent.context.snapshot import budget_for
+    from lsp_agent.agents.orchestrator import learned_budget, run_task
 
     assert root.runner is not None
     runner = root.runner
@@ -195,10 +194,12 @@ async def _work(
             await root.index_ready.wait()
         if root.index is None or root.builder is None:
             raise RuntimeError(root.index_error or "the workspace index is not available")
+        assert session.worker is not None
+        # Learn the model's window before sizing the snapshot by it (a local server reports a
+        # smaller one than the preset); the client lives on the worker loop.
+        budget = await session.worker.run(learned_budget(session.settings, client, kind=spec.kind))
         progress.report("building the context snapshot", 2)
-        model_name = client.provider.model_for("coder") or None
-        budget = budget_for(session.settings, model_name, kind=spec.kind, provider=client.provider)
-        snapshot, session.manifests[task.id] = await _snapshot(root, spec, budget)
+        view, snapshot, session.manifests[task.id] = await _snapshot(root, spec, budget, frozen)
 
         def on_event(event: Any) -> None:
             report(event)  # the runner updates task.progress: one percentage for both
@@ -207,12 +208,11 @@ async def _work(
                 task.progress,
             )
 
-        assert session.worker is not None
         # The worker runs on its own loop (see worker_loop.py); its progress events hop back.
         result = await session.worker.run(
             run_task(
                 spec,
-                index=root.index,
+                index=view,
                 snapshot=snapshot,
                 client=client,
                 settings=session.settings,
@@ -232,22 +232,31 @@ async def _work(
     return result
 
 
-async def _snapshot(root: Root, spec: Any, budget: int) -> tuple[Any, dict[str, Any]]:
-    """The snapshot and its manifest as JSON, both computed off the loop (the manifest of a
-    2,000-file workspace takes tens of milliseconds to convert)."""
+async def _snapshot(
+    root: Root, spec: Any, budget: int, frozen: FrozenDocuments
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The task's view (the index with the buffers frozen at its start pinned over it), the
+    snapshot built from that view, and its manifest as JSON, all computed off the loop (a
+    changed buffer is parsed; the manifest of a 2,000-file workspace takes tens of
+    milliseconds to convert). The task's tools read the same view."""
+    from lsp_agent.context.view import TaskView
+
     builder = root.builder
-    assert builder is not None
+    index = root.index
+    assert builder is not None and index is not None
     diagnostics = [str(d.get("message", "")) for d in spec.diagnostics]
 
-    def build() -> tuple[Any, dict[str, Any]]:
+    def build() -> tuple[Any, Any, dict[str, Any]]:
+        view = TaskView(index, frozen.texts)
         snapshot = builder.build(
             budget=budget,
             focus=spec.files,
             instruction=spec.instruction,
             selection=spec.selection,
             diagnostics=diagnostics,
+            view=view,
         )
-        return snapshot, snapshot.manifest.to_json()
+        return view, snapshot, snapshot.manifest.to_json()
 
     # One build at a time: the builder persists its prefix and is not meant to race itself.
     async with root.snapshot_lock:

@@ -287,6 +287,21 @@ async def _verify(
     return await verification.settle(spec, plan, ctx, files, diff, revise, emit)
 
 
+async def learned_budget(settings: Settings, client: Any, *, kind: str) -> int:
+    """The snapshot budget of a task of ``kind``, sized by the window the model's server
+    reports: the window is learned first (``learn_window``: /v1/models or /props, once per
+    client), then ``context.snapshot.budget_for`` applies the one sizing rule. The server and
+    the batch command both size a task's snapshot here."""
+    from lsp_agent.context.snapshot import budget_for
+
+    learn_window = getattr(client, "learn_window", None)
+    if learn_window is not None:
+        await learn_window()
+    provider = getattr(client, "provider", None)
+    model_name = provider.model_for("coder") if provider is not None else None
+    return budget_for(settings, model_name or None, kind=kind, provider=provider)
+
+
 def request_sizer(settings: Settings, provider: Any = None) -> RequestSizer:
     """The task's request sizer: the model's window (configured, resolved by the provider, or
     its preset) and the tokenizer the provider counts with."""

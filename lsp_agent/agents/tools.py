@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from lsp_agent.agents.loop import Submitted, ToolError
 from lsp_agent.context.sensitive import is_sensitive
+from lsp_agent.context.view import TaskView
 from lsp_agent.edits import safe_path
 from lsp_agent.index.languages import language_for_path
 from lsp_agent.index.symbols import MAX_SIGNATURE, extract
@@ -55,7 +56,11 @@ class IndexLike(Protocol):
 
 
 class Workspace:
-    """What an agent may see: the index, with ``texts`` (frozen buffers) taking precedence."""
+    """What an agent may see: the index, with ``texts`` (frozen buffers) taking precedence.
+
+    Every tool reads one version (``context/view.TaskView``): ``index`` is the task's view (the
+    one its snapshot was built from), or a plain index that ``texts`` are pinned over here, so
+    ``find_*`` and ``grep`` answer from the same texts ``read_file`` shows."""
 
     def __init__(
         self,
@@ -64,9 +69,11 @@ class Workspace:
         *,
         redactor: Redactor | None = None,
     ) -> None:
+        self.texts = dict(texts or {})
+        if self.texts and not isinstance(index, TaskView):
+            index = TaskView(index, self.texts)
         self.index = index
         self.root = Path(index.root).resolve()
-        self.texts = dict(texts or {})
         self.redactor = redactor if redactor is not None else Redactor()
         # Texts every tool sees instead of the file's (``revise``): a reviewer's merged results.
         self.revised: dict[str, str] = {}

@@ -258,7 +258,12 @@ def _apply(
                 files.record(task.id, settled)
     written = [a.path for a in outcome.apply if a.status == APPLIED]
     if written:
-        worker.refresh(written)
+        replaced = {
+            str(c["path"]): str(c.get("original_text") or "")
+            for c in settled
+            if str(c["path"]) in written and not c.get("created")
+        }
+        worker.refresh(written, replaced)
     if all(a.status == APPLIED for a in outcome.apply):
         task.state = TaskState.APPLIED
         task.message = f"applied to {len(written)} file(s)"

@@ -90,6 +90,7 @@ class SnapshotBuilder:
         self, index: IndexView, settings: ContextSettings, *, state_dir: Path | None
     ) -> None:
         self._index = index
+        self._source: IndexView = index  # what this build reads: the index or a task's view
         self._settings = settings
         self._state_dir = state_dir
         self._cache = RenderCache()
@@ -111,23 +112,40 @@ class SnapshotBuilder:
         instruction: str = "",
         selection: Selection | None = None,
         diagnostics: Sequence[str] = (),
+        view: IndexView | None = None,
     ) -> Snapshot:
+        """``view`` (a task's ``context.view.TaskView``) is read instead of the index, so the
+        snapshot shows the same version of every file as the task's tools."""
         if budget <= 0:
             raise ValueError(f"the snapshot budget must be positive, got {budget}")
         with self._lock:
-            entries = self._index.entries()
-            keys = list(entries)
-            if keys != sorted(keys):  # WorkspaceIndex sorts already; other views may not
-                entries = dict(sorted(entries.items()))
-            focus = _check_focus(focus, entries)
-            if selection is not None and selection.path not in entries:
-                raise ValueError(f"selection is in a file outside the index: {selection.path}")
-            graph = self._update_graph(entries)
-            state, changes, rebuilt = self._prefix(entries, graph, prefix_budget_for(budget))
-            return self._assemble(
-                entries, graph, state, changes, rebuilt, budget,
-                list(focus), instruction, selection, list(diagnostics),
-            )  # fmt: skip
+            self._source = view if view is not None else self._index
+            try:
+                return self._build(budget, focus, instruction, selection, diagnostics)
+            finally:
+                self._source = self._index
+
+    def _build(
+        self,
+        budget: int,
+        focus: Sequence[str],
+        instruction: str,
+        selection: Selection | None,
+        diagnostics: Sequence[str],
+    ) -> Snapshot:
+        entries = self._source.entries()
+        keys = list(entries)
+        if keys != sorted(keys):  # WorkspaceIndex sorts already; other views may not
+            entries = dict(sorted(entries.items()))
+        focus = _check_focus(focus, entries)
+        if selection is not None and selection.path not in entries:
+            raise ValueError(f"selection is in a file outside the index: {selection.path}")
+        graph = self._update_graph(entries)
+        state, changes, rebuilt = self._prefix(entries, graph, prefix_budget_for(budget))
+        return self._assemble(
+            entries, graph, state, changes, rebuilt, budget,
+            list(focus), instruction, selection, list(diagnostics),
+        )  # fmt: skip
 
     # -- the graph and the stable ranking --------------------------------------------------
 
@@ -201,7 +219,7 @@ class SnapshotBuilder:
     # -- the prefix ----------------------------------------------------------------------------
 
     def _text(self, path: str) -> str:
-        return self._index.text(path) or ""
+        return self._source.text(path) or ""
 
     def _loader(self, path: str) -> Callable[[], str]:
         return lambda: self._text(path)

@@ -56,7 +56,7 @@ def test_a_change_that_overlaps_an_earlier_one_is_left_out_and_fails() -> None:
 
 
 class _Worker:
-    def refresh(self, paths: list[str]) -> None:
+    def refresh(self, paths: list[str], before: dict[str, str] | None = None) -> None:
         self.refreshed = paths
 
 

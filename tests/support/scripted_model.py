@@ -249,6 +249,7 @@ class ScriptedModel:
         stream_usage: bool = True,
         tools_need_tool_choice: bool = False,
         html_escape: bool = False,
+        models_gate: threading.Event | None = None,
     ) -> None:
         self._rules: list[Rule] = [dict(rule) for rule in rules]
         self._served: list[int] = [0] * len(self._rules)
@@ -259,6 +260,9 @@ class ScriptedModel:
         self.stream_usage = stream_usage
         self.tools_need_tool_choice = tools_need_tool_choice
         self.html_escape = html_escape
+        # GET /v1/models waits for this event (at most 60 s): a test holds a client that is
+        # learning the window, to act in between.
+        self.models_gate = models_gate
         self.model_lists = 0  # GET /v1/models answered
         self._requests: list[RecordedRequest] = []
         self.errors: list[str] = []  # exceptions raised by hooks / callable replies
@@ -403,6 +407,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") in ("/v1/models", "/models"):
+            if self.scripted.models_gate is not None:
+                self.scripted.models_gate.wait(60)
             self.scripted.model_lists += 1
             data: list[dict[str, Any]] = [
                 {"id": m, "object": "model", "owned_by": "scripted"} for m in MODEL_IDS
