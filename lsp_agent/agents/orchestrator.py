@@ -91,9 +91,12 @@ async def run_task(
     transcript_dir: Path | None = None,
     texts: Mapping[str, str] | None = None,
     task_id: str | None = None,
+    environment: Path | None = None,
 ) -> TaskResult:
     """Run one task to a result. ``texts`` (frozen open buffers) take precedence over the index;
-    ``transcript_dir`` defaults to the workspace cache's ``transcripts/``."""
+    ``transcript_dir`` defaults to the workspace cache's ``transcripts/``. ``environment`` is
+    the workspace whose ``.venv`` verification uses when the index is over a goal run's
+    worktree of it (default: the index's root)."""
     task_id = task_id or new_task_id()
     path = (transcript_dir or transcripts_dir(Path(index.root))) / f"{task_id}.jsonl"
     learn_window = getattr(client, "learn_window", None)
@@ -135,11 +138,13 @@ async def run_task(
     transcript.event("task", id=task_id, spec=spec.to_json(), prefix_hash=snapshot.prefix_hash)
     title = title_for(spec.instruction, spec.title)
     verification: TaskVerification | None = None
-    checks, check_notes = resolve_checks(Path(index.root), settings)
+    checks, check_notes = resolve_checks(Path(index.root), settings, environment=environment)
     try:
         async with asyncio.timeout(settings.budgets.max_seconds):
             if checks:  # the baseline runs while the researcher works
-                verification = TaskVerification.start(Path(index.root), settings, texts, checks)
+                verification = TaskVerification.start(
+                    Path(index.root), settings, texts, checks, environment=environment
+                )
                 ctx.research_extra = [run_check_tool(verification, ctx.workspace)]
             # Redact the shared prefix once, off the loop (~100 ms for 4 MB the first time in
             # this process; a cache hit after): every agent's request then finds it cached.

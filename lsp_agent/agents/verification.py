@@ -36,14 +36,22 @@ log = logging.getLogger(__name__)
 Emit = Callable[..., None]
 
 
-def resolve_checks(root: Path, settings: Settings) -> tuple[list[Check], list[str]]:
+def resolve_checks(
+    root: Path, settings: Settings, *, environment: Path | None = None
+) -> tuple[list[Check], list[str]]:
     """The checks a task on ``root`` runs, and notes (what was detected, skipped or refused).
-    One decision for the worker, the dry run and ``lspAgent/context``."""
+    One decision for the worker, the dry run, ``lspAgent/context`` and goal steps (whose
+    ``environment`` is the workspace: their worktree has no ``.venv``)."""
     if not settings.verify.enabled:
         return [], ["verification is disabled (verify.enabled = false)"]
     if settings.verify.commands:
         return configured_checks(settings.verify.commands)
-    return detect_checks(root)
+    return detect_checks(root, environment=environment)
+
+
+def verify_limits(settings: Settings) -> Limits:
+    """The sandbox limits of every check a task or goal step runs."""
+    return Limits(wall_seconds=settings.verify.timeout, output_bytes=settings.verify.max_output)
 
 
 @dataclass
@@ -66,19 +74,21 @@ class TaskVerification:
         notes: Sequence[str] = (),
         *,
         scratch_parent: Path | None = None,
+        environment: Path | None = None,
     ) -> TaskVerification:
-        """Start the baseline of ``checks`` (from ``resolve_checks``) in a thread."""
-        cache = workspace_cache_dir(root) / "verify"
+        """Start the baseline of ``checks`` (from ``resolve_checks``) in a thread. With an
+        ``environment`` (a goal step: ``root`` is a worktree of it) the checks see the tree at
+        the environment's path, with its ``.venv`` bound read-only, as a task there would."""
+        cache = workspace_cache_dir(environment or root) / "verify"
         verifier = Verifier(
             root,
             checks,
-            limits=Limits(
-                wall_seconds=settings.verify.timeout, output_bytes=settings.verify.max_output
-            ),
+            limits=verify_limits(settings),
             sandbox=settings.verify.sandbox,
             texts=dict(texts or {}),
             scratch_parent=scratch_parent or cache / "scratch",
             cache_dir=cache,
+            workspace=environment,
         )
         job = cls(verifier, settings.verify.rounds, list(notes))
         job._baseline = asyncio.create_task(job._prepare())
@@ -212,6 +222,18 @@ _SELECTOR = re.compile(r"^[A-Za-z0-9_./-]+(::[A-Za-z0-9_.\[\]\-,=]+)*$")
 RUN_CHECK_OUTPUT = 6_000
 
 
+def check_selectors(check: Check, tests: Sequence[str], resolve: Callable[[str], Any]) -> None:
+    """The one rule for test selectors a model passes to a check (the researcher's run_check,
+    a goal step's acceptance check): node ids only — no options, no shell — on a check that
+    takes them, each path inside the workspace (``resolve`` raises ``ToolError`` otherwise)."""
+    if tests and not check.selectable:
+        raise ToolError(f"{check.name} takes no test selectors; run it without 'tests'")
+    for test in tests:
+        if not _SELECTOR.match(test) or test.startswith("-"):
+            raise ToolError(f"{test!r} is not a test id (path or path::name)")
+        resolve(test.split("::", 1)[0])  # inside the workspace, not secret or ignored
+
+
 def run_check_tool(verification: TaskVerification, ws: Workspace) -> Tool:
     """The researcher's sandboxed check runner: only configured or detected checks, arguments
     only test selectors (node ids inside the workspace), on the tree as the task read it."""
@@ -225,12 +247,7 @@ def run_check_tool(verification: TaskVerification, ws: Workspace) -> Tool:
         tests = args.get("tests") or []
         if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
             raise ToolError("tests must be a list of test ids")
-        if tests and not check.selectable:
-            raise ToolError(f"{name} takes no test selectors; run it without 'tests'")
-        for test in tests:
-            if not _SELECTOR.match(test) or test.startswith("-"):
-                raise ToolError(f"{test!r} is not a test id (path or path::name)")
-            ws.resolve(test.split("::", 1)[0])  # inside the workspace, not secret or ignored
+        check_selectors(check, tests, ws.resolve)
         if verification.verifier.sandbox != "none":
             try:
                 require_bwrap()

@@ -67,10 +67,13 @@ def validate_steps(
     *,
     done: Iterable[str] = (),
     resolve: Callable[[str], str] = lambda p: p,
+    accept: Callable[[Acceptance], object] | None = None,
 ) -> list[Step]:
     """Clean the planner's ``steps`` argument. ``done`` are keys of steps already finished
     (a revision may depend on them, never reuse them); ``resolve`` normalises a path inside
-    the workspace and raises ``ValueError`` (or a ToolError) for one outside it."""
+    the workspace and raises ``ValueError`` (or a ToolError) for one outside it; ``accept``
+    raises ``ValueError`` for an acceptance check that cannot run here
+    (``acceptance.resolve_acceptance``)."""
     if not isinstance(raw, list) or not raw:
         raise PlanError("steps must be a non-empty list of step objects")
     if len(raw) > MAX_STEPS:
@@ -106,6 +109,12 @@ def validate_steps(
         for dep in depends:
             if dep not in seen and dep not in finished:
                 raise PlanError(f"step {key} depends on {dep!r}, which is not an earlier step")
+        acceptance = _acceptance(key, item.get("acceptance"))
+        if accept is not None:
+            try:
+                accept(acceptance)
+            except ValueError as exc:
+                raise PlanError(f"step {key}: acceptance: {exc}") from None
         steps.append(
             Step(
                 key=key,
@@ -113,7 +122,7 @@ def validate_steps(
                 instructions=instructions.strip(),
                 files=tuple(dict.fromkeys(clean_files)),
                 depends_on=tuple(dict.fromkeys(depends)),
-                acceptance=_acceptance(key, item.get("acceptance")),
+                acceptance=acceptance,
             )
         )
         seen.append(key)

@@ -9,7 +9,7 @@ back to the planner as a tool error.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,8 +21,10 @@ from lsp_agent.agents.roles import base_messages, task_message
 from lsp_agent.agents.tools import Tool, Workspace, research_tools
 from lsp_agent.agents.transcript import Transcript, environment_secrets
 from lsp_agent.config import Settings
+from lsp_agent.goals.acceptance import planner_note, resolve_acceptance
 from lsp_agent.goals.plan import ACCEPTANCE_KINDS, PlanError, Step, validate_steps
 from lsp_agent.redact import Redactor
+from lsp_agent.verify.checks import Check
 
 ROLE = "planner"
 
@@ -39,7 +41,7 @@ class PlannerReply:
     usage: Any  # agents.usage.Usage
 
 
-def submit_goal_plan_tool(ws: Workspace, done: Iterable[str]) -> Tool:
+def submit_goal_plan_tool(ws: Workspace, done: Iterable[str], checks: Sequence[Check] = ()) -> Tool:
     finished = list(done)
 
     def resolve(path: str) -> str:
@@ -53,7 +55,12 @@ def submit_goal_plan_tool(ws: Workspace, done: Iterable[str]) -> Tool:
         if not isinstance(notes, str):
             raise ToolError("notes must be a string")
         try:
-            steps = validate_steps(args.get("steps"), done=finished, resolve=resolve)
+            steps = validate_steps(
+                args.get("steps"),
+                done=finished,
+                resolve=resolve,
+                accept=lambda acceptance: resolve_acceptance(acceptance, checks, resolve),
+            )
         except PlanError as exc:
             raise ToolError(str(exc)) from None
         raise Submitted({"steps": steps, "notes": notes.strip()})
@@ -101,16 +108,19 @@ async def plan_goal(
     ledger_text: str = "",
     failure: dict[str, str] | None = None,
     done: Iterable[str] = (),
+    checks: Sequence[Check] = (),
+    check_notes: Sequence[str] = (),
 ) -> PlannerReply:
     """One planner conversation. ``failure`` ({"key", "title", "error"}) makes it a revision:
-    the answer then replaces the steps not yet done."""
+    the answer then replaces the steps not yet done. ``checks`` are the project's checks an
+    acceptance may run (``resolve_checks``); the planner is told which."""
     provider = getattr(client, "provider", None)
     secrets = [*environment_secrets(), getattr(provider, "api_key", "") or ""]
     transcript = Transcript(transcript_path, secrets=secrets)
     redactor = Redactor(secrets)
     budget = Budget.for_settings(settings)
     ws = Workspace(index, None, redactor=redactor)
-    extra = [ledger_text]
+    extra = [planner_note(checks, check_notes), ledger_text]
     if failure is not None:
         extra.append(Template(_prompt("revise")).safe_substitute(failure))
     text = task_message(_prompt(ROLE).strip(), "Goal: " + goal.strip(), snapshot.tail, *extra)
@@ -122,7 +132,7 @@ async def plan_goal(
         messages=messages,
         budget=budget,
         transcript=transcript,
-        tools=[*research_tools(ws), submit_goal_plan_tool(ws, done)],
+        tools=[*research_tools(ws), submit_goal_plan_tool(ws, done, checks)],
         redactor=redactor,
     )
     transcript.event("planner", goal=goal, revision=failure is not None)

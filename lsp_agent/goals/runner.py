@@ -19,7 +19,7 @@ from typing import Any
 
 from lsp_agent.agents.loop import LimitsExceeded, LoopDetected
 from lsp_agent.agents.usage import ModelError
-from lsp_agent.agents.verification import summary_line
+from lsp_agent.agents.verification import resolve_checks, summary_line
 from lsp_agent.config import Settings
 from lsp_agent.goals import git
 from lsp_agent.goals.budget import Pricing, RunBudget, add_usage, exhausted, step_limits
@@ -271,6 +271,7 @@ class GoalRun:
             runner=self.runner,
             snapshot_budget=self.snapshot_budget,
             transcript_dir=self.dir / "transcripts",
+            workspace=Path(self.ledger.root),
             limits_bound=bound,
         )
 
@@ -391,6 +392,9 @@ class GoalRun:
             snapshot = await asyncio.to_thread(
                 self.tree.builder.build, budget=self.snapshot_budget, instruction=ledger.goal
             )
+            checks, check_notes = resolve_checks(
+                self.tree.root, self.settings, environment=Path(ledger.root)
+            )
             try:
                 reply = await plan_goal(
                     goal=ledger.goal,
@@ -402,6 +406,8 @@ class GoalRun:
                     ledger_text=ledger.to_text() if failure else "",
                     failure=failure,
                     done=ledger.done_keys,
+                    checks=checks,
+                    check_notes=check_notes,
                 )
             except ModelError as exc:
                 if exc.kind in OUTAGE_KINDS:
@@ -446,9 +452,13 @@ def step_verification(result: dict[str, Any], step: Step) -> dict[str, Any]:
     the ledger; the reviewer's approval when no check ran."""
     record = dict(result.get("verification") or {})
     line = summary_line(record) if record.get("state") else ""
-    if not line:
+    accepted = record.get("acceptance_run") or {}
+    if not line and not accepted.get("ran"):
         approved = result.get("state") == "succeeded"
         line = "no checks ran; " + ("the reviewer approved" if approved else "no changes needed")
+    if accepted.get("ran"):
+        seconds = accepted.get("duration_s", 0)
+        line = f"{line} Acceptance check passed: {accepted['command']} ({seconds:.1f} s).".strip()
     record["result"] = line
     record["acceptance"] = step.acceptance.to_text()
     return record

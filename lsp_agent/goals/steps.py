@@ -21,6 +21,7 @@ from lsp_agent.agents.orchestrator import TaskSpec, run_task
 from lsp_agent.batch.apply import APPLIED, apply_changes
 from lsp_agent.config import Settings
 from lsp_agent.goals import git
+from lsp_agent.goals.acceptance import RUNS, AcceptanceRun
 from lsp_agent.goals.plan import Step
 from lsp_agent.tasks.model import Task, TaskState
 from lsp_agent.tasks.runner import TaskRunner
@@ -100,10 +101,15 @@ async def run_step(
     runner: TaskRunner,
     snapshot_budget: int,
     transcript_dir: Path,
+    workspace: Path | None = None,
     limits_bound: bool = False,
     on_commit: Callable[[Attempt], None] | None = None,
 ) -> Attempt:
+    """Run ``step`` as a task on ``tree``, check its acceptance, commit it. ``workspace`` is the
+    folder the tree is a worktree of: verification sees the tree at its path and uses its
+    ``.venv`` (read-only), which the worktree lacks (it is gitignored)."""
     started = time.monotonic()
+    environment = workspace or tree.root
     base = await asyncio.to_thread(git.head, tree.top)
     spec = TaskSpec(
         instruction=step_instruction(step),
@@ -116,7 +122,7 @@ async def run_step(
 
     async def work(report: Callable[[Any], None]) -> Any:
         snapshot = await asyncio.to_thread(tree.snapshot, snapshot_budget, step)
-        return await run_task(
+        result = await run_task(
             spec,
             index=tree.index,
             snapshot=snapshot,
@@ -125,7 +131,11 @@ async def run_step(
             progress=report,
             transcript_dir=transcript_dir,
             task_id=task.id,
+            environment=environment,
         )
+        if result.state in DONE_STATES and step.acceptance.kind in RUNS:
+            await _accept(step, tree, environment, result, settings, report)
+        return result
 
     finished = await runner.start(task, work)
     attempt = Attempt(step, finished, tree, base, limits_bound=limits_bound)
@@ -141,6 +151,48 @@ async def run_step(
     if attempt.commit and on_commit is not None:
         on_commit(attempt)
     return attempt
+
+
+async def _accept(
+    step: Step,
+    tree: StepTree,
+    environment: Path,
+    result: Any,
+    settings: Settings,
+    report: Callable[[Any], None],
+) -> None:
+    """Run the step's acceptance check on its result; a failure makes the task ``unverified``
+    (its changes kept, nothing committed) with the check's output as the error."""
+    from lsp_agent.agents.records import ProgressEvent
+    from lsp_agent.agents.verification import resolve_checks
+    from lsp_agent.config import workspace_cache_dir
+
+    checks, _ = resolve_checks(tree.root, settings, environment=environment)
+    job = AcceptanceRun(
+        step.acceptance,
+        tree.root,
+        environment,
+        {c.path: c.new_text for c in result.changes},
+        settings,
+        checks,
+        workspace_cache_dir(environment) / "verify" / "scratch",
+    )
+    report(ProgressEvent("verifying", f"acceptance check: {step.acceptance.to_text()}", 0, 1))
+    try:
+        outcome = await asyncio.to_thread(job.run)
+    except asyncio.CancelledError:
+        job.cancel.set()  # the thread's sandboxed command stops; the thread then ends
+        raise
+    verification = dict(result.verification or {})
+    verification["acceptance_run"] = outcome.record
+    result.verification = verification
+    if not outcome.passed:
+        result.state, result.error = "unverified", outcome.error
+    report(
+        ProgressEvent(
+            "verifying", "acceptance check " + ("passed" if outcome.passed else "failed"), 1, 1
+        )
+    )
 
 
 def _write_and_commit(attempt: Attempt, run_id: str) -> str:

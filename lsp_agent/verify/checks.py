@@ -66,9 +66,12 @@ class Toolchain:
         return self.tool("python") or shutil.which("python3")
 
 
-def detect_checks(root: Path) -> tuple[list[Check], list[str]]:
-    """The checks a project declares by its layout and config, and notes on what was skipped."""
-    tools = Toolchain.of(root)
+def detect_checks(root: Path, *, environment: Path | None = None) -> tuple[list[Check], list[str]]:
+    """The checks a project declares by its layout and config, and notes on what was skipped.
+    ``environment`` is the folder whose ``.venv``/``node_modules`` the tools come from (default
+    ``root``): a goal run's worktree has the project's files but not its gitignored
+    environment, which stays in the workspace."""
+    tools = Toolchain.of(environment or root)
     checks: list[Check] = []
     notes: list[str] = []
     pyproject = _toml(root / "pyproject.toml")
@@ -94,7 +97,7 @@ def detect_checks(root: Path) -> tuple[list[Check], list[str]]:
             checks.append(Check("ruff", argv, "lint", "ruff"))
         else:
             notes.append("ruff is configured but not installed (.venv or PATH)")
-    checks += _detect_node(root, notes)
+    checks += _detect_node(root, environment or root, notes)
     if (root / "go.mod").exists() and shutil.which("go"):
         env = {"GOFLAGS": "-mod=mod", "GOCACHE": "/tmp/go-cache", "GOPROXY": "off"}
         checks.append(Check("go test", ("go", "test", "./..."), "test", env=env))
@@ -103,9 +106,9 @@ def detect_checks(root: Path) -> tuple[list[Check], list[str]]:
     return checks, notes
 
 
-def _detect_node(root: Path, notes: list[str]) -> list[Check]:
+def _detect_node(root: Path, environment: Path, notes: list[str]) -> list[Check]:
     out: list[Check] = []
-    bin_dir = root / "node_modules" / ".bin"
+    bin_dir = environment / "node_modules" / ".bin"
     configs = ("eslint.config.js", "eslint.config.mjs", "eslint.config.cjs", ".eslintrc.json")
     if any((root / name).exists() for name in (*configs, ".eslintrc.js", ".eslintrc.cjs")):
         if (bin_dir / "eslint").exists():

@@ -126,6 +126,9 @@ class Verifier:
     scratch_parent: Path | None = None
     cache_dir: Path | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Where the checks see the tree, and whose .venv/node_modules they use (read-only): the
+    # workspace a goal run's worktree stands for. None = root itself.
+    workspace: Path | None = None
     rounds: list[Round] = field(default_factory=list)
     _tree: ScratchTree | None = None
     _baseline: list[CheckRun] | None = None
@@ -150,7 +153,7 @@ class Verifier:
         outcome = run_sandboxed(
             [*check.argv, *extra],
             tree=tree.path,
-            workspace=self.root,
+            workspace=self.workspace or self.root,
             limits=self.limits,
             env=dict(check.env) or None,
             sandbox=self.sandbox,
