@@ -14,12 +14,12 @@ from typing import Any
 from lsprotocol import converters, types
 from pygls.lsp.server import LanguageServer
 
+from lsp_agent.handlers.command_names import RUN_TASK
 from lsp_agent.handlers.presets import FIX, REFACTORS
 from lsp_agent.handlers.session import Session
 
 log = logging.getLogger(__name__)
 
-RUN_TASK = "lspAgent.runTask"
 SOURCE_KIND = "source.lspAgent"
 KINDS = [types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite, SOURCE_KIND]
 

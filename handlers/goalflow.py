@@ -21,9 +21,9 @@ from pygls.lsp.server import LanguageServer
 
 from lsp_agent.config import ConfigError
 from lsp_agent.handlers.apply_edit import apply_result
-from lsp_agent.handlers.progress import WorkProgress
 from lsp_agent.handlers.session import Root, Session
 from lsp_agent.handlers.taskflow import release_client
+from lsp_agent.handlers.work_progress import WorkProgress
 from lsp_agent.tasks.model import Task, TaskState
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import Any
 
 from lsprotocol import types
 
-from lsp_agent.handlers.progress import WorkProgress
 from lsp_agent.handlers.session import Root, Session
+from lsp_agent.handlers.work_progress import WorkProgress
 
 log = logging.getLogger(__name__)
 

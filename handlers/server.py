@@ -16,9 +16,9 @@ from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol, lsp_method
 from lsp_agent import __version__
 from lsp_agent.handlers import (
     code_actions,
-    commands,
     configuration,
     document_sync,
+    execute_command,
     folders,
     goalflow,
     lifecycle,
@@ -116,7 +116,7 @@ def build_server() -> tuple[LanguageServer, Session]:
         configuration,
         document_sync,
         code_actions,
-        commands,
+        execute_command,
         goalflow,
         requests,
     )

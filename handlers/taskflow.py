@@ -16,15 +16,16 @@ from lsprotocol import types
 
 from lsp_agent.handlers.apply_edit import apply_result
 from lsp_agent.handlers.presets import PRESETS
-from lsp_agent.handlers.progress import WorkProgress
 from lsp_agent.handlers.session import FrozenDocuments, Root, Session
+from lsp_agent.handlers.work_progress import WorkProgress
 from lsp_agent.tasks.model import Task, TaskState
+from lsp_agent.tasks.titles import task_title
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TaskRequest:
+class RunTaskArgs:
     """The validated ``lspAgent.runTask`` argument object."""
 
     root: Root  # the workspace folder containing uri; the task runs and edits there only
@@ -74,22 +75,12 @@ def _lines_of(root: Root, frozen: FrozenDocuments, path: str) -> list[str]:
     return text.splitlines()
 
 
-def _title(request: TaskRequest, instruction: str) -> str:
-    if request.preset == "fix" and request.diagnostics:
-        first = str(request.diagnostics[0].get("message", "")).strip().splitlines()
-        return f"Fix: {first[0] if first else 'diagnostic'} ({request.path})"
-    if request.preset in PRESETS:
-        return f"{PRESETS[request.preset].title}: {request.path}"
-    short = " ".join(instruction.split())
-    return f"{short[:60]}{'…' if len(short) > 60 else ''} ({request.path})"
-
-
 class StaleRequest(Exception):
     """The request's range was computed against a version of the document that can no longer
     be mapped onto the current one (the user edited those lines meanwhile)."""
 
 
-def current_range(request: TaskRequest) -> types.Range | None:
+def current_range(request: RunTaskArgs) -> types.Range | None:
     """The request's range on the document as it is now. The client computed it against
     ``request.version``; the user may have typed since (while an instruction prompt was open).
     Lines moved by edits elsewhere are moved with them; edited lines raise StaleRequest."""
@@ -118,7 +109,7 @@ def current_range(request: TaskRequest) -> types.Range | None:
     )
 
 
-def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Task[Any]]:
+def start_task(session: Session, request: RunTaskArgs) -> tuple[Task, asyncio.Task[Any]]:
     """Queue the task; returns it and the handle that finishes after the edit was applied.
 
     Raises ConfigError (no model configured) or StaleRequest before anything is queued.
@@ -152,7 +143,12 @@ def start_task(session: Session, request: TaskRequest) -> tuple[Task, asyncio.Ta
         selection=selection,
         diagnostics=request.diagnostics,
         preset=request.preset,
-        title=_title(request, instruction),
+        title=task_title(
+            [request.path],
+            instruction=instruction,
+            preset_title=PRESETS[request.preset].title if request.preset in PRESETS else "",
+            diagnostics=request.diagnostics if request.preset == "fix" else (),
+        ),
     )
     journal_spec = {
         **spec.to_json(),

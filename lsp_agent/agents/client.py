@@ -296,13 +296,21 @@ class OpenAIChatClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, env: Mapping[str, str] | None = None, **kwargs: Any
+        cls,
+        settings: Settings,
+        env: Mapping[str, str] | None = None,
+        *,
+        provider: ProviderConfig | None = None,
+        **kwargs: Any,
     ) -> OpenAIChatClient:
+        """The one way the server, the batch command and goal runs build their client: the
+        provider from ``settings`` (or the one the caller already resolved, to report its
+        errors first), concurrency, timeout and retries from ``settings.model``."""
         model = settings.model
         kwargs.setdefault("concurrency", model.concurrency)
         kwargs.setdefault("timeout", model.timeout_s)
         kwargs.setdefault("max_retries", model.max_retries)
-        return cls(resolve_provider(settings, env), **kwargs)
+        return cls(provider or resolve_provider(settings, env), **kwargs)
 
     def __repr__(self) -> str:
         return f"OpenAIChatClient({self.provider!r})"

@@ -39,7 +39,7 @@ from lsp_agent.agents.roles import (
     research,
     task_message,
 )
-from lsp_agent.agents.synthesizer import MergeConflict, MergedFile, merge, summary_for, title_for
+from lsp_agent.agents.synthesizer import MergeConflict, MergedFile, merge, summary_for
 from lsp_agent.agents.tools import Workspace
 from lsp_agent.agents.transcript import Transcript, environment_secrets
 from lsp_agent.agents.usage import ModelError, Usage
@@ -53,6 +53,7 @@ from lsp_agent.config import Settings, workspace_cache_dir
 from lsp_agent.edits import text_edits, unified_diff
 from lsp_agent.redact import Redactor, scrub
 from lsp_agent.tasks.model import new_task_id
+from lsp_agent.tasks.titles import task_title
 
 if TYPE_CHECKING:
     from lsp_agent.agents.client import ModelClient
@@ -136,7 +137,7 @@ async def run_task(
                 log.exception("progress callback failed")
 
     transcript.event("task", id=task_id, spec=spec.to_json(), prefix_hash=snapshot.prefix_hash)
-    title = title_for(spec.instruction, spec.title)
+    title = task_title(instruction=spec.instruction, given=spec.title)
     verification: TaskVerification | None = None
     checks, check_notes = resolve_checks(Path(index.root), settings, environment=environment)
     try:

@@ -1,4 +1,4 @@
-"""The synthesizer: merges the coders' per-file results into one edit set, and names the change.
+"""The synthesizer: merges the coders' per-file results into one edit set, and sums it up.
 
 Deterministic code. Two coders that touched the same file (a plan may name a file twice) are
 merged by re-applying the later coder's blocks, in order, on the earlier result; if that does
@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from lsp_agent.agents.coder import CoderResult
 from lsp_agent.agents.roles import Plan
 from lsp_agent.edits import ApplyError, EditBlock, apply_blocks, rebase
-
-TITLE_CHARS = 72
 
 
 class MergeConflict(Exception):
@@ -59,13 +57,6 @@ def merge(results: Sequence[CoderResult]) -> list[MergedFile]:
             current.text = rebased
         current.blocks.extend(result.blocks)
     return [m for m in merged.values() if m.text != m.original]
-
-
-def title_for(instruction: str, given: str = "") -> str:
-    if given.strip():
-        return given.strip()
-    first = next((line.strip() for line in instruction.splitlines() if line.strip()), "change")
-    return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
 
 
 def summary_for(plan: Plan, files: Sequence[MergedFile]) -> str:

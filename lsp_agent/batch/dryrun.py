@@ -84,14 +84,14 @@ def _manifest_summary(manifest: Any) -> dict[str, Any]:
 
 def dry_run(prep: Prepared, out: TextIO) -> int:
     from lsp_agent.agents import sizing
-    from lsp_agent.batch.worker import BatchWorker
+    from lsp_agent.batch.taskflow import BatchTaskFlow
 
     options = prep.options
     if options.task is not None and not 1 <= options.task <= len(prep.tasks):
         raise UsageError(f"--task {options.task}: the plan has tasks 1 to {len(prep.tasks)}")
     model_line, model_name, model_json, provider = _model_line(prep)
     # No prefix persistence: a dry run must leave no state behind.
-    worker = BatchWorker(
+    flow = BatchTaskFlow(
         prep.index,
         prep.settings,
         model_name=model_name,
@@ -101,7 +101,7 @@ def dry_run(prep: Prepared, out: TextIO) -> int:
     rows = []
     snapshots = []
     for planned in prep.tasks:
-        plan, snapshot = worker.plan(planned)
+        plan, snapshot = flow.plan(planned)
         rows.append((planned, plan))
         snapshots.append(snapshot)
     plans = [plan for _, plan in rows]
@@ -134,7 +134,7 @@ def dry_run(prep: Prepared, out: TextIO) -> int:
             "instruction": options.instruction,
             "root": str(prep.root),
             "model": model_json,
-            "budget": worker.budget,
+            "budget": flow.budget,
             "window": window,
             "jobs": prep.jobs,
             "files": files,
@@ -172,7 +172,7 @@ def dry_run(prep: Prepared, out: TextIO) -> int:
     w(f"workspace root {prep.root} ({prep.root_reason})\n")
     w(f"dry run: {options.kind} {options.instruction!r}\n")
     w(f"model: {model_line}\n")
-    w(f"context budget: {worker.budget:,} tokens of a {window:,}-token window; jobs: {prep.jobs}\n")
+    w(f"context budget: {flow.budget:,} tokens of a {window:,}-token window; jobs: {prep.jobs}\n")
     w(f"files: {len(files)}; tasks: {len(rows)} (split: {options.split})\n")
     w("verification (run in the sandbox after the coders, baseline first):\n")
     for line in describe_checks(checks, check_notes):

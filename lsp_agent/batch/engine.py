@@ -146,7 +146,7 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
     """Run the planned tasks with one shared model client; print the diff or JSON."""
     from lsp_agent.agents.client import OpenAIChatClient
     from lsp_agent.agents.orchestrator import transcripts_dir
-    from lsp_agent.batch.worker import BatchWorker
+    from lsp_agent.batch.taskflow import BatchTaskFlow
 
     options = prep.options
     provider = prep.provider
@@ -164,14 +164,8 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
         run = journal.start_run(
             fingerprint, {"command": options.kind, "instruction": options.instruction}
         )
-    model = prep.settings.model
-    client = OpenAIChatClient(
-        provider,
-        concurrency=model.concurrency,
-        timeout=model.timeout_s,
-        max_retries=model.max_retries,
-    )
-    worker = BatchWorker(
+    client = OpenAIChatClient.from_settings(prep.settings, provider=provider)
+    flow = BatchTaskFlow(
         prep.index,
         prep.settings,
         model_name=provider.model_for("coder") or None,
@@ -193,14 +187,14 @@ async def execute(prep: Prepared, out: TextIO, err: TextIO) -> int:
                     if prior is not None:  # the same row: the journal keeps one per task
                         task.id, task.created_at = prior.id, prior.created_at
                     finished = await runner.start(
-                        task, lambda report: worker.run(planned, task.id, report)
+                        task, lambda report: flow.run(planned, task.id, report)
                     )
                     outcome = TaskOutcome(finished)
                 if options.apply and should_apply(outcome.task.state, options.apply_unverified):
                     # File I/O and re-indexing the written files: off the loop, so running
                     # tasks keep streaming.
                     await asyncio.to_thread(
-                        _apply, prep.root, outcome, journal, worker, progress, files
+                        _apply, prep.root, outcome, journal, flow, progress, files
                     )
                 return outcome
 
@@ -239,7 +233,7 @@ def _apply(
     root: Path,
     outcome: TaskOutcome,
     journal: TaskJournal,
-    worker: Any,
+    flow: Any,
     progress: BatchProgress,
     files: RunFiles,
 ) -> None:
@@ -263,7 +257,7 @@ def _apply(
             for c in settled
             if str(c["path"]) in written and not c.get("created")
         }
-        worker.refresh(written, replaced)
+        flow.refresh(written, replaced)
     if all(a.status == APPLIED for a in outcome.apply):
         task.state = TaskState.APPLIED
         task.message = f"applied to {len(written)} file(s)"

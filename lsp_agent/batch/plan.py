@@ -16,6 +16,7 @@ from lsp_agent.batch.clusters import split_files, task_key
 from lsp_agent.batch.diagnostics import Diagnostic, render_diagnostic
 from lsp_agent.batch.errors import UsageError
 from lsp_agent.batch.options import BatchOptions
+from lsp_agent.tasks.titles import task_title
 
 FIX_INSTRUCTION = (
     "Fix the listed diagnostics. Change only what the fixes need; keep behaviour and style."
@@ -49,11 +50,6 @@ class PlannedTask:
         }
 
 
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 EMPTY_SNIFF_BYTES = 4096  # a whitespace-only file is empty too; larger ones are never
 
 
@@ -77,12 +73,11 @@ def plan_refactor(
     groups = split_files(files, entries, mode=options.split, max_size=options.max_cluster)
     tasks = []
     for group in groups:
-        more = f" (+{len(group) - 1})" if len(group) > 1 else ""
         tasks.append(
             PlannedTask(
                 key=task_key(group),
                 files=group,
-                title=f"{_short(options.instruction)}: {group[0]}{more}",
+                title=task_title(group, instruction=options.instruction),
                 instruction=options.instruction,
                 kind="refactor",
             )
@@ -109,12 +104,11 @@ def plan_fix(
         if path not in entries:
             warnings.append(f"{path}: has diagnostics but is not in the index; skipped")
             continue
-        count = len(items)
         tasks.append(
             PlannedTask(
                 key=path,
                 files=[path],
-                title=f"Fix {count} diagnostic{'s' * (count != 1)} in {path}",
+                title=task_title([path], diagnostics=items),
                 instruction=f"{FIX_INSTRUCTION} {options.instruction}".strip(),
                 kind="fix",
                 diagnostics=list(items),

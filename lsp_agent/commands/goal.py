@@ -146,13 +146,7 @@ async def _run(root: Path, args: argparse.Namespace) -> int:
             ledger = new_ledger(root, goal, _budget(args) or RunBudget())
             store.create(ledger)
             print(f"lsp-agent goal: run {ledger.run_id} on {ledger.branch}", file=sys.stderr)
-        model = settings.model
-        client = OpenAIChatClient(
-            provider,
-            concurrency=model.concurrency,
-            timeout=model.timeout_s,
-            max_retries=model.max_retries,
-        )
+        client = OpenAIChatClient.from_settings(settings, provider=provider)
         try:
             ledger = await execute(
                 ledger,

@@ -138,5 +138,5 @@ def test_fix_reads_lsp_diagnostics_from_stdin(
     assert run.code == 0, run.err
     plan = json.loads(run.out)
     assert [t["files"] for t in plan["tasks"]] == [["web/app.js"]]
-    assert plan["tasks"][0]["title"] == "Fix 1 diagnostic in web/app.js"
+    assert plan["tasks"][0]["title"] == 'Fix "Unexpected template" in web/app.js'
     assert model.requests == []

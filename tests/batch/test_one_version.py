@@ -1,6 +1,6 @@
 """One version per batch task: another task's --apply rewrites a file while this task runs; this
 task's tools keep answering from the version its snapshot showed (context/view.TaskView pinned
-by BatchWorker.refresh), and its snapshot is sized by the window the model's server reports."""
+by BatchTaskFlow.refresh), and its snapshot is sized by the window the model's server reports."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from lsp_agent.agents import sizing
 from lsp_agent.batch.plan import PlannedTask
-from lsp_agent.batch.worker import BatchWorker
+from lsp_agent.batch.taskflow import BatchTaskFlow
 from lsp_agent.config import Settings
 from tests.agents.test_orchestrator import make_client, make_workspace
 from tests.support.scripted_model import ScriptedModel
@@ -27,7 +27,7 @@ CALLS = [
 
 def test_a_file_rewritten_by_another_task_stays_at_this_tasks_version(tmp_path: Path) -> None:
     index = make_workspace(tmp_path / "ws", {"shared.py": OLD, "mine.py": "VALUE = 1\n"})
-    worker: BatchWorker | None = None
+    worker: BatchTaskFlow | None = None
 
     def hook(body: dict[str, Any]) -> dict[str, Any] | None:
         messages = body["messages"]
@@ -43,7 +43,7 @@ def test_a_file_rewritten_by_another_task_stays_at_this_tasks_version(tmp_path: 
     with ScriptedModel(hook=hook, n_ctx=32_768) as model:
         client = make_client(model)
         settings = Settings()
-        worker = BatchWorker(index, settings, model_name="m", client=client, persist_prefix=False)
+        worker = BatchTaskFlow(index, settings, model_name="m", client=client, persist_prefix=False)
         task = PlannedTask("mine.py", ["mine.py"], "t", "Look at shared.", "refactor")
 
         async def run() -> Any:

@@ -18,16 +18,13 @@ from pygls.lsp.server import LanguageServer
 
 from lsp_agent.config import ConfigError
 from lsp_agent.handlers.apply_edit import apply_result
+from lsp_agent.handlers.command_names import APPLY_TASK, CANCEL_TASK, RUN_TASK
 from lsp_agent.handlers.presets import PRESETS
 from lsp_agent.handlers.session import Session
-from lsp_agent.handlers.taskflow import StaleRequest, TaskRequest, start_task
+from lsp_agent.handlers.taskflow import RunTaskArgs, StaleRequest, start_task
 from lsp_agent.tasks.model import TaskState
 
 log = logging.getLogger(__name__)
-
-RUN_TASK = "lspAgent.runTask"
-CANCEL_TASK = "lspAgent.cancelTask"
-APPLY_TASK = "lspAgent.applyTask"
 
 _converter = converters.get_converter()
 
@@ -57,7 +54,7 @@ _UNAVAILABLE = {
 }
 
 
-def parse_run_task(session: Session, args: tuple[Any, ...]) -> TaskRequest:
+def parse_run_task(session: Session, args: tuple[Any, ...]) -> RunTaskArgs:
     obj = _one_object(RUN_TASK, args)
     uri = _field(obj, "uri", str, False)
     try:
@@ -87,7 +84,7 @@ def parse_run_task(session: Session, args: tuple[Any, ...]) -> TaskRequest:
         raise JsonRpcInvalidParams(
             "no instruction: the client should prompt for one and pass it as 'instruction'"
         )
-    return TaskRequest(
+    return RunTaskArgs(
         root=root,
         uri=uri,
         path=path,

@@ -1,4 +1,5 @@
-"""The batch run's view of the worker: build a task's snapshot, run it, plan it for --dry-run.
+"""One batch task from its spec to its result (the batch's counterpart of handlers/taskflow.py):
+build the task's snapshot, run the worker on it, or plan it for --dry-run.
 
 One SnapshotBuilder serves every task of a run: the stable prefix is built once and persisted,
 so each task's first request shares it byte for byte and the provider's prefix cache hits.
@@ -29,7 +30,7 @@ from lsp_agent.config import Settings, workspace_cache_dir
 from lsp_agent.context.view import TaskView
 
 
-class BatchWorker:
+class BatchTaskFlow:
     def __init__(
         self,
         index: Any,
@@ -86,7 +87,7 @@ class BatchWorker:
         self, task: PlannedTask, task_id: str, progress: Callable[[Any], None]
     ) -> TaskResult:
         if self.client is None:
-            raise RuntimeError("BatchWorker.run needs a model client")
+            raise RuntimeError("BatchTaskFlow.run needs a model client")
         # Sized by the window the model's server reports (learned once per client).
         self.budget = await learned_budget(self.settings, self.client, kind=self.kind)
         view = TaskView(self.index)
