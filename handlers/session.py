@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,25 @@ __all__ = ["FrozenDocuments", "OpenDocument", "Root", "Session"]
 
 log = logging.getLogger(__name__)
 
+# Snapshot manifests kept for lspAgent/context {taskId}: one is megabytes of JSON on a large tree
+# (7.3 MB at 32k files), and only recent tasks are asked about. Older tasks answer from the
+# journal (their per-request records) without the manifest.
+KEEP_MANIFESTS = 8
+
+
+class RecentManifests(OrderedDict[str, dict[str, Any]]):
+    """Task id -> snapshot manifest, the newest ``limit`` only."""
+
+    def __init__(self, limit: int = KEEP_MANIFESTS) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, task_id: str, manifest: dict[str, Any]) -> None:
+        super().__setitem__(task_id, manifest)
+        self.move_to_end(task_id)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
 
 @dataclass
 class Session:
@@ -39,8 +59,8 @@ class Session:
     capabilities: types.ClientCapabilities = field(default_factory=types.ClientCapabilities)
     initialization_options: Mapping[str, Any] = field(default_factory=dict)
     initialized: bool = False  # after `initialized`: a folder added now is indexed at once
-    # Manifests of the snapshots tasks were given, for lspAgent/context {taskId}.
-    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Manifests of the snapshots recent tasks were given, for lspAgent/context {taskId}.
+    manifests: RecentManifests = field(default_factory=RecentManifests)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     client_log: logging.Handler | None = None
     worker: WorkerLoop | None = None  # the agent worker's own loop and thread

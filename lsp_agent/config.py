@@ -29,7 +29,12 @@ from typing import Any
 
 import platformdirs
 
-ROLES = ("researcher", "coder", "reviewer", "synthesizer", "debugger")
+ROLES = ("researcher", "coder", "reviewer", "debugger")
+# Roles that were configurable once and are not model roles: still read (a user's config or
+# LSP_AGENT_SYNTHESIZER_MODEL must not break), dropped with a deprecation warning saying why.
+RETIRED_ROLES: Mapping[str, str] = {
+    "synthesizer": "the merge of the coders' edits is code, not a model",
+}
 PROVIDERS = ("deepseek", "moonshot", "openai", "local")
 
 
@@ -291,6 +296,16 @@ def merge_settings(
             put(None, key, value)
     warnings.extend(f"{', '.join(names)} {reason}" for reason, names in refusals.items())
 
+    retired = sorted(set(sections["model"]["role_models"]) & set(RETIRED_ROLES))
+    if retired:
+        role_models = dict(sections["model"]["role_models"])
+        for role in retired:
+            del role_models[role]
+            warnings.append(
+                f"models.{role} (LSP_AGENT_{role.upper()}_MODEL) is deprecated and ignored: "
+                f"{RETIRED_ROLES[role]}; remove it"
+            )
+        sections["model"]["role_models"] = role_models
     candidate = Settings(
         **{name: cls(**sections[name]) for name, cls in _SECTIONS.items()},
         **top,
@@ -319,7 +334,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     for var, (section, key) in _ENV_KEYS.items():
         if env.get(var):
             data.setdefault(section, {})[key] = env[var]
-    for role in ROLES:
+    for role in (*ROLES, *RETIRED_ROLES):  # a retired one is read to be warned about
         var = f"LSP_AGENT_{role.upper()}_MODEL"
         if env.get(var):
             data.setdefault("model", {}).setdefault("role_models", {})[role] = env[var]

@@ -44,6 +44,21 @@ def test_camel_case_nested_and_flat_settings_merge() -> None:
     assert settings.budgets.max_steps == 5
 
 
+def test_the_retired_synthesizer_role_is_read_and_dropped_with_a_deprecation_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings, warnings = merge_settings(
+        Settings(), {"models": {"coder": "c-model", "synthesizer": "s-model"}}
+    )
+    assert settings.model.role_models == {"coder": "c-model"}  # the rest of the config stands
+    [warning] = warnings
+    assert "models.synthesizer" in warning and "deprecated" in warning and "code" in warning
+    monkeypatch.setenv("LSP_AGENT_SYNTHESIZER_MODEL", "s-model")
+    settings, warnings = load_settings(tmp_path)
+    assert "synthesizer" not in settings.model.role_models
+    assert any("LSP_AGENT_SYNTHESIZER_MODEL" in w and "deprecated" in w for w in warnings)
+
+
 def test_invalid_values_fall_back_with_a_warning() -> None:
     settings, warnings = merge_settings(
         Settings(), {"contextBudget": "lots", "confirmEdits": "maybe", "nonsense": 1}

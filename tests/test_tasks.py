@@ -174,6 +174,40 @@ async def test_runner_limits_concurrency_and_maps_failures(tmp_path: Path) -> No
     assert runner.active() == []
 
 
+async def test_runner_holds_live_tasks_and_only_the_newest_finished(tmp_path: Path) -> None:
+    journal = TaskJournal(tmp_path / "tasks.sqlite")
+    runner = TaskRunner(concurrency=2, journal=journal, keep_finished=3)
+    gate = asyncio.Event()
+
+    async def done(progress: Any) -> FakeResult:
+        return FakeResult("succeeded")
+
+    async def held(progress: Any) -> FakeResult:
+        await gate.wait()
+        return FakeResult("succeeded")
+
+    waiting = Task.new({})
+    runner.start(waiting, held)  # started first: the oldest, but live
+    finished = [Task.new({}) for _ in range(10)]
+    for task in finished:
+        await runner.start(task, done)
+    assert list(runner.tasks) == [waiting.id, *(t.id for t in finished[-3:])]
+    # The journal is the record of the ones memory let go.
+    assert all(journal.get(t.id).state is TaskState.SUCCEEDED for t in finished)  # type: ignore[union-attr]
+    gate.set()
+    await runner.wait()
+    assert waiting.id in runner.tasks and len(runner.tasks) == 3
+
+
+def test_server_keeps_the_manifests_of_recent_tasks_only() -> None:
+    from lsp_agent.handlers.session import RecentManifests
+
+    manifests = RecentManifests(limit=2)
+    for task_id in ("t-1", "t-2", "t-3"):
+        manifests[task_id] = {"files": [task_id]}
+    assert list(manifests) == ["t-2", "t-3"] and manifests.get("t-1") is None
+
+
 async def test_cancel_running_and_queued_tasks(tmp_path: Path) -> None:
     journal = TaskJournal(tmp_path / "tasks.sqlite")
     runner = TaskRunner(concurrency=1, journal=journal)

@@ -1,4 +1,4 @@
-"""The orchestrator: researcher -> coders (in parallel) -> reviewer (bounded rounds) -> synthesis.
+"""The orchestrator: researcher -> coders (in parallel) -> reviewer (bounded rounds) -> merge.
 
 ``run_task`` never writes anything but the transcript: it returns changes computed in memory
 against the texts it read. Every failure becomes a ``TaskResult`` state with a clear error;
@@ -20,6 +20,7 @@ from lsp_agent.agents import sizing
 from lsp_agent.agents.coder import Coder, CoderResult
 from lsp_agent.agents.fit import RequestSizer
 from lsp_agent.agents.loop import Budget, LimitsExceeded, LoopDetected, ToolError
+from lsp_agent.agents.merge import MergeConflict, MergedFile, merge, summary_for
 from lsp_agent.agents.records import (
     DryRunPlan,
     FileChange,
@@ -39,7 +40,6 @@ from lsp_agent.agents.roles import (
     research,
     task_message,
 )
-from lsp_agent.agents.synthesizer import MergeConflict, MergedFile, merge, summary_for
 from lsp_agent.agents.tools import Workspace
 from lsp_agent.agents.transcript import Transcript, environment_secrets
 from lsp_agent.agents.usage import ModelError, Usage
@@ -249,7 +249,7 @@ async def _run(
             )
         revise, feedback = _route(ctx, plan, coders, verdict["findings"])
         await _code(revise, feedback, emit)
-    emit("synthesizing", "merging the edits", 0, 1)
+    emit("merging", "merging the edits", 0, 1)
     merged = merge([c.result for c in coders])
     changes = [_file_change(item) for item in merged]
     summary = summary_for(plan, merged)

@@ -139,7 +139,7 @@ STAGE_SPANS = {
     "coding": (20, 65),
     "verifying": (65, 80),
     "reviewing": (80, 92),
-    "synthesizing": (92, 100),
+    "merging": (92, 100),
     "done": (100, 100),
 }
 

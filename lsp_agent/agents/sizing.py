@@ -35,7 +35,6 @@ REPLY_SIZES: Mapping[str, tuple[int, int]] = {
     "coder": (32_768, 8),
     "planner": (16_384, 8),
     "debugger": (16_384, 8),
-    "synthesizer": (4_096, 16),
 }
 DEFAULT_REPLY = (8_192, 16)
 MIN_REPLY = 256

@@ -14,6 +14,11 @@ from lsp_agent.tasks.model import Task, TaskState, to_jsonable, usage_dict
 
 log = logging.getLogger(__name__)
 
+# Finished tasks a runner keeps in ``tasks`` after the live ones: the journal is the record, and
+# readers (lspAgent/tasks, applyTask, lspAgent/context) fall back to it. Without a bound a
+# server's runner held every task it ever ran, result blobs included.
+KEEP_FINISHED = 50
+
 
 # The work a runner executes: given a progress callback, return a result object with ``state``
 # (a TaskState value), and optionally ``title``, ``summary``, ``usage`` and ``error`` (duck-typed
@@ -36,13 +41,16 @@ class TaskRunner:
         concurrency: int = 2,
         journal: TaskJournal | None = None,
         on_update: Listener | None = None,
+        keep_finished: int = KEEP_FINISHED,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self._keep_finished = max(0, keep_finished)
         self._semaphore = asyncio.Semaphore(concurrency)
         self._journal = journal
         self._on_update = on_update
         self._running: dict[str, asyncio.Task[Task]] = {}
+        # The live tasks and the ``keep_finished`` that finished last.
         self.tasks: dict[str, Task] = {}
 
     def start(self, task: Task, work: Work) -> asyncio.Task[Task]:
@@ -69,7 +77,7 @@ class TaskRunner:
         return [self.tasks[tid] for tid, h in self._running.items() if not h.done()]
 
     async def wait(self) -> list[Task]:
-        """Wait for every live task; returns the tasks this runner has seen."""
+        """Wait for every live task; returns the tasks still held (see ``tasks``)."""
         while self._running:
             await asyncio.gather(*list(self._running.values()), return_exceptions=True)
         return list(self.tasks.values())
@@ -148,7 +156,16 @@ class TaskRunner:
 
     def _finished(self, task_id: str, handle: asyncio.Task[Task]) -> None:
         self._running.pop(task_id, None)
+        task = self.tasks.pop(task_id, None)
+        if task is not None:
+            self.tasks[task_id] = task  # finished ones in finishing order: the oldest go first
+        self._forget_old()
         if handle.cancelled():
             log.info("task %s cancelled", task_id)
         elif handle.exception() is not None:
             log.error("task %s crashed", task_id, exc_info=handle.exception())
+
+    def _forget_old(self) -> None:
+        finished = [task_id for task_id in self.tasks if task_id not in self._running]
+        for task_id in finished[: max(0, len(finished) - self._keep_finished)]:
+            del self.tasks[task_id]

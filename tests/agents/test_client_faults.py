@@ -176,7 +176,7 @@ async def test_concurrency_limit_bounds_requests_in_flight(
 ) -> None:
     model.add_rule({"reply": {"content": "ok"}, "delay_ms": 150})
     client = make_client(model, concurrency=2)
-    roles = ["researcher", "coder", "reviewer", "coder", "coder", "synthesizer"]
+    roles = ["researcher", "coder", "reviewer", "coder", "coder", "reviewer"]
     replies = await asyncio.gather(
         *(
             client.complete(role=r, messages=user(str(i)), stream=stream)

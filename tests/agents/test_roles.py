@@ -1,4 +1,4 @@
-"""Pure parts of the worker: prompts and layout, the synthesizer's merge, the validator, the
+"""Pure parts of the worker: prompts and layout, the merge of coders' results, the validator, the
 transcript's scrubbing, task records and the dry-run estimate."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import json
 import pytest
 
 from lsp_agent.agents.coder import CoderResult
+from lsp_agent.agents.merge import MergeConflict, merge, summary_for
 from lsp_agent.agents.orchestrator import TaskResult, TaskSpec, plan_task, task_text
 from lsp_agent.agents.roles import Plan, Target, base_messages, render
-from lsp_agent.agents.synthesizer import MergeConflict, merge, summary_for
 from lsp_agent.agents.transcript import REDACTED, Transcript, read_transcript, scrub
 from lsp_agent.agents.usage import Usage
 from lsp_agent.agents.validator import new_syntax_errors, syntax_problems

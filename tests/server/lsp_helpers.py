@@ -185,8 +185,10 @@ async def start_server(
     initialization_options: Any = None,
     configuration: dict[str, Any] | None = None,
     folders: list[Path] | None = None,
+    tree: Path | None = None,
 ) -> ServerUnderTest:
-    """``folders``: send these as workspaceFolders (multi-root); ``root`` stays the rootUri."""
+    """``folders``: send these as workspaceFolders (multi-root); ``root`` stays the rootUri.
+    ``tree``: the checkout whose server runs (a benchmark's baseline); default this one."""
     client = make_test_lsp_client()
     _register_code_action_hook(client)
     sut = ServerUnderTest(client, root)
@@ -201,7 +203,7 @@ async def start_server(
             return types.ApplyWorkspaceEditResult(applied=True)
         return types.ApplyWorkspaceEditResult(applied=False, failure_reason="user said no")
 
-    full_env = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}
+    full_env = {**os.environ, **env, "PYTHONPATH": str(tree or REPO_ROOT)}
     await client.start_io(
         sys.executable, "-m", "lsp_agent", "serve", "--log-level", "info", env=full_env
     )

@@ -33,6 +33,7 @@ export interface ServerCommand {
   args: string[];
 }
 
+// 'synthesizer' is retired (the merge is code): still passed on so the server warns about it.
 export const ROLES = ['researcher', 'coder', 'reviewer', 'synthesizer'] as const;
 export const API_KEY_ENV = 'LSP_AGENT_API_KEY';
 

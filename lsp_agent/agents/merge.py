@@ -1,4 +1,4 @@
-"""The synthesizer: merges the coders' per-file results into one edit set, and sums it up.
+"""The merge step: the coders' per-file results into one edit set, and a summary of it.
 
 Deterministic code. Two coders that touched the same file (a plan may name a file twice) are
 merged by re-applying the later coder's blocks, in order, on the earlier result; if that does
