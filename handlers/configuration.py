@@ -25,17 +25,11 @@ SECTION = "lspAgent"
 
 def _section(data: Any) -> Mapping[str, Any]:
     """Accept both ``{"lspAgent": {...}}`` and the bare section; anything else is empty.
-
-    Editors' settings are flat (``lspAgent.model: "name"``) while ``config.merge_settings``
-    reads ``model`` as the nested section, so a string ``model`` is moved into it here.
-    """
+    (A flat ``model: "name"`` needs nothing here: ``config.merge_settings`` reads it.)"""
     if not isinstance(data, Mapping):
         return {}
     inner = data.get(SECTION)
-    section = dict(inner if isinstance(inner, Mapping) else data)
-    if isinstance(section.get("model"), str):
-        section["model"] = {"model": section["model"]}
-    return section
+    return dict(inner if isinstance(inner, Mapping) else data)
 
 
 def warn(session: Session, source: str, warnings: list[str]) -> None:

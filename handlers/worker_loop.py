@@ -3,7 +3,8 @@
 The worker does real CPU work between awaits (building prompts, counting tokens, parsing and
 validating edits, writing transcripts): measured 20–130 ms per step with 8 tasks. On the LSP
 loop that is 130 ms a code action waits. On its own thread it only competes for the GIL, which
-the LSP thread gets back within the interpreter's switch interval (5 ms).
+the LSP thread gets back within the interpreter's switch interval (``serve`` sets 1 ms; Python's
+default is 5 ms).
 
 ``run(coro)`` returns an awaitable for the LSP loop; cancelling that awaitable cancels the
 coroutine on the worker loop.
