@@ -23,7 +23,7 @@ class Selection:
 @dataclass
 class ManifestEntry:
     path: str
-    tier: str  # "full" | "signatures" | "path" | "omitted"
+    tier: str  # "full" | "signatures" | "path" | "folder" | "omitted"
     tokens: int
     rank: int  # 1-based position in the stable (prefix) ranking; 0 when unranked
     score: float  # PageRank score behind the rank (personalized for the tail's neighbourhood)

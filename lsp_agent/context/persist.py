@@ -19,7 +19,8 @@ from lsp_agent.context.prefix import FileRecord, PrefixState, Segment
 logger = logging.getLogger(__name__)
 
 # Bump when the rendering or the layout changes: old prefixes are then rebuilt, not reused.
-FORMAT_VERSION = 3  # 2: test files ranked down; 3: secrets cut from their names withheld
+# 2: tests ranked down; 3: cut-off secrets withheld; 4: breadth (folder lines, near copies)
+FORMAT_VERSION = 4
 
 
 def state_path(state_dir: Path, budget: int) -> Path:

@@ -1,24 +1,29 @@
 """The stable prefix: project overview, then the repo map with each file at the best tier that
 fits, ranked by the task-independent reference graph only (so it can be reused across tasks).
 
-Tiers degrade in rank order: the top files are in full, the next ones as signatures, the rest as
-paths, the lowest-ranked omitted when even paths do not fit. A file byte-identical to a
-better-ranked one is listed by path as its copy (its text is already there). Two exceptions keep
-one file from starving the rest: a file whose full text would take more than 1/8 of the map
-budget (and more than 4k tokens) stays at signatures, and sensitive files (.env, keys) are
-listed by path only.
+Tiers degrade in rank order, breadth before depth: the top files are listed by path, then as
+many as fit in SIGNATURE_SHARE of the map are shown as signatures, then the best-ranked of them
+in full with what is left; the long tail is summarised by folder (a line per folder with its
+file count) rather than listed, and only omitted when even that does not fit. A file
+byte-identical to a better-ranked one, or one that nearly repeats a shown file (copies.py), is
+listed by path as its copy (its text is already there). Two exceptions keep one file from
+starving the rest: a file whose full text would take more than 1/32 of the map budget (and more
+than 4k tokens) stays at signatures, and sensitive files (.env, keys) are listed by path only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from lsp_agent.context.copies import NearCopies, copies_of
 from lsp_agent.context.model import SECTION_PREFIX, ManifestEntry
 from lsp_agent.context.overview import overview_files, render_outline
 from lsp_agent.context.ranking import order
 from lsp_agent.context.render import (
+    FOLDER,
     FULL,
     OMITTED,
     OVERVIEW,
@@ -28,17 +33,20 @@ from lsp_agent.context.render import (
     RenderCache,
 )
 from lsp_agent.context.sensitive import is_sensitive
-from lsp_agent.context.testfiles import is_test_path
+from lsp_agent.context.testfiles import ranked_down
 from lsp_agent.context.tokens import count_tokens
 from lsp_agent.index.model import FileEntry
 
 OVERVIEW_HEADING = "# Project overview\n\n"
 MAP_HEADING = "# Repository map: files by rank, in full, as signatures, then as paths\n\n"
 PATHS_HEADING = "## Other files (path only)\n"
+FOLDERS_HEADING = "## Other folders (files not listed above, counted per folder)\n"
 OVERVIEW_SHARE = 0.25  # at most this share of the prefix for README, manifests and outline
-PATH_SHARE = 0.25  # the path list may take this share before low-ranked files are omitted
-SIGNATURE_SHARE = 0.5  # signatures fill up to this share before full text takes over
-OVERSIZE_DIVISOR = 8
+PATH_SHARE = 0.08  # the best-ranked files are listed by path first, up to this share
+SIGNATURE_SHARE = 0.8  # signatures fill up to this share before full text takes over
+FOLDER_SHARE = 0.08  # the folder summary of the files left over may take this share
+FOLDER_DEPTHS = (None, 6, 5, 4, 3, 2, 1)  # None: each file's own folder; then coarser
+OVERSIZE_DIVISOR = 32  # breadth: one file in full may not take more than 1/32 of the map
 OVERSIZE_FLOOR = 4096  # small budgets: no file is "too large" below this many tokens
 
 
@@ -48,13 +56,13 @@ class Segment:
     end: int
     tokens: int
     path: str | None  # None for headings and the outline
-    kind: str  # "heading", OVERVIEW, FULL, SIGNATURES or PATH
+    kind: str  # "heading", OVERVIEW, FULL, SIGNATURES, PATH or FOLDER (path: "dir/")
 
 
 @dataclass(frozen=True)
 class FileRecord:
     sha256: str
-    tier: str  # OVERVIEW, FULL, SIGNATURES, PATH or OMITTED
+    tier: str  # OVERVIEW, FULL, SIGNATURES, PATH, FOLDER or OMITTED
     rank: int  # 1-based; 0 for overview files
     score: float
     reason: str
@@ -119,7 +127,15 @@ class PrefixState:
                 break
             used += segment.tokens
             keep += 1
-        dropped = [s.path for s in self.segments[keep:] if s.path is not None]
+        dropped = [s.path for s in self.segments[keep:] if s.path is not None and s.kind != FOLDER]
+        cut_folders = {s.path for s in self.segments[keep:] if s.kind == FOLDER}
+        if cut_folders:
+            keys = {s.path for s in self.segments if s.kind == FOLDER and s.path is not None}
+            dropped += [
+                path
+                for path, record in self.files.items()
+                if record.tier == FOLDER and _folder_of(path, keys) in cut_folders
+            ]
         end = self.segments[keep - 1].end if keep else 0
         return self.text[:end], used, dropped
 
@@ -168,10 +184,21 @@ def build_prefix(
 
     map_heading_tokens = count_tokens(MAP_HEADING)
     paths_heading_tokens = count_tokens(PATHS_HEADING)
-    available = budget - used - map_heading_tokens - paths_heading_tokens
+    available = max(budget - used - map_heading_tokens - paths_heading_tokens, 0)
     ranked = order(scores, [p for p in entries if p not in in_overview])
     copies = copies_of(ranked, entries)
-    tiers, reasons = _choose_tiers(ranked, entries, loader, cache, max(available, 0), copies)
+    near = NearCopies(entries, text_of)
+    choice = _choose_tiers(ranked, entries, loader, cache, available, copies, near)
+    depth, reserve = None, 0
+    if OMITTED in choice[0]:
+        # Not everything fits: keep room for a folder summary of what is left over, sized on
+        # every file (an upper bound: the shown files' folders need no line of their own).
+        depth, reserve = _folder_reserve(ranked, int(available * FOLDER_SHARE))
+        if reserve:
+            near = NearCopies(entries, text_of)
+            room = available - reserve
+            choice = _choose_tiers(ranked, entries, loader, cache, room, copies, near)
+    tiers, reasons = choice
 
     if any(t != OMITTED for t in tiers) and available > 0:
         add(MAP_HEADING, map_heading_tokens, None, "heading")
@@ -188,10 +215,16 @@ def build_prefix(
     if PATH in tiers:
         add(PATHS_HEADING, paths_heading_tokens, None, "heading")
         for i, path in enumerate(ranked):
-            if tiers[i] == PATH and path in copies:
+            if tiers[i] != PATH:
+                continue
+            if path in copies:
                 line = f"{path} (copy of {copies[path]})\n"
                 add(line, count_tokens(line), path, PATH)
-            elif tiers[i] == PATH:
+            elif path in near.found:
+                original, differ = near.found[path]
+                line = f"{path} (near copy of {original}: {_differ(differ)})\n"
+                add(line, count_tokens(line), path, PATH)
+            else:
                 entry = entries[path]
                 add(
                     cache.render(entry, PATH, loader(path)) or "",
@@ -199,8 +232,22 @@ def build_prefix(
                     path,
                     PATH,
                 )
+    left_over = [path for i, path in enumerate(ranked) if tiers[i] == OMITTED]
+    if left_over and reserve:
+        folders = _fit_folders(left_over, depth, budget - used)
+        if folders:
+            add(FOLDERS_HEADING, count_tokens(FOLDERS_HEADING), None, "heading")
+            counted = {}
+            for key, members, line, tokens in folders:
+                add(line, tokens, key, FOLDER)
+                counted.update(dict.fromkeys(members, key))
+            for i, path in enumerate(ranked):
+                if path in counted:
+                    tiers[i] = FOLDER
+                    reasons[i] = f"rank {i + 1}: counted under {counted[path]}; path did not fit"
     for i, path in enumerate(ranked):
-        reason = f"{reasons[i]}; a test file, ranked down" if is_test_path(path) else reasons[i]
+        why = ranked_down(path)
+        reason = f"{reasons[i]}; {why}" if why else reasons[i]
         files[path] = FileRecord(
             entries[path].sha256, tiers[i], i + 1, scores.get(path, 0.0), reason
         )
@@ -221,6 +268,10 @@ def build_prefix(
     )
 
 
+def _differ(n: int) -> str:
+    return "1 line differs" if n == 1 else f"{n} lines differ"
+
+
 def _choose_tiers(
     ranked: list[str],
     entries: Mapping[str, FileEntry],
@@ -228,6 +279,7 @@ def _choose_tiers(
     cache: RenderCache,
     available: int,
     copies: Mapping[str, str],
+    near: NearCopies,
 ) -> tuple[list[str], list[str]]:
     n = len(ranked)
     tiers = [OMITTED] * n
@@ -252,14 +304,25 @@ def _choose_tiers(
         nonlocal total
         if TIER_ORDER[best[i]] > TIER_ORDER[SIGNATURES]:
             return True  # stays at path; does not block the files below it
+        if near.check(ranked[i]) is not None:
+            best[i] = PATH  # its text is (nearly) there under another path
+            return True
         delta = cost(i, SIGNATURES) - cost(i, PATH)
         if total + delta > limit:
             return False
         total += delta
+        near.shown(ranked[i])
         return True
 
     k = 0  # files [0, k) are at signatures or better
-    while k < m and upgrade_to_signatures(k, int(available * SIGNATURE_SHARE)):
+    while True:
+        if k >= m:  # signatures may list files beyond the path share
+            if m >= n or total + cost(m, PATH) > available:
+                break
+            total += cost(m, PATH)
+            m += 1
+        if not upgrade_to_signatures(k, int(available * SIGNATURE_SHARE)):
+            break
         k += 1
     f = 0  # files [0, f) are at their best tier
     oversize = max(available // OVERSIZE_DIVISOR, OVERSIZE_FLOOR)
@@ -300,6 +363,9 @@ def _choose_tiers(
         elif tiers[i] == PATH:
             if ranked[i] in copies:
                 reasons[i] = f"rank {rank}: path only; same content as {copies[ranked[i]]}"
+            elif ranked[i] in near.found:
+                original, differ = near.found[ranked[i]]
+                reasons[i] = f"rank {rank}: path only; nearly {original} ({_differ(differ)})"
             elif is_sensitive(ranked[i]):
                 reasons[i] = f"rank {rank}: path only; content withheld (looks sensitive)"
             else:
@@ -307,16 +373,59 @@ def _choose_tiers(
     return tiers, reasons
 
 
-def copies_of(ranked: list[str], entries: Mapping[str, FileEntry]) -> dict[str, str]:
-    """copy -> the best-ranked file with byte-identical content (empty files excepted: they
-    cost nothing and say "empty"). A copy is shown by path only: its text is already there."""
-    first: dict[str, str] = {}
-    copies: dict[str, str] = {}
-    for path in ranked:
-        entry = entries[path]
-        if entry.size == 0:
-            continue
-        original = first.setdefault(entry.sha256, path)
-        if original != path:
-            copies[path] = original
-    return copies
+def folder_key(path: str, depth: int | None) -> str:
+    """The folder line that counts ``path``: its folder, cut to ``depth`` parts ("./" for
+    files at the root)."""
+    folder = posixpath.dirname(path)
+    if not folder:
+        return "./"
+    return ("/".join(folder.split("/")[:depth]) if depth else folder) + "/"
+
+
+def _folder_of(path: str, keys: set[str]) -> str | None:
+    """The longest folder key that counts ``path`` (the keys of one summary do not overlap
+    except a shallow folder's own files beside its deeper subfolders)."""
+    folder = posixpath.dirname(path)
+    if not folder:
+        return "./" if "./" in keys else None
+    parts = folder.split("/")
+    for depth in range(len(parts), 0, -1):
+        key = "/".join(parts[:depth]) + "/"
+        if key in keys:
+            return key
+    return None
+
+
+def _folder_lines(paths: list[str], depth: int | None) -> list[tuple[str, list[str], str]]:
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        groups.setdefault(folder_key(path, depth), []).append(path)
+    return [
+        (key, members, f"{key} ({len(members)} file{'s' if len(members) != 1 else ''})\n")
+        for key, members in sorted(groups.items())
+    ]
+
+
+def _folder_reserve(ranked: list[str], cap: int) -> tuple[int | None, int]:
+    """(depth, tokens) of the finest folder summary of all files that fits ``cap``; (None, 0)
+    when none does."""
+    for depth in FOLDER_DEPTHS:
+        lines = _folder_lines(ranked, depth)
+        tokens = count_tokens(FOLDERS_HEADING + "".join(line for _, _, line in lines))
+        if tokens <= cap:
+            return depth, tokens
+    return None, 0
+
+
+def _fit_folders(
+    paths: list[str], depth: int | None, room: int
+) -> list[tuple[str, list[str], str, int]]:
+    """The folder lines of ``paths`` at ``depth`` or coarser, with token counts, that fit
+    ``room`` with their heading; [] when none does."""
+    heading = count_tokens(FOLDERS_HEADING)
+    depths = FOLDER_DEPTHS[FOLDER_DEPTHS.index(depth) :]
+    for candidate in depths:
+        lines = [(k, m, line, count_tokens(line)) for k, m, line in _folder_lines(paths, candidate)]
+        if heading + sum(t for *_, t in lines) <= room:
+            return lines
+    return []

@@ -20,10 +20,11 @@ from lsp_agent.index.model import Definition, FileEntry
 FULL = "full"
 SIGNATURES = "signatures"
 PATH = "path"
+FOLDER = "folder"  # not listed: counted in its folder's line of the map's last section
 OMITTED = "omitted"
 OVERVIEW = "overview"  # README/manifest head in the project overview (reported as "full")
 TIERS = (FULL, SIGNATURES, PATH)  # best first
-TIER_ORDER = {FULL: 0, SIGNATURES: 1, PATH: 2, OMITTED: 3}
+TIER_ORDER = {FULL: 0, SIGNATURES: 1, PATH: 2, FOLDER: 3, OMITTED: 4}
 
 _FUNCTION_KINDS = frozenset({"function", "method", "constructor", "lambda"})
 _ONE_LINE_KINDS = frozenset({"constant", "variable", "field"})  # a long literal is no signature
@@ -33,6 +34,17 @@ _MAX_DECORATORS = 3
 _MAX_FIELDS = 24
 _MAX_FIELD_SCAN = 400
 _MAX_SIGNATURE_LINES = 6
+# A run of one-line top-level constants (C's #define tables, Python's module constants) is one
+# definition per line: the signatures of a register header would cost as much as its text. A
+# run longer than RUN_LIMIT shows its first RUN_SHOWN lines and one line counting the rest.
+_RUN_KINDS = frozenset({"macro", "constant", "variable"})
+RUN_LIMIT = 8
+RUN_SHOWN = 4
+_RUN_GAP = 3  # lines between two members of one run (blank lines, comments)
+# Breadth before depth: past this many numbered lines a file's other definitions are listed by
+# name only (a header like the kernel's pci.h has 657: its signatures cost 15k tokens).
+MAX_SHOWN_LINES = 120
+MAX_OVERFLOW_NAMES = 400
 HEAD_LINES = 8  # the "signatures" of a file without a grammar: its first lines
 
 
@@ -56,8 +68,10 @@ def render_path(path: str) -> str:
 
 
 def render_signatures(entry: FileEntry, text: str) -> str | None:
-    """Definitions with their enclosing scopes, bodies elided, 1-based line numbers. A file
-    without a grammar (docs, data) shows its first lines instead."""
+    """Definitions with their enclosing scopes, bodies elided, 1-based line numbers; a long run
+    of one-line constants shows its first lines and a count of the rest, and past
+    MAX_SHOWN_LINES lines the remaining definitions are listed by name. A file without a
+    grammar (docs, data) shows its first lines instead."""
     lines = text.splitlines()
     if entry.language is None:
         if len(lines) <= HEAD_LINES:
@@ -65,9 +79,15 @@ def render_signatures(entry: FileEntry, text: str) -> str | None:
         note = f"first {HEAD_LINES} of {len(lines)} lines"
         return block(header(entry.path, note), "\n".join(lines[:HEAD_LINES]) + "\n")
     shown: dict[int, str] = {}  # 0-based line -> text
-    for definition in _visible(entry.definitions):
+    visible = _visible(entry.definitions)
+    folded = _folded_runs(lines, visible)  # 0-based line -> the count line that replaces the run
+    overflow: list[str] = []  # names of the definitions past MAX_SHOWN_LINES
+    for definition in visible:
         start = definition.start_line
-        if start in shown or start >= len(lines):
+        if start in shown or start >= len(lines) or start in folded:
+            continue
+        if len(shown) >= MAX_SHOWN_LINES:
+            overflow.append(definition.name)
             continue
         for number in _decorators(lines, start):
             shown[number] = lines[number].rstrip()
@@ -78,13 +98,64 @@ def render_signatures(entry: FileEntry, text: str) -> str | None:
                 shown.setdefault(number, lines[number].rstrip())
     if not shown:
         return block(header(entry.path, "signatures"), "(no definitions)\n")
-    width = len(str(max(shown) + 1))
+    # Folded runs past the last shown line belong to the overflow, which names them.
+    last = max(shown) + 1 if overflow else len(lines)
+    width = len(str(max([*shown, *(n for n in folded if n < last)]) + 1))
     # Numbered lines stand alone: a secret named on a line not shown is withheld (cutsafe.py).
     body = [
         f"{number + 1:>{width}}: {guard_line(shown[number], lines, number)}"
-        for number in sorted(shown)
+        if number in shown
+        else f"{'':>{width}}  {folded[number]}"
+        for number in sorted({*shown, *(n for n in folded if folded[n] and n < last)})
     ]
+    if overflow:
+        names = list(dict.fromkeys(overflow))
+        more = (
+            f", and {len(names) - MAX_OVERFLOW_NAMES} more"
+            if len(names) > MAX_OVERFLOW_NAMES
+            else ""
+        )
+        body.append(
+            f"[... {len(overflow)} more definitions, by name: "
+            f"{', '.join(names[:MAX_OVERFLOW_NAMES])}{more}]"
+        )
     return block(header(entry.path, "signatures"), "\n".join(body) + "\n")
+
+
+def _folded_runs(lines: list[str], visible: list[Definition]) -> dict[int, str]:
+    """Lines of long constant runs that are not shown: the first hidden line of a run maps to
+    its count line, the others to "" (dropped)."""
+    folded: dict[int, str] = {}
+    run: list[Definition] = []
+
+    def close() -> None:
+        if len(run) > RUN_LIMIT:
+            hidden = run[RUN_SHOWN:]
+            first, last = hidden[0], hidden[-1]
+            kind = f"{first.kind}s" if all(d.kind == first.kind for d in hidden) else "constants"
+            folded.update((d.start_line, "") for d in hidden)
+            folded[first.start_line] = (
+                f"[... {len(hidden)} more {kind}, lines {first.start_line + 1}-"
+                f"{last.start_line + 1}: {first.name} ... {last.name}]"
+            )
+        run.clear()
+
+    for d in visible:
+        member = (
+            d.kind in _RUN_KINDS
+            and not d.scope
+            and d.start_line < len(lines)
+            and not lines[d.start_line].rstrip().endswith("\\")  # a macro continued below
+            and len(_signature_lines(lines, d)) == 1
+        )
+        if member and run and d.start_line - run[-1].start_line <= _RUN_GAP:
+            run.append(d)
+            continue
+        close()
+        if member:
+            run.append(d)
+    close()
+    return folded
 
 
 def _decorators(lines: list[str], start: int) -> list[int]:

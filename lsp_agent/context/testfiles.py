@@ -1,9 +1,12 @@
-"""Test files, ranked down in the stable prefix.
+"""Test files and tooling, ranked down in the stable prefix.
 
 Tests reference much of the code and share helpers among themselves, so the reference graph
 ranks them high (in the standard library, 26 of the top 100 files are tests); in the prefix
-they crowd out the code they test. The focus neighbourhood (the tail) does not rank them down:
-a task on a test should see the tests around it.
+they crowd out the code they test. Tooling, samples and examples (``tools/``, ``scripts/``,
+``samples/``, ``examples/``) do the same on a large tree: the kernel's tools/ keeps its own
+stand-ins of include/linux/*.h, and 25 of its top 60 files were under tools/, scripts/ or
+samples/. The focus neighbourhood (the tail) ranks neither down: a task on a test or a tool
+should see the files around it. PageRank itself is untouched: these are factors on its scores.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import posixpath
 import re
 
 TEST_WEIGHT = 0.1  # the factor on a test file's stable score, like aider's x0.1 weights
+SUPPORT_WEIGHT = 0.1  # the same for tooling, samples and examples
+_SUPPORT_DIRS = frozenset({"tools", "scripts", "samples", "examples"})
 _TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs"})
 _TEST_FILE = re.compile(
     r"""(?x)
@@ -32,6 +37,28 @@ def is_test_path(path: str) -> bool:
     return _TEST_FILE.fullmatch(posixpath.basename(path)) is not None
 
 
+def is_support_path(path: str) -> bool:
+    """Under a tools, scripts, samples or examples directory (at any depth)."""
+    return any(part.lower() in _SUPPORT_DIRS for part in path.split("/")[:-1])
+
+
+def ranked_down(path: str) -> str:
+    """Why the stable prefix ranks this file down ("" when it does not): the one rule."""
+    if is_test_path(path):
+        return "a test file, ranked down"
+    if is_support_path(path):
+        return "tooling or samples, ranked down"
+    return ""
+
+
 def rank_down_tests(scores: dict[str, float]) -> dict[str, float]:
-    """The stable scores with test files' scores times TEST_WEIGHT."""
-    return {p: s * TEST_WEIGHT if is_test_path(p) else s for p, s in scores.items()}
+    """The stable scores with test files' scores times TEST_WEIGHT, tooling's times
+    SUPPORT_WEIGHT."""
+    out = {}
+    for path, score in scores.items():
+        if is_test_path(path):
+            score *= TEST_WEIGHT
+        elif is_support_path(path):
+            score *= SUPPORT_WEIGHT
+        out[path] = score
+    return out
