@@ -100,8 +100,9 @@ class VerifySettings:
     """The project's own checks, run in a sandbox on a scratch copy (lsp_agent/verify/)."""
 
     enabled: bool = True
-    # name -> "command line" | {command = str | [str], kind = "test" | "lint"}; empty = detect
-    commands: Mapping[str, Any] = field(default_factory=dict)
+    # [{name, command = str | [str], kind = "test" | "lint"}, ...] (verify.checks.parse_commands;
+    # the older table name -> command | {command, kind} is read as that list); empty = detect
+    commands: tuple[Mapping[str, Any], ...] = ()
     timeout: float = 300.0  # seconds per command
     max_output: int = 4 << 20  # bytes of output per command before it is stopped
     rounds: int = 2  # debugger -> coders revisions while checks fail
@@ -224,6 +225,33 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
     return value
 
 
+def _check_verify(section: Mapping[str, Any]) -> None:
+    """ValueError for the first bad ``[verify]`` entry (verify.checks.verify_problems)."""
+    from lsp_agent.verify.checks import verify_problems
+
+    for problem in verify_problems(section).values():
+        raise ValueError(problem)
+
+
+def _verify_layer(
+    source: str, layer: Mapping[str, Any], refused: Mapping[str, str] | None, problems: list[str]
+) -> Mapping[str, Any]:
+    """``layer`` without the ``[verify]`` entries that are wrong (each a problem naming
+    ``source``), so the CLI exits 2 naming the key and the server warns and keeps the default.
+    Entries this source may not set are left to the refusal."""
+    from lsp_agent.verify.checks import verify_problems
+
+    section = layer.get("verify")
+    if not isinstance(section, Mapping):
+        return layer
+    allowed = {k: v for k, v in section.items() if f"verify.{_snake(k)}" not in (refused or {})}
+    bad = verify_problems(allowed)
+    if not bad:
+        return layer
+    problems.extend(f"{source}: {message}" for message in bad.values())
+    return {**layer, "verify": {k: v for k, v in section.items() if k not in bad}}
+
+
 def _validate(settings: Settings) -> None:
     model = settings.model
     if model.provider and model.provider not in PROVIDERS:
@@ -281,7 +309,14 @@ def merge_settings(
             return
         default = getattr(getattr(base, section), key) if section else getattr(base, key)
         try:
-            target[key] = _coerce(value, default, f"{section}.{key}" if section else key)
+            if section == "verify":
+                _check_verify({key: value})
+            if where == "verify.commands":
+                from lsp_agent.verify.checks import parse_commands
+
+                target[key] = parse_commands(value)
+            else:
+                target[key] = _coerce(value, default, where)
         except ValueError as exc:
             warnings.append(f"{exc}; using {default!r}")
 
@@ -471,6 +506,7 @@ def load_settings(
     problems: list[str] = []
     user_path = user_config_path()
     user_layer = _checked_provider(str(user_path), _read_toml(user_path, problems), problems)
+    user_layer = _verify_layer(str(user_path), user_layer, None, problems)
     settings, user_warnings = merge_settings(Settings(), user_layer, refused={})
     warnings.extend(user_warnings)
     relative = [e for e in settings.trusted_workspaces if not Path(e).expanduser().is_absolute()]
@@ -486,6 +522,7 @@ def load_settings(
     for source, layer, refused in layers:
         if not (refused and "model.provider" in refused):
             layer = _checked_provider(source, layer, problems)
+        layer = _verify_layer(source, layer, refused, problems)
         settings, layer_warnings = merge_settings(settings, layer, refused=refused)
         warnings.extend(layer_warnings)
     if strict and problems:

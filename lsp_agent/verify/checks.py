@@ -7,7 +7,9 @@ detected is what runs; ``describe_checks`` says it for the dry run and ``lspAgen
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shlex
 import shutil
 import tomllib
@@ -127,28 +129,114 @@ def _detect_node(root: Path, environment: Path, notes: list[str]) -> list[Check]
     return out
 
 
-def configured_checks(commands: Mapping[str, Any]) -> tuple[list[Check], list[str]]:
-    """``[verify.commands]``: name -> "command line" or {command = str | [str], kind}."""
-    checks: list[Check] = []
-    problems: list[str] = []
-    for name, spec in commands.items():
-        entry = {"command": spec} if isinstance(spec, str | list) else spec
+def parse_commands(value: Any, key: str = "verify.commands") -> tuple[dict[str, Any], ...]:
+    """``verify.commands`` as given -> entries ``{"name", "command": [argv], "kind"}``.
+
+    The form is a list (TOML ``[[verify.commands]]``), each entry a table with ``name``,
+    ``command`` (a command line, split like a shell would but never run by one, or a list of
+    words) and ``kind`` (``"test"`` | ``"lint"``, default ``"test"``). The older table form
+    (``name = "command"`` or ``name = {command, kind}``) is read as the same list. A bad entry
+    raises ValueError naming its key (``verify.commands[2].kind``); config.py turns that into
+    exit 2 in the CLI and a warning + the default in the server."""
+    if isinstance(value, Mapping):
+        value = [
+            {"name": name, "command": spec} if isinstance(spec, str | list) else _named(name, spec)
+            for name, spec in value.items()
+        ]
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{key} must be a list of {{name, command, kind}} tables, got {value!r}")
+    entries: list[dict[str, Any]] = []
+    for number, entry in enumerate(value, 1):
+        where = f"{key}[{number}]"
         if not isinstance(entry, Mapping):
-            problems.append(f"verify.commands.{name}: expected a command or a table")
-            continue
-        command = entry.get("command")
-        argv = shlex.split(command) if isinstance(command, str) else command
-        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-            problems.append(f"verify.commands.{name}: 'command' must be a string or a list")
-            continue
+            raise ValueError(f"{where} must be a table with name, command and kind, got {entry!r}")
+        unknown = sorted(set(entry) - {"name", "command", "kind"})
+        if unknown:
+            raise ValueError(f"{where}: unknown key {unknown[0]!r} (keys: name, command, kind)")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{where}.name must be a non-empty string, got {name!r}")
+        if any(e["name"] == name for e in entries):
+            raise ValueError(f"{where}.name {name!r} is used twice")
+        entries.append({"name": name, "command": _argv(entry.get("command"), where), "kind": ""})
         kind = entry.get("kind", "test")
         if kind not in ("test", "lint"):
-            problems.append(f"verify.commands.{name}: kind must be 'test' or 'lint'")
-            continue
+            raise ValueError(f"{where}.kind must be 'test' or 'lint', got {kind!r}")
+        entries[-1]["kind"] = kind
+    return tuple(entries)
+
+
+def _named(name: str, spec: Any) -> Any:
+    return {"name": name, **spec} if isinstance(spec, Mapping) else spec
+
+
+def _argv(command: Any, where: str) -> list[str]:
+    if isinstance(command, str):
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise ValueError(f"{where}.command cannot be read: {exc} in {command!r}") from None
+    else:
+        argv = command
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise ValueError(
+            f"{where}.command must be a command line or a non-empty list of strings, "
+            f"got {command!r}"
+        )
+    return list(argv)
+
+
+def verify_problems(section: Mapping[str, Any]) -> dict[str, str]:
+    """What is wrong in a raw ``[verify]`` table (one settings source), by setting name: the
+    commands, and ``timeout`` (seconds > 0), ``max_output`` (bytes > 0), ``rounds`` (>= 0)."""
+    problems: dict[str, str] = {}
+    for raw, value in section.items():
+        key = re.sub(r"(?<!^)(?=[A-Z])", "_", raw).lower()
+        if key == "commands":
+            try:
+                parse_commands(value)
+            except ValueError as exc:
+                problems[raw] = str(exc)
+        elif key in _LIMITS:
+            kind, low = _LIMITS[key]
+            if isinstance(value, str):  # as _coerce reads it ("300" from a string setting)
+                with contextlib.suppress(ValueError):
+                    value = float(value)
+            whole = kind is int
+            ok = (
+                not isinstance(value, bool)
+                and isinstance(value, int | float)
+                and (not whole or float(value).is_integer())
+                and (value > 0 if low == "positive" else value >= 0)
+            )
+            if not ok:
+                what = "a whole number" if whole else "a number"
+                bound = "greater than 0" if low == "positive" else "0 or more"
+                problems[raw] = f"verify.{key} must be {what} {bound}, got {value!r}"
+    return problems
+
+
+_LIMITS: dict[str, tuple[type, str]] = {
+    "timeout": (float, "positive"),
+    "max_output": (int, "positive"),
+    "rounds": (int, "zero"),
+}
+
+
+def configured_checks(commands: Any) -> tuple[list[Check], list[str]]:
+    """Checks from ``verify.commands`` (``parse_commands`` form); a bad value is a problem."""
+    try:
+        entries = parse_commands(commands)
+    except ValueError as exc:
+        return [], [str(exc)]
+    checks = []
+    for entry in entries:
+        argv, kind = entry["command"], entry["kind"]
         parser = _parser_for(argv, kind)
-        selectable = parser == "pytest"
-        checks.append(Check(str(name), tuple(argv), kind, parser, "configured", selectable))
-    return checks, problems
+        checks.append(
+            Check(entry["name"], tuple(argv), kind, parser, "configured", parser == "pytest")
+        )
+    return checks, []
 
 
 def _parser_for(argv: Sequence[str], kind: str) -> Parser:

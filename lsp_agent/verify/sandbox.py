@@ -10,8 +10,10 @@ The sandbox (checked recipe in docs/architecture.md, "verify/"):
   PID namespace, private ``/tmp`` and ``$HOME`` (a tmpfs over the real home), ``/dev`` and
   ``/proc`` of its own;
 - limits: wall time (the whole namespace is killed), CPU seconds, address space and file size
-  (``prlimit``), processes (a cgroup ``pids.max`` when one can be made, else ``RLIMIT_NPROC``
-  for a non-root user), and output size (the sandbox is killed past ``max_output`` bytes).
+  (``prlimit``), processes (a cgroup ``pids.max`` when one can be made, else ``RLIMIT_NPROC``:
+  for a non-root user on its own uid; as root, which ``RLIMIT_NPROC`` does not bind, the command
+  runs under a fresh unprivileged uid that keeps only the file-access capabilities), and output
+  size (the sandbox is killed past ``max_output`` bytes).
 
 Without ``bwrap`` a run raises ``SandboxUnavailable`` naming the package, unless the caller
 passes ``sandbox="none"`` (which only the user's own config may ask for).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import selectors
 import shutil
 import signal
@@ -37,6 +40,11 @@ from lsp_agent.verify.scratch import ENVIRONMENT_DIRS
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
 # What a check sees of the caller's environment; everything else (keys, tokens) stays out.
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "SOURCE_DATE_EPOCH")
+# Root without a pids cgroup: the command runs under a fresh uid from this range (no account
+# has one), so RLIMIT_NPROC counts exactly its own processes. It keeps DAC_OVERRIDE and FOWNER
+# (ambient), so it still reads the toolchain and writes the scratch tree as root did.
+SANDBOX_UIDS = (1_000_000_000, 2_000_000_000)
+KEPT_CAPS = ("dac_override", "fowner")
 
 
 class SandboxUnavailable(Exception):
@@ -170,12 +178,40 @@ def run_sandboxed(
         run_cwd = tree
         run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     with _process_limit(limits.processes) as (prefix, pids, notes):
-        command = [*prefix, *_prlimit(limits, nproc=pids is None and os.geteuid() != 0), *full]
-        if pids is None and os.geteuid() == 0:
-            notes.append("process limit not enforced: no pids cgroup can be made here (root)")
+        root = os.geteuid() == 0
+        nproc = pids is None and (sandbox != "none" or not root)
+        if nproc and root:
+            full = _as_fresh_uid(full, len(argv))
+            notes.append("process limit: RLIMIT_NPROC under a fresh uid (no pids cgroup here)")
+        elif pids is None and root:
+            notes.append("process limit not enforced: unsandboxed as root without a pids cgroup")
+        command = [*prefix, *_prlimit(limits, nproc=nproc), *full]
         return _supervise(
             command, list(argv), run_cwd, run_env, limits, pids, notes, cancel, sandbox != "none"
         )
+
+
+def _as_fresh_uid(full: list[str], tail: int) -> list[str]:
+    """``bwrap ... ARGV`` -> ``bwrap --cap-add ... ... setpriv --reuid N ... -- ARGV``: root is
+    exempt from RLIMIT_NPROC, so the command drops to an unused uid inside the sandbox, keeping
+    only ``KEPT_CAPS`` (ambient, so they survive exec; bash and dash see ruid == euid and keep
+    them)."""
+    uid = SANDBOX_UIDS[0] + secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0])
+    caps = ",".join(f"+{c}" for c in KEPT_CAPS)
+    wanted = ("CAP_SETUID", "CAP_SETGID", *(f"CAP_{c.upper()}" for c in KEPT_CAPS))
+    adds = [arg for cap in wanted for arg in ("--cap-add", cap)]
+    drop = [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        f"--inh-caps=-all,{caps}",
+        f"--ambient-caps={caps}",
+        f"--bounding-set=-all,{caps}",
+        "--",
+    ]
+    head, command = full[: len(full) - tail], full[len(full) - tail :]
+    return [head[0], *adds, *head[1:], *drop, *command]
 
 
 def _prlimit(limits: Limits, *, nproc: bool) -> list[str]:
@@ -188,8 +224,10 @@ def _prlimit(limits: Limits, *, nproc: bool) -> list[str]:
         "--core=0",
     ]
     if nproc:
-        # RLIMIT_NPROC counts every process of the user: allow what runs now plus the limit.
-        argv.append(f"--nproc={_user_process_count() + limits.processes}")
+        # RLIMIT_NPROC counts every process of the (real) user: for root the command gets a
+        # fresh uid of its own (_as_fresh_uid), otherwise allow what runs now plus the limit.
+        running = 0 if os.geteuid() == 0 else _user_process_count()
+        argv.append(f"--nproc={running + limits.processes}")
     return [*argv, "--"]
 
 

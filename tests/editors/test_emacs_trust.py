@@ -69,7 +69,7 @@ def test_dir_locals_cannot_choose_the_endpoint_or_the_key(tmp_path: Path) -> Non
     assert settings.model.base_url == USER_URL  # the user's own, not the project's
     assert settings.model.provider == "" and settings.model.api_key_env == ""
     assert settings.model.extra_body == {}
-    assert settings.verify.commands == {} and settings.verify.timeout == 30  # runs none of theirs
+    assert settings.verify.commands == () and settings.verify.timeout == 30  # runs none of theirs
     assert settings.context.budget == 4000 and settings.model.model == "m"  # the rest applies
     assert data["conf"]["pylsp"] == {"plugins": {"ruff": {"enabled": True}}}  # other servers
     shown = data["warnings"] + data["stderr"]

@@ -113,9 +113,25 @@ def test_infinite_loop_is_stopped(tree: ScratchTree) -> None:
     assert out.duration_s < 10
 
 
-def test_fork_bomb_is_bounded(tree: ScratchTree) -> None:
+@pytest.mark.parametrize("mechanism", ["cgroup", "rlimit"])
+def test_fork_bomb_is_bounded(
+    tree: ScratchTree, mechanism: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Both ways of limiting processes, as whoever runs the tests (CI: root, which
+    RLIMIT_NPROC alone does not bind): a pids cgroup, and without one RLIMIT_NPROC (as root
+    under a fresh uid). Never skipped when the limit is not enforced: that is a failure."""
+    if mechanism == "cgroup":
+        probe = sandbox.PIDS_CGROUP / "lsp-agent-probe-test"
+        try:
+            probe.mkdir()
+            probe.rmdir()
+        except OSError:
+            pytest.skip("no writable pids cgroup here (the rlimit case still runs)")
+    else:
+        monkeypatch.setattr(sandbox, "PIDS_CGROUP", tmp_path / "no-cgroup")
     code = (
         "import os, time\n"
+        "open('still-writable.txt', 'w').write(str(os.getuid()))\n"
         "n = 0\n"
         "while n < 5000:\n"
         "    try:\n"
@@ -126,12 +142,34 @@ def test_fork_bomb_is_bounded(tree: ScratchTree) -> None:
         "        print('fork refused after', n, flush=True); break\n"
     )
     out = run(tree, code, wall_seconds=15, processes=64)
-    if os.geteuid() == 0 and not sandbox.PIDS_CGROUP.exists():
-        pytest.skip("no pids cgroup here and root is exempt from RLIMIT_NPROC")
-    assert "fork refused after" in out.output, out.output
+    assert "fork refused after" in out.output, (out.output, out.notes)
     forks = int(out.output.split("fork refused after")[1].split()[0])
     assert forks < 64
-    assert out.limit == "processes"
+    assert out.duration_s < 15, "the bomb was refused, not stopped by the wall time"
+    # The limited command still wrote the scratch tree (as root: under its fresh uid).
+    assert (tree.path / "still-writable.txt").exists()
+    if mechanism == "cgroup":
+        assert out.limit == "processes"
+    elif os.geteuid() == 0:
+        assert int((tree.path / "still-writable.txt").read_text()) >= sandbox.SANDBOX_UIDS[0]
+        assert any("fresh uid" in note for note in out.notes), out.notes
+
+
+def test_fresh_uid_still_runs_the_project_tests(
+    tree: ScratchTree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without a pids cgroup (root: under a fresh uid) the venv's pytest still runs and
+    writes its files in the scratch tree."""
+    monkeypatch.setattr(sandbox, "PIDS_CGROUP", tmp_path / "no-cgroup")
+    venv_python = str(tree.source / ".venv" / "bin" / "python")
+    out = run_sandboxed(
+        [venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=report.xml"],
+        tree=tree.path,
+        workspace=tree.source,
+    )
+    assert out.exit_code == 1, out.output  # test_known_bug fails before any edit
+    assert "1 failed, 2 passed" in out.output
+    assert (tree.path / "report.xml").exists()
 
 
 def test_output_flood_is_stopped(tree: ScratchTree) -> None:

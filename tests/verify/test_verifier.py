@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from lsp_agent.verify.checks import configured_checks, detect_checks
+import pytest
+
+from lsp_agent.verify.checks import configured_checks, detect_checks, parse_commands
 from lsp_agent.verify.sandbox import Limits
 from lsp_agent.verify.verifier import Verifier
 from tests.verify.conftest import CALC, needs_bwrap, tree_digest
@@ -25,22 +28,45 @@ def test_nothing_to_detect(tmp_path: Path) -> None:
     assert detect_checks(tmp_path) == ([], [])
 
 
-def test_configured_commands_and_bad_entries() -> None:
-    checks, problems = configured_checks(
-        {
-            "unit": {"command": "python -m pytest -q tests", "kind": "test"},
-            "lint": {"command": ["ruff", "check", "."], "kind": "lint"},
-            "shell": "make check",
-            "bad": {"command": 3},
-            "odd": {"command": "x", "kind": "deploy"},
-        }
-    )
-    assert [(c.name, c.parser, c.selectable) for c in checks] == [
-        ("unit", "pytest", True),
-        ("lint", "ruff", False),
-        ("shell", "exit", False),
+def test_configured_commands_list_and_table_forms() -> None:
+    listed = [
+        {"name": "unit", "command": "python -m pytest -q tests", "kind": "test"},
+        {"name": "lint", "command": ["ruff", "check", "."], "kind": "lint"},
+        {"name": "shell", "command": "make check"},
     ]
-    assert len(problems) == 2 and "verify.commands.bad" in problems[0]
+    checks, problems = configured_checks(listed)
+    assert problems == []
+    assert [(c.name, c.kind, c.parser, c.selectable) for c in checks] == [
+        ("unit", "test", "pytest", True),
+        ("lint", "lint", "ruff", False),
+        ("shell", "test", "exit", False),
+    ]
+    table = {
+        "unit": {"command": "python -m pytest -q tests", "kind": "test"},
+        "lint": {"command": ["ruff", "check", "."], "kind": "lint"},
+        "shell": "make check",
+    }
+    assert configured_checks(table) == (checks, [])
+
+
+@pytest.mark.parametrize(
+    ("commands", "message"),
+    [
+        ([{"name": "t", "command": 3}], "verify.commands[1].command must be a command line"),
+        ([{"name": "t", "command": ""}], "verify.commands[1].command must be a command line"),
+        ([{"name": "t", "command": "x 'open"}], "verify.commands[1].command cannot be read"),
+        ([{"name": "t", "command": "x", "kind": "deploy"}], "verify.commands[1].kind must be"),
+        ([{"command": "x"}], "verify.commands[1].name must be a non-empty string"),
+        ([{"name": "a", "command": "x"}, {"name": "a", "command": "y"}], "[2].name 'a' is used"),
+        ([{"name": "t", "command": "x", "cwd": "/"}], "verify.commands[1]: unknown key 'cwd'"),
+        (["pytest"], "verify.commands[1] must be a table"),
+        ("pytest -q", "verify.commands must be a list"),
+    ],
+)
+def test_bad_command_entries_name_their_key(commands: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_commands(commands)
+    assert configured_checks(commands)[0] == []
 
 
 def verifier(project: Path, tmp_path: Path, **kw: object) -> Verifier:
