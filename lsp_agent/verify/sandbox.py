@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lsp_agent.verify.scratch import ENVIRONMENT_DIRS
+from lsp_agent.verify.scratch import ENVIRONMENT_DIRS, ScratchTree, overlay_prefix
 
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
 # What a check sees of the caller's environment; everything else (keys, tokens) stays out.
@@ -158,7 +158,7 @@ def _sandbox_env(env: Mapping[str, str] | None, home: Path) -> dict[str, str]:
 def run_sandboxed(
     argv: Sequence[str],
     *,
-    tree: Path,
+    tree: Path | ScratchTree,
     workspace: Path,
     limits: Limits = Limits(),
     cwd: Path | None = None,
@@ -168,34 +168,86 @@ def run_sandboxed(
     cancel: threading.Event | None = None,
 ) -> RunOutcome:
     """Run ``argv`` on ``tree`` (seen at ``workspace``) and wait, enforcing ``limits``.
-    ``sandbox="none"`` runs it directly in ``tree`` (the user chose to go without)."""
+    ``tree`` is a folder, or a ``ScratchTree`` (an overlay tree is mounted for this run over a
+    fresh upper folder, removed afterwards). ``sandbox="none"`` runs it directly in the tree's
+    folder (the user chose to go without; an overlay tree cannot be run that way)."""
+    scratch = tree if isinstance(tree, ScratchTree) else None
+    folder = scratch.path if scratch is not None else tree
+    overlay = scratch is not None and scratch.kind == "overlay"
+    if sandbox == "none" and overlay:
+        raise ValueError("an overlay scratch tree runs only in the sandbox")
+    with contextlib.ExitStack() as stack:
+        outer: list[str] = []
+        inner = list(argv)
+        if overlay:
+            assert scratch is not None
+            upper, work = scratch.run_dirs()
+            stack.callback(scratch.drop_run_dirs, upper)
+            view = upper.parent / "view"
+            view.mkdir()
+            outer = overlay_prefix([scratch.path, scratch.source], upper, work, view)
+            folder = view
+            if scratch.deleted:
+                # Removed inside the sandbox, where only the view is writable: a symlink in
+                # the workspace cannot turn the removal into one of the user's files.
+                gone = [str(workspace / rel) for rel in sorted(scratch.deleted)]
+                drop = 'while [ "$1" != -- ]; do rm -rf -- "$1"; shift; done; shift; exec "$@"'
+                inner = ["sh", "-c", drop, "sh", *gone, "--", *inner]
+        return _run(
+            inner,
+            list(argv),
+            outer,
+            folder,
+            workspace,
+            limits,
+            cwd,
+            env,
+            read_only,
+            sandbox,
+            cancel,
+        )
+
+
+def _run(
+    inner: list[str],
+    argv: list[str],
+    outer: list[str],
+    folder: Path,
+    workspace: Path,
+    limits: Limits,
+    cwd: Path | None,
+    env: Mapping[str, str] | None,
+    read_only: Sequence[Path],
+    sandbox: str,
+    cancel: threading.Event | None,
+) -> RunOutcome:
     if sandbox == "none":
-        full = list(argv)
-        run_cwd = cwd or tree
+        box: list[str] = []
+        run_cwd = cwd or folder
         run_env = {**_sandbox_env(env, Path(os.environ.get("HOME") or "/root"))}
     else:
-        full = [*bwrap_argv(tree, workspace, cwd=cwd, env=env, read_only=read_only), *argv]
-        run_cwd = tree
+        box = bwrap_argv(folder, workspace, cwd=cwd, env=env, read_only=read_only)
+        run_cwd = folder
         run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     with _process_limit(limits.processes) as (prefix, pids, notes):
         root = os.geteuid() == 0
         nproc = pids is None and (sandbox != "none" or not root)
         if nproc and root:
-            full = _as_fresh_uid(full, len(argv))
+            box, inner = _as_fresh_uid(box, inner)
             notes.append("process limit: RLIMIT_NPROC under a fresh uid (no pids cgroup here)")
         elif pids is None and root:
             notes.append("process limit not enforced: unsandboxed as root without a pids cgroup")
-        command = [*prefix, *_prlimit(limits, nproc=nproc), *full]
+        command = [*prefix, *_prlimit(limits, nproc=nproc), *outer, *box, *inner]
         return _supervise(
-            command, list(argv), run_cwd, run_env, limits, pids, notes, cancel, sandbox != "none"
+            command, argv, run_cwd, run_env, limits, pids, notes, cancel, sandbox != "none"
         )
 
 
-def _as_fresh_uid(full: list[str], tail: int) -> list[str]:
-    """``bwrap ... ARGV`` -> ``bwrap --cap-add ... ... setpriv --reuid N ... -- ARGV``: root is
-    exempt from RLIMIT_NPROC, so the command drops to an unused uid inside the sandbox, keeping
-    only ``KEPT_CAPS`` (ambient, so they survive exec; bash and dash see ruid == euid and keep
-    them)."""
+def _as_fresh_uid(box: list[str], inner: list[str]) -> tuple[list[str], list[str]]:
+    """``bwrap ...`` + ``ARGV`` -> ``bwrap --cap-add ... ...`` + ``setpriv --reuid N ... --
+    ARGV``: root is exempt from RLIMIT_NPROC, so the command drops to an unused uid inside the
+    sandbox, keeping only ``KEPT_CAPS`` (ambient, so they survive exec; bash and dash see
+    ruid == euid and keep them)."""
     uid = SANDBOX_UIDS[0] + secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0])
     caps = ",".join(f"+{c}" for c in KEPT_CAPS)
     wanted = ("CAP_SETUID", "CAP_SETGID", *(f"CAP_{c.upper()}" for c in KEPT_CAPS))
@@ -210,8 +262,7 @@ def _as_fresh_uid(full: list[str], tail: int) -> list[str]:
         f"--bounding-set=-all,{caps}",
         "--",
     ]
-    head, command = full[: len(full) - tail], full[len(full) - tail :]
-    return [head[0], *adds, *head[1:], *drop, *command]
+    return [box[0], *adds, *box[1:]], [*drop, *inner]
 
 
 def _prlimit(limits: Limits, *, nproc: bool) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Any
 from lsp_agent.verify.checks import Check
 from lsp_agent.verify.outcomes import failures
 from lsp_agent.verify.sandbox import Limits, run_sandboxed
-from lsp_agent.verify.scratch import ScratchTree, create_scratch
+from lsp_agent.verify.scratch import ScratchError, ScratchTree, create_scratch
 
 log = logging.getLogger(__name__)
 BASELINE_FORMAT = 1
@@ -129,30 +129,53 @@ class Verifier:
     # Where the checks see the tree, and whose .venv/node_modules they use (read-only): the
     # workspace a goal run's worktree stands for. None = root itself.
     workspace: Path | None = None
+    overlay: bool = True  # an overlay scratch tree where it works (copies nothing), else a copy
     rounds: list[Round] = field(default_factory=list)
     _tree: ScratchTree | None = None
     _baseline: list[CheckRun] | None = None
     _originals: dict[str, str | None] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- scratch tree --------------------------------------------------------------------
     def tree(self) -> ScratchTree:
-        if self._tree is None:
-            self._tree = create_scratch(self.root, self.scratch_parent, texts=dict(self.texts))
-        return self._tree
+        with self._lock:  # the baseline thread and the researcher's run_check both ask
+            if self._tree is None:
+                self._tree = self._new_tree()
+            return self._tree
+
+    def _new_tree(self) -> ScratchTree:
+        """The workspace as the task read it (frozen buffers written over it)."""
+        texts = dict(self.texts)
+        if self.overlay and self.sandbox != "none":
+            try:
+                return create_scratch(self.root, self.scratch_parent, texts=texts, mode="overlay")
+            except ScratchError as exc:
+                log.info("verification copies the workspace: %s", exc)
+        return create_scratch(self.root, self.scratch_parent, texts=texts)
 
     def close(self) -> None:
-        if self._tree is not None:
-            self._tree.remove()
-            self._tree = None
+        with self._lock:
+            if self._tree is not None:
+                self._tree.remove()
+                self._tree = None
 
     # -- runs ----------------------------------------------------------------------------
     def run(
         self, check: Check, *, extra: Sequence[str] = (), changed: Sequence[str] = ()
     ) -> CheckRun:
-        tree = self.tree()
+        return self._run_on(self.tree(), check, extra=extra, changed=changed)
+
+    def _run_on(
+        self,
+        tree: ScratchTree,
+        check: Check,
+        *,
+        extra: Sequence[str] = (),
+        changed: Sequence[str] = (),
+    ) -> CheckRun:
         outcome = run_sandboxed(
             [*check.argv, *extra],
-            tree=tree.path,
+            tree=tree,
             workspace=self.workspace or self.root,
             limits=self.limits,
             env=dict(check.env) or None,
@@ -172,29 +195,45 @@ class Verifier:
         """Every check on the unmodified scratch tree; cached by content hash and commands."""
         if self._baseline is not None:
             return self._baseline
-        tree = self.tree()
+        return self._run_baseline(self.tree())
+
+    def _run_baseline(self, tree: ScratchTree) -> list[CheckRun]:
         key = self._cache_key(tree)
         cached = self._load_baseline(key)
         if cached is not None:
             self._baseline = cached
             return cached
-        self._baseline = [self.run(check) for check in self.checks]
+        self._baseline = [self._run_on(tree, check) for check in self.checks]
         self._store_baseline(key, self._baseline)
         return self._baseline
+
+    def _rebase(self, tree: ScratchTree) -> None:
+        """An overlay tree shows the live workspace: when files under it changed since the
+        baseline (a git checkout, a save of a file the task did not freeze), the baseline is
+        run again on the new base (a fresh overlay tree is cheap), so only the task's edits are
+        compared."""
+        if not tree.base_changed():
+            return
+        log.info("the workspace changed under the scratch tree: running the baseline again")
+        fresh = self._new_tree()
+        try:
+            self._baseline = None
+            self._run_baseline(fresh)
+        finally:
+            fresh.remove()
 
     def check(self, files: Mapping[str, str | None]) -> Round:
         """Candidate files (path -> text, None = deleted) over the scratch tree, then every
         check, compared with the baseline. Files an earlier round wrote and this one does not
         are put back first."""
-        baseline = {run.name: run for run in self.baseline()}
+        self.baseline()
         tree = self.tree()
+        self._rebase(tree)
+        baseline = {run.name: run for run in self.baseline()}
         restore = {p: t for p, t in self._originals.items() if p not in files}
         for path in files:
             if path not in self._originals:
-                target = tree.path / path
-                self._originals[path] = (
-                    target.read_text("utf-8", "replace") if target.is_file() else None
-                )
+                self._originals[path] = tree.read_text(path)
         tree.write_texts({**restore, **files})
         changed = sorted(files)
         comparisons = []

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from lsp_agent.verify.scratch import ScratchError, add_worktree, create_scratch, remove_worktree
-from tests.verify.conftest import git, tree_digest
+from lsp_agent.verify.sandbox import run_sandboxed
+from lsp_agent.verify.scratch import (
+    ScratchError,
+    add_worktree,
+    create_scratch,
+    overlay_problem,
+    remove_worktree,
+)
+from tests.verify.conftest import CALC, git, needs_bwrap, tree_digest
 
 
 def test_git_scratch_has_the_working_tree_not_just_head(project: Path, tmp_path: Path) -> None:
@@ -84,3 +91,72 @@ def test_worktree_with_its_own_branch(project: Path, tmp_path: Path) -> None:
     remove_worktree(project, dest)
     assert not dest.exists()
     assert "run-wt" not in git(project, "worktree", "list")
+
+
+@needs_bwrap
+def test_overlay_tree_copies_nothing_and_never_writes_the_user_files(
+    project: Path, tmp_path: Path
+) -> None:
+    """The overlay tree is a layer of the written files only; a sandboxed run sees the whole
+    workspace with the layer over it, writes (even into the user's files) land in a per-run
+    upper folder that is thrown away, and the user's tree stays byte for byte the same."""
+    if why := overlay_problem(project.resolve(), tmp_path):
+        pytest.fail(f"overlayfs should work here (root or a user namespace): {why}")
+    (project / "notes.py").write_text("NOTE = 'untracked'\n")
+    before = tree_digest(project)
+    frozen = {"calc.py": CALC.replace("a * b", "b * a")}
+    with create_scratch(project, tmp_path / "s", texts=frozen, mode="overlay") as tree:
+        assert tree.kind == "overlay"
+        assert sorted(p.name for p in tree.path.rglob("*")) == ["calc.py"], "nothing copied"
+        tree.write_texts({"pyproject.toml": None, "new/mod.py": "Y = 2\n"})
+        assert tree.read_text("calc.py") == frozen["calc.py"]
+        assert tree.read_text("notes.py") == "NOTE = 'untracked'\n"
+        assert tree.read_text("pyproject.toml") is None
+        with pytest.raises(ValueError, match="outside"):
+            tree.write_texts({"../escape.py": "no\n"})
+        code = (
+            "import os, sys\n"
+            "print(sorted(os.listdir('.')))\n"
+            "print(open('calc.py').read().count('b * a'), open('notes.py').read().strip())\n"
+            "print(open('new/mod.py').read().strip())\n"
+            "open('tests/test_calc.py', 'a').write('# written by a check\\n')\n"
+            "open('calc.py', 'w').write('clobbered')\n"
+            "os.remove('notes.py')\n"
+            "open('made-by-check.txt', 'w').write('x')\n"
+            "open('.venv/probe', 'w')\n"
+        )
+        python = str(project / ".venv" / "bin" / "python")
+        first = run_sandboxed([python, "-u", "-c", code], tree=tree, workspace=project)
+        assert first.exit_code == 1, first.output
+        assert "Read-only file system" in first.output, "the venv stays read-only"
+        listing, counts, mod = first.output.splitlines()[:3]
+        assert "pyproject.toml" not in listing and "notes.py" in listing and "new" in listing
+        assert counts == "1 NOTE = 'untracked'" and mod == "Y = 2"
+        # The next run starts from the same tree: the first run's writes are gone.
+        again = run_sandboxed(
+            [
+                python,
+                "-c",
+                "import os; print(os.path.exists('made-by-check.txt'), "
+                "open('calc.py').read().count('b * a'), os.path.exists('notes.py'))",
+            ],
+            tree=tree,
+            workspace=project,
+        )
+        assert again.ok and again.output.split() == ["False", "1", "True"], again.output
+        assert list((tree.top / "runs").iterdir()) == [], "run folders are removed"
+    assert tree_digest(project) == before, "the user's files, .git and .venv are untouched"
+    assert not tree.top.exists()
+
+
+def test_overlay_tree_notices_the_workspace_changing_under_it(
+    project: Path, tmp_path: Path
+) -> None:
+    frozen = {"calc.py": CALC}
+    with create_scratch(project, tmp_path / "s", texts=frozen, mode="overlay") as tree:
+        assert not tree.base_changed()
+        (project / "calc.py").write_text(CALC + "# saved by the editor\n")
+        assert not tree.base_changed(), "a frozen buffer shadows its file on disk"
+        (project / "tests" / "test_calc.py").write_text("def test_x():\n    pass\n")
+        assert tree.base_changed()
+        assert not tree.base_changed(), "the tree took the new base"

@@ -175,3 +175,70 @@ async def test_researcher_reproduces_with_run_check(
     assert "check must be one of ['pytest', 'ruff']" in results[1]
     assert "tests/test_calc.py::test_known_bug" in results[2]
     assert "assert 4 == 5" in results[2] and "1 failing" in results[2]
+
+
+GOOD = block("calc.py", "    return a + b\n", "    return b + a\n")
+REVISION_BREAKS = block("calc.py", "    return b + a\n", "    return b - a\n")
+REVISION_FIX = block("calc.py", "    return b - a\n", "    return b + a  # reviewed\n")
+REVIEW_FINDING = [{"path": "calc.py", "message": "mention the order in a comment"}]
+
+
+async def test_reviewer_revision_that_breaks_a_test_is_verified_again(
+    project: Path, scripted: ScriptedModel, tmp_path: Path
+) -> None:
+    """The first edit passes the checks; the reviewer's finding makes the coder change the file
+    again and that revision breaks test_add: the final edits are verified again, the debugger
+    sends it back, and only the fixed text can succeed."""
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "rewrite add"}]))
+    scripted.add_rule(coder_rule("calc.py", GOOD, times=1))
+    scripted.add_rule(review_rule(False, REVIEW_FINDING, times=1))
+    scripted.add_rule(coder_rule("calc.py", REVISION_BREAKS, times=1))
+    scripted.add_rule(findings_rule([{"path": "calc.py", "message": "add subtracts again"}]))
+    scripted.add_rule(coder_rule("calc.py", REVISION_FIX))
+    scripted.add_rule(review_rule(True))
+
+    result, events = await run(project, scripted, tmp_path)
+
+    assert result.state == "succeeded", (result.error, result.verification)
+    assert "return b + a  # reviewed" in result.changes[0].new_text
+    messages = [e.message for e in events if e.stage in ("verifying", "reviewing")]
+    assert messages.index("reviewing (round 2)") > messages.index(
+        "verifying: 1 new failure, round 1"
+    )
+    record = result.verification
+    assert record["state"] == "passed"
+    # Verified before the first review, again after the reviewer's revision (broken), and
+    # once more after the debugger's fix.
+    assert [r["new_failures"] for r in record["rounds"]] == [0, 1, 0]
+    second = {c["name"]: c for c in record["rounds"][1]["checks"]}
+    assert list(second["pytest"]["new"]) == ["tests/test_calc.py::test_add"]
+    reviews = [r for r in scripted.requests if "submit_review" in r.tool_names]
+    assert len(reviews) == 2
+    # The second review came after the re-verification, not before it.
+    debug = [r for r in scripted.requests if "# Role: debugger" in str(r.body)]
+    assert len(debug) == 1 and debug[0].index < reviews[1].index
+    assert "tests/test_calc.py::test_add" in str(debug[0].body)
+
+
+async def test_reviewer_revision_that_stays_broken_ends_unverified(
+    project: Path, scripted: ScriptedModel, tmp_path: Path
+) -> None:
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "rewrite add"}]))
+    scripted.add_rule(coder_rule("calc.py", GOOD, times=1))
+    scripted.add_rule(review_rule(False, REVIEW_FINDING, times=1))
+    scripted.add_rule(coder_rule("calc.py", REVISION_BREAKS, times=1))
+    scripted.add_rule(findings_rule([{"path": "calc.py", "message": "add subtracts again"}]))
+    scripted.add_rule(
+        coder_rule("calc.py", block("calc.py", "    return b - a\n", "    return b - a  # ok\n"))
+    )
+    scripted.add_rule(review_rule(True))
+    settings = replace(Settings(), verify=VerifySettings(rounds=1))
+
+    result, _ = await run(project, scripted, tmp_path, settings)
+
+    assert result.state == TaskState.UNVERIFIED, (result.error, result.verification)
+    assert "b - a" in result.changes[0].new_text
+    assert [r["new_failures"] for r in result.verification["rounds"]] == [0, 1, 1]
+    assert "tests/test_calc.py::test_add" in result.verification["remaining"]
+    reviews = [r for r in scripted.requests if "submit_review" in r.tool_names]
+    assert len(reviews) == 1, "the broken revision never reached the reviewer's approval"

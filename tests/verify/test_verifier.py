@@ -81,10 +81,14 @@ def verifier(project: Path, tmp_path: Path, **kw: object) -> Verifier:
     )
 
 
-def test_new_failures_only_and_the_user_tree_untouched(project: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("overlay", [True, False], ids=["overlay", "copy"])
+def test_new_failures_only_and_the_user_tree_untouched(
+    project: Path, tmp_path: Path, overlay: bool
+) -> None:
     before = tree_digest(project)
-    v = verifier(project, tmp_path)
+    v = verifier(project, tmp_path, overlay=overlay)
     try:
+        assert v.tree().kind == ("overlay" if overlay else "git")
         base = {run.name: run for run in v.baseline()}
         assert list(base["pytest"].failures) == ["tests/test_calc.py::test_known_bug"]
         assert base["ruff"].failures == {}
@@ -144,5 +148,33 @@ def test_frozen_buffers_are_the_baseline(project: Path, tmp_path: Path) -> None:
         fixed = v.check({"calc.py": CALC})
         pytest_cmp = next(c for c in fixed.comparisons if c.name == "pytest")
         assert pytest_cmp.new == {} and "tests/test_calc.py::test_mul" in pytest_cmp.fixed
+    finally:
+        v.close()
+
+
+def test_workspace_changed_under_an_overlay_tree_runs_the_baseline_again(
+    project: Path, tmp_path: Path
+) -> None:
+    """The overlay shows the live workspace: a file the user changes on disk mid-task (not a
+    frozen buffer) must not be blamed on the task's edits."""
+    v = verifier(project, tmp_path, texts={"calc.py": CALC})
+    try:
+        assert v.tree().kind == "overlay"
+        v.baseline()
+        tests = (project / "tests" / "test_calc.py").read_text()
+        # The user breaks a test on disk while the task runs (a git pull, a save).
+        (project / "tests" / "test_calc.py").write_text(
+            tests.replace("add(2, 3) == 5", "add(2, 3) == 6")
+        )
+        result = v.check({"calc.py": CALC.replace("return a * b", "return b * a")})
+        pytest_cmp = next(c for c in result.comparisons if c.name == "pytest")
+        assert pytest_cmp.new == {}, "the user's own change is in the new baseline"
+        assert "tests/test_calc.py::test_add" in pytest_cmp.preexisting
+        # And a task edit that breaks something is still caught against the new base.
+        broken = v.check({"calc.py": CALC.replace("return a * b", "return a * b + 1")})
+        assert (
+            "tests/test_calc.py::test_mul"
+            in next(c for c in broken.comparisons if c.name == "pytest").new
+        )
     finally:
         v.close()
