@@ -232,7 +232,9 @@ def _run(
     with _process_limit(limits.processes) as (prefix, pids, notes):
         root = os.geteuid() == 0
         nproc = pids is None and (sandbox != "none" or not root)
-        if nproc and root:
+        if nproc and root and shutil.which("setpriv") is None:
+            notes.append("process limit not enforced: no pids cgroup and no setpriv (util-linux)")
+        elif nproc and root:
             box, inner = _as_fresh_uid(box, inner)
             notes.append("process limit: RLIMIT_NPROC under a fresh uid (no pids cgroup here)")
         elif pids is None and root:

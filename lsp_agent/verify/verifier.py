@@ -130,6 +130,7 @@ class Verifier:
     # workspace a goal run's worktree stands for. None = root itself.
     workspace: Path | None = None
     overlay: bool = True  # an overlay scratch tree where it works (copies nothing), else a copy
+    scratch_kind: str | None = None  # what the tree was: "overlay" | "git" | "copy" (the record)
     rounds: list[Round] = field(default_factory=list)
     _tree: ScratchTree | None = None
     _baseline: list[CheckRun] | None = None
@@ -141,6 +142,7 @@ class Verifier:
         with self._lock:  # the baseline thread and the researcher's run_check both ask
             if self._tree is None:
                 self._tree = self._new_tree()
+                self.scratch_kind = self._tree.kind
             return self._tree
 
     def _new_tree(self) -> ScratchTree:
@@ -265,6 +267,7 @@ class Verifier:
             "state": state,
             "message": message,
             "sandbox": self.sandbox,
+            "scratch": self.scratch_kind,
             "commands": [c.to_json() for c in self.checks],
             "baseline": [
                 {

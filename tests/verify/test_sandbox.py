@@ -27,6 +27,13 @@ def tree(project: Path, tmp_path: Path) -> Iterator[ScratchTree]:
         yield scratch
 
 
+@pytest.fixture
+def overlay_tree(project: Path, tmp_path: Path) -> Iterator[ScratchTree]:
+    """What verification uses here: nothing copied, the workspace mounted under a layer."""
+    with create_scratch(project, tmp_path / "scratch", mode="overlay") as scratch:
+        yield scratch
+
+
 def run(tree: ScratchTree, code: str, **limits: float) -> sandbox.RunOutcome:
     return run_sandboxed(
         [PY, "-c", code], tree=tree.path, workspace=tree.source, limits=Limits(**limits)
@@ -188,3 +195,69 @@ def test_no_bwrap_names_the_package(tree: ScratchTree, monkeypatch: pytest.Monke
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(SandboxUnavailable, match="bubblewrap"):
         run_sandboxed(["true"], tree=tree.path, workspace=tree.source)
+
+
+def test_overlay_tree_has_the_same_walls(
+    overlay_tree: ScratchTree, project: Path, outside_server: int
+) -> None:
+    """The per-run mount namespace adds nothing the sandbox lets out: no network, the real
+    filesystem read-only, the user's files (the overlay's lower layer) unchanged."""
+    before = tree_digest(project)
+    code = (
+        "import socket, sys\n"
+        "try:\n"
+        "    socket.create_connection(('127.0.0.1', PORT), timeout=3).close(); print('CONNECTED')\n"
+        "except OSError:\n"
+        "    print('refused')\n"
+        "for t in sys.argv[1:]:\n"
+        "    try:\n"
+        "        open(t, 'w').write('x'); print('WROTE', t)\n"
+        "    except OSError as exc:\n"
+        "        print('denied', t, exc.strerror)\n"
+        "open('calc.py', 'w').write('overwritten inside')\n"
+    ).replace("PORT", str(outside_server))
+    upper_parent = overlay_tree.top / "runs"
+    denied = ["/usr/lsp-agent-probe", str(upper_parent / "probe")]
+    in_lower = str(project / ".git" / "lsp-agent-probe")
+    out = run_sandboxed(
+        [PY, "-c", code, *denied, in_lower], tree=overlay_tree, workspace=overlay_tree.source
+    )
+    assert out.ok, out.output
+    assert "refused" in out.output and "CONNECTED" not in out.output
+    for target in denied:
+        assert f"denied {target}" in out.output, out.output
+        assert not Path(target).exists()
+    assert f"WROTE {in_lower}" in out.output  # into the run's upper layer
+    assert not Path(in_lower).exists()
+    assert "overwritten" not in (project / "calc.py").read_text()
+    # .git is in the lower layer: a write there lands in the run's upper, never in the repo.
+    assert tree_digest(project) == before
+
+
+def test_fresh_uid_on_an_overlay_tree(
+    overlay_tree: ScratchTree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Root without a pids cgroup, on the tree verification uses: the fork bomb is bounded and
+    the command still writes the tree (through the overlay) under its fresh uid."""
+    monkeypatch.setattr(sandbox, "PIDS_CGROUP", tmp_path / "no-cgroup")
+    code = (
+        "import os, time\n"
+        "open('calc.py', 'a').write('# written\\n')\n"
+        "print('wrote', flush=True)\n"
+        "n = 0\n"
+        "while n < 5000:\n"
+        "    try:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(30); os._exit(0)\n"
+        "        n += 1\n"
+        "    except OSError:\n"
+        "        print('fork refused after', n, flush=True); break\n"
+    )
+    out = run_sandboxed(
+        [PY, "-c", code],
+        tree=overlay_tree,
+        workspace=overlay_tree.source,
+        limits=Limits(wall_seconds=15, processes=64),
+    )
+    assert "wrote" in out.output and "fork refused after" in out.output, out.output
+    assert int(out.output.split("fork refused after")[1].split()[0]) < 64

@@ -80,6 +80,7 @@ async def test_broken_then_fixed_in_round_two(
     assert "return b + a" in result.changes[0].new_text
     record = result.verification
     assert record["state"] == "passed"
+    assert record["scratch"] == "overlay", "verification copies nothing where overlays work"
     assert [c["name"] for c in record["commands"]] == ["pytest", "ruff"]
     assert [r["new_failures"] for r in record["rounds"]] == [1, 0]
     first = {c["name"]: c for c in record["rounds"][0]["checks"]}
