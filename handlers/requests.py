@@ -55,12 +55,13 @@ async def list_tasks(session: Session) -> list[dict[str, Any]]:
     return [row.summary for row in ordered[:LIST_LIMIT]]
 
 
-def _journaled_requests(session: Session, task_id: str) -> list[dict[str, Any]] | None:
+def _journaled_result(session: Session, task_id: str) -> dict[str, Any] | None:
+    """The task's journaled (or live) result, ``{}`` before it has one; None: unknown task."""
     for root in session.roots:
         live = root.runner.tasks.get(task_id) if root.runner is not None else None
         task = live or (root.journal.get(task_id) if root.journal is not None else None)
         if task is not None:
-            return list((task.result or {}).get("requests") or [])
+            return dict(task.result or {})
     return None
 
 
@@ -78,14 +79,16 @@ def setup(server: LanguageServer, session: Session) -> None:
         data = _params(params)
         task_id, uri = data.get("taskId"), data.get("uri")
         if isinstance(task_id, str):
+            from lsp_agent.agents.manifests import task_context
+
             manifest = session.manifests.get(task_id)
-            requests = await asyncio.to_thread(_journaled_requests, session, task_id)
-            if manifest is None and requests is None:
+            result = await asyncio.to_thread(_journaled_result, session, task_id)
+            if manifest is None and result is None:
                 raise JsonRpcInvalidParams(f"no snapshot recorded for task {task_id!r}")
-            # The snapshot's manifest lives in memory for this session; what went into each
-            # request (sections, files, tokens, duplicates, cached share) is journaled with the
-            # task's result, so it is there after a restart too.
-            return {**(manifest or {}), "requests": requests or []}
+            # The snapshot's full manifest lives in memory for this session; its summary and
+            # what went into each request (sections, files, tokens, duplicates, cached share)
+            # are journaled with the task's result, so they are there after a restart too.
+            return task_context(result, manifest)
         if not isinstance(uri, str):
             raise JsonRpcInvalidParams("lspAgent/context takes {'uri': str} or {'taskId': str}")
         try:

@@ -182,6 +182,8 @@ async def run_task(
     result.usage = budget.usage
     result.transcript = path
     result.requests = [r.to_json() for r in sizer.records]
+    manifest = getattr(snapshot, "manifest", None)
+    result.snapshot = manifest.summary() if hasattr(manifest, "summary") else None
     if verification is not None and verification.state != "pending":
         result.verification = verification.record()
     elif result.state == "succeeded":

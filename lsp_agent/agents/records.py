@@ -101,10 +101,13 @@ class TaskResult:
     verification: dict[str, Any] | None = None
     # One manifest per request sent (fit.RequestRecord.to_json): sections, tokens, duplicates.
     requests: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    # The snapshot the task was given (context.model.Manifest.summary), journaled with it.
+    snapshot: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            "snapshot": self.snapshot,
             "state": self.state,
             "title": self.title,
             "summary": self.summary,
@@ -129,6 +132,7 @@ class TaskResult:
             transcript=Path(data["transcript"]) if data.get("transcript") else None,
             verification=data.get("verification"),
             requests=list(data.get("requests") or []),
+            snapshot=data.get("snapshot"),
         )
 
 

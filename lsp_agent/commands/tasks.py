@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from lsp_agent.tasks.model import Task, task_summary
 
@@ -23,6 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--root", type=Path, help="workspace root (default: the project around the current folder)"
     )
     parser.add_argument("--run", metavar="RUN_ID", help="only the tasks of one batch run")
+    parser.add_argument(
+        "--manifest",
+        metavar="TASK_ID",
+        help="what went into each request of one task: its snapshot, then per request the "
+        "sections, files, tokens, duplicated tokens and expected cached share",
+    )
     parser.add_argument("--limit", type=int, default=50, help="most tasks shown (default 50)")
     parser.add_argument(
         "--prune",
@@ -47,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     path = workspace_cache_dir(root) / "tasks.sqlite"
     if args.prune:
         return _prune(root, path)
+    if args.manifest:
+        return _manifest(chosen, path, args.manifest, as_json=args.json)
     tasks: list[Task] = []
     if path.exists():
         with TaskJournal(path) as journal:
@@ -66,6 +75,35 @@ def run(args: argparse.Namespace) -> int:
             f"{task.id}  {when}  {data['state']:<15} {data['tokens']:>9,} tok "
             f"{data['cachedTokens']:>9,} cached  {task.title}  [{files}]"
         )
+    return 0
+
+
+def _manifest(chosen: Any, path: Path, task_id: str, *, as_json: bool) -> int:
+    """``--manifest TASK_ID``: the task's journaled context (agents/manifests.py, the shape
+    ``lspAgent/context {taskId}`` answers with)."""
+    from lsp_agent.agents.manifests import context_lines, task_context
+    from lsp_agent.tasks import TaskJournal
+
+    task = None
+    if path.exists():
+        with TaskJournal(path) as journal:
+            task = journal.get(task_id)
+    if task is None:
+        print(
+            f"lsp-agent tasks: no task {task_id!r} in the journal of {chosen.path} "
+            "(`lsp-agent tasks` lists them; --root picks another workspace)",
+            file=sys.stderr,
+        )
+        return 2
+    data = task_context(task.result)
+    if as_json:
+        head = {"root": str(chosen.path), "taskId": task.id, "state": str(task.state)}
+        print(json.dumps({**head, "title": task.title, **data}, indent=2))
+        return 0
+    print(f"workspace root {chosen.describe()}")
+    print(f"task {task.id}  {task.state}  {task.title}")
+    for line in context_lines(data):
+        print(line)
     return 0
 
 

@@ -50,6 +50,33 @@ class Manifest:
         data["total_tokens"] = self.prefix_tokens + self.tail_tokens
         return data
 
+    def summary(self) -> dict[str, Any]:
+        """What a task's result journals of its snapshot: the totals, the prefix's files
+        counted per tier and the tail's entries (the whole file list of a large workspace is
+        tens of thousands of rows; ``to_json`` has it while the session lasts)."""
+        tiers: dict[str, dict[str, int]] = {}
+        tail = []
+        for entry in self.files:
+            if entry.section == SECTION_TAIL:
+                tail.append({"path": entry.path, "tier": entry.tier, "tokens": entry.tokens,
+                             "reason": entry.reason})  # fmt: skip
+                continue
+            row = tiers.setdefault(entry.tier, {"files": 0, "tokens": 0})
+            row["files"] += 1
+            row["tokens"] += entry.tokens
+        return {
+            "budget": self.budget,
+            "prefix_tokens": self.prefix_tokens,
+            "tail_tokens": self.tail_tokens,
+            "total_tokens": self.prefix_tokens + self.tail_tokens,
+            "prefix_hash": self.prefix_hash,
+            "rebuilt": self.rebuilt,
+            "stale_tokens": self.stale_tokens,
+            "notes": list(self.notes),
+            "tiers": dict(sorted(tiers.items())),
+            "tail": tail,
+        }
+
 
 @dataclass
 class Snapshot:
