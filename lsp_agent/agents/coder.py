@@ -64,6 +64,22 @@ def file_section(
     return f"# {heading} {path}\n\n{fence}\n{body}{fence}"
 
 
+def coder_message(
+    task: str, tail: str, plan: Plan, target: Target, original: str, shown: str | None
+) -> str:
+    """A coder's task message (message 2): its role, the task, the plan, its instructions and
+    its file (a reference to the snapshot's copy when ``shown`` is that text's sha256). The
+    coder sends it and the dry run (``orchestrator.plan_task``) counts it."""
+    return task_message(
+        render("coder", path=target.path),
+        task,
+        tail,
+        plan.to_text(),
+        f"# Your instructions for {target.path}\n\n{target.instructions}",
+        file_section(target.path, original, shown=shown),
+    )
+
+
 class Coder:
     def __init__(
         self,
@@ -77,13 +93,8 @@ class Coder:
     ) -> None:
         self.ctx = ctx
         self.result = CoderResult(target, original, original, exists)
-        text = task_message(
-            render("coder", path=target.path),
-            ctx.task,
-            ctx.tail,
-            plan.to_text(),
-            f"# Your instructions for {target.path}\n\n{target.instructions}",
-            file_section(target.path, original, shown=ctx.shown_in_full.get(target.path)),
+        text = coder_message(
+            ctx.task, ctx.tail, plan, target, original, ctx.shown_in_full.get(target.path)
         )
         messages = base_messages(ctx.prefix)
         messages.append({"role": "user", "content": text})

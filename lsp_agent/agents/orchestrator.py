@@ -425,19 +425,39 @@ def plan_task(
     count: Callable[[str], int] | None = None,
 ) -> DryRunPlan:
     """What a dry run shows, without calling a model: the files the task starts from and the
-    prompt tokens of each role's first request (a lower bound on what the task sends). One coder
-    per focus file is assumed; the researcher may choose others."""
+    prompt tokens of each role's first request, counted as the request sizer counts what is
+    sent (``fit.RequestSizer``: every message with its template overhead, the tool schemas),
+    the coder's message built by the coder's own function (a file the snapshot shows in full
+    is a reference there, not a second copy). A lower bound: the plan, the researcher's tool
+    results and the reviewer's diff are not known before the run. One coder per focus file
+    is assumed; the researcher may choose others."""
+    from lsp_agent.agents.coder import coder_message
+    from lsp_agent.agents.tools import research_tools, submit_plan_tool, submit_review_tool
+
     if count is None:
         from lsp_agent.context.tokens import count_tokens as count
+    sizer = RequestSizer(sizing.DEFAULT_WINDOW, counter=("cl100k", count))
     ws = Workspace(index, texts)
     task = task_text(spec)
-    base = "".join(m["content"] for m in base_messages(snapshot.prefix))
-    prompts = {"researcher": count(base + task_message(render("researcher"), task, snapshot.tail))}
+    base = base_messages(snapshot.prefix)
+    shown = dict(getattr(snapshot, "shown_in_full", None) or {})
+    research = research_tools(ws)
+
+    def tokens(text: str, tools: Sequence[Any] = ()) -> int:
+        messages = [*base, {"role": "user", "content": text}]
+        schemas = [t.schema() for t in tools]
+        return sum(sizer.message_tokens(m) for m in messages) + sizer.tools_tokens(schemas)
+
+    researcher = task_message(render("researcher"), task, snapshot.tail)
+    prompts = {"researcher": tokens(researcher, [*research, submit_plan_tool(lambda a: a)])}
     for path in spec.files:
-        text = ws.read(path) or ""
-        role = render("coder", path=path)
-        prompts[f"coder:{path}"] = count(base + task_message(role, task, snapshot.tail) + text)
-    prompts["reviewer"] = count(base + task_message(render("reviewer"), task, snapshot.tail))
+        target = Target(path, "")
+        text = coder_message(
+            task, snapshot.tail, Plan([target], ""), target, ws.read(path) or "", shown.get(path)
+        )
+        prompts[f"coder:{path}"] = tokens(text)
+    reviewer = task_message(render("reviewer"), task, snapshot.tail)
+    prompts["reviewer"] = tokens(reviewer, [*research, submit_review_tool()])
     return DryRunPlan(
         files=list(spec.files),
         prefix_tokens=count(snapshot.prefix),

@@ -14,6 +14,7 @@ from lsp_agent.agents.roles import Plan, Target, base_messages, render
 from lsp_agent.agents.transcript import REDACTED, Transcript, read_transcript, scrub
 from lsp_agent.agents.usage import Usage
 from lsp_agent.agents.validator import new_syntax_errors, syntax_problems
+from lsp_agent.context.tokens import count_tokens
 from lsp_agent.edits import EditBlock
 from tests.agents.test_orchestrator import CALC, FakeSnapshot, make_workspace
 
@@ -142,3 +143,52 @@ def test_plan_task_estimates_without_a_model(tmp_path):
     assert plan.to_json()["total_prompt_tokens"] == sum(plan.prompt_tokens.values())
     real = plan_task(spec, index=index, snapshot=FakeSnapshot("word " * 1000))
     assert 1000 <= real.prefix_tokens <= 1100  # the real tokenizer: about a token per word
+
+
+async def test_the_dry_run_counts_what_the_first_requests_send(tmp_path, scripted):
+    """plan_task counts each first request as the request sizer does (messages with their
+    overhead, tool schemas), and a coder whose file the snapshot shows in full refers to that
+    copy, so the estimate is not one whole file too high."""
+    from lsp_agent.config import Settings
+    from lsp_agent.context.snapshot import SnapshotBuilder
+    from tests.agents.test_orchestrator import (
+        block,
+        coder_rule,
+        make_client,
+        plan_rule,
+        review_rule,
+    )
+
+    body = "".join(f"def f{n}(a, b):\n    return a * {n} + b\n\n\n" for n in range(150))
+    index = make_workspace(tmp_path / "ws", {"calc.py": body, "use.py": "from calc import f1\n"})
+    settings = Settings()
+    snapshot = SnapshotBuilder(index, settings.context, state_dir=None).build(
+        budget=60_000, focus=["calc.py"]
+    )
+    assert "calc.py" in snapshot.shown_in_full  # the prefix carries it in full
+    spec = TaskSpec(instruction="rename f1", kind="refactor", files=["calc.py"])
+    plan = plan_task(spec, index=index, snapshot=snapshot)
+
+    scripted.add_rule(plan_rule([{"path": "calc.py", "instructions": "x"}]))
+    edit = block("calc.py", "def f1(a, b):\n", "def g1(a, b):\n")
+    scripted.add_rule(coder_rule("calc.py", edit))
+    scripted.add_rule(review_rule(True))
+    client = make_client(scripted)
+    from lsp_agent.agents.orchestrator import run_task
+
+    result = await run_task(
+        spec, index=index, snapshot=snapshot, client=client, settings=settings,
+        transcript_dir=tmp_path / "t",
+    )  # fmt: skip
+    await client.aclose()
+    assert result.state == "succeeded", result.error
+    first = {}
+    for record in result.requests:
+        first.setdefault(record["role"], record["prompt_tokens"])
+    assert first["researcher"] == plan.prompt_tokens["researcher"]  # the same request
+    # The real coder message has the plan's notes and instructions ("n", "x"); the dry run none.
+    assert abs(first["coder"] - plan.prompt_tokens["coder:calc.py"]) <= 8
+    file_tokens = count_tokens(body)
+    assert file_tokens > 2000  # counting the file again would be far off
+    # The reviewer's real request also carries the plan and the diff: the estimate is below.
+    assert plan.prompt_tokens["reviewer"] < first["reviewer"] < plan.prompt_tokens["reviewer"] + 300
