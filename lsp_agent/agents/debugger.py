@@ -68,6 +68,7 @@ class Debugger:
                 transcript=self.ctx.transcript,
                 tools=[*research_tools(self.ctx.workspace), submit_findings_tool()],
                 redactor=self.ctx.redactor,
+                sizer=self.ctx.sizer,  # its requests fit the window like every role's
             )
         else:
             self.agent.add_user("The coders revised the files; these checks still fail.\n\n" + body)

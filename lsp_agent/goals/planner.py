@@ -17,6 +17,7 @@ from string import Template
 from typing import Any
 
 from lsp_agent.agents.loop import Agent, Budget, Submitted, ToolError
+from lsp_agent.agents.orchestrator import request_sizer
 from lsp_agent.agents.roles import base_messages, task_message
 from lsp_agent.agents.tools import Tool, Workspace, research_tools
 from lsp_agent.agents.transcript import Transcript, environment_secrets
@@ -134,6 +135,9 @@ async def plan_goal(
         transcript=transcript,
         tools=[*research_tools(ws), submit_goal_plan_tool(ws, done, checks)],
         redactor=redactor,
+        # Every request fits the window (agents/fit.py): a goal run's snapshot takes the
+        # window's share, and the planner's reads would otherwise outgrow the rest.
+        sizer=request_sizer(settings, provider),
     )
     transcript.event("planner", goal=goal, revision=failure is not None)
     try:

@@ -91,7 +91,8 @@ class GoalRun:
             from lsp_agent.context.snapshot import budget_for
 
             model = provider.model_for("coder") if provider is not None else None
-            snapshot_budget = budget_for(settings, model or None)
+            # A goal run may use the whole window (sizing.KIND_BUDGETS["goal"]: the ceiling).
+            snapshot_budget = budget_for(settings, model or None, kind="goal", provider=provider)
         self.snapshot_budget = snapshot_budget
         self.tree: StepTree | None = None
         self.repo = Path(ledger.root)
