@@ -34,6 +34,12 @@ _RULE_FILES = (".gitignore",)
 REPLAN_DELAY_S = 0.2  # quiet time after the last trigger before the watch set is redone
 _MAX_REPLAN_WAIT_S = 1.0  # longest a re-plan is put off by further triggers
 _MAX_BACKOFF_S = 30.0
+# How long a replaced notifier keeps running beside its successor. A notifier drops what it
+# holds undelivered when it is stopped, and its successor only sees what happens after its own
+# watches exist: a change made just before the swap (still inside the old one's debounce) would
+# be lost. Overlapping for longer than a debounce, with room for a loaded machine, delivers it;
+# a change seen by both is refreshed twice, which is harmless.
+_RETIRE_AFTER_S = 2.0
 
 
 class _Replan:
@@ -113,9 +119,10 @@ async def watch(
     queue: asyncio.Queue[Batch | Failure | Stop | _Replan] = asyncio.Queue()
     # Dedicated threads: each notifier blocks one for as long as it runs, and the loop's
     # default executor belongs to indexing.
-    executor = ThreadPoolExecutor(max_workers=6, thread_name_prefix="lsp-agent-watch")
+    executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lsp-agent-watch")
     step = min(50, max(debounce_ms, 1))
     groups: list[NotifyGroup] = []
+    retiring: list[NotifyGroup] = []  # replaced, still delivering for _RETIRE_AFTER_S
     plan: WatchPlan | None = None
     polling = False
     broken = False  # a notifier died: the next plan restarts even when unchanged
@@ -168,8 +175,10 @@ async def watch(
             )
             polling = True
             return
-        for group in groups:  # the new watches are in place before the old ones stop
-            group.stop()
+        # The new watches are in place; the old ones stop once they have delivered what they hold.
+        replaced = groups
+        retiring.extend(replaced)
+        loop.call_later(max(_RETIRE_AFTER_S, 4 * debounce_ms / 1000), _retire, replaced, retiring)
         old = plan
         groups, plan, broken = started, new_plan, False
         log.info(
@@ -197,7 +206,7 @@ async def watch(
                 continue
             if isinstance(item, Failure):
                 if item.group not in groups:
-                    continue  # an old notifier that was being replaced
+                    continue  # an old notifier that is being replaced
                 log.warning("file watcher stopped (%s); restarting it", item.error)
                 failures += 1
                 broken = True
@@ -216,9 +225,16 @@ async def watch(
             timer.cancel()
         if stop_task is not None:
             stop_task.cancel()
-        for group in groups:
+        for group in groups + retiring:
             group.stop()  # each thread sees it within ``step`` ms and closes its notifier
         executor.shutdown(wait=False)
+
+
+def _retire(replaced: list[NotifyGroup], retiring: list[NotifyGroup]) -> None:
+    for group in replaced:
+        group.stop()
+        if group in retiring:
+            retiring.remove(group)
 
 
 async def _forward_stop(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from lsp_agent.index.watcher import watch
+from lsp_agent.index.watchgroup import NotifyGroup
 from lsp_agent.index.workspace import WorkspaceIndex
 from tests.index.test_discovery import write
 
@@ -67,3 +70,43 @@ async def test_watcher_sees_outside_create_modify_delete(tmp_path: Path) -> None
     assert index.get("ignored/skip.py") is None
     assert all(not p.startswith("ignored/") for batch in seen for p in batch)
     assert sorted(index.entries()) == [".gitignore", "c.py", "probe.py"]
+
+
+async def test_a_change_made_while_the_watch_set_is_replaced_is_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-plan starts new notifiers, then retires the old ones. A file deleted just before
+    the new watches exist is seen only by an old notifier, still inside its debounce: stopping
+    it at once dropped the change (the index kept a deleted file)."""
+    write(tmp_path, "a.py", "def first(): pass\n")
+    index = WorkspaceIndex(tmp_path, cache_path=None)
+    index.build(jobs=1)
+    real_start_all = NotifyGroup.start_all
+    starts = 0
+
+    async def start_all(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal starts
+        starts += 1
+        if starts == 2:  # the re-plan: only the old notifier is watching now
+            (tmp_path / "a.py").unlink()
+        return await real_start_all(*args, **kwargs)
+
+    monkeypatch.setattr(NotifyGroup, "start_all", start_all)
+    stop = asyncio.Event()
+    changes: asyncio.Queue[set[str]] = asyncio.Queue()
+    seen: list[set[str]] = []
+
+    def on_change(paths: set[str]) -> None:
+        seen.append(paths)
+        changes.put_nowait(paths)
+
+    task = asyncio.create_task(watch(index, stop=stop, debounce_ms=50, on_change=on_change))
+    try:
+        await _until_watching(tmp_path, seen)
+        write(tmp_path, "pkg/b.py", "B = 1\n")  # a new folder: the watch set is redone
+        await _wait_for(lambda: index.get("a.py") is None, changes)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, TIMEOUT)
+    assert starts >= 2
+    assert index.definitions("first") == []
