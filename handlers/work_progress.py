@@ -50,6 +50,7 @@ class WorkProgress:
         self._on_cancel = on_cancel
         self.active = False
         self._last: tuple[str, int | None] | None = None
+        self._percentage = 0  # the last one sent: begin sends 0
 
     async def begin(self, message: str = "") -> None:
         if not self._session.supports_progress:
@@ -81,9 +82,13 @@ class WorkProgress:
             self._on_cancel()
 
     def report(self, message: str, percentage: int | None = None) -> None:
+        # A bar that began with a percentage keeps one: vscode-languageclient drops the
+        # message of a report without it (a goal run's steps never showed in VS Code).
+        percentage = self._percentage if percentage is None else percentage
         if not self.active or self._last == (message, percentage):
             return
         self._last = (message, percentage)
+        self._percentage = percentage
         self._session.server.work_done_progress.report(
             self.token,
             types.WorkDoneProgressReport(

@@ -155,11 +155,16 @@ def text_edits(old: str, new: str, *, encoding: Encoding = "utf-16") -> list[Tex
     new_starts = [0]
     for line in new_lines:
         new_starts.append(new_starts[-1] + len(line))
-    edits: list[TextEdit] = []
+    spans: list[tuple[int, ...]] = []
     for i1, i2, j1, j2 in changed_ranges(old_lines, new_lines):
         start, end = old_starts[i1], old_starts[i2]
         new_start, new_end = new_starts[j1], new_starts[j2]
-        start, end, new_start, new_end = _trim(old, new, start, end, new_start, new_end)
+        spans.append(_trim(old, new, start, end, new_start, new_end))
+    if spans:
+        floor = spans[-2][1] if len(spans) > 1 else 0  # the previous edit's end
+        spans[-1] = _inside_last_line(old, new, *spans[-1], floor=floor)
+    edits: list[TextEdit] = []
+    for start, end, new_start, new_end in spans:
         start_pos, end_pos = index.position(start), index.position(end)
         edits.append(TextEdit(*start_pos, *end_pos, new[new_start:new_end]))
     return edits
@@ -177,6 +182,28 @@ def _trim(old: str, new: str, start: int, end: int, nstart: int, nend: int) -> t
     while _inside_crlf(old, end) or _inside_crlf(new, nend):
         end, nend = end + 1, nend + 1
     return start, end, nstart, nend
+
+
+def _inside_last_line(
+    old: str, new: str, start: int, end: int, nstart: int, nend: int, *, floor: int
+) -> tuple[int, ...]:
+    """An edit that reaches past the final newline (``X\n`` appended at the end: the position
+    after the last line) moved one newline back, to the end of the last line (``\nX``): the
+    same change, but inside the buffer's lines. Neovim 0.10+ inserts text at a line past the
+    end with nvim_buf_set_lines, leaving an extra empty line when the text ends in a newline."""
+    eol = "\r\n" if old.endswith("\r\n") else "\n" if old.endswith("\n") else ""
+    n = len(eol)
+    if not eol or end != len(old) or start - n < floor or old[start - n : start] != eol:
+        return start, end, nstart, nend
+    replacement = new[nstart:nend]
+    if new[nstart - n : nstart] != eol or (replacement and not replacement.endswith(eol)):
+        return start, end, nstart, nend
+    moved = start - n, end - n, nstart - n, nend - n
+    if _inside_crlf(old, moved[0]) or _inside_crlf(old, moved[1]):
+        return start, end, nstart, nend  # not a position in LSP terms
+    if _inside_crlf(new, moved[2]) or _inside_crlf(new, moved[3]):
+        return start, end, nstart, nend
+    return moved
 
 
 def _inside_crlf(text: str, offset: int) -> bool:

@@ -100,8 +100,7 @@ def server_command() -> list[str]:
     return [sys.executable, "-m", "lsp_agent", "serve"]
 
 
-@pytest.fixture
-def editor_case(tmp_path: Path) -> Iterator[EditorCase]:
+def _case(tmp_path: Path, model: ScriptedModel) -> EditorCase:
     root = tmp_path / "ws"
     root.mkdir()
     (root / "pyproject.toml").write_text('[project]\nname = "calc"\n')
@@ -111,17 +110,42 @@ def editor_case(tmp_path: Path) -> Iterator[EditorCase]:
     expected.write_text(CALC_FIXED)
     home = tmp_path / "home"
     home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_VARS}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        XDG_STATE_HOME=str(home / ".local" / "state"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        LSP_AGENT_CACHE_DIR=str(tmp_path / "cache"),
+        LSP_AGENT_BASE_URL=model.url,
+        LSP_AGENT_MODEL="scripted-model",
+    )
+    return EditorCase(root, file, expected, home, env, model, server_command())
+
+
+@pytest.fixture
+def editor_case(tmp_path: Path) -> Iterator[EditorCase]:
     rules = task_rules("calc.py", "def add(a, b):", "def add(a: int, b: int) -> int:")
     with ScriptedModel(rules) as model:
-        env = {k: v for k, v in os.environ.items() if k not in SERVER_VARS}
-        env.update(
-            HOME=str(home),
-            XDG_CONFIG_HOME=str(home / ".config"),
-            XDG_DATA_HOME=str(home / ".local" / "share"),
-            XDG_STATE_HOME=str(home / ".local" / "state"),
-            XDG_CACHE_HOME=str(home / ".cache"),
-            LSP_AGENT_CACHE_DIR=str(tmp_path / "cache"),
-            LSP_AGENT_BASE_URL=model.url,
-            LSP_AGENT_MODEL="scripted-model",
-        )
-        yield EditorCase(root, file, expected, home, env, model, server_command())
+        yield _case(tmp_path, model)
+
+
+GOAL_STEPS = 2
+GOAL_EXPECTED = CALC + "".join(f"STEP_s{n} = {n}\n" for n in range(1, GOAL_STEPS + 1))
+
+
+@pytest.fixture
+def goal_case(tmp_path: Path) -> Iterator[EditorCase]:
+    """A git workspace and a model that plays a goal run of two steps, each appending a line
+    to calc.py (tests/goals/support.py's GoalModel); ``expected`` is calc.py after the run."""
+    from tests.goals.support import GoalModel, chain, run_git
+
+    hook = GoalModel(chain(GOAL_STEPS, files=lambda n: "calc.py"))
+    with ScriptedModel(hook=hook) as model:
+        case = _case(tmp_path, model)
+        case.expected.write_text(GOAL_EXPECTED)
+        run_git(case.root, "init", "-q", "-b", "main")
+        run_git(case.root, "add", "-A")
+        run_git(case.root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+        yield case

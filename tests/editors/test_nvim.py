@@ -429,3 +429,32 @@ def test_widened_context_converts_linter_diagnostics(name: str, tmp_path: Path) 
     [server_diag] = report["dedupe"]["out"]["context"]["diagnostics"]
     assert server_diag["data"] == {"fix": 1}, "the server's original diagnostic travels as sent"
     assert all(report[k]["given_untouched"] for k in ("cursor", "linewise", "dedupe"))
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NVIMS))
+def test_goal_run_shows_its_steps_and_lands_as_one_edit(name: str, goal_case: EditorCase) -> None:
+    """`:LspAgent goal GOAL` runs a two-step goal on its own branch (progress names each step);
+    `:LspAgent goals` brings the run's final diff into the open buffer as one applyEdit."""
+    binary = nvim_binary(name)
+    report = run_nvim(
+        binary, goal_case, action="", instruction="Grow calc in two steps", mode="goal"
+    )
+    run = report["run"]
+    assert run["state"] == "succeeded", run
+    assert [s["key"] for s in run["steps"]] == ["s1", "s2"]
+    assert all(s["state"] == "done" and s["commit"] for s in run["steps"]), run["steps"]
+    # The run's progress reached the plugin, one step at a time.
+    for key, number in (("s1", 1), ("s2", 2)):
+        seen = [line for line in report["echoed"] if f"step {key} ({number}/2)" in line]
+        assert seen, report["echoed"]
+    # Nothing reached the buffer before the run was applied; then exactly one edit did.
+    assert report["edits_before_apply"] == 0
+    assert report["text_before_apply"] == CALC
+    assert report["edits"] == 1
+    assert report["text"] == goal_case.expected.read_text()
+    assert goal_case.file.read_text() == CALC, "the edit went to the buffer, not the disk"
+    assert any(run["runId"] in line for line in report["picker"]), report["picker"]
+    applied = [t for t in report["tasks"] if t.get("runId") == run["runId"]]
+    assert [t["state"] for t in applied if t["state"] == "applied"] == ["applied"], applied

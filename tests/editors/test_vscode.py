@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.editors.conftest import REPO_ROOT, EditorCase
+from tests.editors.conftest import CALC, REPO_ROOT, EditorCase
 
 EXTENSION = REPO_ROOT / "editors" / "vscode"
 CODE_SERVER = Path(
@@ -240,3 +240,63 @@ def test_code_action_and_run_instruction_command_edit_documents(
     # "Set API Key": the key went to SecretStorage and the restarted server's environment only
     # (the tasks above ran on that restarted server).
     assert report["apiKey"] == {"restarted": True, "oldServerGone": True, "inSettings": False}
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+def test_goal_run_from_the_palette_lands_as_one_edit(
+    goal_case: EditorCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Run a Goal…" with calc.py open starts a two-step run on its own branch; the window
+    progress names each step; "Apply a Goal Run…" brings the final diff into the document."""
+    require_tools()
+    vsix = build_vsix(tmp_path)
+    goal_case.model.latency_ms = 1000  # each step lasts seconds: the status bar is polled
+    goal = "Grow calc in two steps"
+    config = {
+        "codeServer": str(CODE_SERVER),
+        "chromium": CHROMIUM,
+        "vsix": str(vsix),
+        "workspace": str(goal_case.root),
+        "serverCommand": goal_case.server_cmd,
+        "timeoutMs": 120_000,
+        "artifacts": str(tmp_path),
+        "scenarios": [],
+        "goal": {"file": "calc.py", "goal": goal, "expect": str(goal_case.expected)},
+    }
+    config_path = tmp_path / "e2e.json"
+    config_path.write_text(json.dumps(config))
+    proc = subprocess.run(
+        ["node", str(EXTENSION / "e2e" / "run.mjs"), "--config", str(config_path)],
+        env=goal_case.env,
+        capture_output=True,
+        text=True,
+        timeout=360,
+    )
+    lines = proc.stdout.strip().splitlines()
+    report = json.loads(lines[-1]) if lines else {}
+    assert proc.returncode == 0, (
+        f"e2e failed (screenshot in {tmp_path}):\n{report.get('error')}\n"
+        f"steps: {report.get('steps')}\ngoal: {report.get('goal')}\n"
+        f"code-server log:\n{report.get('codeServerLog')}\nstderr:\n{proc.stderr[-3000:]}"
+    )
+    seen = report["goal"]
+    assert any("step s1 (1/2)" in item for item in seen["progress"]), seen
+    assert any("step s2 (2/2)" in item for item in seen["progress"]), seen
+    assert "succeeded" in seen["message"], seen
+    assert seen["textBefore"] == CALC and seen["textBeforeApply"] == CALC, seen
+    assert seen["text"] == goal_case.expected.read_text()
+    assert any(goal in row for row in seen["pick"]), seen["pick"]
+    assert goal_case.file.read_text() == CALC, "the edit went to the document, not the disk"
+    assert goal_case.instruction_seen(goal)
+    # One applyEdit, accepted: the run's one apply task, journaled as applied.
+    from lsp_agent.config import workspace_cache_dir
+    from lsp_agent.tasks import TaskJournal
+
+    monkeypatch.setenv("LSP_AGENT_CACHE_DIR", goal_case.env["LSP_AGENT_CACHE_DIR"])
+    journal = TaskJournal(workspace_cache_dir(goal_case.root) / "tasks.sqlite")
+    try:
+        applies = [t for t in journal.list() if t.run_id and t.key == "apply"]
+    finally:
+        journal.close()
+    assert [t.state for t in applies] == ["applied"], applies

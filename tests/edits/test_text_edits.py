@@ -119,3 +119,30 @@ def test_map_lines_moves_a_range_with_edits_elsewhere_and_refuses_edits_inside()
     assert map_lines(old, "a\nb\nnew\nc\nd\ne\n", 2, 3) == (3, 4)  # inserted right before it
     assert map_lines(old, old.replace("c", "C"), 2, 3) is None  # edited inside
     assert map_lines(old, "a\nb\nc\nnew\nd\ne\n", 2, 3) is None  # inserted between its lines
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_lines_appended_at_the_end_are_inserted_inside_the_last_line(eol: str) -> None:
+    # Not at the line past the final newline: Neovim 0.10+ inserts there with
+    # nvim_buf_set_lines and leaves an extra empty line (tests/editors: the goal run's edit).
+    old = f"def f():{eol}    return 1{eol}"
+    new = old + f"X = 1{eol}Y = 2{eol}"
+    (edit,) = text_edits(old, new)
+    assert (edit.start_line, edit.start_character) == (1, 12)
+    assert (edit.end_line, edit.end_character) == (1, 12)
+    assert edit.new_text == f"{eol}X = 1{eol}Y = 2"
+    assert apply_text_edits(old, [edit]) == new
+    (cut,) = text_edits(new, old)  # and the last lines deleted: from the end of the line before
+    assert (cut.start_line, cut.start_character, cut.end_line) == (1, 12, 3)
+    assert apply_text_edits(new, [cut]) == old
+
+
+def test_edits_round_trip_on_random_texts_with_mixed_line_endings() -> None:
+    rng = random.Random(7)
+    pieces = ["a\n", "b\n", "\n", "cc\r\n", "x", "\r\n", "y\n", "\r"]
+    for _ in range(5000):
+        old = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        new = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        if rng.random() < 0.5:
+            new = old + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 3)))
+        assert apply_text_edits(old, text_edits(old, new)) == new, (old, new)

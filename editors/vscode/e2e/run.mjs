@@ -9,7 +9,10 @@
 //          action (code action title part), instruction, selectLine: n|null}],
 //          apiKey (optional: stored with "LSP Agent: Set API Key" before the scenarios),
 //          cancel (optional: {file, action, instruction, selectLine, delayMs, progressText}: a slow task
-//          cancelled with "LSP Agent: Cancel Task" after the scenarios)}
+//          cancelled with "LSP Agent: Cancel Task" after the scenarios),
+//          goal (optional: {file, goal, expect}: "LSP Agent: Run a Goal…" with the file open, the
+//          window progress watched until the run's end message, then "LSP Agent: Apply a Goal
+//          Run…" and the file's expected text)}
 // Scenarios run in order in one window: each opens its file, selects, starts a task and waits.
 // Prints one JSON report line on stdout; exits 0 on success, 1 on failure.
 import { spawn, spawnSync } from 'node:child_process';
@@ -191,6 +194,49 @@ async function cancelScenario(page, sc) {
   rep.statusAfter = (await statusItems(page)).map((t) => t.trim()).filter(Boolean);
   rep.text = await editorText(page);
   rep.unchanged = rep.text === original;
+  return rep;
+}
+
+// Runs a goal from the palette with `sc.file` open, records every step its progress shows
+// (status bar or notification) until the server's end message, then applies the run from "Apply a Goal Run…" and waits
+// for the file's expected text (the run's final diff, one workspace/applyEdit).
+async function goalScenario(page, sc) {
+  const rep = { file: sc.file, progress: [], statusSeen: [] };
+  step(`goal: ${sc.file}: open`);
+  await openFile(page, sc.file);
+  rep.textBefore = await editorText(page);
+  step('goal: LSP Agent: Run a Goal…');
+  await runCommand(page, 'LSP Agent: Run a Goal…');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 20_000 });
+  await input.fill(sc.goal);
+  await page.keyboard.press('Enter');
+  step('goal: watch the progress until the end message');
+  const notice = page.locator('.notification-list-item-message', { hasText: '(branch lsp-agent/' });
+  const deadline = Date.now() + timeoutMs;
+  const toasts = page.locator('.notification-list-item-message');
+  while ((await notice.count()) === 0) {
+    // A cancellable server progress is a notification (vscode-languageclient); a plain one is in
+    // the status bar: look at both.
+    const shown = [...(await statusItems(page)), ...(await toasts.allTextContents())];
+    for (const item of shown.map((t) => t.trim())) {
+      if (item.includes('step ') && !rep.progress.includes(item)) rep.progress.push(item);
+      if (item && !rep.statusSeen.includes(item)) rep.statusSeen.push(item);
+    }
+    if (Date.now() > deadline) throw new Error(`no end message within ${timeoutMs} ms; progress seen ${JSON.stringify(rep.progress)}`);
+    await page.waitForTimeout(100);
+  }
+  rep.message = (await notice.first().textContent())?.trim();
+  rep.textBeforeApply = await editorText(page);
+  if (cfg.artifacts) await page.screenshot({ path: join(cfg.artifacts, 'vscode-e2e-goal.png') });
+  step('goal: LSP Agent: Apply a Goal Run…');
+  await runCommand(page, 'LSP Agent: Apply a Goal Run…');
+  const rows = page.locator('.quick-input-list .monaco-list-row');
+  await rows.first().waitFor({ timeout: 20_000 });
+  rep.pick = await rows.allTextContents();
+  await page.keyboard.press('Enter');
+  step('goal: wait for the edit');
+  rep.text = await waitForText(page, readFileSync(sc.expect, 'utf8'));
   return rep;
 }
 
@@ -380,6 +426,8 @@ try {
     }
     delete report.apiKey.oldServers;
   }
+
+  if (cfg.goal) report.goal = await goalScenario(page, cfg.goal);
 
   if (cfg.cancel) report.cancel = await cancelScenario(page, cfg.cancel);
 

@@ -23,9 +23,13 @@
 --                              characterwise visual selection of lines 1-2, or 'menu': wait for
 --                              a diagnostic of the other server, put the cursor on it and choose
 --                              from the real vim.lsp.buf.code_action() menu
+--                              'goal': `:LspAgent goal <INSTRUCTION>`, wait for the run to
+--                              succeed (its progress names the steps), then `:LspAgent goals`,
+--                              pick the run: its final diff lands as one workspace/applyEdit
 --   LSP_AGENT_E2E_OTHER_SERVER JSON list: a second language server to attach first (e.g. ruff)
 -- Exits 0 on success, non-zero (:cquit) with the reason on stderr on failure.
 local report = { steps = {} }
+local run_goal -- defined below, used by run()
 local timeout = tonumber(os.getenv('LSP_AGENT_E2E_TIMEOUT_MS') or '') or 90000
 
 local function step(name)
@@ -186,6 +190,61 @@ local function run_code_action_menu(bufnr)
   return true
 end
 
+-- :LspAgent goal GOAL, then :LspAgent goals to bring the finished run's diff in.
+run_goal = function(client, bufnr, compat)
+  local edits = 0
+  local apply_edit = vim.lsp.handlers['workspace/applyEdit']
+  vim.lsp.handlers['workspace/applyEdit'] = function(...)
+    edits = edits + 1
+    return apply_edit(...)
+  end
+  step(':LspAgent goal')
+  vim.cmd('LspAgent goal ' .. os.getenv('LSP_AGENT_E2E_INSTRUCTION'))
+  step('wait for the run to finish')
+  local run
+  vim.wait(timeout, function()
+    local r = compat.request_sync(client, 'lspAgent/tasks', vim.empty_dict(), 5000, bufnr)
+    for _, candidate in ipairs((r and r.result and r.result.runs) or {}) do
+      if candidate.state ~= 'running' and candidate.state ~= 'planning' then
+        run = candidate
+        return true
+      end
+    end
+    return false
+  end, 100)
+  if not run then
+    return fail('the goal run did not finish within ' .. timeout .. ' ms')
+  end
+  report.run = run
+  report.edits_before_apply = edits
+  report.text_before_apply = buffer_text(bufnr)
+  step(':LspAgent goals, pick the run')
+  vim.ui.select = function(items, opts, on_choice)
+    report.picker = vim.tbl_map(opts.format_item, items)
+    on_choice(items[1])
+  end
+  vim.cmd('LspAgent goals')
+  step('wait for the edit')
+  local expected = read_file(os.getenv('LSP_AGENT_E2E_EXPECT'))
+  local landed = vim.wait(timeout, function()
+    return buffer_text(bufnr) == expected
+  end, 100)
+  report.text = buffer_text(bufnr)
+  if not landed then
+    return fail('buffer text after ' .. timeout .. ' ms:\n' .. report.text)
+  end
+  vim.wait(500, function()
+    return false
+  end, 50) -- a second applyEdit, if one were sent, would arrive now
+  report.edits = edits
+  local tasks = compat.request_sync(client, 'lspAgent/tasks', vim.empty_dict(), 10000, bufnr)
+  report.tasks = (tasks and tasks.result and tasks.result.tasks) or {}
+  report.progress_updates = require('lsp_agent.progress').updates
+  step('done')
+  write_report()
+  vim.cmd('qall!')
+end
+
 local function run()
   local v = vim.version()
   report.nvim = string.format('%d.%d.%d', v.major, v.minor, v.patch)
@@ -269,6 +328,9 @@ local function run()
   end
 
   local mode = os.getenv('LSP_AGENT_E2E_MODE') or 'code_action'
+  if mode == 'goal' then
+    return run_goal(client, bufnr, compat)
+  end
   if mode == 'menu' then
     if not run_code_action_menu(bufnr) then
       return
