@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_goals.py [--steps 10] [--latency-ms 200] [--jobs 1 4]
                                           [--overhead-steps 5] [--skip-stdlib]
+                                          [--baseline COMMIT]
 
 1. Overhead at zero model latency on a stdlib-sized repository (the running interpreter's
    standard library, ~2,000 files, committed into a fresh git repository): the same chain of
@@ -10,7 +11,10 @@
    save, and (for --jobs > 1) a step's own worktree with its cold index.
 2. A plan of independent one-file steps on a small repository with the scripted model at a
    fixed latency per request, run as the real CLI (in process) with each --jobs value.
-Figures are printed; nothing is asserted.
+3. With --baseline COMMIT: the same zero-latency chain (each step adds one file, as goal steps
+   do) on two identical fresh stdlib repositories, run by a fresh process of COMMIT's code (a
+   git worktree of it) and of this checkout's, per-step seconds side by side.
+Figures are printed; nothing is asserted. The machine is shared: figures are noisy.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+# --baseline runs this file again with another checkout's code first on the path.
+SOURCE = Path(os.environ.get("LSP_AGENT_BENCH_SOURCE") or REPO_ROOT)
+sys.path.insert(0, str(SOURCE))
 
 from lsp_agent import cli  # noqa: E402
 from lsp_agent.config import Settings  # noqa: E402
@@ -209,6 +215,52 @@ def parallel(work: Path, steps: int, latency_ms: int, jobs: list[int]) -> None:
         print(f"--jobs {count} vs --jobs {jobs[0]}: {results[count] / base:.2f}x the wall time")
 
 
+def chain_seconds(repo: Path, steps: int) -> None:
+    """One zero-latency goal run of ``steps`` file-adding steps on ``repo``; prints the
+    per-step seconds as JSON (the --baseline subprocess, run with either checkout's code)."""
+    plan = chain(steps, files=lambda n: f"goalbench/step_{n:02d}.py")
+    with ScriptedModel(hook=GoalModel(plan)) as model:
+        os.environ["LSP_AGENT_BASE_URL"] = model.url
+        report, wall = goal(repo, ["Grow a package"])
+    seconds = [s["seconds"] for s in report["steps"]]
+    print(json.dumps({"wall": wall, "steps": seconds}))
+
+
+def versus(work: Path, steps: int, baseline: str) -> None:
+    tree = work / "baseline-src"
+    sh(REPO_ROOT, "worktree", "add", "--detach", str(tree), baseline)
+    try:
+        rows = {}
+        for name, source in ((f"baseline {baseline[:10]}", tree), ("this checkout", REPO_ROOT)):
+            repo = stdlib_repo(work / f"versus-{len(rows)}")
+            env = dict(
+                os.environ,
+                LSP_AGENT_BENCH_SOURCE=str(source),
+                LSP_AGENT_CACHE_DIR=str(work / f"cache-{len(rows)}"),
+            )
+            out = subprocess.run(
+                [sys.executable, __file__, "--chain-seconds", str(repo), "--steps", str(steps)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            rows[name] = json.loads(out.strip().splitlines()[-1])
+    finally:
+        sh(REPO_ROOT, "worktree", "remove", "--force", str(tree))
+    print(f"{steps} zero-latency steps, each adding a file, on a fresh stdlib repository:")
+    medians = {}
+    for name, row in rows.items():
+        per = row["steps"]
+        medians[name] = statistics.median(per)
+        print(
+            f"  {name:24s} per step median {medians[name] * 1000:6.0f} ms "
+            f"(min {min(per) * 1000:.0f}, max {max(per) * 1000:.0f}); run wall {row['wall']:.1f} s"
+        )
+    (before, after) = medians.values()
+    print(f"  this checkout / baseline per step: {after / before:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
@@ -216,14 +268,23 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--overhead-steps", type=int, default=5)
     parser.add_argument("--skip-stdlib", action="store_true")
+    parser.add_argument("--baseline", help="also run the chain with this commit's code")
+    parser.add_argument("--chain-seconds", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.chain_seconds is not None:  # the --baseline subprocess (environment set up)
+        chain_seconds(args.chain_seconds, args.steps)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-goals-") as tmp:
         work = Path(tmp)
         os.environ["LSP_AGENT_CACHE_DIR"] = str(work / "cache")
         os.environ["XDG_CONFIG_HOME"] = str(work / "config")
-        write_user_config(work / "config", FAST)
+        # Orchestration only: the stdlib copy has a test/ folder, and running its tests in the
+        # sandbox every step would be most of what is measured.
+        write_user_config(work / "config", FAST + "[verify]\nenabled = false\n")
         cwd = os.getcwd()
         try:
+            if args.baseline:
+                versus(work, args.overhead_steps, args.baseline)
             if not args.skip_stdlib:
                 overhead(work, args.overhead_steps)
             parallel(work, args.steps, args.latency_ms, args.jobs)

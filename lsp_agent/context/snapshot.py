@@ -232,12 +232,16 @@ class SnapshotBuilder:
             state = load_state(self._state_dir, prefix_budget)
         why = ""
         changes: list[Change] = []
+        added = [] if state is None else [p for p in entries if p not in state.files]
         if state is None:
             why = "no prefix yet"
-        elif list(state.files) != list(entries):
-            why = "the file set changed"
+        elif len(entries) - len(added) != len(state.files):
+            why = "files went away"  # the prefix would show a file that is gone
         else:
-            changes = self._changes(state, entries)
+            # Files added since the prefix was built (a goal step's new module, a generated
+            # file) go to the tail, like the diffs of changed ones: the prefix stays byte for
+            # byte, and the stable ranking (the costly part of a rebuild) is not recomputed.
+            changes = self._changes(state, entries) + self._added(added, entries)
             stale = sum(c.tokens for c in changes)
             if stale > self._settings.churn_threshold * max(state.tokens, 1):
                 why = f"{stale} stale tokens passed the threshold"
@@ -270,6 +274,30 @@ class SnapshotBuilder:
                     diff, tokens = tails.diff_block(path, old, new)
                 change = Change(path, record.tier, diff, tokens)
                 if len(self._diffs) >= 4096:  # many edits without a rebuild: start over
+                    self._diffs.clear()
+                self._diffs[key] = change
+            out.append(change)
+        return out
+
+    def _added(self, paths: list[str], entries: Mapping[str, FileEntry]) -> list[Change]:
+        out: list[Change] = []
+        for path in paths:
+            entry = entries[path]
+            key = (path, "", entry.sha256, tails.NEW)
+            change = self._diffs.get(key)
+            if change is None:
+                loader = self._loader(path)
+                if is_sensitive(path):  # named, never rendered (as in the prefix)
+                    full, tier = f"=== {path} ===\n[content withheld: secrets]\n\n", "path"
+                else:
+                    full = self._cache.render(entry, FULL, loader) or ""
+                    tier = FULL
+                    if (self._cache.tokens(entry, FULL, loader) or 0) > tails.NEW_FULL_TOKENS:
+                        tier = SIGNATURES
+                        full = self._cache.render(entry, SIGNATURES, loader) or ""
+                text, tokens = tails.new_file_block(path, full, tier)
+                change = Change(path, tails.NEW, text, tokens)
+                if len(self._diffs) >= 4096:
                     self._diffs.clear()
                 self._diffs[key] = change
             out.append(change)
@@ -407,6 +435,12 @@ class SnapshotBuilder:
 
         files = state.manifest_entries(set(dropped))
         files += [b.entry for b in blocks if b.entry is not None]
+        listed = {e.path for e in files}
+        for change in changes:  # an added file the tail had no room for is still listed
+            if change.prefix_tier == tails.NEW and change.path not in listed:
+                files.append(
+                    tails.tail_entry(change.path, "omitted", "added since the prefix: no room")
+                )
         prefix_hash = (
             state.hash if not dropped else hashlib.sha256(prefix_text.encode()).hexdigest()
         )

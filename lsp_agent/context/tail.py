@@ -36,14 +36,28 @@ class Block:
         return cls(text, tokens, entry)
 
 
+NEW = "new"  # the prefix_tier of a Change for a file added since the prefix was built
+NEW_FULL_TOKENS = 4_000  # a larger new file is shown as signatures
+
+
 @dataclass(frozen=True)
 class Change:
-    """A file whose content differs from what the prefix shows."""
+    """A file whose content differs from what the prefix shows (``prefix_tier`` NEW: a file
+    the prefix does not list, shown whole — or as signatures — instead of as a diff)."""
 
     path: str
     prefix_tier: str
     diff: str  # block text; "" when the rendering in the prefix is unaffected (e.g. path tier)
     tokens: int
+
+
+def new_file_block(path: str, rendered: str, tier: str) -> tuple[str, int]:
+    """A file added since the prefix was built, as its ``tier`` rendering (a header and the
+    text, or the signatures) under a header that says it is new."""
+    note = "new since the snapshot" + ("" if tier == FULL else ", signatures")
+    first, sep, rest = rendered.partition("\n")
+    text = header(path, note) + rest if sep and first.startswith("=== ") else rendered
+    return text, count_tokens(text)
 
 
 def diff_block(path: str, old_block: str, new_block: str) -> tuple[str, int]:
@@ -139,8 +153,13 @@ def change_blocks(
         if change.path in focus:
             continue
         cost = change.tokens + (0 if shown else heading.tokens)
-        if change.diff and change.path in sent and cost <= left:
-            reason = "changed since the prefix was built: diff"
+        added = change.prefix_tier == NEW
+        if change.diff and (added or change.path in sent) and cost <= left:
+            reason = (
+                "added since the prefix was built"
+                if added
+                else "changed since the prefix was built: diff"
+            )
             entry = tail_entry(change.path, change.prefix_tier, reason)
             entry.tokens = change.tokens
             shown.append(Block(change.diff, change.tokens, entry))

@@ -1,5 +1,5 @@
-"""The rolling prefix: stable across edits, rebuilt on file-set changes or past the churn
-threshold, persisted across builders (and so across processes and restarts)."""
+"""The rolling prefix: stable across edits and added files, rebuilt when a file goes away or past
+the churn threshold, persisted across builders (and so across processes and restarts)."""
 
 from __future__ import annotations
 
@@ -109,14 +109,47 @@ def test_deleted_files_disappear(
     assert all(e.path != "inventory/cli.py" for e in after.manifest.files)
 
 
-def test_added_files_rebuild_the_prefix(
-    make_builder: Builder, index: WorkspaceIndex, workspace: Path
+def test_an_added_file_keeps_the_prefix_and_shows_whole_in_the_tail(
+    make_builder: Builder, index: WorkspaceIndex, workspace: Path, monkeypatch
 ) -> None:
     builder = make_builder()
-    builder.build(budget=BUDGET)
+    first = builder.build(budget=BUDGET)
+    ranked: list[object] = []
+    monkeypatch.setattr(builder, "_stable", lambda graph: ranked.append(graph) or {})
     (workspace / "inventory" / "audit.py").write_text("def audit_log() -> None:\n    pass\n")
     index.refresh(["inventory/audit.py"])
     after = builder.build(budget=BUDGET)
+    assert not after.manifest.rebuilt and after.prefix == first.prefix
+    assert ranked == [], "the stable ranking was recomputed for an added file"
+    block = "=== inventory/audit.py (new since the snapshot) ===\ndef audit_log() -> None:\n"
+    assert block in after.tail
+    (entry,) = [e for e in after.manifest.files if e.path == "inventory/audit.py"]
+    assert (entry.section, entry.reason) == ("tail", "added since the prefix was built")
+    assert after.manifest.stale_tokens >= entry.tokens > 0
+    # Gone again: the file set is the prefix's own, nothing is stale.
+    (workspace / "inventory" / "audit.py").unlink()
+    index.refresh(["inventory/audit.py"])
+    back = builder.build(budget=BUDGET)
+    assert not back.manifest.rebuilt and "audit.py" not in back.prefix + back.tail
+    # A file of the prefix that goes away does rebuild: the prefix must not show it.
+    monkeypatch.undo()
+    assert "=== inventory/report.py" in first.prefix
+    (workspace / "inventory" / "report.py").unlink()
+    index.refresh(["inventory/report.py"])
+    gone = builder.build(budget=BUDGET)
+    assert gone.manifest.rebuilt and "inventory/report.py" not in gone.prefix + gone.tail
+
+
+def test_added_files_past_the_churn_threshold_rebuild_the_prefix(
+    make_builder: Builder, index: WorkspaceIndex, workspace: Path
+) -> None:
+    builder = make_builder()
+    first = builder.build(budget=BUDGET)
+    body = "".join(f"def audit_{n}(x: int) -> int:\n    return x + {n}\n\n" for n in range(60))
+    (workspace / "inventory" / "audit.py").write_text(body)
+    index.refresh(["inventory/audit.py"])
+    after = builder.build(budget=BUDGET)
+    assert count_tokens(body) > first.manifest.prefix_tokens * ContextSettings().churn_threshold
     assert after.manifest.rebuilt and "inventory/audit.py" in after.prefix
 
 

@@ -87,3 +87,30 @@ def test_twenty_steps_with_a_revision_and_a_5xx_storm(
     # The revised step's requests knew about the failed attempt.
     s7b = next(r for r in requests if step_of(r.body) == "s7b")
     assert "acceptance check of s7 fails" in str(s7b.messages[2]["content"])
+
+
+def test_steps_that_add_files_keep_the_prefix_byte_for_byte(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each step adds a file; the next steps' requests still start with the same prefix
+    message (the added files are in the tail), so the provider's cache keeps hitting and the
+    snapshot is not re-ranked per step."""
+    # A prefix of some size: three one-line files stay under the churn threshold (10 %).
+    body = "".join(f"def helper_{n}(x: int) -> int:\n    return x * {n}\n\n\n" for n in range(80))
+    (repo / "pkg" / "helpers.py").write_text(body)
+    run_git(repo, "add", "pkg/helpers.py")
+    run_git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "helpers")
+    hook = GoalModel(chain(3))
+    with ScriptedModel(hook=hook) as model:
+        monkeypatch.setenv("LSP_AGENT_BASE_URL", model.url)
+        run = goal_cli(["Three files", "--json"], repo, monkeypatch)
+        requests = model.requests
+    assert run.code == 0, run.err
+    prefixes = {str(r.messages[1]["content"]) for r in requests if r.status == 200}
+    assert len(prefixes) == 1, "the prefix changed between steps"
+    researcher_s3 = next(
+        r for r in requests if step_of(r.body) == "s3" and "submit_plan" in r.tool_names
+    )
+    task = str(researcher_s3.messages[2]["content"])
+    for n in (1, 2):  # the earlier steps' new files, whole, in the tail
+        assert f"=== pkg/step_0{n}.py (new since the snapshot) ===\nSTEP_s{n} = {n}\n" in task
