@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import subprocess
 import sys
@@ -34,11 +35,12 @@ from typing import Any
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
-from tests.server.lsp_helpers import start_server, stop_server  # noqa: E402
-from tests.server.task_helpers import APPROVE, edit_rules  # noqa: E402
+from tests.server.lsp_helpers import apply_text_edits, start_server, stop_server  # noqa: E402
+from tests.server.task_helpers import APPROVE, edit_rules, edits_for  # noqa: E402
 from tests.support.scripted_model import ScriptedModel  # noqa: E402
 
 IN_FLIGHT = 4  # runTask commands outstanding at once (the server runs `jobs` of them)
+STEP = 50  # tasks between the readings of the series
 WARM = 10  # tasks before the "warm" reading; growth per task is measured after them
 PATIENCE_S = 600.0  # a hang guard for one wait (indexing ~2,000 files on a loaded machine)
 
@@ -78,6 +80,17 @@ def make_workspace(root: Path, count: int) -> int:
     return files + count
 
 
+def plain(value: Any) -> Any:
+    """pygls hands custom-method answers back as namedtuples: to JSON-able dicts and lists."""
+    if hasattr(value, "_asdict"):
+        value = value._asdict()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -85,7 +98,9 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-async def measure(tree: Path, root: Path, cache: Path, model_url: str, count: int) -> dict:
+async def measure(
+    tree: Path, root: Path, cache: Path, model_url: str, count: int, *, save: bool
+) -> dict:
     env = {
         "LSP_AGENT_CACHE_DIR": str(cache),
         "XDG_CONFIG_HOME": str(cache / "config"),
@@ -111,12 +126,20 @@ async def measure(tree: Path, root: Path, cache: Path, model_url: str, count: in
                 # The task's progress ends when it is finished and applied (or not): no polling.
                 token = f"lsp-agent/{task_id}"
                 await until(lambda: "end" in sut.progress_kinds(token), f"{task_id} to end")
+                if save:  # as an editor that saves: the watcher sees it, the next prefix differs
+                    path = root / f"{name}.py"
+                    for edit in edits_for(sut, f"{name}.py"):
+                        path.write_text(apply_text_edits(path.read_text(), edit.edits))
 
         started = time.monotonic()
         everything = names(count)
         await asyncio.gather(*(one(name) for name in everything[:WARM]))
         warm = rss_kib(pid)  # the first tasks build the snapshot prefix and ranking state once
-        await asyncio.gather(*(one(name) for name in everything[WARM:]))
+        series = [warm]  # RSS after every STEP tasks past the warm ones: linear or a plateau
+        rest = everything[WARM:]
+        for at in range(0, len(rest), STEP):
+            await asyncio.gather(*(one(name) for name in rest[at : at + STEP]))
+            series.append(rss_kib(pid))
         tasks_s = time.monotonic() - started
         listing = {t["id"]: t["state"] for t in await sut.tasks()}
         states: dict[str, int] = {}
@@ -125,9 +148,19 @@ async def measure(tree: Path, root: Path, cache: Path, model_url: str, count: in
             states[state] = states.get(state, 0) + 1
         listed = len(listing)
         after = rss_kib(pid)
+        # How many tasks' snapshot manifests the server still holds (lspAgent/context {taskId}
+        # answers with the manifest's "files" only while it does), and one manifest's size.
+        held, size = 0, 0
+        for task_id in ids:
+            answer = plain(await sut.raw_request("lspAgent/context", {"taskId": task_id}))
+            if "files" in answer:
+                held, size = held + 1, len(json.dumps(answer))
         return {
             "before": before,
             "warm": warm,
+            "series": series,
+            "held": held,
+            "size": size,
             "after": after,
             "states": states,
             "indexed_s": indexed_s,
@@ -154,6 +187,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default="d79f470", help="commit to compare against")
     parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument(
+        "--no-save",
+        action="store_true",
+        help="leave applied edits in the client only (the index, and so the prefix, never change)",
+    )
     args = parser.parse_args()
     rules = [rule for name in names(args.tasks) for rule in edit_rules(name)] + [APPROVE]
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
@@ -171,14 +209,25 @@ def main() -> None:
                 files = make_workspace(root, args.tasks)
                 with ScriptedModel(rules=rules) as model:
                     results[label] = asyncio.run(
-                        measure(tree, root, base / f"cache-{len(results)}", model.url, args.tasks)
+                        measure(
+                            tree,
+                            root,
+                            base / f"cache-{len(results)}",
+                            model.url,
+                            args.tasks,
+                            save=not args.no_save,
+                        )
                     )
         finally:
             subprocess.run(
                 ["git", "-C", str(HERE), "worktree", "remove", "--force", str(baseline)],
                 check=False,
             )
-    print(f"{args.tasks} tasks through the real server over stdio, workspace of {files:,} files")
+    saved = "saved to disk after each task" if not args.no_save else "kept in the client only"
+    print(
+        f"{args.tasks} tasks through the real server over stdio, workspace of {files:,} files, "
+        f"edits {saved}"
+    )
     print(
         f"RSS of the server process (MiB): after indexing, after the first {WARM} tasks, after "
         f"all {args.tasks}; growth and KiB per task from the {WARM}th to the last"
@@ -187,6 +236,13 @@ def main() -> None:
     print(f"{'server':<22} " + " ".join(f"{h:>9}" for h in heads) + "   tasks     states")
     for label, m in results.items():
         print(row(label, m, args.tasks))
+    for label, m in results.items():
+        steps = " ".join(f"{v / 1024:.1f}" for v in m["series"])
+        print(f"{label}: RSS MiB after {WARM} tasks, then every {STEP}: {steps}")
+        print(
+            f"{label}: manifests still held after {args.tasks} tasks: {m['held']} "
+            f"(one is {m['size']:,} bytes as JSON)"
+        )
     for label, m in results.items():
         print(
             f"{label}: index ready in {m['indexed_s']:.1f} s; {m['edits']} applyEdit requests; "
