@@ -1,26 +1,38 @@
 """Scale figures (issue 16) on a large tree (the Linux kernel) and on the stdlib; prints figures.
 
-    python bench/bench_scale.py [--root DIR ...] [--budget 1000000] [--changes 20]
+    python bench/bench_scale.py [--root DIR ...] [--stdlib] [--budget 1000000] [--changes 20]
+                                [--baseline COMMIT] [--cache DIR] [--snapshot-only]
 
-Per root, with a fresh cache directory (LSP_AGENT_CACHE_DIR) so the first run is cold:
+Per root, with a fresh cache directory (LSP_AGENT_CACHE_DIR) so the first run is cold, unless
+``--cache`` names one that already holds the index (the kernel's cold index takes many minutes):
 - cold index: ``lsp-agent index --no-ignore ROOT`` in a new process (writes the cache);
 - warm start: the same command again, a fresh process loading everything from the cache;
 - snapshot: ``lsp-agent snapshot --budget B --manifest --no-ignore`` twice (the first renders
   the prefix and persists it, the second reuses it), warm index included, as a user runs it.
 Each process is timed by wall clock and its memory sampled every 0.5 s: PSS from
 /proc/PID/smaps_rollup summed over the process and all its descendants (the parse pool), the
-peak reported. Then, in this process: the 1M render on a fresh builder (cold render cache) and on
-a builder reusing the persisted prefix, one-file change latency (``index.update`` of a file in
-the prefix plus the next ``build``: p50/p95), and the manifest figures: files per tier, tokens
-per tier, files whose content is byte-identical to another's, the first 20 entries.
+peak reported. ``--snapshot-only`` skips these CLI runs.
+
+Then, in a child process per code version (this checkout, and ``--baseline COMMIT`` exported
+from git when given, so both run on the same machine in the same minutes), after a warm index
+load and ``gc.freeze()`` as the server does once it has indexed (handlers/indexing.py):
+- render: the 1M snapshot on a fresh builder without a state dir (ranking included), on a
+  fresh builder whose state dir holds the ranking but no prefix for this budget (another
+  budget was built there first), and on a fresh builder reusing the persisted prefix;
+- one-file change: ``index.update`` of a file shown in full plus the next ``build`` on a
+  long-lived builder, as the server does per edit (p50/p95), then the buffer closed again; and
+  whether a fresh builder on the same files and state dir then builds the same snapshot;
+- the manifest: files per tier, tokens per tier, byte-identical copies, the first 20 entries.
 The 1-minute load average is printed before and after: other work on the machine shows there.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,11 +43,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from lsp_agent.config import ContextSettings, IndexSettings
-from lsp_agent.context.snapshot import SnapshotBuilder
-from lsp_agent.index.workspace import WorkspaceIndex
-
 LSP_AGENT = [sys.executable, "-m", "lsp_agent"]
+REPO = Path(__file__).resolve().parent.parent
 
 
 def pss_kib(pid: int) -> int:
@@ -97,84 +106,153 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def source_mb(index: WorkspaceIndex) -> float:
-    return sum(e.size for e in index.entries().values()) / 1e6
-
-
-def measure(root: Path, budget: int, changes: int) -> None:
-    cache = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+def cli_figures(root: Path, budget: int, cache: Path) -> None:
     env = dict(os.environ, LSP_AGENT_CACHE_DIR=str(cache))
-    print(f"\n== {root} ({load()})")
     wall, peak, out = run_measured([*LSP_AGENT, "index", "--no-ignore", "--json", str(root)], env)
     stats = json.loads(out)
-    print(f"cold index: {wall:.1f} s, peak PSS {peak:,.0f} MB; {json.dumps(stats)[:400]}")
+    print(f"index (cold unless --cache): {wall:.1f} s, peak PSS {peak:,.0f} MB; {out[:300]}")
     wall, peak, _ = run_measured([*LSP_AGENT, "index", "--no-ignore", "--json", str(root)], env)
     print(f"warm start (fresh process, cache): {wall:.2f} s, peak PSS {peak:,.0f} MB")
+    del stats
     snap = [*LSP_AGENT, "snapshot", "--no-ignore", "--budget", str(budget), "--manifest"]
     for label in ("prefix rendered", "prefix reused"):
         wall, peak, _ = run_measured([*snap, str(root)], env)
         print(f"snapshot CLI, {label}: {wall:.1f} s, peak PSS {peak:,.0f} MB (warm index included)")
 
-    os.environ["LSP_AGENT_CACHE_DIR"] = str(cache)
+
+# -- in a child process, with the code version under test on sys.path -------------------------
+
+
+def in_process(root: Path, budget: int, changes: int, state_root: Path) -> dict[str, object]:
+    from lsp_agent.config import ContextSettings, IndexSettings
+    from lsp_agent.context.snapshot import SnapshotBuilder
+    from lsp_agent.index.workspace import WorkspaceIndex
+
+    out: dict[str, object] = {}
     index = WorkspaceIndex(root, IndexSettings(use_gitignore=False))
     started = time.perf_counter()
     index.build()
+    out["index load s"] = time.perf_counter() - started
+    gc.freeze()  # what the server does once the index is built (handlers/indexing.py)
     entries = index.entries()
-    print(
-        f"in process: {len(entries):,} files, {source_mb(index):,.0f} MB of source,"
-        f" loaded in {time.perf_counter() - started:.1f} s"
-    )
-    started = time.perf_counter()
-    builder = SnapshotBuilder(index, ContextSettings(), state_dir=None)
-    result = builder.build(budget=budget)
-    cold = time.perf_counter() - started
-    state = cache / "state"
-    SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=budget)
-    started = time.perf_counter()
-    SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=budget)
-    reused = time.perf_counter() - started
-    print(f"render {budget:,}: {cold:.1f} s cold (ranking included), {reused:.2f} s prefix reused")
+    out["files"] = len(entries)
 
-    rows = [e for e in result.manifest.files if e.section == "prefix"]
+    def timed(label: str, builder: SnapshotBuilder) -> object:
+        """Wall and CPU seconds of one build: on a shared machine the CPU time of this
+        process says what the code costs, the wall time what a user waited."""
+        started, cpu = time.perf_counter(), time.process_time()
+        result = builder.build(budget=budget)
+        out[f"{label} wall s"] = time.perf_counter() - started
+        out[f"{label} cpu s"] = time.process_time() - cpu
+        return result
+
+    result = timed(
+        "render cold, ranking included,", SnapshotBuilder(index, ContextSettings(), state_dir=None)
+    )
+    state = state_root / "state"
+    SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=budget // 2)
+    timed(
+        "render cold, ranking persisted,",
+        SnapshotBuilder(index, ContextSettings(), state_dir=state),
+    )
+    timed("render reused", SnapshotBuilder(index, ContextSettings(), state_dir=state))
+
+    rows = [e for e in result.manifest.files if e.section == "prefix"]  # type: ignore[attr-defined]
     tiers: Counter[str] = Counter(e.tier for e in rows)
     tokens: Counter[str] = Counter()
     for e in rows:
         tokens[e.tier] += e.tokens
-    print(f"prefix {result.manifest.prefix_tokens:,} tokens; files per tier {dict(tiers)}")
-    print(f"tokens per tier {dict(tokens)}")
+    out["prefix tokens"] = result.manifest.prefix_tokens  # type: ignore[attr-defined]
+    out["files per tier"] = dict(tiers)
+    out["tokens per tier"] = dict(tokens)
+    out["files with definitions shown (full + signatures)"] = tiers["full"] + tiers["signatures"]
     by_hash: dict[str, list[str]] = {}
     for path, entry in entries.items():
         by_hash.setdefault(entry.sha256, []).append(path)
-    copies = sum(len(p) - 1 for p in by_hash.values() if len(p) > 1)
-    shown = {e.path: e.tier for e in rows if e.tier in ("full", "signatures")}
-    shown_copies = sum(
+    shown = {e.path for e in rows if e.tier in ("full", "signatures")}
+    out["byte-identical copies"] = sum(len(p) - 1 for p in by_hash.values() if len(p) > 1)
+    out["extra copies shown in full or as signatures"] = sum(
         max(sum(1 for p in paths if p in shown) - 1, 0) for paths in by_hash.values()
     )
-    print(
-        f"duplicate content: {copies:,} files are byte-identical copies of another;"
-        f" {shown_copies} extra copies shown in full or as signatures"
-    )
-    print("first 20 entries:")
-    for e in [e for e in rows if e.rank > 0][:20]:
-        print(f"  {e.rank:>3} {e.tier:<10} {e.tokens:>7,} {e.path}")
+    out["first 20"] = [
+        f"{e.rank:>3} {e.tier:<10} {e.tokens:>7,} {e.path}" for e in rows if e.rank > 0
+    ][:20]
 
+    # The server's flow: one long-lived builder; each edit updates the index, then builds.
+    builder = SnapshotBuilder(index, ContextSettings(), state_dir=state)
+    builder.build(budget=budget)
     victims = [e.path for e in rows if e.tier == "full" and e.rank > 0][:changes]
-    timings = []
+    timings: list[float] = []
+    cpu_times: list[float] = []
     for victim in victims:
         text = index.text(victim) or ""
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         index.update(victim, text + "\n/* edited */\n")
         builder.build(budget=budget)
         timings.append(time.perf_counter() - started)
+        cpu_times.append(time.process_time() - cpu)
         index.close_buffer(victim)
         builder.build(budget=budget)
-    if timings:
-        timings.sort()
-        p95 = timings[min(len(timings) - 1, int(len(timings) * 0.95))]
-        print(
-            f"one-file change (update + build): p50 {statistics.median(timings) * 1000:.0f} ms,"
-            f" p95 {p95 * 1000:.0f} ms over {len(timings)} files ({load()})"
+    for label, values in (("wall", timings), ("cpu", cpu_times)):
+        if values:
+            values.sort()
+            p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
+            out[f"one-file change {label} p50 ms"] = statistics.median(values) * 1000
+            out[f"one-file change {label} p95 ms"] = p95 * 1000
+    out["changes timed"] = len(timings)
+    # Incremental == from scratch: the last edit kept open, a fresh builder on the same files.
+    if victims:
+        index.update(victims[0], (index.text(victims[0]) or "") + "\nint edited_here(void);\n")
+        incremental = builder.build(budget=budget, focus=[victims[-1]])
+        fresh = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(
+            budget=budget, focus=[victims[-1]]
         )
+        out["incremental build == fresh build"] = (
+            incremental.prefix == fresh.prefix
+            and incremental.tail == fresh.tail
+            and incremental.manifest.to_json() == fresh.manifest.to_json()
+        )
+        index.close_buffer(victims[0])
+    return out
+
+
+def export(commit: str, git: Path) -> Path:
+    """The tree of ``commit`` (git archive) in a temporary folder, for its ``lsp_agent``."""
+    target = Path(tempfile.mkdtemp(prefix=f"bench-scale-{commit[:10]}-"))
+    archive = subprocess.run(
+        ["git", "-C", str(git), "archive", commit, "lsp_agent"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def child(code: Path, root: Path, budget: int, changes: int, cache: Path) -> dict[str, object]:
+    env = dict(os.environ, LSP_AGENT_CACHE_DIR=str(cache), PYTHONPATH=str(code))
+    argv = [sys.executable, __file__, "--child", str(root), "--budget", str(budget)]
+    argv += ["--changes", str(changes)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if done.returncode != 0:
+        raise SystemExit(f"bench child for {code} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def report(root: Path, figures: dict[str, dict[str, object]]) -> None:
+    labels = list(figures)
+    keys = list(dict.fromkeys(k for f in figures.values() for k in f))
+    print(f"in process on {root}: " + " | ".join(labels))
+    for key in keys:
+        values = [figures[label].get(key) for label in labels]
+        if key == "first 20":
+            for label, value in zip(labels, values, strict=True):
+                print(f"  first 20 entries ({label}):")
+                for line in value or []:  # type: ignore[attr-defined]
+                    print(f"    {line}")
+            continue
+        shown = [f"{v:,.2f}" if isinstance(v, float) else str(v) for v in values]
+        ratio = ""
+        if len(values) == 2 and all(isinstance(v, (int, float)) for v in values) and values[0]:
+            ratio = f"  (x{values[1] / values[0]:.3f})"  # type: ignore[operator]
+        print(f"  {key}: " + " | ".join(shown) + ratio)
 
 
 def main() -> None:
@@ -183,12 +261,40 @@ def main() -> None:
     parser.add_argument("--stdlib", action="store_true", help="also the stdlib")
     parser.add_argument("--budget", type=int, default=1_000_000)
     parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--baseline", help="a commit to measure in the same run, side by side")
+    parser.add_argument("--baseline-cache", type=Path, help="its cache dir (default: --cache)")
+    parser.add_argument("--cache", type=Path, help="a cache dir that already holds the index")
+    parser.add_argument("--snapshot-only", action="store_true", help="skip the CLI runs")
+    parser.add_argument("--git", type=Path, default=REPO, help="the repository of --baseline")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        state_root = Path(tempfile.mkdtemp(prefix="bench-scale-state-"))
+        figures = in_process(args.child, args.budget, args.changes, state_root)
+        print(json.dumps(figures))
+        return
     roots = [Path(r) for r in args.root or ["/work/kernel/linux-source-6.1"]]
-    if args.stdlib:
-        roots.append(Path(sysconfig.get_paths()["stdlib"]))
+    if args.stdlib:  # a copy without site-packages and __pycache__: the library itself
+        stdlib = Path(tempfile.mkdtemp(prefix="bench-scale-stdlib-")) / "stdlib"
+        skip = shutil.ignore_patterns("site-packages", "__pycache__", "*.pyc")
+        shutil.copytree(sysconfig.get_paths()["stdlib"], stdlib, ignore=skip, symlinks=True)
+        roots.append(stdlib)
     for root in roots:
-        measure(root, args.budget, args.changes)
+        cache = args.cache or Path(tempfile.mkdtemp(prefix="bench-scale-"))
+        print(f"\n== {root} ({load()})")
+        if not args.snapshot_only:
+            cli_figures(root, args.budget, cache)
+        figures: dict[str, dict[str, object]] = {}
+        if args.baseline:
+            code = export(args.baseline, args.git)
+            base_cache = args.baseline_cache or cache
+            figures[f"baseline {args.baseline[:10]}"] = child(
+                code, root, args.budget, args.changes, base_cache
+            )
+            print(f"  (baseline done, {load()})")
+        figures["this checkout"] = child(REPO, root, args.budget, args.changes, cache)
+        report(root, figures)
+        print(f"  ({load()})")
 
 
 if __name__ == "__main__":

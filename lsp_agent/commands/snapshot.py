@@ -7,6 +7,7 @@ the edit in the tail)."""
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from pathlib import Path
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     except TooManyFiles as exc:
         print(f"lsp-agent snapshot: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # As the server does once it has indexed (handlers/indexing.py): the index is long-lived
+    # and acyclic, so the collector need not rescan its millions of objects during the build.
+    gc.freeze()
     builder = SnapshotBuilder(
         index, settings.context, state_dir=None if args.no_cache else cache_dir / "snapshot"
     )

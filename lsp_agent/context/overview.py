@@ -5,7 +5,7 @@ for as long as the prefix is."""
 
 from __future__ import annotations
 
-import posixpath
+from collections import Counter
 from collections.abc import Iterable
 
 from lsp_agent.context.render import block, header
@@ -50,17 +50,20 @@ def render_overview_file(path: str, text: str) -> str:
 
 def render_outline(paths: Iterable[str]) -> str:
     """Directories (to a fixed depth) with the number of files under each, plus root files."""
-    counts: dict[str, int] = {}
+    per_folder: Counter[str] = Counter()  # a kernel has 78k files in 5k folders: count once
     root_files: list[str] = []
     for path in sorted(paths):
-        directory = posixpath.dirname(path)
-        if not directory:
+        directory = path.rpartition("/")[0]
+        if directory:
+            per_folder[directory] += 1
+        else:
             root_files.append(path)
-            continue
+    counts: dict[str, int] = {}
+    for directory, n in per_folder.items():
         parts = directory.split("/")
         for depth in range(1, min(len(parts), OUTLINE_DEPTH) + 1):
             key = "/".join(parts[:depth])
-            counts[key] = counts.get(key, 0) + 1
+            counts[key] = counts.get(key, 0) + n
     lines = [f"{d}/ ({n} file{'s' if n != 1 else ''})" for d, n in sorted(counts.items())]
     if len(lines) > OUTLINE_LINES:
         hidden = len(lines) - OUTLINE_LINES

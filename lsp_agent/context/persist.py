@@ -1,87 +1,142 @@
 """Persisting the stable prefix so consecutive CLI runs and a restarted server send the same
 bytes (and so keep hitting the provider's prefix cache, which outlives a process).
 
-One JSON file per prefix budget, written atomically. Anything unreadable or inconsistent is
-ignored with a warning and the prefix is rebuilt: the file is a cache, never a source of truth.
+One file per prefix budget, written atomically: marshal of plain tuples (the index cache's
+codec does the same), since a 1M-token prefix of the kernel holds 78k file records and JSON
+took about a second to read them back. Anything unreadable or inconsistent is ignored with a
+warning and the prefix is rebuilt: the file is a cache, never a source of truth.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import marshal
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
+from lsp_agent.context import fastrank, ranking, testfiles
 from lsp_agent.context.prefix import FileRecord, PrefixState, Segment
+from lsp_agent.index import languages
+from lsp_agent.index.model import FileEntry
 
 logger = logging.getLogger(__name__)
 
 # Bump when the rendering or the layout changes: old prefixes are then rebuilt, not reused.
-# 2: tests ranked down; 3: cut-off secrets withheld; 4: breadth (folder lines, near copies)
+# 2: tests ranked down; 3: cut-off secrets withheld; 4: breadth (folder lines, near copies),
+# marshal instead of JSON
 FORMAT_VERSION = 4
 
 
 def state_path(state_dir: Path, budget: int) -> Path:
-    return state_dir / f"prefix-{budget}.json"
+    return state_dir / f"prefix-{budget}.bin"
 
 
 def save_state(state_dir: Path, state: PrefixState) -> None:
-    data = {
-        "version": FORMAT_VERSION,
-        "budget": state.budget,
-        "hash": state.hash,
-        "tokens": state.tokens,
-        "text": state.text,
-        "segments": [[s.start, s.end, s.tokens, s.path, s.kind] for s in state.segments],
-        "files": {
-            path: [r.sha256, r.tier, r.rank, r.score, r.reason]
-            for path, r in sorted(state.files.items())
-        },
-    }
+    files = sorted(state.files.items())
+    data = (
+        FORMAT_VERSION,
+        state.budget,
+        state.hash,
+        state.tokens,
+        state.text,
+        tuple((s.start, s.end, s.tokens, s.path, s.kind) for s in state.segments),
+        tuple(path for path, _ in files),
+        tuple((r.sha256, r.tier, r.rank, r.score, r.reason) for _, r in files),
+    )
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".prefix-", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, ensure_ascii=False, sort_keys=True)
+            with os.fdopen(fd, "wb") as handle:
+                marshal.dump(data, handle)
             os.replace(tmp, state_path(state_dir, state.budget))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         logger.warning("cannot persist the snapshot prefix in %s: %s", state_dir, exc)
 
 
 def load_state(state_dir: Path, budget: int) -> PrefixState | None:
     path = state_path(state_dir, budget)
     try:
-        with path.open(encoding="utf-8") as handle:
-            data = json.load(handle)
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         logger.warning("ignoring unreadable snapshot prefix %s: %s", path, exc)
         return None
     try:
-        if data["version"] != FORMAT_VERSION or data["budget"] != budget:
+        data = marshal.loads(raw)
+        if not isinstance(data, tuple) or not data or data[0] != FORMAT_VERSION:
             return None
-        text = data["text"]
-        if hashlib.sha256(text.encode()).hexdigest() != data["hash"]:
+        _, saved_budget, digest, tokens, text, segments, paths, records = data
+        if saved_budget != budget:
+            return None
+        if hashlib.sha256(text.encode()).hexdigest() != digest:
             raise ValueError("hash mismatch")
+        if len(paths) != len(records):
+            raise ValueError("files and records differ in number")
         state = PrefixState(
             budget=budget,
             text=text,
-            tokens=int(data["tokens"]),
-            hash=data["hash"],
-            segments=[Segment(int(a), int(b), int(t), p, k) for a, b, t, p, k in data["segments"]],
-            files={
-                p: FileRecord(sha, tier, int(rank), float(score), reason)
-                for p, (sha, tier, rank, score, reason) in data["files"].items()
-            },
+            tokens=int(tokens),
+            hash=digest,
+            segments=[Segment(*s) for s in segments],
+            files=dict(zip(paths, map(FileRecord._make, records), strict=True)),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (EOFError, KeyError, TypeError, ValueError) as exc:
         logger.warning("ignoring inconsistent snapshot prefix %s: %s", path, exc)
         return None
     return state
+
+
+RANKS_FILE = "ranks.bin"
+RANKS_VERSION = 1
+
+
+def ranks_key(entries: Mapping[str, FileEntry]) -> str:
+    """What the stable ranking depends on: every file's path and content, the grammars and
+    queries that turn content into names (index.languages), and the code that does it: the
+    index's modules (extraction) and the ranking's own."""
+    digest = hashlib.sha256(f"{RANKS_VERSION}\0{languages.fingerprint()}\0".encode())
+    code = sorted(Path(languages.__file__ or "").parent.glob("*.py"))
+    code += [Path(m.__file__ or "") for m in (ranking, fastrank, testfiles)]
+    for source in code:
+        digest.update(source.read_bytes())
+    digest.update("".join(f"{p}\0{e.sha256}\n" for p, e in entries.items()).encode())
+    return digest.hexdigest()
+
+
+def save_ranks(state_dir: Path, key: str, scores: Mapping[str, float]) -> None:
+    """One ranking per workspace (the latest), written atomically; floats are kept exactly."""
+    data = (RANKS_VERSION, key, tuple(scores), tuple(scores.values()))
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".ranks-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                marshal.dump(data, handle)
+            os.replace(tmp, state_dir / RANKS_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except (OSError, ValueError) as exc:
+        logger.warning("cannot persist the stable ranking in %s: %s", state_dir, exc)
+
+
+def load_ranks(state_dir: Path, key: str) -> dict[str, float] | None:
+    try:
+        data = marshal.loads((state_dir / RANKS_FILE).read_bytes())
+        version, saved_key, paths, scores = data
+        if version != RANKS_VERSION or saved_key != key or len(paths) != len(scores):
+            return None
+        return dict(zip(paths, map(float, scores), strict=True))
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, TypeError, ValueError) as exc:
+        logger.warning("ignoring an unreadable stable ranking in %s: %s", state_dir, exc)
+        return None

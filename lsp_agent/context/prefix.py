@@ -17,6 +17,7 @@ import hashlib
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from lsp_agent.context.copies import NearCopies, copies_of
 from lsp_agent.context.model import SECTION_PREFIX, ManifestEntry
@@ -59,8 +60,10 @@ class Segment:
     kind: str  # "heading", OVERVIEW, FULL, SIGNATURES, PATH or FOLDER (path: "dir/")
 
 
-@dataclass(frozen=True)
-class FileRecord:
+class FileRecord(NamedTuple):
+    """One file of the workspace as the prefix saw it (a tuple: a kernel has 78k of them, read
+    back from disk on every restart)."""
+
     sha256: str
     tier: str  # OVERVIEW, FULL, SIGNATURES, PATH, FOLDER or OMITTED
     rank: int  # 1-based; 0 for overview files
@@ -80,6 +83,8 @@ class PrefixState:
     # than the rest of an update, and keep the garbage collector busy.
     _rows: list[ManifestEntry] | None = field(default=None, init=False, repr=False, compare=False)
     _ranks: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
+    _file_set: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _full: list[tuple[str, str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def block(self, path: str) -> str | None:
         for segment in self.segments:
@@ -92,6 +97,18 @@ class PrefixState:
         if self._ranks is None:
             self._ranks = {p: r.rank for p, r in self.files.items()}
         return self._ranks
+
+    def file_set(self) -> frozenset[str]:
+        """Every file of the workspace when it was built; shared, computed once."""
+        if self._file_set is None:
+            self._file_set = frozenset(self.files)
+        return self._file_set
+
+    def full_paths(self) -> list[tuple[str, str]]:
+        """(path, sha256) of the files shown in full; shared, computed once."""
+        if self._full is None:
+            self._full = [(p, r.sha256) for p, r in self.files.items() if r.tier == FULL]
+        return self._full
 
     def manifest_entries(self, dropped: set[str]) -> list[ManifestEntry]:
         """One entry per workspace file, overview first, then by rank; ``dropped`` files were
@@ -106,7 +123,7 @@ class PrefixState:
     def _manifest_rows(self, dropped: set[str]) -> list[ManifestEntry]:
         tokens = {s.path: s.tokens for s in self.segments if s.path is not None}
         out = []
-        for path, record in sorted(self.files.items(), key=lambda item: (item[1].rank, item[0])):
+        for path, record in _by_rank(self.files):
             tier = FULL if record.tier == OVERVIEW else record.tier
             reason = record.reason
             if path in dropped:
@@ -138,6 +155,21 @@ class PrefixState:
             ]
         end = self.segments[keep - 1].end if keep else 0
         return self.text[:end], used, dropped
+
+
+def _by_rank(files: dict[str, FileRecord]) -> list[tuple[str, FileRecord]]:
+    """Files by (rank, path) without a sort: ranks 1..n are unique, 0 (the overview) comes
+    first in path order (``files`` is sorted by path). Falls back to sorting otherwise."""
+    overview = [(p, r) for p, r in files.items() if r.rank == 0]
+    slots: list[tuple[str, FileRecord] | None] = [None] * (len(files) - len(overview))
+    for path, record in files.items():
+        i = record.rank - 1
+        if record.rank == 0:
+            continue
+        if not 0 <= i < len(slots) or slots[i] is not None:
+            return sorted(files.items(), key=lambda item: (item[1].rank, item[0]))
+        slots[i] = (path, record)
+    return overview + slots  # type: ignore[operator]  # every slot was filled
 
 
 def build_prefix(
@@ -188,13 +220,19 @@ def build_prefix(
     ranked = order(scores, [p for p in entries if p not in in_overview])
     copies = copies_of(ranked, entries)
     near = NearCopies(entries, text_of)
-    choice = _choose_tiers(ranked, entries, loader, cache, available, copies, near)
     depth, reserve = None, 0
-    if OMITTED in choice[0]:
+    # A tree far larger than the budget will not fit even by path: reserve the folder summary
+    # at once rather than after a first pass that finds files left over (bytes / 6 is a
+    # generous tokens guess: source averages 3-4 bytes per token).
+    hopeless = sum(entries[p].size for p in ranked) // 6 > 4 * available
+    choice = None
+    if not hopeless:
+        choice = _choose_tiers(ranked, entries, loader, cache, available, copies, near)
+    if choice is None or OMITTED in choice[0]:
         # Not everything fits: keep room for a folder summary of what is left over, sized on
         # every file (an upper bound: the shown files' folders need no line of their own).
         depth, reserve = _folder_reserve(ranked, int(available * FOLDER_SHARE))
-        if reserve:
+        if reserve or choice is None:
             near = NearCopies(entries, text_of)
             room = available - reserve
             choice = _choose_tiers(ranked, entries, loader, cache, room, copies, near)
@@ -397,9 +435,13 @@ def _folder_of(path: str, keys: set[str]) -> str | None:
 
 
 def _folder_lines(paths: list[str], depth: int | None) -> list[tuple[str, list[str], str]]:
-    groups: dict[str, list[str]] = {}
+    by_folder: dict[str, list[str]] = {}  # each file's own folder first: 78k files, 5k folders
     for path in paths:
-        groups.setdefault(folder_key(path, depth), []).append(path)
+        by_folder.setdefault(path.rpartition("/")[0], []).append(path)
+    groups: dict[str, list[str]] = {}
+    for folder, members in by_folder.items():
+        key = folder_key(f"{folder}/x" if folder else "x", depth)
+        groups.setdefault(key, []).extend(members)
     return [
         (key, members, f"{key} ({len(members)} file{'s' if len(members) != 1 else ''})\n")
         for key, members in sorted(groups.items())

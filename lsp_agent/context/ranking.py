@@ -317,4 +317,5 @@ def teleport_weights(graph: RefGraph, personalization: Mapping[str, float] | Non
 def order(scores: Mapping[str, float], paths: Iterable[str] | None = None) -> list[str]:
     """Paths by descending score; ties broken by path."""
     keys = sorted(scores) if paths is None else sorted(paths)
-    return sorted(keys, key=lambda p: (-scores.get(p, 0.0), p))
+    # A reverse sort is still stable: equal scores keep the path order, with no key tuples.
+    return sorted(keys, key=lambda p: scores.get(p, 0.0), reverse=True)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import weakref
 from bisect import bisect_left
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -27,7 +28,7 @@ from lsp_agent.context.model import (
 )
 from lsp_agent.context.neighbourhood import LazyRows, OutRows, local_pagerank
 from lsp_agent.context.overview import overview_files
-from lsp_agent.context.persist import load_state, save_state
+from lsp_agent.context.persist import load_ranks, load_state, ranks_key, save_ranks, save_state
 from lsp_agent.context.prefix import PrefixState, build_prefix
 from lsp_agent.context.ranking import (
     FileSummary,
@@ -95,14 +96,28 @@ class SnapshotBuilder:
         self._state_dir = state_dir
         self._cache = RenderCache()
         self._states: dict[int, PrefixState] = {}
+        self._stale: dict[int, _Stale] = {}  # per prefix budget: files changed since it
         self._summaries: dict[str, tuple[str, FileSummary]] = {}
         self._graph: RefGraph | None = None
+        self._graph_stale: set[str] = set()  # paths changed since the graph was last brought up
         self._stable_scores: dict[str, float] | None = None
         self._walks: dict[tuple[str, ...], Walk] = {}
         self._rows: dict[tuple[str, ...], LazyRows] = {}
         self._focus_scores: dict[tuple[object, ...], dict[str, float]] = {}
         self._diffs: dict[tuple[str, str, str, str], Change] = {}
         self._lock = threading.Lock()
+        # The files as of the last build, kept up to date from the index's change notices
+        # when it sends them (WorkspaceIndex.subscribe), so a build after a one-file edit
+        # looks at that file, not at all 78k of a kernel (entries() copies and sorts them).
+        self._view: dict[str, FileEntry] | None = None
+        self._file_set = 0  # bumped whenever a file appears or goes away
+        self._dirty: set[str] = set()
+        self._dirty_lock = threading.Lock()
+        self._tracked = _subscribe(index, self)
+
+    def _note(self, paths: set[str]) -> None:  # on the thread that changed the index
+        with self._dirty_lock:
+            self._dirty |= paths
 
     def build(
         self,
@@ -119,55 +134,122 @@ class SnapshotBuilder:
         if budget <= 0:
             raise ValueError(f"the snapshot budget must be positive, got {budget}")
         with self._lock:
+            entries = self._refresh_view()
+            overlay: set[str] = set()
+            moved = False
+            if view is not None:
+                # The view's own versions count as changes for this build only.
+                entries, overlay, moved = _overlay(entries, view)
+                self._apply(entries, overlay, moved)
             self._source = view if view is not None else self._index
             try:
-                return self._build(budget, focus, instruction, selection, diagnostics)
+                return self._build(entries, budget, focus, instruction, selection, diagnostics)
             finally:
                 self._source = self._index
+                if overlay or moved:
+                    assert self._view is not None
+                    self._apply(self._view, overlay, moved)
 
     def _build(
         self,
+        entries: dict[str, FileEntry],
         budget: int,
         focus: Sequence[str],
         instruction: str,
         selection: Selection | None,
         diagnostics: Sequence[str],
     ) -> Snapshot:
-        entries = self._source.entries()
-        keys = list(entries)
-        if keys != sorted(keys):  # WorkspaceIndex sorts already; other views may not
-            entries = dict(sorted(entries.items()))
         focus = _check_focus(focus, entries)
         if selection is not None and selection.path not in entries:
             raise ValueError(f"selection is in a file outside the index: {selection.path}")
-        graph = self._update_graph(entries)
-        state, changes, rebuilt = self._prefix(entries, graph, prefix_budget_for(budget))
+        state, changes, rebuilt = self._prefix(entries, prefix_budget_for(budget))
         return self._assemble(
-            entries, graph, state, changes, rebuilt, budget,
+            entries, state, changes, rebuilt, budget,
             list(focus), instruction, selection, list(diagnostics),
         )  # fmt: skip
 
+    # -- the files -------------------------------------------------------------------------
+
+    def _refresh_view(self) -> dict[str, FileEntry]:
+        """The index's files, sorted by path; what changed since the last build is passed on
+        to the graph and to every prefix's set of stale files."""
+        view = self._view
+        if view is None or not self._tracked:
+            with self._dirty_lock:
+                self._dirty.clear()
+            fresh = _sorted(self._index.entries())
+            self._view = fresh
+            if view is None:
+                self._file_set += 1
+                return fresh
+            changed, moved = _differences(view, fresh)
+        else:
+            with self._dirty_lock:
+                dirty, self._dirty = self._dirty, set()
+            changed, moved = set(), False
+            for path in sorted(dirty):
+                entry = self._index.get(path)  # type: ignore[attr-defined]
+                old = view.get(path)
+                if entry is None and old is None:
+                    continue
+                if entry is None:
+                    del view[path]
+                    moved = True
+                else:
+                    view[path] = entry  # the newest record, even with the same content
+                    moved = moved or old is None
+                    if old is not None and old.sha256 == entry.sha256:
+                        continue
+                changed.add(path)
+            if moved:
+                self._view = fresh = dict(sorted(view.items()))
+            else:
+                fresh = view
+        self._apply(fresh, changed, moved)
+        if moved:
+            self._cache.forget(set(fresh))
+        return fresh
+
+    def _apply(self, entries: Mapping[str, FileEntry], changed: set[str], moved: bool) -> None:
+        """Tell the graph and every prefix's stale set that ``changed`` now read as in
+        ``entries``; ``moved``: files appeared or went away."""
+        if changed:
+            self._graph_stale |= changed
+            if self._graph is None:
+                self._stable_scores = None  # loaded for other content; re-keyed when needed
+            for budget, stale in self._stale.items():
+                stale.update(self._states[budget], entries, changed)
+        if moved:
+            self._file_set += 1
+
     # -- the graph and the stable ranking --------------------------------------------------
 
-    def _update_graph(self, entries: Mapping[str, FileEntry]) -> RefGraph:
-        rebuild = self._graph is None or len(self._summaries) != len(entries)
-        summaries: dict[str, FileSummary] = {}
+    def _graph_now(self, entries: Mapping[str, FileEntry]) -> RefGraph:
+        """The reference graph of ``entries``, brought up to date lazily: a build that reuses
+        its prefix and has no focus never needs it."""
+        graph = self._graph
+        if graph is not None and not self._graph_stale:
+            return graph
+        rebuild = graph is None
         changed: dict[str, FileSummary] = {}  # known files whose summary changed
-        for path, entry in entries.items():
+        paths: Iterable[str] = entries if graph is None else sorted(self._graph_stale)
+        for path in paths:
+            entry = entries.get(path)
             cached = self._summaries.get(path)
+            if entry is None:
+                self._summaries.pop(path, None)
+                rebuild = True
+                continue
             if cached is None or cached[0] != entry.sha256:
                 summary = summarize(entry)
                 if cached is None:
                     rebuild = True
                 elif cached[1] != summary:
                     changed[path] = summary
-                cached = (entry.sha256, summary)
-                self._summaries[path] = cached
-            summaries[path] = cached[1]
+                self._summaries[path] = (entry.sha256, summary)
+        self._graph_stale = set()
         if len(self._summaries) != len(entries):
             self._summaries = {p: self._summaries[p] for p in entries}
-            self._cache.forget(set(entries))
-        graph = self._graph
         if graph is not None and not rebuild and not changed:
             return graph
         # An edit that only changes what a file references patches its row; anything else
@@ -183,7 +265,7 @@ class SnapshotBuilder:
             }
         else:
             self._rows.clear()
-        self._graph = patched or build_graph(summaries)
+        self._graph = patched or build_graph({p: s for p, (_, s) in self._summaries.items()})
         self._stable_scores = None
         self._walks.clear()
         self._focus_scores.clear()
@@ -210,10 +292,21 @@ class SnapshotBuilder:
             self._rows[key] = LazyRows(graph, mentioned)
         return self._rows[key]
 
-    def _stable(self, graph: RefGraph) -> dict[str, float]:
+    def _stable(self, entries: Mapping[str, FileEntry]) -> dict[str, float]:
+        """The task-free ranking with tests and tooling ranked down. It depends only on the
+        files' contents, so it persists beside the prefix keyed by them: another process (or
+        another budget) on the same files reads it back instead of building the graph."""
+        if self._graph is not None:
+            self._graph_now(entries)  # may find the graph changed, and drop the scores
         if self._stable_scores is None:
-            scores = pagerank(graph, walk=self._walk(graph, frozenset()))
-            self._stable_scores = rank_down_tests(scores)
+            key = ranks_key(entries) if self._state_dir is not None else ""
+            scores = load_ranks(self._state_dir, key) if self._state_dir is not None else None
+            if scores is None or list(scores) != list(entries):
+                graph = self._graph_now(entries)
+                scores = rank_down_tests(pagerank(graph, walk=self._walk(graph, frozenset())))
+                if self._state_dir is not None:
+                    save_ranks(self._state_dir, key, scores)
+            self._stable_scores = scores
         return self._stable_scores
 
     # -- the prefix ----------------------------------------------------------------------------
@@ -225,45 +318,62 @@ class SnapshotBuilder:
         return lambda: self._text(path)
 
     def _prefix(
-        self, entries: Mapping[str, FileEntry], graph: RefGraph, prefix_budget: int
+        self, entries: Mapping[str, FileEntry], prefix_budget: int
     ) -> tuple[PrefixState, list[Change], bool]:
         state = self._states.get(prefix_budget)
         if state is None and self._state_dir is not None:
             state = load_state(self._state_dir, prefix_budget)
+            if state is not None:
+                self._track(prefix_budget, state, entries)
         why = ""
         changes: list[Change] = []
-        added = [] if state is None else [p for p in entries if p not in state.files]
-        if state is None:
+        stale = self._stale.get(prefix_budget)
+        if state is None or stale is None:
             why = "no prefix yet"
-        elif len(entries) - len(added) != len(state.files):
-            why = "files went away"  # the prefix would show a file that is gone
         else:
-            # Files added since the prefix was built (a goal step's new module, a generated
-            # file) go to the tail, like the diffs of changed ones: the prefix stays byte for
-            # byte, and the stable ranking (the costly part of a rebuild) is not recomputed.
-            changes = self._changes(state, entries) + self._added(added, entries)
-            stale = sum(c.tokens for c in changes)
-            if stale > self._settings.churn_threshold * max(state.tokens, 1):
-                why = f"{stale} stale tokens passed the threshold"
+            if stale.file_set != self._file_set:  # files appeared or went away: look once
+                stale.compare_files(state, entries)
+                stale.file_set = self._file_set
+            if stale.gone:
+                why = "files went away"  # the prefix would show a file that is gone
+            else:
+                # Files added since the prefix was built (a goal step's new module, a generated
+                # file) go to the tail, like the diffs of changed ones: the prefix stays byte for
+                # byte, and the stable ranking (the costly part of a rebuild) is not recomputed.
+                changes = self._changes(state, entries, stale) + self._added(stale.added, entries)
+                tokens = sum(c.tokens for c in changes)
+                if tokens > self._settings.churn_threshold * max(state.tokens, 1):
+                    why = f"{tokens} stale tokens passed the threshold"
         if why:
             logger.info("rebuilding the snapshot prefix: %s", why)
             state = build_prefix(
-                entries, self._text, self._cache, self._stable(graph), prefix_budget
+                entries, self._text, self._cache, self._stable(entries), prefix_budget
             )
             self._diffs.clear()
             changes = []
             if self._state_dir is not None:
                 save_state(self._state_dir, state)
+            self._track(prefix_budget, state, entries)
         assert state is not None
-        self._states[prefix_budget] = state
         return state, changes, bool(why)
 
-    def _changes(self, state: PrefixState, entries: Mapping[str, FileEntry]) -> list[Change]:
+    def _track(self, budget: int, state: PrefixState, entries: Mapping[str, FileEntry]) -> None:
+        self._states[budget] = state
+        stale = _Stale(self._file_set)
+        get = entries.get
+        stale.paths = {
+            p for p, r in state.files.items() if (e := get(p)) is not None and e.sha256 != r.sha256
+        }
+        stale.compare_files(state, entries)
+        self._stale[budget] = stale
+
+    def _changes(
+        self, state: PrefixState, entries: Mapping[str, FileEntry], stale: _Stale
+    ) -> list[Change]:
         out: list[Change] = []
-        for path, record in state.files.items():
+        for path in sorted(stale.paths):
+            record = state.files[path]
             entry = entries[path]
-            if entry.sha256 == record.sha256:
-                continue
             key = (path, record.sha256, entry.sha256, record.tier)
             change = self._diffs.get(key)
             if change is None:
@@ -305,10 +415,15 @@ class SnapshotBuilder:
 
     # -- the tail --------------------------------------------------------------------------------
 
-    def _related(self, graph: RefGraph, focus: list[str], instruction: str) -> dict[str, float]:
+    def _related(
+        self, entries: Mapping[str, FileEntry], focus: list[str], instruction: str
+    ) -> dict[str, float]:
         """Personalized ranks toward the focus files and the files defining names the
         instruction mentions. Open buffers are deliberately not seeds: every open or close
         would re-rank, and recent edits already appear in the changes section."""
+        if not focus and not mentioned_identifiers(instruction):
+            return {}
+        graph = self._graph_now(entries)
         mentioned = frozenset(
             n for n in mentioned_identifiers(instruction) if graph.name_id(n) is not None
         )
@@ -331,7 +446,6 @@ class SnapshotBuilder:
     def _assemble(
         self,
         entries: Mapping[str, FileEntry],
-        graph: RefGraph,
         state: PrefixState,
         changes: list[Change],
         rebuilt: bool,
@@ -384,9 +498,7 @@ class SnapshotBuilder:
         # path -> sha256 of the text this snapshot shows in full (prefix or focus), so a coder
         # refers to that copy instead of sending the file again.
         shown: dict[str, str] = {
-            p: r.sha256
-            for p, r in state.files.items()
-            if r.tier == FULL and p not in dropped and r.sha256 == entries[p].sha256
+            p: sha for p, sha in state.full_paths() if p not in dropped and sha == entries[p].sha256
         }
         if heading and heading.tokens <= left:
             left -= heading.tokens
@@ -424,10 +536,10 @@ class SnapshotBuilder:
             else:
                 notes.append("the selection or diagnostics did not fit and were left out")
 
-        sent = set(state.files) - set(dropped)
+        sent = state.file_set() - set(dropped) if dropped else state.file_set()
         change_blocks, left = tails.change_blocks(changes, set(focus), sent, left, notes)
         related_blocks, left = self._related_blocks(
-            entries, graph, state, changes, focus, instruction, sent, left
+            entries, state, changes, focus, instruction, sent, left
         )
         blocks = change_blocks + related_blocks + focus_blocks + kept_small
         tail_text = "".join(b.text for b in blocks)
@@ -459,15 +571,14 @@ class SnapshotBuilder:
     def _related_blocks(
         self,
         entries: Mapping[str, FileEntry],
-        graph: RefGraph,
         state: PrefixState,
         changes: list[Change],
         focus: list[str],
         instruction: str,
-        sent: set[str],
+        sent: frozenset[str],
         left: int,
     ) -> tuple[list[Block], int]:
-        scores = self._related(graph, focus, instruction)
+        scores = self._related(entries, focus, instruction)
         if not scores:
             return [], left
         skip = set(focus) | set(overview_files(entries))
@@ -494,3 +605,100 @@ def _check_focus(focus: Sequence[str], entries: Mapping[str, FileEntry]) -> list
         if path not in out:
             out.append(path)
     return out
+
+
+class _Stale:
+    """The files whose content differs from what one prefix was built from."""
+
+    def __init__(self, file_set: int) -> None:
+        self.file_set = file_set  # the builder's file-set count when last checked
+        self.paths: set[str] = set()
+        self.added: list[str] = []  # files the prefix does not know (shown in the tail)
+        self.gone = False  # a file the prefix shows went away: it must be rebuilt
+
+    def compare_files(self, state: PrefixState, entries: Mapping[str, FileEntry]) -> None:
+        """Which files appeared since ``state`` was built, and whether any it lists went away
+        (one pass over the files; only when the file set changed)."""
+        files = state.files
+        self.added = [p for p in entries if p not in files]
+        self.gone = len(entries) - len(self.added) != len(files)
+
+    def update(
+        self, state: PrefixState, entries: Mapping[str, FileEntry], paths: Iterable[str]
+    ) -> None:
+        files = state.files
+        for path in paths:
+            record = files.get(path)
+            entry = entries.get(path)
+            if record is not None and entry is not None and entry.sha256 != record.sha256:
+                self.paths.add(path)
+            else:
+                self.paths.discard(path)
+
+
+def _subscribe(index: IndexView, builder: SnapshotBuilder) -> bool:
+    """Follow the index's change notices when it has them (and ``get``). The index holds only a
+    weak reference: a builder that is dropped stops being told, and is not kept alive."""
+    subscribe = getattr(index, "subscribe", None)
+    if not callable(subscribe) or not callable(getattr(index, "get", None)):
+        return False
+    ref = weakref.ref(builder)
+
+    def notify(paths: set[str]) -> None:
+        target = ref()
+        if target is not None:
+            target._note(paths)
+
+    subscribe(notify)
+    return True
+
+
+def _sorted(entries: dict[str, FileEntry]) -> dict[str, FileEntry]:
+    keys = list(entries)
+    if keys != sorted(keys):  # WorkspaceIndex sorts already; other views may not
+        return dict(sorted(entries.items()))
+    return entries
+
+
+def _differences(
+    old: Mapping[str, FileEntry], new: Mapping[str, FileEntry]
+) -> tuple[set[str], bool]:
+    """Paths whose content differs (or that exist in one only), and whether the sets differ."""
+    changed = {
+        p
+        for p in old.keys() | new.keys()
+        if (a := old.get(p)) is None or (b := new.get(p)) is None or a.sha256 != b.sha256
+    }
+    return changed, old.keys() != new.keys()
+
+
+def _overlay(
+    entries: dict[str, FileEntry], view: IndexView
+) -> tuple[dict[str, FileEntry], set[str], bool]:
+    """The files as ``view`` reads them: (entries, paths that differ from ``entries``, whether
+    files appear or go away). A TaskView names its pinned paths, so only those are looked at."""
+    pinned = getattr(view, "pinned", None)
+    get = getattr(view, "get", None)
+    if not isinstance(pinned, Mapping) or not callable(get):
+        fresh = _sorted(view.entries())
+        changed, moved = _differences(entries, fresh)
+        return fresh, changed, moved
+    out = dict(entries)
+    changed: set[str] = set()
+    moved = False
+    for path in sorted(pinned):
+        entry, old = get(path), entries.get(path)
+        if entry is None and old is None:
+            continue
+        if entry is None:
+            del out[path]
+            moved = True
+        elif old is None:
+            out[path] = entry
+            moved = True
+        elif entry.sha256 == old.sha256:
+            continue
+        else:
+            out[path] = entry
+        changed.add(path)
+    return (dict(sorted(out.items())) if moved else out), changed, moved

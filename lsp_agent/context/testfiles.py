@@ -29,17 +29,26 @@ _TEST_FILE = re.compile(
 )
 
 
+# A folder (a path part followed by "/") named like one of the sets: one regex search per path,
+# since a kernel-sized tree asks for 78k paths per prefix build.
+_IN_TEST_DIR = re.compile(
+    "(?:^|/)(?:" + "|".join(map(re.escape, sorted(_TEST_DIRS))) + ")/", re.IGNORECASE
+).search
+_IN_SUPPORT_DIR = re.compile(
+    "(?:^|/)(?:" + "|".join(map(re.escape, sorted(_SUPPORT_DIRS))) + ")/", re.IGNORECASE
+).search
+
+
 def is_test_path(path: str) -> bool:
     """Under a tests directory, or named like a test file in a common ecosystem."""
-    parts = path.split("/")
-    if any(part.lower() in _TEST_DIRS for part in parts[:-1]):
+    if _IN_TEST_DIR(path) is not None:
         return True
     return _TEST_FILE.fullmatch(posixpath.basename(path)) is not None
 
 
 def is_support_path(path: str) -> bool:
     """Under a tools, scripts, samples or examples directory (at any depth)."""
-    return any(part.lower() in _SUPPORT_DIRS for part in path.split("/")[:-1])
+    return _IN_SUPPORT_DIR(path) is not None
 
 
 def ranked_down(path: str) -> str:

@@ -158,7 +158,7 @@ def test_the_prefix_persists_across_builders(
 ) -> None:
     state = tmp_path / "state"
     first = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
-    assert (state / f"prefix-{prefix_budget_for(BUDGET)}.json").is_file()
+    assert (state / f"prefix-{prefix_budget_for(BUDGET)}.bin").is_file()
     edit(workspace, index, "inventory/report.py", "total: {total}", "total = {total}")
     # A new index and builder, as after a restart: same bytes, the edit in the tail.
     fresh = WorkspaceIndex(workspace, cache_path=None)
@@ -177,13 +177,17 @@ def test_a_corrupt_persisted_prefix_is_rebuilt_not_fatal(
 ) -> None:
     state = tmp_path / "state"
     first = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
-    path = state / f"prefix-{prefix_budget_for(BUDGET)}.json"
-    path.write_text(path.read_text().replace("Project overview", "Tampered overview"))
+    path = state / f"prefix-{prefix_budget_for(BUDGET)}.bin"
+    # same length: still a well-formed file, but the text no longer matches its hash
+    path.write_bytes(path.read_bytes().replace(b"Project overview", b"Tampered overvie"))
     second = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
     assert second.manifest.rebuilt and second.prefix == first.prefix
-    path.write_text("{not json")
+    path.write_bytes(path.read_bytes()[:100])  # truncated
     third = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
     assert third.manifest.rebuilt and third.prefix == first.prefix
+    path.write_text("{not marshal")
+    fourth = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
+    assert fourth.manifest.rebuilt and fourth.prefix == first.prefix
 
 
 def test_a_large_focus_cuts_the_prefix_from_its_end_keeping_a_byte_prefix(

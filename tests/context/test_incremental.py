@@ -1,0 +1,115 @@
+"""The change path (issue 16): a long-lived builder follows the index's change notices and
+looks only at the files that changed, builds the reference graph only when a request needs it,
+and reads the stable ranking back from its state dir. Whatever it skips, each snapshot equals
+the one a fresh builder makes from the same files and state dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsp_agent.config import ContextSettings
+from lsp_agent.context.snapshot import SnapshotBuilder
+from lsp_agent.context.view import TaskView
+from lsp_agent.index.workspace import WorkspaceIndex
+
+BUDGET = 4000
+
+
+def _same(a: object, b: object) -> None:
+    """Same bytes and the same manifest; only whether this build made the prefix may differ
+    (the incremental builder rebuilt it, the fresh one read it back)."""
+    assert a.prefix == b.prefix  # type: ignore[attr-defined]
+    assert a.tail == b.tail  # type: ignore[attr-defined]
+    mine, theirs = a.manifest.to_json(), b.manifest.to_json()  # type: ignore[attr-defined]
+    mine.pop("rebuilt")
+    theirs.pop("rebuilt")
+    assert mine == theirs
+
+
+def test_every_incremental_build_equals_a_fresh_one(
+    index: WorkspaceIndex, workspace: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    builder = SnapshotBuilder(index, ContextSettings(), state_dir=state)
+    builder.build(budget=BUDGET)
+    report = workspace / "inventory" / "report.py"
+    models = workspace / "inventory" / "models.py"
+    steps = [
+        # an open buffer that changes what the file references (patches the graph)
+        lambda: index.update("inventory/report.py", report.read_text() + "\nStockStore()\n"),
+        # a comment only: same graph, a diff in the tail
+        lambda: index.update("inventory/models.py", models.read_text() + "\n# note\n"),
+        lambda: index.close_buffer("inventory/report.py"),
+        # a disk edit the watcher reports
+        lambda: (
+            report.write_text(report.read_text().replace("total", "grand_total")),
+            index.refresh(["inventory/report.py"]),
+        ),
+        # a new file: the file set changes, the prefix is rebuilt
+        lambda: (
+            (workspace / "inventory" / "audit.py").write_text("def audit_store():\n    pass\n"),
+            index.refresh(["inventory/audit.py"]),
+        ),
+        # a file goes away
+        lambda: (
+            (workspace / "inventory" / "audit.py").unlink(),
+            index.refresh(["inventory/audit.py"]),
+        ),
+        lambda: index.close_buffer("inventory/models.py"),
+    ]
+    requests = [
+        {},
+        {"focus": ["inventory/report.py"]},
+        {"focus": ["inventory/models.py"], "instruction": "make StockStore thread-safe"},
+    ]
+    for step in steps:
+        step()
+        for kwargs in requests:
+            incremental = builder.build(budget=BUDGET, **kwargs)  # type: ignore[arg-type]
+            fresh = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(
+                budget=BUDGET,
+                **kwargs,  # type: ignore[arg-type]
+            )
+            _same(incremental, fresh)
+    # A task's view for one build (a pinned version of a file), then the index again.
+    view = TaskView(index, {"inventory/models.py": "class StockStore:\n    pass\n"})
+    for kwargs in requests:
+        in_view = builder.build(budget=BUDGET, view=view, **kwargs)  # type: ignore[arg-type]
+        fresh_builder = SnapshotBuilder(index, ContextSettings(), state_dir=state)
+        _same(in_view, fresh_builder.build(budget=BUDGET, view=view, **kwargs))  # type: ignore[arg-type]
+        again = builder.build(budget=BUDGET, **kwargs)  # type: ignore[arg-type]
+        fresh = SnapshotBuilder(index, ContextSettings(), state_dir=state)
+        _same(again, fresh.build(budget=BUDGET, **kwargs))  # type: ignore[arg-type]
+
+
+def test_a_reused_prefix_needs_no_graph_and_an_edit_does_not_build_one(
+    index: WorkspaceIndex, workspace: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
+    builder = SnapshotBuilder(index, ContextSettings(), state_dir=state)
+    assert not builder.build(budget=BUDGET).manifest.rebuilt
+    assert builder._graph is None
+    report = workspace / "inventory" / "report.py"
+    index.update("inventory/report.py", report.read_text() + "\n# edited\n")
+    edited = builder.build(budget=BUDGET)
+    assert builder._graph is None and not edited.manifest.rebuilt
+    assert "+# edited" in edited.tail
+    builder.build(budget=BUDGET, focus=["inventory/report.py"])  # a focus needs the graph
+    assert builder._graph is not None
+
+
+def test_the_stable_ranking_is_read_back_for_another_budget(
+    index: WorkspaceIndex, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
+    assert (state / "ranks.bin").is_file()
+    builder = SnapshotBuilder(index, ContextSettings(), state_dir=state)
+    other = builder.build(budget=BUDGET * 2)
+    assert other.manifest.rebuilt and builder._graph is None  # ranked without a graph
+    memory_only = SnapshotBuilder(index, ContextSettings(), state_dir=None).build(budget=BUDGET * 2)
+    _same(other, memory_only)
+    (state / "ranks.bin").write_bytes(b"garbage")  # unreadable: ranked again, same result
+    again = SnapshotBuilder(index, ContextSettings(), state_dir=tmp_path / "s2")
+    _same(again.build(budget=BUDGET * 2), memory_only)
