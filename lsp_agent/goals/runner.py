@@ -87,6 +87,7 @@ class GoalRun:
         self.dir = run_dir(Path(ledger.root), ledger.run_id)
         self.runner = TaskRunner(concurrency=self.jobs, journal=store.journal, on_update=on_task)
         self._on_task = on_task
+        self._budget_given = snapshot_budget is not None
         if snapshot_budget is None:
             from lsp_agent.context.snapshot import budget_for
 
@@ -107,6 +108,12 @@ class GoalRun:
     async def run(self) -> Ledger:
         ledger = self.ledger
         try:
+            if not self._budget_given and getattr(self.client, "learn_window", None) is not None:
+                # A local server's window is known only once asked (/v1/models): learn it before
+                # sizing, as a task does (the one rule, orchestrator.learned_budget).
+                from lsp_agent.agents.orchestrator import learned_budget
+
+                self.snapshot_budget = await learned_budget(self.settings, self.client, kind="goal")
             await self._prepare()
             if not ledger.plan:
                 await self._plan(None)
