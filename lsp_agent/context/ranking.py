@@ -25,12 +25,12 @@ from itertools import accumulate, chain, compress, pairwise, repeat
 
 from lsp_agent.context import fastrank
 from lsp_agent.index.model import FileEntry
+from lsp_agent.index.symtab import summary_of
 
 DAMPING = 0.85
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-5  # L1 change between iterations; ranks only order files (top 500 as at 1e-6)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NAME = operator.itemgetter(0)  # Definition.name / Reference.name (NamedTuples)
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,10 @@ class FileSummary:
 
 
 def summarize(entry: FileEntry) -> FileSummary:
-    counts = Counter(map(_NAME, entry.references))
-    referenced = tuple(sorted(counts))
-    return FileSummary(
-        tuple(sorted(set(map(_NAME, entry.definitions)))),
-        referenced,
-        tuple(map(counts.__getitem__, referenced)),
-    )
+    # The index keeps exactly this summary per file (index/symtab.py: sorted unique defined
+    # names, sorted referenced names, their counts), so no record is decoded here.
+    defines, referenced, counts = summary_of(entry)
+    return FileSummary(defines, referenced, counts)
 
 
 @dataclass(frozen=True, eq=False)

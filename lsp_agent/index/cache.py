@@ -1,28 +1,34 @@
 """The on-disk index cache: one SQLite database per workspace root.
 
-Each file is a row keyed by path, holding size, mtime_ns, sha256 and the encoded entry (see
-codec.py); binary and oversized files get a row too (sha256 ``SKIP_MARK``, the reason as
-blob) so a warm start does not read them again. A row is reused when size and mtime match;
-when they do not, the file is re-read and its hash compared before parsing. The meta table
-pins the schema version, the grammar/query fingerprint and the root; any mismatch empties the
-cache. The cache is an optimisation only: every failure is logged and degrades to a cold
-index, never an exception for the caller.
+``files`` has a row per file keyed by path: size, mtime_ns, sha256 and the entry's head
+(codec.py: what an entry keeps in memory); ``records`` holds each file's encoded definitions
+and references with the sha256 they belong to, read one file at a time when a tool or a render
+asks (symtab.py), never at a warm start. Binary and oversized files get a ``files`` row too
+(sha256 ``SKIP_MARK``, the reason as head) so a warm start does not read them again. A row is
+reused when size and mtime match; when they do not, the file is re-read and its hash compared
+before parsing. The meta table pins the schema version, the grammar/query fingerprint and the
+root; any mismatch empties the cache. The cache is an optimisation only: every failure is
+logged and degrades to a cold index (or records extracted again), never an exception for the
+caller.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lsp_agent.index import codec, languages
+from lsp_agent.index.symtab import reextract_blob
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = f"2.{codec.FORMAT}"
-# A row with this sha256 records a skipped file; its blob is the reason (ASCII).
+SCHEMA_VERSION = f"3.{codec.FORMAT}"
+# A row with this sha256 records a skipped file; its head is the reason (ASCII).
 SKIP_MARK = "-"
 CACHED_SKIPS = frozenset({"binary", "too_large"})
 _SCHEMA = """
@@ -32,9 +38,17 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
-    blob BLOB NOT NULL
+    head BLOB NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    path TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    blob BLOB NOT NULL
+);
 """
+# Rows per transaction while a cold build streams its results in (memory stays flat).
+WRITE_BATCH = 2048
+_MMAP_BYTES = 1 << 30  # records are read through SQLite's memory map, not copied by read()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,30 +56,35 @@ class CachedRow:
     size: int
     mtime_ns: int
     sha256: str
-    blob: bytes
+    head: bytes
 
 
-Row = tuple[str, int, int, str, bytes]  # path, size, mtime_ns, sha256, blob
+# path, size, mtime_ns, sha256, head, records (None: the records row is already right)
+Row = tuple[str, int, int, str, bytes, bytes | None]
 
 
 class IndexCache:
-    def __init__(self, path: Path, root: Path) -> None:
+    def __init__(self, path: Path, root: Path, max_file_bytes: int = 1 << 30) -> None:
         self.path = path
         self.root = str(root)
+        self.max_file_bytes = max_file_bytes
         self._meta = {
             "schema": SCHEMA_VERSION,
             "fingerprint": languages.fingerprint(),
             "root": self.root,
         }
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10)
+        conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
     def _reset(self, reason: str) -> None:
         log.warning("index cache %s %s; rebuilding it", self.path, reason)
+        self.close()
         for suffix in ("", "-journal", "-wal", "-shm"):
             try:
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
@@ -83,6 +102,7 @@ class IndexCache:
                     log.info("index cache %s is stale (%s); starting over", self.path, stored)
                 with conn:
                     conn.execute("DELETE FROM files")
+                    conn.execute("DELETE FROM records")
                     conn.execute("DELETE FROM meta")
                     conn.executemany("INSERT INTO meta VALUES (?, ?)", self._meta.items())
         except BaseException:
@@ -91,12 +111,13 @@ class IndexCache:
         return conn
 
     def load(self) -> dict[str, CachedRow]:
+        """Every file's row without its records (those stay on disk until asked for)."""
         for attempt in (1, 2):
             try:
                 conn = self._open_checked()
                 try:
                     rows = conn.execute(
-                        "SELECT path, size, mtime_ns, sha256, blob FROM files"
+                        "SELECT path, size, mtime_ns, sha256, head FROM files"
                     ).fetchall()
                 finally:
                     conn.close()
@@ -108,18 +129,63 @@ class IndexCache:
                 self._reset(f"is unreadable ({exc})")
         return {}
 
-    def write(self, rows: Iterable[Row], deleted: Iterable[str] = ()) -> None:
-        """Upsert ``rows`` and delete ``deleted`` in one transaction."""
+    def write(self, rows: Iterable[Row], deleted: Iterable[str] = ()) -> bool:
+        """Upsert ``rows`` and delete ``deleted`` in one transaction; False when it failed."""
         rows, deleted = list(rows), list(deleted)
         if not rows and not deleted:
-            return
+            return True
         try:
             conn = self._open_checked()
             try:
                 with conn:
-                    conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
-                    conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in deleted))
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+                        (row[:5] for row in rows),
+                    )
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                        ((row[0], row[3], row[5]) for row in rows if row[5] is not None),
+                    )
+                    gone = [(p,) for p in deleted]
+                    conn.executemany("DELETE FROM files WHERE path = ?", gone)
+                    conn.executemany("DELETE FROM records WHERE path = ?", gone)
             finally:
                 conn.close()
         except (sqlite3.Error, OSError) as exc:
             log.warning("cannot write index cache %s (%s); continuing without it", self.path, exc)
+            return False
+        return True
+
+    # ------------------------------------------------------------ records on demand
+    def records_blob(self, path: str, sha256: str) -> bytes | None:
+        """The encoded records of ``path`` if the cache holds them for content ``sha256``."""
+        with self._reader_lock:
+            try:
+                if self._reader is None:
+                    if not self.path.exists():
+                        return None
+                    self._reader = self._connect()
+                    self._reader.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
+                row = self._reader.execute(
+                    "SELECT sha256, blob FROM records WHERE path = ?", (path,)
+                ).fetchone()
+            except (sqlite3.Error, OSError) as exc:
+                log.warning("cannot read index cache %s (%s)", self.path, exc)
+                self._close_reader()
+                return None
+        if row is None or row[0] != sha256:
+            return None
+        return bytes(row[1])
+
+    def reextract(self, path: str, sha256: str, language: str | None) -> bytes | None:
+        return reextract_blob(f"{self.root}/{path}", sha256, language, self.max_file_bytes)
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._reader.close()
+            self._reader = None
+
+    def close(self) -> None:
+        with self._reader_lock:
+            self._close_reader()

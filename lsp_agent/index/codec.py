@@ -1,77 +1,127 @@
-"""A compact, fast serialization of FileEntry: marshal of plain tuples.
+"""A compact, fast serialization of FileEntry: marshal of plain tuples, in two parts.
 
-Used for the pool's results (workers send bytes, so pickling stays small and cheap) and for the
-cache's per-file blobs. Not pickle: loading a cache file must never execute code.
+- the head: everything an entry holds in memory (language, lines, flags, record counts and the
+  name summary, see symtab.py). A warm start decodes only heads.
+- the records: definitions and references as tuples, decoded when someone asks for them.
+
+Pool workers send both as bytes (pickling stays small and cheap) and the cache stores them in
+separate tables. Names are interned before dumping, so marshal writes them with its interned
+flag and loading interns them again: every file's summary shares one string per name.
+Not pickle: loading a cache file must never execute code.
 """
 
 from __future__ import annotations
 
 import functools
 import marshal
+from typing import Any
 
 from lsp_agent.index.model import Definition, FileEntry, Reference
+from lsp_agent.index.symtab import (
+    DefinitionRecords,
+    FileSymbols,
+    RecordSource,
+    ReferenceRecords,
+    Summary,
+    summarize_records,
+    symbols_of,
+)
 
-FORMAT = 1  # bump when the tuple layout changes (part of the cache's schema version)
+FORMAT = 2  # bump when a tuple layout changes (part of the cache's schema version)
 
+# tuple.__new__ bound to the record class: NamedTuple._make without its Python frame.
+new_definition = functools.partial(tuple.__new__, Definition)
+new_reference = functools.partial(tuple.__new__, Reference)
 
-def encode_entry(entry: FileEntry) -> bytes:
-    return marshal.dumps(
-        (
-            entry.path,
-            entry.language,
-            entry.size,
-            entry.mtime_ns,
-            entry.sha256,
-            entry.lines,
-            tuple(
-                (
-                    d.name,
-                    d.kind,
-                    d.start_line,
-                    d.start_col,
-                    d.end_line,
-                    d.end_col,
-                    d.signature,
-                    d.scope,
-                )
-                for d in entry.definitions
-            ),
-            tuple((r.name, r.kind, r.line, r.col) for r in entry.references),
-            entry.decode_errors,
-            entry.syntax_errors,
-        )
-    )
+# FileEntry's fields in order (without from_buffer), records as tuples
+RawEntry = tuple
+# language, lines, decode_errors, syntax_errors, n_definitions, n_references, summary
+Head = tuple[str | None, int, bool, int, int, int, Summary]
 
 
-# tuple.__new__ bound to the record class: NamedTuple._make without its Python frame (a warm
-# start builds every record of the workspace through these).
-_new_definition = functools.partial(tuple.__new__, Definition)
-_new_reference = functools.partial(tuple.__new__, Reference)
-
-RawEntry = tuple  # FileEntry's fields in order (without from_buffer), records as tuples
+def encode_records(definitions: Any, references: Any) -> bytes:
+    return marshal.dumps((tuple(map(tuple, definitions)), tuple(map(tuple, references))))
 
 
-def encode_raw(raw: RawEntry) -> bytes:
-    return marshal.dumps(raw)
+def decode_records(blob: bytes) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    definitions, references = marshal.loads(blob)
+    return definitions, references
 
 
-def entry_from_raw(raw: RawEntry, *, from_buffer: bool = False) -> FileEntry:
-    (path, language, size, mtime_ns, sha, lines, defs, refs, decode_errors, syntax_errors) = raw
+def split_raw(raw: RawEntry) -> tuple[Head, bytes]:
+    """(head, encoded records) of a raw entry (symbols.raw_entry)."""
+    (_path, language, _size, _mtime_ns, _sha, lines, defs, refs, decode_errors, errors) = raw
+    summary = summarize_records(defs, refs)
+    head = (language, lines, decode_errors, errors, len(defs), len(refs), summary)
+    return head, encode_records(defs, refs)
+
+
+def encode_head(head: Head) -> bytes:
+    return marshal.dumps(head)
+
+
+def decode_head(blob: bytes) -> Head:
+    """Raises ValueError (or EOFError/TypeError) on a damaged blob; callers treat that as a miss."""
+    head = marshal.loads(blob)
+    if not isinstance(head, tuple) or len(head) != 7:
+        raise ValueError("not an entry head")
+    return head  # type: ignore[no-any-return]
+
+
+def entry_from_head(
+    path: str,
+    size: int,
+    mtime_ns: int,
+    sha256: str,
+    head: Head,
+    *,
+    blob: bytes | None = None,
+    source: RecordSource | None = None,
+    from_buffer: bool = False,
+) -> FileEntry:
+    """An entry whose records are ``blob`` (held) or behind ``source`` (the cache)."""
+    language, lines, decode_errors, errors, n_defs, n_refs, summary = head
+    key = (path, sha256, language) if source is not None else None
+    symbols = FileSymbols(summary, n_defs, n_refs, blob, source, key)
     return FileEntry(
         path=path,
         language=language,
         size=size,
         mtime_ns=mtime_ns,
-        sha256=sha,
+        sha256=sha256,
         lines=lines,
-        definitions=tuple(map(_new_definition, defs)),
-        references=tuple(map(_new_reference, refs)),
+        definitions=DefinitionRecords(symbols),
+        references=ReferenceRecords(symbols),
         decode_errors=decode_errors,
-        syntax_errors=syntax_errors,
+        syntax_errors=errors,
         from_buffer=from_buffer,
     )
 
 
-def decode_entry(blob: bytes) -> FileEntry:
-    """Raises ValueError (or EOFError/TypeError) on a damaged blob; callers treat that as a miss."""
-    return entry_from_raw(marshal.loads(blob))
+def entry_from_raw(raw: RawEntry, *, from_buffer: bool = False) -> FileEntry:
+    head, records = split_raw(raw)
+    path, _language, size, mtime_ns, sha = raw[:5]
+    return entry_from_head(path, size, mtime_ns, sha, head, blob=records, from_buffer=from_buffer)
+
+
+def head_of(entry: FileEntry) -> Head:
+    symbols = symbols_of(entry)
+    if symbols is None:
+        summary = summarize_records(entry.definitions, entry.references)
+    else:
+        summary = symbols.summary
+    return (
+        entry.language,
+        entry.lines,
+        entry.decode_errors,
+        entry.syntax_errors,
+        len(entry.definitions),
+        len(entry.references),
+        summary,
+    )
+
+
+def records_of(entry: FileEntry) -> bytes:
+    symbols = symbols_of(entry)
+    blob = symbols.records_blob() if symbols is not None else None
+    return blob if blob is not None else encode_records(entry.definitions, entry.references)

@@ -138,6 +138,9 @@ class IgnoreRules:
                     dirs.add("/".join(parts[:depth]))
             self._tracked_dirs = frozenset(dirs)
         self._pattern_cache: dict[str, bool] = {}
+        # folder -> the specs with an opinion on its entries, highest precedence first, each
+        # with how many characters of a path to cut to get the path as that spec sees it
+        self._chains: dict[str, tuple[tuple[GitIgnoreSpec, int], ...]] = {}
 
     @classmethod
     def for_settings(cls, root: Path, settings: IndexSettings) -> IgnoreRules:
@@ -147,15 +150,38 @@ class IgnoreRules:
 
     def load_dir(self, rel_dir: str) -> None:
         """Read ``rel_dir/.gitignore`` (again, if it changed)."""
+        self._load(rel_dir)
+        self._pattern_cache.clear()
+        self._chains.clear()
+
+    def _load(self, rel_dir: str) -> None:
         lines = _read_patterns(self.root / rel_dir / ".gitignore") if self.use_gitignore else []
         self._lines[rel_dir] = lines
         self._specs[rel_dir] = GitIgnoreSpec.from_lines(lines) if lines else None
-        self._pattern_cache.clear()
 
     def _spec(self, rel_dir: str) -> GitIgnoreSpec | None:
+        # A first read invalidates nothing: no decision under rel_dir was made without it.
         if rel_dir not in self._specs:
-            self.load_dir(rel_dir)
+            self._load(rel_dir)
         return self._specs[rel_dir]
+
+    def _chain(self, parent: str) -> tuple[tuple[GitIgnoreSpec, int], ...]:
+        """The specs that judge entries of folder ``parent`` in ``_sources`` order, without
+        the folders that have no rules (most of them): a walk asks this once per folder."""
+        chain = self._chains.get(parent)
+        if chain is None:
+            parts = parent.split("/") if parent else []
+            found: list[tuple[GitIgnoreSpec, int]] = []
+            for depth in range(len(parts), 0, -1):
+                rel_dir = "/".join(parts[:depth])
+                spec = self._spec(rel_dir)
+                if spec is not None:
+                    found.append((spec, len(rel_dir) + 1))
+            for spec in (self._extra, self._spec(""), self._exclude):
+                if spec is not None:
+                    found.append((spec, 0))
+            chain = self._chains[parent] = tuple(found)
+        return chain
 
     def match(self, rel: str, is_dir: bool) -> bool:
         """Whether ``rel`` itself is ignored; ancestors are not checked (the walk prunes them),
@@ -176,6 +202,11 @@ class IgnoreRules:
                 if parent in self._tracked_dirs and self._pattern_match(parent, True):
                     return True
         return self._pattern_match(rel, is_dir)
+
+    def judges_nothing_in(self, rel_dir: str) -> bool:
+        """True when no rule can ignore an entry of folder ``rel_dir`` (no pattern applies
+        there and git tracks nothing: ``match`` would say False for each entry but .git)."""
+        return self.tracked is None and not self._chain(rel_dir)
 
     def _sources(self, rel: str, is_dir: bool) -> list[tuple[str, str]]:
         """(source, the path as that source sees it), highest precedence first: .gitignore
@@ -208,11 +239,8 @@ class IgnoreRules:
         if cached is not None:
             return cached
         result = False
-        for source, subject in self._sources(rel, is_dir):
-            spec = self._source_spec(source)[0]
-            if spec is None:
-                continue
-            decided = spec.check_file(subject).include
+        for spec, cut in self._chain(rel.rpartition("/")[0]):
+            decided = spec.check_file(key[cut:]).include
             if decided is not None:
                 result = decided
                 break
@@ -262,18 +290,21 @@ def discover(
     if max_files and rules.tracked is not None and len(rules.tracked) > max_files:
         raise TooManyFiles(root, max_files, f"git tracks {len(rules.tracked):,}")
     visited: set[str] = set()
-    stack = [start]
+    # (folder, its real path when known: a folder that is no symlink, inside a folder whose
+    # real path is known, is that path + its name; realpath() costs an lstat per component)
+    stack: list[tuple[str, str | None]] = [(start, None)]
     # Directory symlinks are followed only after every real directory has been walked, so a
     # folder reachable both directly and through a link is indexed under its real path, and
     # whatever the names, the result is the same.
-    deferred: list[str] = []
+    deferred: list[tuple[str, str | None]] = []
     while stack or deferred:
         if not stack:
             stack.extend(reversed(deferred))
             deferred.clear()
-        rel_dir = stack.pop()
+        rel_dir, real_dir = stack.pop()
         abs_dir = os.path.join(root, rel_dir) if rel_dir else str(root)
-        real_dir = os.path.realpath(abs_dir)
+        if real_dir is None:
+            real_dir = os.path.realpath(abs_dir)
         if real_dir in visited:  # reached again through a symlink: a loop or a second path
             result.skipped["symlink_loop"] += 1
             continue
@@ -288,7 +319,8 @@ def discover(
             log.warning("cannot list %s: %s", abs_dir, exc)
             result.skipped["unreadable"] += 1
             continue
-        subdirs: list[str] = []
+        subdirs: list[tuple[str, str | None]] = []
+        unjudged = rules.judges_nothing_in(rel_dir)
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if entry.name in ALWAYS_SKIPPED_DIRS:
@@ -301,7 +333,7 @@ def discover(
                 result.skipped["symlink_loop" if _is_loop(entry.path) else "unreadable"] += 1
                 continue
             is_dir = stat.S_ISDIR(st.st_mode)
-            if rules.match(rel, is_dir):
+            if not unjudged and rules.match(rel, is_dir):
                 result.skipped["ignored"] += 1
                 continue
             if is_link:
@@ -313,10 +345,10 @@ def discover(
                     result.skipped["symlink_loop"] += 1
                     continue
                 if is_dir:
-                    deferred.append(rel)
+                    deferred.append((rel, None))
                     continue
             if is_dir:
-                subdirs.append(rel)
+                subdirs.append((rel, f"{real_dir}{os.sep}{entry.name}"))
             elif stat.S_ISREG(st.st_mode):
                 if st.st_size > max_file_bytes:
                     result.skipped["too_large"] += 1

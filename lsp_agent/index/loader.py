@@ -2,23 +2,27 @@
 the cache), otherwise read and parsed (on the process pool when it pays).
 
 Pure of WorkspaceIndex state: it receives what is known and returns what it found, and the
-index swaps the result in under its lock.
+index swaps the result in under its lock. Parsed files stream into the cache in batches as
+they arrive; once a batch is written its entries let go of their records (the cache has them),
+so a cold build holds names and counts only, never every file's records at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import marshal
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsp_agent.index import codec
-from lsp_agent.index.cache import CACHED_SKIPS, SKIP_MARK, IndexCache, Row
+from lsp_agent.index.cache import CACHED_SKIPS, SKIP_MARK, WRITE_BATCH, IndexCache, Row
 from lsp_agent.index.discovery import FoundFile
 from lsp_agent.index.model import FileEntry
 from lsp_agent.index.pool import Job, run_jobs, should_use_pool
+from lsp_agent.index.symtab import FileSymbols, symbols_of
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,6 @@ class Loaded:
     entries: dict[str, FileEntry] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)  # read-time skips by reason
     skips: dict[str, SkipStamp] = field(default_factory=dict)  # binary/oversized, remembered
-    rows: list[Row] = field(default_factory=list)  # cache rows to write
     cached_paths: set[str] = field(default_factory=set)  # paths the cache held before
     parsed: int = 0
     reused: int = 0
@@ -50,7 +53,8 @@ def load_entries(
     total = len(files)
     cached = cache.load() if cache is not None else {}
     out = Loaded(cached_paths=set(cached))
-    entries, skipped, rows = out.entries, out.skipped, out.rows
+    entries, skipped = out.entries, out.skipped
+    sink = _RowSink(cache)
     previous: dict[str, FileEntry] = {}
     todo: list[Job] = []
     reused = 0
@@ -65,7 +69,7 @@ def load_entries(
         # Binary and oversized files are remembered too, so a warm start does not read them.
         reason = known_skips.get(found.path, ((-1, -1), ""))
         if row is not None and row.sha256 == SKIP_MARK:
-            reason = (row.size, row.mtime_ns), row.blob.decode("ascii", "replace")
+            reason = (row.size, row.mtime_ns), row.head.decode("ascii", "replace")
             row = None
         if reason[0] == stamp:
             skipped[reason[1]] += 1
@@ -73,7 +77,10 @@ def load_entries(
             continue
         if row is not None:
             try:
-                entry = codec.decode_entry(row.blob)
+                head = codec.decode_head(row.head)
+                entry = codec.entry_from_head(
+                    found.path, row.size, row.mtime_ns, row.sha256, head, source=cache
+                )
             except (ValueError, EOFError, TypeError) as exc:
                 log.warning("damaged cache record for %s (%s); re-reading", found.path, exc)
                 entry = None
@@ -105,16 +112,51 @@ def load_entries(
             if result in CACHED_SKIPS:  # "unreadable" may heal without a new mtime
                 out.skips[path] = (stamps[path], result)
                 size, mtime_ns = stamps[path]
-                rows.append((path, size, mtime_ns, SKIP_MARK, result.encode("ascii")))
+                sink.add((path, size, mtime_ns, SKIP_MARK, result.encode("ascii"), None), None)
             continue
         if result is None:  # touched but identical: keep the symbols, record the new mtime
             entry = dataclasses.replace(previous[path], mtime_ns=stamps[path][1])
-            result = codec.encode_entry(entry)
+            symbols = symbols_of(entry)
+            held = symbols is None or symbols.holds_records()
+            records = codec.records_of(entry) if held else None  # else the cache has them
+            head = codec.encode_head(codec.head_of(entry))
             reused += 1
         else:
-            entry = codec.decode_entry(result)
+            size, sha, head, records = result
+            entry = codec.entry_from_head(
+                path, size, stamps[path][1], sha, marshal.loads(head), blob=records
+            )
         entries[path] = entry
-        rows.append((path, entry.size, entry.mtime_ns, entry.sha256, result))
+        sink.add((path, entry.size, entry.mtime_ns, entry.sha256, head, records), entry)
+    sink.flush()
     out.parsed = len(entries) - reused
     out.reused = reused
     return out
+
+
+class _RowSink:
+    """Cache rows written in batches; a written entry's records are then read from the cache."""
+
+    def __init__(self, cache: IndexCache | None) -> None:
+        self.cache = cache
+        self.rows: list[Row] = []
+        self.entries: list[FileEntry] = []
+
+    def add(self, row: Row, entry: FileEntry | None) -> None:
+        if self.cache is None:
+            return
+        self.rows.append(row)
+        if entry is not None:
+            self.entries.append(entry)
+        if len(self.rows) >= WRITE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.cache is None or not self.rows:
+            return
+        if self.cache.write(self.rows):
+            for entry in self.entries:
+                symbols = symbols_of(entry)
+                if isinstance(symbols, FileSymbols) and symbols.holds_records():
+                    symbols.release(self.cache, (entry.path, entry.sha256, entry.language))
+        self.rows, self.entries = [], []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -40,7 +41,11 @@ class Reference(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class FileEntry:
-    """Everything the index knows about one file. ``path`` is POSIX, relative to the root."""
+    """Everything the index knows about one file. ``path`` is POSIX, relative to the root.
+
+    ``definitions`` and ``references`` are sequences of records (tuples when built by hand;
+    for entries the index builds, views that decode on access: see symtab.py). Their ``len``
+    is free, iterating them decodes the file's records."""
 
     path: str
     language: str | None  # None: a text file with no grammar (README, TOML, ...); not parsed
@@ -48,8 +53,8 @@ class FileEntry:
     mtime_ns: int
     sha256: str  # of the bytes (disk) or of the UTF-8 encoded buffer text
     lines: int
-    definitions: tuple[Definition, ...] = ()
-    references: tuple[Reference, ...] = ()
+    definitions: Sequence[Definition] = ()
+    references: Sequence[Reference] = ()
     decode_errors: bool = False  # not valid UTF-8; decoded with replacement
     syntax_errors: int = 0  # ERROR/MISSING nodes in the parse tree
     from_buffer: bool = False  # content came from an open editor buffer, not disk

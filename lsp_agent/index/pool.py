@@ -1,9 +1,11 @@
 """Read and parse many files, on a process pool when there are enough of them to pay for it.
 
-Workers receive paths, read the files themselves and send back encoded entries (bytes), so
-pickling stays small both ways. The pool uses ``forkserver`` because the language server already
-runs threads when it indexes, and ``fork`` after threads can deadlock. Each worker loads every
-grammar and compiles every query once, in its initializer.
+Workers receive paths, read the files themselves and send back each file's encoded head and
+records (bytes: codec.py), so pickling stays small both ways and the main process never builds
+a record object: it decodes the head and writes both blobs to the cache. The pool uses
+``forkserver`` because the language server already runs threads when it indexes, and ``fork``
+after threads can deadlock. Each worker loads every grammar and compiles every query once, in
+its initializer.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from lsp_agent.index import languages
-from lsp_agent.index.codec import encode_raw
+from lsp_agent.index.codec import encode_head, split_raw
 from lsp_agent.index.discovery import read_source
 from lsp_agent.index.symbols import raw_entry
 
@@ -44,8 +46,10 @@ class Job:
     known_sha: str | None = None  # the cached hash: same content -> no parse needed
 
 
-# (path, result): encoded entry bytes; a skip reason string; or None = content unchanged
-Result = tuple[str, bytes | str | None]
+# A parsed file: (size, sha256, encoded head, encoded records)
+Parsed = tuple[int, str, bytes, bytes]
+# (path, result): a parsed file; a skip reason string; or None = content unchanged
+Result = tuple[str, Parsed | str | None]
 
 
 @contextmanager
@@ -82,7 +86,8 @@ def _index_chunk(root: str, jobs: Sequence[Job], max_file_bytes: int) -> list[Re
         raw = raw_entry(
             job.path, languages.language_for_path(job.path), data, mtime_ns=job.mtime_ns, sha256=sha
         )
-        results.append((job.path, encode_raw(raw)))
+        head, records = split_raw(raw)
+        results.append((job.path, (len(data), sha, encode_head(head), records)))
     return results
 
 

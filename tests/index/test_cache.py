@@ -109,13 +109,37 @@ def test_damaged_record_is_reparsed(project: Path, caplog: pytest.LogCaptureFixt
     index = fresh(project)
     index.build(jobs=1)
     with sqlite3.connect(index.cache_path) as conn:
-        conn.execute("UPDATE files SET blob = x'00ff00' WHERE path = 'a.py'")
+        conn.execute("UPDATE files SET head = x'00ff00' WHERE path = 'a.py'")
     with caplog.at_level(logging.WARNING):
         again = fresh(project)
         stats = again.build(jobs=1)
     assert (stats.parsed, stats.from_cache) == (1, 2)
     assert [p for p, _ in again.definitions("alpha")] == ["a.py"]
     assert any("damaged cache record" in r.getMessage() for r in caplog.records)
+
+
+def test_records_are_read_from_the_cache_when_asked_not_at_warm_start(project: Path) -> None:
+    fresh(project).build(jobs=1)
+    warm = fresh(project)
+    assert warm.build(jobs=1).from_cache == 3
+    entry = warm.get("a.py")
+    assert entry is not None and len(entry.definitions) == 1 and len(entry.references) == 1
+    with sqlite3.connect(warm.cache_path) as conn:  # the records live in their own table
+        conn.execute("UPDATE records SET blob = x'00' WHERE path = 'b.py'")
+    assert [d.name for d in entry.definitions] == ["alpha"]  # decoded from the cache on access
+    assert [(p, r.name) for p, r in warm.references("beta")] == [("a.py", "beta")]
+    assert [(p, d.start_line) for p, d in warm.definitions("beta")] == [("b.py", 0)]
+
+
+def test_records_missing_from_the_cache_are_extracted_again(project: Path) -> None:
+    fresh(project).build(jobs=1)
+    warm = fresh(project)
+    warm.build(jobs=1)
+    with sqlite3.connect(warm.cache_path) as conn:  # another process emptied it meanwhile
+        conn.execute("DELETE FROM records")
+    assert [(p, d.name) for p, d in warm.definitions("alpha")] == [("a.py", "alpha")]
+    write(project, "a.py", "def other():\n    pass\n")  # and the file changed too
+    assert [d.name for d in warm.get("a.py").definitions] == []  # type: ignore[union-attr]
 
 
 def test_schema_or_grammar_change_empties_the_cache(
