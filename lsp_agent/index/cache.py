@@ -6,21 +6,29 @@ and references with the sha256 they belong to, read one file at a time when a to
 asks (symtab.py), never at a warm start. Binary and oversized files get a ``files`` row too
 (sha256 ``SKIP_MARK``, the reason as head) so a warm start does not read them again. A row is
 reused when size and mtime match; when they do not, the file is re-read and its hash compared
-before parsing. The meta table pins the schema version, the grammar/query fingerprint and the
-root; any mismatch empties the cache. The cache is an optimisation only: every failure is
-logged and degrades to a cold index (or records extracted again), never an exception for the
-caller.
+before parsing.
+
+A warm start reads one blob instead of the ``files`` rows: ``heads`` holds every row of
+``files`` as one marshal — the name table once (symtab.NameTable), each file's names as id
+arrays (codec.CompactHead): no string is built per file — stamped with the
+``state.generation`` it reflects. Every write bumps the generation; a snapshot whose
+generation is not the current one is ignored (the rows are read instead) and rewritten by the
+next full build of a process that saw every write since it loaded (``generation`` stays
+known). The meta table pins the schema version, the grammar/query fingerprint and the root;
+any mismatch empties the cache. The cache is an optimisation only: every failure is logged and
+degrades to a cold index (or records extracted again), never an exception for the caller.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import marshal
 import sqlite3
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lsp_agent.index import codec, languages
 from lsp_agent.index.symtab import reextract_blob
@@ -45,18 +53,17 @@ CREATE TABLE IF NOT EXISTS records (
     sha256 TEXT NOT NULL,
     blob BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS heads (generation INTEGER NOT NULL, blob BLOB NOT NULL);
 """
 # Rows per transaction while a cold build streams its results in (memory stays flat).
 WRITE_BATCH = 2048
 _MMAP_BYTES = 1 << 30  # records are read through SQLite's memory map, not copied by read()
 
 
-@dataclass(frozen=True, slots=True)
-class CachedRow:
-    size: int
-    mtime_ns: int
-    sha256: str
-    head: bytes
+# size, mtime_ns, sha256, head: encoded (bytes, from a row) or a codec.CompactHead (from the
+# heads snapshot); for a skipped file (sha256 SKIP_MARK) the reason, as ASCII bytes or a str
+CachedRow = tuple[int, int, str, Any]
 
 
 # path, size, mtime_ns, sha256, head, records (None: the records row is already right)
@@ -75,6 +82,10 @@ class IndexCache:
         }
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
+        # The database's generation after this process's last load or write, while no other
+        # process wrote in between (None: unknown, so no heads snapshot is written).
+        self.generation: int | None = None
+        self.heads_current = False  # the heads snapshot matches the rows
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +114,7 @@ class IndexCache:
                 with conn:
                     conn.execute("DELETE FROM files")
                     conn.execute("DELETE FROM records")
+                    conn.execute("DELETE FROM heads")
                     conn.execute("DELETE FROM meta")
                     conn.executemany("INSERT INTO meta VALUES (?, ?)", self._meta.items())
         except BaseException:
@@ -110,24 +122,75 @@ class IndexCache:
             raise
         return conn
 
-    def load(self) -> dict[str, CachedRow]:
-        """Every file's row without its records (those stay on disk until asked for)."""
+    def load(self, *, heads: bool = True) -> tuple[dict[str, CachedRow], bytes | None]:
+        """Every file's row without its records (those stay on disk until asked for), and the
+        packed name table their compact heads use when they come from the heads snapshot
+        (``heads``: the caller can adopt that table; else the rows, with names as strings)."""
+        self.generation, self.heads_current = None, False
         for attempt in (1, 2):
             try:
                 conn = self._open_checked()
                 try:
-                    rows = conn.execute(
-                        "SELECT path, size, mtime_ns, sha256, head FROM files"
-                    ).fetchall()
+                    with conn:  # one read transaction: generation, snapshot and rows agree
+                        conn.execute("BEGIN")
+                        generation = _generation(conn)
+                        snapshot = self._heads(conn, generation) if heads else None
+                        if snapshot is None:
+                            rows = conn.execute(
+                                "SELECT path, size, mtime_ns, sha256, head FROM files"
+                            ).fetchall()
                 finally:
                     conn.close()
-                return {row[0]: CachedRow(row[1], row[2], row[3], row[4]) for row in rows}
+                self.generation = generation
+                if snapshot is not None:
+                    self.heads_current = True
+                    return snapshot[1], snapshot[0]
+                return {row[0]: row[1:] for row in rows}, None
             except (sqlite3.Error, OSError) as exc:
                 if attempt == 2:
                     log.warning("index cache %s unusable (%s); indexing without it", self.path, exc)
-                    return {}
+                    return {}, None
                 self._reset(f"is unreadable ({exc})")
-        return {}
+        return {}, None
+
+    def _heads(
+        self, conn: sqlite3.Connection, generation: int
+    ) -> tuple[bytes, dict[str, CachedRow]] | None:
+        row = conn.execute("SELECT generation, blob FROM heads").fetchone()
+        if row is None or row[0] != generation:
+            return None
+        try:
+            snapshot = marshal.loads(row[1])
+            names, heads = snapshot
+            if not isinstance(names, bytes) or not isinstance(heads, dict):
+                raise ValueError("not a heads snapshot")
+        except (ValueError, EOFError, TypeError) as exc:
+            log.warning("index cache %s: damaged heads snapshot (%s); reading rows", self.path, exc)
+            return None
+        return names, heads
+
+    def write_heads(self, names: bytes, heads: dict[str, CachedRow]) -> None:
+        """Store every row as one snapshot, if nobody else wrote since this process last did
+        (then ``heads`` is exactly what ``files`` holds)."""
+        if self.generation is None:
+            return
+        try:
+            conn = self._open_checked()
+            try:
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    if _generation(conn) != self.generation:
+                        self.generation = None
+                        return
+                    conn.execute("DELETE FROM heads")
+                    blob = marshal.dumps((names, heads))
+                    conn.execute("INSERT INTO heads VALUES (?, ?)", (self.generation, blob))
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("cannot write index cache %s (%s); continuing without it", self.path, exc)
+            return
+        self.heads_current = True
 
     def write(self, rows: Iterable[Row], deleted: Iterable[str] = ()) -> bool:
         """Upsert ``rows`` and delete ``deleted`` in one transaction; False when it failed."""
@@ -138,6 +201,14 @@ class IndexCache:
             conn = self._open_checked()
             try:
                 with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    generation = _generation(conn)
+                    conn.execute(
+                        "INSERT OR REPLACE INTO state VALUES ('generation', ?)", (generation + 1,)
+                    )
+                    known = self.generation == generation
+                    self.generation = generation + 1 if known else None
+                    self.heads_current = False
                     conn.executemany(
                         "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
                         (row[:5] for row in rows),
@@ -153,6 +224,7 @@ class IndexCache:
                 conn.close()
         except (sqlite3.Error, OSError) as exc:
             log.warning("cannot write index cache %s (%s); continuing without it", self.path, exc)
+            self.generation = None
             return False
         return True
 
@@ -189,3 +261,8 @@ class IndexCache:
     def close(self) -> None:
         with self._reader_lock:
             self._close_reader()
+
+
+def _generation(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
+    return int(row[0]) if row is not None else 0

@@ -1,25 +1,27 @@
 """A compact, fast serialization of FileEntry: marshal of plain tuples, in two parts.
 
 - the head: everything an entry holds in memory (language, lines, flags, record counts and the
-  name summary, see symtab.py). A warm start decodes only heads.
+  name summary, see symtab.py), with the names as strings (self-contained: a pool result, a
+  cache row); the compact head of the cache's heads snapshot has them as id arrays into the
+  name table stored beside it. A warm start decodes only heads.
 - the records: definitions and references as tuples, decoded when someone asks for them.
 
 Pool workers send both as bytes (pickling stays small and cheap) and the cache stores them in
-separate tables. Names are interned before dumping, so marshal writes them with its interned
-flag and loading interns them again: every file's summary shares one string per name.
-Not pickle: loading a cache file must never execute code.
+separate tables. Not pickle: loading a cache file must never execute code.
 """
 
 from __future__ import annotations
 
 import functools
 import marshal
+from array import array
 from typing import Any
 
 from lsp_agent.index.model import Definition, FileEntry, Reference
 from lsp_agent.index.symtab import (
     DefinitionRecords,
     FileSymbols,
+    NameTable,
     RecordSource,
     ReferenceRecords,
     Summary,
@@ -27,7 +29,7 @@ from lsp_agent.index.symtab import (
     symbols_of,
 )
 
-FORMAT = 2  # bump when a tuple layout changes (part of the cache's schema version)
+FORMAT = 3  # bump when a tuple layout changes (part of the cache's schema version)
 
 # tuple.__new__ bound to the record class: NamedTuple._make without its Python frame.
 new_definition = functools.partial(tuple.__new__, Definition)
@@ -37,6 +39,9 @@ new_reference = functools.partial(tuple.__new__, Reference)
 RawEntry = tuple
 # language, lines, decode_errors, syntax_errors, n_definitions, n_references, summary
 Head = tuple[str | None, int, bool, int, int, int, Summary]
+# the same with the summary as the bytes of three int32 arrays: defined ids, referenced ids,
+# counts (ids into the name table stored with it)
+CompactHead = tuple[str | None, int, bool, int, int, int, bytes, bytes, bytes]
 
 
 def encode_records(definitions: Any, references: Any) -> bytes:
@@ -68,21 +73,34 @@ def decode_head(blob: bytes) -> Head:
     return head  # type: ignore[no-any-return]
 
 
+def _ints(data: bytes) -> array[int]:
+    ints = array("i")
+    ints.frombytes(data)
+    return ints
+
+
 def entry_from_head(
     path: str,
     size: int,
     mtime_ns: int,
     sha256: str,
-    head: Head,
+    head: Head | CompactHead,
     *,
+    table: NameTable,
     blob: bytes | None = None,
     source: RecordSource | None = None,
     from_buffer: bool = False,
 ) -> FileEntry:
-    """An entry whose records are ``blob`` (held) or behind ``source`` (the cache)."""
-    language, lines, decode_errors, errors, n_defs, n_refs, summary = head
+    """An entry whose records are ``blob`` (held) or behind ``source`` (the cache). A compact
+    head's ids must be ``table``'s; a head's names are added to it."""
+    language, lines, decode_errors, errors, n_defs, n_refs, *rest = head
+    if len(rest) == 3:
+        ids = (_ints(rest[0]), _ints(rest[1]), _ints(rest[2]))
+    else:
+        (defined, referenced, counts) = rest[0]
+        ids = (table.ids_of(defined), table.ids_of(referenced), array("i", counts))
     key = (path, sha256, language) if source is not None else None
-    symbols = FileSymbols(summary, n_defs, n_refs, blob, source, key)
+    symbols = FileSymbols(table, ids, n_defs, n_refs, blob, source, key)
     return FileEntry(
         path=path,
         language=language,
@@ -98,10 +116,30 @@ def entry_from_head(
     )
 
 
-def entry_from_raw(raw: RawEntry, *, from_buffer: bool = False) -> FileEntry:
+def entry_from_raw(raw: RawEntry, *, table: NameTable, from_buffer: bool = False) -> FileEntry:
     head, records = split_raw(raw)
     path, _language, size, mtime_ns, sha = raw[:5]
-    return entry_from_head(path, size, mtime_ns, sha, head, blob=records, from_buffer=from_buffer)
+    return entry_from_head(
+        path, size, mtime_ns, sha, head, table=table, blob=records, from_buffer=from_buffer
+    )
+
+
+def compact_head_of(entry: FileEntry, table: NameTable) -> CompactHead | None:
+    """The entry's compact head for ``table``; None when its names are in another table."""
+    symbols = symbols_of(entry)
+    if symbols is None or symbols.table is not table:
+        return None
+    return (
+        entry.language,
+        entry.lines,
+        entry.decode_errors,
+        entry.syntax_errors,
+        symbols.n_definitions,
+        symbols.n_references,
+        symbols.defined.tobytes(),
+        symbols.referenced.tobytes(),
+        symbols.counts.tobytes(),
+    )
 
 
 def head_of(entry: FileEntry) -> Head:

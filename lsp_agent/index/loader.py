@@ -22,7 +22,7 @@ from lsp_agent.index.cache import CACHED_SKIPS, SKIP_MARK, WRITE_BATCH, IndexCac
 from lsp_agent.index.discovery import FoundFile
 from lsp_agent.index.model import FileEntry
 from lsp_agent.index.pool import Job, run_jobs, should_use_pool
-from lsp_agent.index.symtab import FileSymbols, symbols_of
+from lsp_agent.index.symtab import FileSymbols, NameTable, symbols_of
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Loaded:
     skipped: Counter[str] = field(default_factory=Counter)  # read-time skips by reason
     skips: dict[str, SkipStamp] = field(default_factory=dict)  # binary/oversized, remembered
     cached_paths: set[str] = field(default_factory=set)  # paths the cache held before
+    table: NameTable = field(default_factory=NameTable)  # the names of ``entries``
     parsed: int = 0
     reused: int = 0
 
@@ -48,11 +49,16 @@ def load_entries(
     cache: IndexCache | None,
     max_file_bytes: int,
     workers: int,
+    table: NameTable,
     progress: Callable[[int, int], None] | None = None,
 ) -> Loaded:
+    """``table`` holds the names of ``known``; with nothing known (a first build) the cache's
+    heads snapshot may bring its own table, which the result then carries."""
     total = len(files)
-    cached = cache.load() if cache is not None else {}
-    out = Loaded(cached_paths=set(cached))
+    cached, packed = cache.load(heads=not known) if cache is not None else ({}, None)
+    if packed is not None:
+        table = NameTable(packed)
+    out = Loaded(cached_paths=set(cached), table=table)
     entries, skipped = out.entries, out.skipped
     sink = _RowSink(cache)
     previous: dict[str, FileEntry] = {}
@@ -68,23 +74,26 @@ def load_entries(
         row = cached.get(found.path)
         # Binary and oversized files are remembered too, so a warm start does not read them.
         reason = known_skips.get(found.path, ((-1, -1), ""))
-        if row is not None and row.sha256 == SKIP_MARK:
-            reason = (row.size, row.mtime_ns), row.head.decode("ascii", "replace")
+        if row is not None and row[2] == SKIP_MARK:
+            why = row[3]
+            reason = (row[0], row[1]), why.decode("ascii", "replace") if type(why) is bytes else why
             row = None
         if reason[0] == stamp:
             skipped[reason[1]] += 1
             out.skips[found.path] = reason
             continue
         if row is not None:
+            size, mtime_ns, sha, head = row
             try:
-                head = codec.decode_head(row.head)
+                if type(head) is bytes:  # a row of ``files``; the heads snapshot is decoded
+                    head = codec.decode_head(head)
                 entry = codec.entry_from_head(
-                    found.path, row.size, row.mtime_ns, row.sha256, head, source=cache
+                    found.path, size, mtime_ns, sha, head, table=table, source=cache
                 )
             except (ValueError, EOFError, TypeError) as exc:
                 log.warning("damaged cache record for %s (%s); re-reading", found.path, exc)
                 entry = None
-            if entry is not None and (row.size, row.mtime_ns) == stamp:
+            if entry is not None and (size, mtime_ns) == stamp:
                 entries[found.path] = entry
                 reused += 1
                 continue
@@ -124,7 +133,7 @@ def load_entries(
         else:
             size, sha, head, records = result
             entry = codec.entry_from_head(
-                path, size, stamps[path][1], sha, marshal.loads(head), blob=records
+                path, size, stamps[path][1], sha, marshal.loads(head), table=table, blob=records
             )
         entries[path] = entry
         sink.add((path, entry.size, entry.mtime_ns, entry.sha256, head, records), entry)

@@ -16,6 +16,7 @@ from tree_sitter import Node, Point, QueryCursor, Tree
 from lsp_agent.index.codec import RawEntry, entry_from_raw
 from lsp_agent.index.languages import load_query, new_parser
 from lsp_agent.index.model import Definition, FileEntry, Reference
+from lsp_agent.index.symtab import NameTable
 
 _REF_ORDER = operator.itemgetter(0, 1, 2)  # position, then specific kinds before "type"
 MAX_SIGNATURE = 200  # characters; a minified one-line file must not bloat every record
@@ -228,8 +229,11 @@ def build_entry(
     sha256: str | None = None,
     tree: Tree | None = None,
     symbols: RawSymbols | None = None,
+    table: NameTable | None = None,
 ) -> FileEntry:
+    """The entry for ``data``, its names added to ``table`` (the index's; default: its own)."""
     raw = raw_entry(
         path, language, data, mtime_ns=mtime_ns, sha256=sha256, tree=tree, symbols=symbols
     )
-    return entry_from_raw(raw, from_buffer=from_buffer)
+    table = table if table is not None else NameTable()
+    return entry_from_raw(raw, table=table, from_buffer=from_buffer)

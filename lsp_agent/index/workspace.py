@@ -20,14 +20,14 @@ from pathlib import Path
 
 from lsp_agent.config import IndexSettings, workspace_cache_dir
 from lsp_agent.index import codec, languages
-from lsp_agent.index.cache import IndexCache, Row
+from lsp_agent.index.cache import SKIP_MARK, CachedRow, IndexCache, Row
 from lsp_agent.index.discovery import IgnoreRules, discover, read_source, skip_reason
 from lsp_agent.index.incremental import BufferTrees
 from lsp_agent.index.loader import SkipStamp, load_entries
 from lsp_agent.index.model import Definition, FileEntry, IndexStats, Reference
 from lsp_agent.index.pool import effective_jobs, gc_paused
 from lsp_agent.index.symbols import build_entry
-from lsp_agent.index.symtab import lookup, symbols_of
+from lsp_agent.index.symtab import NameTable, lookup, symbols_of
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,21 @@ def relative_path(root: Path, path: str | Path) -> str:
     return "" if rel == "." else rel
 
 
+def heads_snapshot(
+    entries: dict[str, FileEntry], skips: dict[str, SkipStamp], table: NameTable
+) -> dict[str, CachedRow]:
+    """What the cache's rows hold for these entries and skips, names as ids into ``table``
+    (cache.IndexCache.write_heads). An entry with names elsewhere is left out (parsed again)."""
+    heads: dict[str, CachedRow] = {}
+    for path, entry in entries.items():
+        head = codec.compact_head_of(entry, table)
+        if head is not None:
+            heads[path] = (entry.size, entry.mtime_ns, entry.sha256, head)
+    for path, ((size, mtime_ns), reason) in skips.items():
+        heads[path] = (size, mtime_ns, SKIP_MARK, reason)
+    return heads
+
+
 class WorkspaceIndex:
     def __init__(
         self,
@@ -80,6 +95,7 @@ class WorkspaceIndex:
         self._rules = IgnoreRules.for_settings(self.root, settings)
         self._entries: dict[str, FileEntry] = {}  # sorted by path unless _unsorted
         self._unsorted = False
+        self._table = NameTable()  # the names of every entry's symbols (symtab.py)
         # Paths changed by refresh/update while a build reads the disk: its swap keeps them.
         self._changed_in_build: set[str] | None = None
         self._buffers: dict[str, str] = {}
@@ -246,6 +262,7 @@ class WorkspaceIndex:
                 cache=self._cache,
                 max_file_bytes=self.settings.max_file_bytes,
                 workers=workers,
+                table=self._table,
                 progress=progress,
             )
         entries, skipped = loaded.entries, loaded.skipped
@@ -255,6 +272,9 @@ class WorkspaceIndex:
         if self._cache is not None:  # the rows were written while loading; drop the rest
             keep = entries.keys() | loaded.skips.keys()
             self._cache.write((), loaded.cached_paths - keep)
+            if not self._cache.heads_current:  # the next warm start reads one blob
+                heads = heads_snapshot(loaded.entries, loaded.skips, loaded.table)
+                self._cache.write_heads(loaded.table.packed(), heads)
             with self._lock:
                 self._cached_paths = set(keep)
         with self._lock:
@@ -277,6 +297,7 @@ class WorkspaceIndex:
             self._rules = rules
             self._entries = dict(sorted(entries.items()))
             self._unsorted = False
+            self._table = loaded.table
             self._skipped = skipped
             if changed:
                 self.generation += 1
@@ -325,7 +346,13 @@ class WorkspaceIndex:
             language = languages.language_for_path(rel)
             symbols = self._trees.symbols(rel, language, data) if language else None
             entry = build_entry(
-                rel, language, data, mtime_ns=time.time_ns(), from_buffer=True, symbols=symbols
+                rel,
+                language,
+                data,
+                mtime_ns=time.time_ns(),
+                from_buffer=True,
+                symbols=symbols,
+                table=self._table,
             )
         with self._lock:
             if self._buffers.get(rel) is not text:
@@ -464,8 +491,9 @@ class WorkspaceIndex:
         if old is not None and old.sha256 == sha:
             entry = dataclasses.replace(old, mtime_ns=st.st_mtime_ns)
         else:
+            language = languages.language_for_path(rel)
             entry = build_entry(
-                rel, languages.language_for_path(rel), data, mtime_ns=st.st_mtime_ns, sha256=sha
+                rel, language, data, mtime_ns=st.st_mtime_ns, sha256=sha, table=self._table
             )
         with self._lock:
             if rel in self._buffers:  # opened while we parsed

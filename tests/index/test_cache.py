@@ -110,12 +110,32 @@ def test_damaged_record_is_reparsed(project: Path, caplog: pytest.LogCaptureFixt
     index.build(jobs=1)
     with sqlite3.connect(index.cache_path) as conn:
         conn.execute("UPDATE files SET head = x'00ff00' WHERE path = 'a.py'")
+        conn.execute("UPDATE heads SET blob = x'00ff00'")  # the rows are read instead
     with caplog.at_level(logging.WARNING):
         again = fresh(project)
         stats = again.build(jobs=1)
     assert (stats.parsed, stats.from_cache) == (1, 2)
     assert [p for p, _ in again.definitions("alpha")] == ["a.py"]
+    assert any("damaged heads snapshot" in r.getMessage() for r in caplog.records)
     assert any("damaged cache record" in r.getMessage() for r in caplog.records)
+    assert fresh(project).build(jobs=1).from_cache == 3  # and the snapshot was written again
+
+
+def test_a_warm_start_reads_the_heads_snapshot_only_while_it_is_current(project: Path) -> None:
+    fresh(project).build(jobs=1)
+    with sqlite3.connect(fresh(project).cache_path) as conn:  # the rows would say otherwise
+        conn.execute("UPDATE files SET head = x'00ff00'")
+    warm = fresh(project)
+    assert (warm.build(jobs=1).from_cache, warm.definitions("beta")[0][0]) == (3, "b.py")
+    other = fresh(project)  # another process (a server, say) writes a change
+    other.build(jobs=1)
+    write(project, "b.py", "def beta2():\n    return 2\n")
+    other.refresh(["b.py"])
+    again = fresh(project)  # the snapshot is stale now: the rows decide (a.py's is damaged)
+    stats = again.build(jobs=1)
+    assert (stats.parsed, stats.from_cache) == (2, 1)
+    assert [p for p, _ in again.definitions("beta2")] == ["b.py"]
+    assert fresh(project).build(jobs=1).from_cache == 3  # rewritten by that full build
 
 
 def test_records_are_read_from_the_cache_when_asked_not_at_warm_start(project: Path) -> None:
