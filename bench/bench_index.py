@@ -142,7 +142,7 @@ def phase_update(root: Path, cache: Path, rounds: int = 60) -> dict:
     python = [e for e in index.entries().values() if e.language == "python"]
     target = min(python, key=lambda e: abs(e.lines - 2000))
     text = index.text(target.path) or ""
-    index.definitions("x")  # the lookup tables exist, so their upkeep is measured too
+    index.definitions("x")  # a server that answered a lookup: the name table is unpacked
     lines = text.splitlines(keepends=True)
     timings: list[float] = []
     for i in range(rounds):

@@ -216,3 +216,18 @@ def test_warm_start_does_not_read_binary_or_unchanged_files(
     again = fresh(project).build(jobs=1)
     assert again.skipped == {} and again.files == 4
     assert [Path(p).name for p in reads] == ["logo.png"]
+
+
+def test_a_warm_start_builds_no_name_strings_until_asked(project: Path) -> None:
+    fresh(project).build(jobs=1)
+    warm = fresh(project)
+    stats = warm.build(jobs=1)
+    assert (stats.from_cache, stats.definitions) == (3, 3)
+    table = warm._table  # adopted from the heads snapshot, still packed
+    assert table._names is None and table._ids is None
+    assert [p for p, _ in warm.definitions("beta")] == ["b.py"]  # found without the dict
+    assert table._ids is None and "beta" in table.names
+    write(project, "d.py", "def delta():\n    return alpha()\n")
+    warm.refresh(["d.py"])  # a new name gets an id in the same table
+    assert [p for p, _ in warm.references("alpha")] == ["d.py"]
+    assert [p for p, _ in warm.definitions("delta")] == ["d.py"]
