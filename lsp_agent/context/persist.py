@@ -46,18 +46,7 @@ def save_state(state_dir: Path, state: PrefixState) -> None:
         tuple(path for path, _ in files),
         tuple((r.sha256, r.tier, r.rank, r.score, r.reason) for _, r in files),
     )
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".prefix-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                marshal.dump(data, handle)
-            os.replace(tmp, state_path(state_dir, state.budget))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except (OSError, ValueError) as exc:
-        logger.warning("cannot persist the snapshot prefix in %s: %s", state_dir, exc)
+    _dump(state_dir, state_path(state_dir, state.budget), data, "the snapshot prefix")
 
 
 def load_state(state_dir: Path, budget: int) -> PrefixState | None:
@@ -114,18 +103,7 @@ def ranks_key(entries: Mapping[str, FileEntry]) -> str:
 def save_ranks(state_dir: Path, key: str, scores: Mapping[str, float]) -> None:
     """One ranking per workspace (the latest), written atomically; floats are kept exactly."""
     data = (RANKS_VERSION, key, tuple(scores), tuple(scores.values()))
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".ranks-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                marshal.dump(data, handle)
-            os.replace(tmp, state_dir / RANKS_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except (OSError, ValueError) as exc:
-        logger.warning("cannot persist the stable ranking in %s: %s", state_dir, exc)
+    _dump(state_dir, state_dir / RANKS_FILE, data, "the stable ranking")
 
 
 def load_ranks(state_dir: Path, key: str) -> dict[str, float] | None:
@@ -140,3 +118,20 @@ def load_ranks(state_dir: Path, key: str) -> dict[str, float] | None:
     except (OSError, EOFError, TypeError, ValueError) as exc:
         logger.warning("ignoring an unreadable stable ranking in %s: %s", state_dir, exc)
         return None
+
+
+def _dump(state_dir: Path, target: Path, data: object, what: str) -> None:
+    """Write ``data`` as marshal to ``target`` atomically (a reader never sees half a file).
+    A cache: no fsync, and a failure is logged, never raised."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=f".{target.stem}-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                marshal.dump(data, handle)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except (OSError, ValueError) as exc:
+        logger.warning("cannot persist %s in %s: %s", what, state_dir, exc)
