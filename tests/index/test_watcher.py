@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -37,11 +39,12 @@ async def _until_watching(root: Path, seen: list[set[str]]) -> None:
     await asyncio.wait_for(loop(), TIMEOUT)
 
 
-async def test_watcher_sees_outside_create_modify_delete(tmp_path: Path) -> None:
-    write(tmp_path, ".gitignore", "ignored/\n")
-    write(tmp_path, "a.py", "def first(): pass\n")
-    index = WorkspaceIndex(tmp_path, cache_path=None)
-    index.build(jobs=1)
+@contextlib.asynccontextmanager
+async def _watching(
+    index: WorkspaceIndex,
+) -> AsyncIterator[tuple[asyncio.Queue[set[str]], list[set[str]]]]:
+    """The watcher running on ``index``, already watching: (the queue of changed-path
+    batches, every batch seen). It is stopped on exit."""
     stop = asyncio.Event()
     changes: asyncio.Queue[set[str]] = asyncio.Queue()
     seen: list[set[str]] = []
@@ -52,7 +55,19 @@ async def test_watcher_sees_outside_create_modify_delete(tmp_path: Path) -> None
 
     task = asyncio.create_task(watch(index, stop=stop, debounce_ms=50, on_change=on_change))
     try:
-        await _until_watching(tmp_path, seen)
+        await _until_watching(index.root, seen)
+        yield changes, seen
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, TIMEOUT)
+
+
+async def test_watcher_sees_outside_create_modify_delete(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "ignored/\n")
+    write(tmp_path, "a.py", "def first(): pass\n")
+    index = WorkspaceIndex(tmp_path, cache_path=None)
+    index.build(jobs=1)
+    async with _watching(index) as (changes, seen):
         write(tmp_path, "ignored/skip.py", "def nope(): pass\n")
         write(tmp_path, "a.py", "def second(): pass\n")
         write(tmp_path, "b.py", "def created(): pass\n")
@@ -63,9 +78,6 @@ async def test_watcher_sees_outside_create_modify_delete(tmp_path: Path) -> None
         await _wait_for(lambda: index.get("b.py") is None and index.get("c.py"), changes)
         (tmp_path / "a.py").unlink()
         await _wait_for(lambda: index.get("a.py") is None, changes)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, TIMEOUT)
     assert index.definitions("first") == []
     assert index.get("ignored/skip.py") is None
     assert all(not p.startswith("ignored/") for batch in seen for p in batch)
@@ -92,21 +104,8 @@ async def test_a_change_made_while_the_watch_set_is_replaced_is_not_lost(
         return await real_start_all(*args, **kwargs)
 
     monkeypatch.setattr(NotifyGroup, "start_all", start_all)
-    stop = asyncio.Event()
-    changes: asyncio.Queue[set[str]] = asyncio.Queue()
-    seen: list[set[str]] = []
-
-    def on_change(paths: set[str]) -> None:
-        seen.append(paths)
-        changes.put_nowait(paths)
-
-    task = asyncio.create_task(watch(index, stop=stop, debounce_ms=50, on_change=on_change))
-    try:
-        await _until_watching(tmp_path, seen)
+    async with _watching(index) as (changes, _seen):
         write(tmp_path, "pkg/b.py", "B = 1\n")  # a new folder: the watch set is redone
         await _wait_for(lambda: index.get("a.py") is None, changes)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, TIMEOUT)
     assert starts >= 2
     assert index.definitions("first") == []
