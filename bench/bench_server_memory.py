@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +32,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
+
+from bench_server import copy_stdlib  # noqa: E402  (bench/ is sys.path[0] when run as a script)
 
 from tests.server.lsp_helpers import apply_text_edits, start_server, stop_server  # noqa: E402
 from tests.server.task_helpers import APPROVE, edit_rules, edits_for  # noqa: E402
@@ -51,21 +51,6 @@ async def until(predicate: Any, what: str) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"gave up waiting for {what}")
         await asyncio.sleep(0.05)
-
-
-def copy_stdlib(dest: Path) -> int:
-    """Only the .py files (no site-packages, no caches): ~2,000 files of real Python."""
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    count = 0
-    for src in stdlib.rglob("*.py"):
-        rel = src.relative_to(stdlib)
-        if "site-packages" in rel.parts or "__pycache__" in rel.parts:
-            continue
-        target = dest / "stdlib" / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, target)
-        count += 1
-    return count
 
 
 def names(count: int) -> list[str]:
