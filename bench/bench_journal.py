@@ -6,7 +6,8 @@ file, 2 files per task). Measured in one run, side by side:
 
 - ``rows``: the old listing, ``TaskJournal.list(limit=200)`` (every column, result blobs
   parsed) then ``task_summary`` per task;
-- ``columns``: ``TaskJournal.summaries(limit=200)`` (the small columns only);
+- ``columns``: ``TaskJournal.summaries(limit=200)`` (the small columns only), every row
+  decoded, and with one row changed since the last listing (the rest reused);
 - ``server``: the real server over stdio answering ``lspAgent/tasks`` on that journal, while it
   is unchanged and while another process (a batch run) writes to it before every request.
 
@@ -172,15 +173,24 @@ def main() -> None:
 
             def uncached() -> list[dict]:
                 journal._listed = None  # measure the query, not the unchanged-journal cache
+                journal._decoded = {}  # and every row decoded
+                return [r.summary for r in journal.summaries(limit=200)]
+
+            def one_changed() -> list[dict]:
+                journal._listed = None  # as after a write: one row differs from the last listing
+                latest = next(iter(journal._decoded))
+                journal._decoded.pop(latest)
                 return [r.summary for r in journal.summaries(limit=200)]
 
             columns = timed(uncached, args.requests)
+            changed = timed(one_changed, args.requests)
             quiet, changing = server_samples(root, env, args.requests, journal)
     print(f"journal: {args.tasks} tasks, 2 files x {args.file_kb} KB each, {size:.1f} MB on disk")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores, load average {load} (other processes share them)")
     print(describe("rows", rows))
-    print(describe("columns", columns))
+    print(describe("columns", columns) + " every row decoded")
+    print(describe("columns", changed) + " one row decoded, the rest as last listed")
     print(describe("server", quiet) + " journal unchanged between polls")
     print(describe("server", changing) + " journal written before each poll")
     p99 = percentile([v * 1000 for v in quiet + changing], 0.99)

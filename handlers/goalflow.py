@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from lsp_agent.handlers.apply_edit import apply_result
 from lsp_agent.handlers.session import Root, Session
 from lsp_agent.handlers.taskflow import release_client
 from lsp_agent.handlers.work_progress import WorkProgress
+from lsp_agent.tasks.journal import TaskJournal
 from lsp_agent.tasks.model import Task, TaskState
 
 log = logging.getLogger(__name__)
@@ -77,31 +79,48 @@ def _run_id(command: str, args: tuple[Any, ...]) -> str:
 def run_summaries(session: Session) -> list[dict[str, Any]]:
     """Goal runs of every folder for ``lspAgent/tasks``: state, progress and steps (blocking:
     call it in a thread)."""
+    runs = []
+    for root in session.roots:
+        if root.journal is not None:
+            runs.extend(_folder_runs(root.journal))
+    return sorted(runs, key=lambda run: -run["createdAt"])
+
+
+# journal -> (its change key, its goal runs' summaries): a poll that finds the journal
+# unchanged parses no ledger. Weak: a closed folder's journal goes with it.
+_listed_runs: weakref.WeakKeyDictionary[TaskJournal, tuple[Any, list[dict[str, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _folder_runs(journal: TaskJournal) -> list[dict[str, Any]]:
     from lsp_agent.goals.report import report_json
     from lsp_agent.goals.store import RunStore
 
+    change = journal.change_key()
+    cached = _listed_runs.get(journal)
+    if cached is not None and cached[0] == change:
+        return cached[1]
     runs = []
-    for root in session.roots:
-        if root.journal is None:
-            continue
-        for ledger in RunStore(root.journal).runs(limit=20):
-            report = report_json(ledger)
-            runs.append(
-                {
-                    key: report[key]
-                    for key in ("runId", "goal", "state", "reason", "branch", "tokens", "cost")
-                }
-                | {
-                    "done": len(ledger.done),
-                    "total": len(ledger.plan),
-                    "createdAt": ledger.created_at,
-                    "steps": [
-                        {k: s.get(k) for k in ("key", "title", "state", "commit", "taskId")}
-                        for s in report["steps"]
-                    ],
-                }
-            )
-    return sorted(runs, key=lambda run: -run["createdAt"])
+    for ledger in RunStore(journal).runs(limit=20):
+        report = report_json(ledger)
+        runs.append(
+            {
+                key: report[key]
+                for key in ("runId", "goal", "state", "reason", "branch", "tokens", "cost")
+            }
+            | {
+                "done": len(ledger.done),
+                "total": len(ledger.plan),
+                "createdAt": ledger.created_at,
+                "steps": [
+                    {k: s.get(k) for k in ("key", "title", "state", "commit", "taskId")}
+                    for s in report["steps"]
+                ],
+            }
+        )
+    _listed_runs[journal] = (change, runs)
+    return runs
 
 
 class GoalRuns:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -11,6 +12,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from lsp_agent.handlers.session import Session
+from lsp_agent.handlers.wire import EncodedResult
 from lsp_agent.tasks.model import ListedTask, task_summary
 
 log = logging.getLogger(__name__)
@@ -31,28 +33,24 @@ def _params(params: Any) -> dict[str, Any]:
     raise JsonRpcInvalidParams(f"params must be an object, got {params!r}")
 
 
-async def list_tasks(session: Session) -> list[dict[str, Any]]:
-    """Every workspace folder's tasks, newest first. Live tasks win over their journal rows
-    (they may be a write ahead). The journal is read in a thread: a listing never waits on the
-    loop for SQLite (a WAL checkpoint can take 30 ms)."""
-    journals = [root.journal for root in session.roots if root.journal is not None]
+def list_tasks(session: Session) -> list[ListedTask]:
+    """Every workspace folder's tasks, newest first (blocking: call it in a thread, with the
+    server's other reads: a listing never waits on the loop for SQLite, and a WAL checkpoint
+    can take 30 ms). Live tasks win over their journal rows (they may be a write ahead)."""
+    rows: list[ListedTask] = []
+    for root in session.roots:
+        if root.journal is not None:
+            rows.extend(root.journal.summaries(limit=LIST_LIMIT))
     live = [
-        ListedTask(task.created_at, task_summary(task))
+        ListedTask.of(task.created_at, task_summary(task))
         for root in session.roots
         if root.runner is not None
-        for task in root.runner.tasks.values()
+        for task in list(root.runner.tasks.values())
     ]
-
-    def read() -> list[ListedTask]:
-        rows: list[ListedTask] = []
-        for journal in journals:
-            rows.extend(journal.summaries(limit=LIST_LIMIT))
-        return rows
-
-    merged = {row.summary["id"]: row for row in await asyncio.to_thread(read)}
+    merged = {row.summary["id"]: row for row in rows}
     merged.update((row.summary["id"], row) for row in live)
     ordered = sorted(merged.values(), key=lambda row: (-row.created_at, row.summary["id"]))
-    return [row.summary for row in ordered[:LIST_LIMIT]]
+    return ordered[:LIST_LIMIT]
 
 
 def _journaled_result(session: Session, task_id: str) -> dict[str, Any] | None:
@@ -67,12 +65,16 @@ def _journaled_result(session: Session, task_id: str) -> dict[str, Any] | None:
 
 def setup(server: LanguageServer, session: Session) -> None:
     @server.feature(TASKS)
-    async def tasks(params: Any) -> dict[str, Any]:
+    async def tasks(params: Any) -> EncodedResult:
         _params(params)
         from lsp_agent.handlers.goalflow import run_summaries
 
-        tasks = await list_tasks(session)
-        return {"tasks": tasks, "runs": await asyncio.to_thread(run_summaries, session)}
+        def listing() -> EncodedResult:  # one trip to a thread: each one is a wait under load
+            tasks = ",".join(row.encoded for row in list_tasks(session))
+            runs = json.dumps(run_summaries(session))
+            return EncodedResult(f'{{"tasks":[{tasks}],"runs":{runs}}}')
+
+        return await asyncio.to_thread(listing)
 
     @server.feature(CONTEXT)
     async def context(params: Any) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import json
 import logging
 from collections.abc import Callable, Generator
 from typing import Any
@@ -9,7 +12,7 @@ from typing import Any
 from cattrs.errors import ClassValidationError
 from cattrs.v import transform_error
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol, lsp_method
 
@@ -25,10 +28,12 @@ from lsp_agent.handlers import (
     requests,
 )
 from lsp_agent.handlers.session import Session
+from lsp_agent.handlers.wire import EncodedResult
 
 log = logging.getLogger(__name__)
 
 NAME = "lsp-agent"
+_PENDING_WRITES: set[asyncio.Future[Any]] = set()  # writes of an async transport, until done
 
 
 class _Unparseable:
@@ -47,7 +52,8 @@ class AgentProtocol(LanguageServerProtocol):
       logs it, so the client would wait forever for a response.
     - The engine computes positions in UTF-16 (the LSP default every client supports), so the
       server never negotiates UTF-8/UTF-32 even when the client prefers them.
-    - Plain-dict results are written without cattrs (see ``_send_response``).
+    - Plain-dict results are written without cattrs, ``EncodedResult``s as they are (see
+      ``_send_response``).
     - ``$/cancelRequest`` is forwarded to ``on_cancel_request``: cancelling an
       ``executeCommand`` request does not reach the command's coroutine in pygls 2.1.
     """
@@ -74,11 +80,38 @@ class AgentProtocol(LanguageServerProtocol):
         # Plain JSON results (lspAgent/tasks, lspAgent/context) skip cattrs: unstructuring a
         # 200-task listing took 3.8 ms of the loop's time, json.dumps of it 1.1 ms. Anything
         # typed inside still goes through the converter (json.dumps' default hook).
+        if error is None and isinstance(result, EncodedResult):
+            self._result_types.pop(msg_id, None)
+            self._send_encoded(f'{{"jsonrpc":"2.0","id":{json.dumps(msg_id)},"result":{result}}}')
+            return
         if error is None and isinstance(result, dict):
             self._result_types.pop(msg_id, None)
             self._send_data({"jsonrpc": JsonRPCProtocol.VERSION, "id": msg_id, "result": result})
             return
         super()._send_response(msg_id, result, error)
+
+    def _send_encoded(self, body: str) -> None:
+        """``_send_data`` for a message already encoded (its framing, its error handling)."""
+        if self.writer is None:
+            log.error("Unable to send data, no available transport!")
+            return
+        payload = body.encode(self.CHARSET)
+        header = (
+            f"Content-Length: {len(payload)}\r\n"
+            f"Content-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
+        )
+        try:
+            written = self.writer.write(header.encode(self.CHARSET) + payload)
+            if inspect.isawaitable(written):  # an async transport (websockets)
+                pending = asyncio.ensure_future(written)
+                _PENDING_WRITES.add(pending)
+                pending.add_done_callback(_PENDING_WRITES.discard)
+        except BrokenPipeError:
+            log.exception("Error sending data. BrokenPipeError")
+            raise
+        except Exception as error:
+            log.exception("Error sending data")
+            self._server._report_server_error(error, JsonRpcInternalError)
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)

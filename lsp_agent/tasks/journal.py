@@ -103,6 +103,9 @@ class TaskJournal:
         self._lock = threading.Lock()
         self._writes = 0  # this connection's commits; data_version counts the others'
         self._listed: tuple[tuple[Any, ...], list[ListedTask]] | None = None
+        # The last listing's rows and what they became: a row that did not change between two
+        # listings (all but the one a running task updates) is not decoded again.
+        self._decoded: dict[tuple[Any, ...], ListedTask] = {}
         self._db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable across process kills in WAL mode (only power loss may drop the tail).
@@ -213,6 +216,11 @@ class TaskJournal:
             rows = db.execute(sql, params).fetchall()
         return [_task_from_row(row) for row in rows]
 
+    def change_key(self) -> tuple[int, int]:
+        """Changes whenever any connection (this one or another process's) commits."""
+        with self._tx() as db:
+            return db.execute("PRAGMA data_version").fetchone()[0], self._writes
+
     def summaries(self, *, run_id: str | None = None, limit: int | None = None) -> list[ListedTask]:
         """Each task's ``task_summary``, newest first, from the small columns only: a listing
         never reads the result blobs (texts, diffs, edits), so it stays ~1 ms for 200 rows.
@@ -226,13 +234,19 @@ class TaskJournal:
             if self._listed is not None and self._listed[0] == key:
                 return list(self._listed[1])
             rows = db.execute(sql, params).fetchall()
-        listed = []
-        for task_id, state, title, progress, message, usage, created_at, files, run in rows:
-            summary = summary_from_columns(
-                task_id, state, title, progress, message, usage_dict(json.loads(usage)),
-                created_at, json.loads(files or "[]"), run,
-            )  # fmt: skip
-            listed.append(ListedTask(created_at, summary))
+        decoded = {}
+        for row in rows:
+            item = self._decoded.get(row)
+            if item is None:
+                task_id, state, title, progress, message, usage, created_at, files, run = row
+                summary = summary_from_columns(
+                    task_id, state, title, progress, message, usage_dict(json.loads(usage)),
+                    created_at, json.loads(files or "[]"), run,
+                )  # fmt: skip
+                item = ListedTask.of(created_at, summary)
+            decoded[row] = item
+        self._decoded = decoded
+        listed = [decoded[row] for row in rows]
         self._listed = (key, listed)
         return list(listed)
 

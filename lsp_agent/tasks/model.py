@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -135,6 +136,11 @@ def task_summary(task: Task) -> dict[str, Any]:
 class ListedTask(NamedTuple):
     created_at: float  # epoch seconds: the summary's createdAt is rounded to the second
     summary: dict[str, Any]
+    encoded: str  # the summary as JSON, encoded once: a listing's reply joins these
+
+    @classmethod
+    def of(cls, created_at: float, summary: dict[str, Any]) -> ListedTask:
+        return cls(created_at, summary, json.dumps(summary))
 
 
 def summary_from_columns(
