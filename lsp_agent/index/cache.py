@@ -106,21 +106,44 @@ class IndexCache:
         """A connection to a database whose meta matches ours (emptied when it does not)."""
         conn = self._connect()
         try:
-            conn.executescript(_SCHEMA)
-            stored = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            has_meta = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            stored = (
+                dict(conn.execute("SELECT key, value FROM meta").fetchall()) if has_meta else {}
+            )
             if stored != self._meta:
                 if stored:
-                    log.info("index cache %s is stale (%s); starting over", self.path, stored)
+                    self._log_stale(stored)
+                # Tables of another schema may differ in shape (an older ``files`` without
+                # ``head``): dropped, not emptied. ``state`` keeps its generation counter, so
+                # another process's snapshot of an older generation is never taken as current.
                 with conn:
-                    conn.execute("DELETE FROM files")
-                    conn.execute("DELETE FROM records")
-                    conn.execute("DELETE FROM heads")
-                    conn.execute("DELETE FROM meta")
+                    for table in ("files", "records", "heads", "meta"):
+                        conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.executescript(_SCHEMA)
+            if stored != self._meta:
+                with conn:
+                    conn.execute("UPDATE state SET value = value + 1 WHERE key = 'generation'")
                     conn.executemany("INSERT INTO meta VALUES (?, ?)", self._meta.items())
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _log_stale(self, stored: dict[str, str]) -> None:
+        if stored.get("schema") != self._meta["schema"]:
+            log.warning(
+                "index cache %s was written by another version of lsp-agent (cache schema %s, "
+                "this version's is %s); rebuilding it",
+                self.path,
+                stored.get("schema", "unknown"),
+                self._meta["schema"],
+            )
+        elif stored.get("fingerprint") != self._meta["fingerprint"]:
+            log.info("index cache %s was built with other grammars; rebuilding it", self.path)
+        else:
+            log.info("index cache %s belongs to %s; starting over", self.path, stored.get("root"))
 
     def load(self, *, heads: bool = True) -> tuple[dict[str, CachedRow], bytes | None]:
         """Every file's row without its records (those stay on disk until asked for), and the

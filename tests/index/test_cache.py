@@ -171,6 +171,30 @@ def test_schema_or_grammar_change_empties_the_cache(
     assert (stats.parsed, stats.from_cache) == (3, 0)
 
 
+def test_a_cache_of_an_older_schema_is_rebuilt_saying_so(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = fresh(project).cache_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as conn:  # as schema 3.2 left it: a files table without head
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", "3.2"), ("root", "x")])
+        conn.execute(
+            "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+            "sha256 TEXT, defs BLOB, refs BLOB)"
+        )
+        conn.execute("INSERT INTO files VALUES ('a.py', 1, 1, 'x', x'00', x'00')")
+    with caplog.at_level(logging.INFO, logger="lsp_agent.index.cache"):
+        index = fresh(project)
+        stats = index.build(jobs=1)
+    assert (stats.files, stats.parsed) == (3, 3)
+    assert [p for p, _ in index.definitions("beta")] == ["b.py"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("cache schema 3.2" in m and cache_module.SCHEMA_VERSION in m for m in messages)
+    assert not any("unreadable" in m or "no such column" in m for m in messages), messages
+    assert fresh(project).build(jobs=1).from_cache == 3  # the rebuilt cache works
+
+
 def test_unwritable_cache_location_degrades_to_no_cache(
     project: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
