@@ -170,7 +170,7 @@ def run_nvim_recipe(binary: str, init_lua: str, fresh: FreshClone, tmp_path: Pat
         "-c",
         f"luafile {RECIPES / 'nvim_attached.lua'}",
     ]
-    proc = subprocess.run(cmd, env=env, cwd=ws, capture_output=True, text=True, timeout=90)
+    proc = subprocess.run(cmd, env=env, cwd=ws, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     return json.loads(report_path.read_text())
 
@@ -212,7 +212,7 @@ def test_emacs_recipe_starts_the_clones_server(fresh_clone: FreshClone, tmp_path
         emacs, "--batch", "--eval", "(package-activate-all)",
         "-l", str(init), "-l", str(RECIPES / "emacs_attached.el"),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, cwd=ws, capture_output=True, text=True, timeout=90)
+    proc = subprocess.run(cmd, env=env, cwd=ws, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(report_path.read_text())
     assert "error" not in report, (report, proc.stderr[-3000:])

@@ -5,7 +5,9 @@
 (let ((report nil))
   (condition-case err
       (progn
-        (setq eglot-sync-connect t eglot-events-buffer-size 0)
+        ;; A loaded machine (2 cores, the suite beside it) can take longer than the default 30 s
+        ;; to start a fresh clone's server: wait as long as the test does.
+        (setq eglot-sync-connect t eglot-connect-timeout 150 eglot-events-buffer-size 0)
         (find-file (getenv "LSP_AGENT_E2E_FILE"))
         (python-mode)
         (apply #'eglot (eglot--guess-contact))
