@@ -638,7 +638,8 @@ class _Stale:
 
 def _subscribe(index: IndexView, builder: SnapshotBuilder) -> bool:
     """Follow the index's change notices when it has them (and ``get``). The index holds only a
-    weak reference: a builder that is dropped stops being told, and is not kept alive."""
+    weak reference: a builder that is dropped is not kept alive, and its notice is removed
+    (a goal run builds one per step, for the life of the server's index)."""
     subscribe = getattr(index, "subscribe", None)
     if not callable(subscribe) or not callable(getattr(index, "get", None)):
         return False
@@ -649,7 +650,9 @@ def _subscribe(index: IndexView, builder: SnapshotBuilder) -> bool:
         if target is not None:
             target._note(paths)
 
-    subscribe(notify)
+    unsubscribe = subscribe(notify)
+    if callable(unsubscribe):
+        weakref.finalize(builder, unsubscribe)
     return True
 
 

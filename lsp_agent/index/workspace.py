@@ -199,9 +199,17 @@ class WorkspaceIndex:
             )
 
     # ---------------------------------------------------------------- changing
-    def subscribe(self, callback: Callable[[set[str]], None]) -> None:
+    def subscribe(self, callback: Callable[[set[str]], None]) -> Callable[[], None]:
+        """Call ``callback`` with the paths of every change; returns what unsubscribes it."""
         with self._lock:
             self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
 
     def _notify(self, changed: set[str]) -> None:
         if not changed:

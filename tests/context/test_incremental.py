@@ -113,3 +113,17 @@ def test_the_stable_ranking_is_read_back_for_another_budget(
     (state / "ranks.bin").write_bytes(b"garbage")  # unreadable: ranked again, same result
     again = SnapshotBuilder(index, ContextSettings(), state_dir=tmp_path / "s2")
     _same(again.build(budget=BUDGET * 2), memory_only)
+
+
+def test_a_dropped_builder_stops_following_the_index(index: WorkspaceIndex) -> None:
+    import gc
+
+    notices: list[set[str]] = []
+    index.subscribe(notices.append)  # another follower, kept for the index's life
+    followers = len(index._subscribers)
+    for _ in range(5):  # a goal run builds one per step
+        SnapshotBuilder(index, ContextSettings(), state_dir=None).build(budget=BUDGET)
+    gc.collect()
+    assert len(index._subscribers) == followers
+    index.update("inventory/report.py", "def changed():\n    pass\n")
+    assert notices == [{"inventory/report.py"}]
