@@ -14,11 +14,14 @@ import logging
 import marshal
 import os
 import tempfile
-from collections.abc import Mapping
+from array import array
+from collections.abc import Mapping, Sequence
+from itertools import accumulate, chain, pairwise
 from pathlib import Path
 
 from lsp_agent.context import fastrank, ranking, testfiles
 from lsp_agent.context.prefix import FileRecord, PrefixState, Segment
+from lsp_agent.context.ranking import RefGraph
 from lsp_agent.index import languages
 from lsp_agent.index.model import FileEntry
 
@@ -117,6 +120,80 @@ def load_ranks(state_dir: Path, key: str) -> dict[str, float] | None:
         return None
     except (OSError, EOFError, TypeError, ValueError) as exc:
         logger.warning("ignoring an unreadable stable ranking in %s: %s", state_dir, exc)
+        return None
+
+
+GRAPH_FILE = "graph.bin"
+GRAPH_VERSION = 1
+
+
+def _flat(rows: Sequence[Sequence[int]]) -> tuple[bytes, bytes]:
+    """Rows of ints as (the rows concatenated, their start offsets plus the end), int32."""
+    return (
+        array("i", chain.from_iterable(rows)).tobytes(),
+        array("q", [0, *accumulate(map(len, rows))]).tobytes(),
+    )
+
+
+def _rows(flat: bytes, offsets: bytes) -> list[array[int]]:
+    values, bounds = _ints("i", flat), _ints("q", offsets)
+    return [values[a:b] for a, b in pairwise(bounds)]
+
+
+def _ints(code: str, raw: bytes) -> array[int]:
+    out = array(code)
+    out.frombytes(raw)
+    return out
+
+
+def save_graph(state_dir: Path, key: str, graph: RefGraph) -> None:
+    """The reference graph beside the ranking, under the same key (what both depend on): a
+    restarted server's first focused snapshot reads it instead of building it (12 s on the
+    kernel). Rows as int32 arrays, which also hold them in a tenth of the memory of lists."""
+    data = (
+        GRAPH_VERSION,
+        key,
+        graph.paths,
+        graph.names,
+        array("i", graph.definer_files).tobytes(),
+        array("q", graph.definer_start).tobytes(),
+        *_flat(graph.defines),
+        *_flat(graph.ref_ids),
+        _flat(graph.ref_counts)[0],
+    )
+    _dump(state_dir, state_dir / GRAPH_FILE, data, "the reference graph")
+
+
+def load_graph(state_dir: Path, key: str) -> RefGraph | None:
+    """The graph saved for ``key``; None when there is none for these files."""
+    try:
+        data = marshal.loads((state_dir / GRAPH_FILE).read_bytes())
+        if not isinstance(data, tuple) or len(data) != 11:
+            raise ValueError("not a reference graph")
+        version, saved_key, paths, names, definer_files, definer_start, *rows = data
+        if version != GRAPH_VERSION or saved_key != key:
+            return None
+        defines_flat, defines_at, refs_flat, refs_at, counts_flat = rows
+        if not isinstance(paths, tuple) or not isinstance(names, tuple):
+            raise ValueError("not a reference graph")
+        graph = RefGraph(
+            paths,
+            names,
+            _ints("i", definer_files),
+            _ints("q", definer_start),
+            _rows(defines_flat, defines_at),
+            _rows(refs_flat, refs_at),
+            _rows(counts_flat, refs_at),
+        )
+        if not (len(graph.defines) == len(graph.ref_ids) == len(paths)):
+            raise ValueError("rows and files differ in number")
+        if len(graph.definer_start) != len(names) + 1:
+            raise ValueError("names and definers differ in number")
+        return graph
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, TypeError, ValueError) as exc:
+        logger.warning("ignoring an unreadable reference graph in %s: %s", state_dir, exc)
         return None
 
 

@@ -28,7 +28,15 @@ from lsp_agent.context.model import (
 )
 from lsp_agent.context.neighbourhood import LazyRows, OutRows, local_pagerank
 from lsp_agent.context.overview import overview_files
-from lsp_agent.context.persist import load_ranks, load_state, ranks_key, save_ranks, save_state
+from lsp_agent.context.persist import (
+    load_graph,
+    load_ranks,
+    load_state,
+    ranks_key,
+    save_graph,
+    save_ranks,
+    save_state,
+)
 from lsp_agent.context.prefix import PrefixState, build_prefix
 from lsp_agent.context.ranking import (
     FileSummary,
@@ -226,8 +234,19 @@ class SnapshotBuilder:
 
     def _graph_now(self, entries: Mapping[str, FileEntry]) -> RefGraph:
         """The reference graph of ``entries``, brought up to date lazily: a build that reuses
-        its prefix and has no focus never needs it."""
+        its prefix and has no focus never needs it. A process's first graph is read from the
+        state dir when one was saved for these files (then file summaries are made only for
+        files that change, or when it must be rebuilt)."""
         graph = self._graph
+        if graph is None and self._state_dir is not None:
+            graph = load_graph(self._state_dir, ranks_key(entries))
+            if graph is not None:
+                self._graph, self._graph_stale = graph, set()
+                self._summaries.clear()
+                self._rows.clear()
+                self._walks.clear()
+                self._focus_scores.clear()
+                return graph
         if graph is not None and not self._graph_stale:
             return graph
         rebuild = graph is None
@@ -242,14 +261,14 @@ class SnapshotBuilder:
                 continue
             if cached is None or cached[0] != entry.sha256:
                 summary = summarize(entry)
-                if cached is None:
-                    rebuild = True
-                elif cached[1] != summary:
-                    changed[path] = summary
+                if cached is None and (graph is None or graph.index_of(path) is None):
+                    rebuild = True  # a new file
+                elif cached is None or cached[1] != summary:
+                    changed[path] = summary  # (no summary yet: a graph read back from disk)
                 self._summaries[path] = (entry.sha256, summary)
         self._graph_stale = set()
-        if len(self._summaries) != len(entries):
-            self._summaries = {p: self._summaries[p] for p in entries}
+        if len(self._summaries) > len(entries):  # files went away while the graph was not asked
+            self._summaries = {p: s for p in entries if (s := self._summaries.get(p))}
         if graph is not None and not rebuild and not changed:
             return graph
         # An edit that only changes what a file references patches its row; anything else
@@ -263,9 +282,16 @@ class SnapshotBuilder:
             self._rows = {
                 key: LazyRows.after_patch(rows, patched, stale) for key, rows in providers.items()
             }
+            self._graph = patched
         else:
             self._rows.clear()
-        self._graph = patched or build_graph({p: s for p, (_, s) in self._summaries.items()})
+            known = self._summaries  # a graph read from disk left them to be made now
+            self._summaries = {
+                p: known.get(p) or (entry.sha256, summarize(entry)) for p, entry in entries.items()
+            }
+            self._graph = build_graph({p: s for p, (_, s) in self._summaries.items()})
+            if self._state_dir is not None:
+                save_graph(self._state_dir, ranks_key(entries), self._graph)
         self._stable_scores = None
         self._walks.clear()
         self._focus_scores.clear()

@@ -5,7 +5,10 @@ the one a fresh builder makes from the same files and state dir."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+import pytest
 
 from lsp_agent.config import ContextSettings
 from lsp_agent.context.snapshot import SnapshotBuilder
@@ -127,3 +130,58 @@ def test_a_dropped_builder_stops_following_the_index(index: WorkspaceIndex) -> N
     assert len(index._subscribers) == followers
     index.update("inventory/report.py", "def changed():\n    pass\n")
     assert notices == [{"inventory/report.py"}]
+
+
+def test_a_restarted_builder_reads_the_graph_back_and_follows_edits_from_it(
+    index: WorkspaceIndex, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lsp_agent.context import snapshot
+
+    state = tmp_path / "state"
+    focused = {"budget": BUDGET, "focus": ["inventory/models.py"]}
+    first = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(**focused)
+    assert (state / "graph.bin").is_file()
+
+    def without_graph() -> object:
+        """What a fresh builder makes of the same files and state, building its own graph."""
+        copy = tmp_path / f"copy{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(state, copy)
+        (copy / "graph.bin").unlink()
+        return SnapshotBuilder(index, ContextSettings(), state_dir=copy).build(**focused)
+
+    built = []
+    real_build_graph = snapshot.build_graph
+    monkeypatch.setattr(
+        snapshot, "build_graph", lambda s: built.append(len(s)) or real_build_graph(s)
+    )
+    restarted = SnapshotBuilder(index, ContextSettings(), state_dir=state)
+    _same(restarted.build(**focused), first)
+    assert built == []  # read back, not built
+    # An edit that changes only what a file references patches the graph read from disk.
+    report = workspace / "inventory" / "report.py"
+    index.update("inventory/report.py", report.read_text() + "\nStockStore()\n")
+    patched = restarted.build(**focused)
+    assert built == []
+    reference = without_graph()
+    assert built == [len(index.entries())]  # (the reference built its own)
+    _same(patched, reference)
+    # A new file: the graph is rebuilt, with every file's summary, and saved again.
+    (workspace / "inventory" / "audit.py").write_text("def audit_store():\n    pass\n")
+    index.refresh(["inventory/audit.py"])
+    built.clear()
+    rebuilt = restarted.build(**focused)
+    assert built == [len(index.entries())]
+    _same(rebuilt, without_graph())
+
+
+def test_an_unreadable_graph_is_built_again(
+    index: WorkspaceIndex, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "state"
+    focused = {"budget": BUDGET, "focus": ["inventory/models.py"]}
+    first = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(**focused)
+    (state / "graph.bin").write_bytes(b"\x00garbage")
+    with caplog.at_level("WARNING"):
+        again = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(**focused)
+    _same(again, first)
+    assert any("reference graph" in r.getMessage() for r in caplog.records)
