@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
                     "references": stats.references,
                     "skipped": stats.skipped,
                     "decode_errors": stats.decode_errors,
+                    "generated": stats.generated,
                     "parsed": stats.parsed,
                     "from_cache": stats.from_cache,
                     "cache": None if index.cache_path is None else str(index.cache_path),
@@ -131,4 +132,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"  from cache:  {stats.from_cache} files, parsed {stats.parsed}")
     if stats.decode_errors:
         print(f"  not UTF-8:   {stats.decode_errors} files (decoded with replacement)")
+    if stats.generated:
+        print(f"  generated:   {stats.generated} files (ranked down in the snapshot)")
     return 0

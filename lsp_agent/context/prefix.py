@@ -284,7 +284,7 @@ def build_prefix(
                     tiers[i] = FOLDER
                     reasons[i] = f"rank {i + 1}: counted under {counted[path]}; path did not fit"
     for i, path in enumerate(ranked):
-        why = ranked_down(path)
+        why = ranked_down(path, entries[path].generated)
         reason = f"{reasons[i]}; {why}" if why else reasons[i]
         files[path] = FileRecord(
             entries[path].sha256, tiers[i], i + 1, scores.get(path, 0.0), reason

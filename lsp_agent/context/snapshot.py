@@ -319,9 +319,10 @@ class SnapshotBuilder:
         return self._rows[key]
 
     def _stable(self, entries: Mapping[str, FileEntry]) -> dict[str, float]:
-        """The task-free ranking with tests and tooling ranked down. It depends only on the
-        files' contents, so it persists beside the prefix keyed by them: another process (or
-        another budget) on the same files reads it back instead of building the graph."""
+        """The task-free ranking with tests, tooling and generated files ranked down. It
+        depends only on the files' contents, so it persists beside the prefix keyed by them:
+        another process (or another budget) on the same files reads it back instead of
+        building the graph."""
         if self._graph is not None:
             self._graph_now(entries)  # may find the graph changed, and drop the scores
         if self._stable_scores is None:
@@ -329,7 +330,9 @@ class SnapshotBuilder:
             scores = load_ranks(self._state_dir, key) if self._state_dir is not None else None
             if scores is None or list(scores) != list(entries):
                 graph = self._graph_now(entries)
-                scores = rank_down_tests(pagerank(graph, walk=self._walk(graph, frozenset())))
+                scores = rank_down_tests(
+                    pagerank(graph, walk=self._walk(graph, frozenset())), entries
+                )
                 if self._state_dir is not None:
                     save_ranks(self._state_dir, key, scores)
             self._stable_scores = scores

@@ -5,17 +5,24 @@ ranks them high (in the standard library, 26 of the top 100 files are tests); in
 they crowd out the code they test. Tooling, samples and examples (``tools/``, ``scripts/``,
 ``samples/``, ``examples/``) do the same on a large tree: the kernel's tools/ keeps its own
 stand-ins of include/linux/*.h, and 25 of its top 60 files were under tools/, scripts/ or
-samples/. The focus neighbourhood (the tail) ranks neither down: a task on a test or a tool
-should see the files around it. PageRank itself is untouched: these are factors on its scores.
+samples/. Generated files (register maps, charset tables, protocol buffers: the index marks
+them, see index/generated.py) are referenced everywhere and read by nobody: the kernel's
+habanalabs register headers alone are 349 files. The focus neighbourhood (the tail) ranks none
+of them down: a task on a test, a tool or a generated file should see the files around it.
+PageRank itself is untouched: these are factors on its scores.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Mapping
+
+from lsp_agent.index.model import FileEntry
 
 TEST_WEIGHT = 0.1  # the factor on a test file's stable score, like aider's x0.1 weights
 SUPPORT_WEIGHT = 0.1  # the same for tooling, samples and examples
+GENERATED_WEIGHT = 0.1  # the same for a file the index found generated
 _SUPPORT_DIRS = frozenset({"tools", "scripts", "samples", "examples"})
 _TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs"})
 _TEST_FILE = re.compile(
@@ -51,23 +58,30 @@ def is_support_path(path: str) -> bool:
     return _IN_SUPPORT_DIR(path) is not None
 
 
-def ranked_down(path: str) -> str:
-    """Why the stable prefix ranks this file down ("" when it does not): the one rule."""
+def _rule(path: str, generated: bool) -> tuple[float, str]:
+    """The one rule: (the factor on the stable score, why the manifest says it was applied);
+    (1.0, "") when the file keeps its score. One reason per file, the first that applies."""
     if is_test_path(path):
-        return "a test file, ranked down"
+        return TEST_WEIGHT, "a test file, ranked down"
     if is_support_path(path):
-        return "tooling or samples, ranked down"
-    return ""
+        return SUPPORT_WEIGHT, "tooling or samples, ranked down"
+    if generated:
+        return GENERATED_WEIGHT, "generated, ranked down"
+    return 1.0, ""
 
 
-def rank_down_tests(scores: dict[str, float]) -> dict[str, float]:
-    """The stable scores with test files' scores times TEST_WEIGHT, tooling's times
-    SUPPORT_WEIGHT."""
+def ranked_down(path: str, generated: bool = False) -> str:
+    """Why the stable prefix ranks this file down ("" when it does not). ``generated``: the
+    index's ``FileEntry.generated``."""
+    return _rule(path, generated)[1]
+
+
+def rank_down_tests(scores: dict[str, float], entries: Mapping[str, FileEntry]) -> dict[str, float]:
+    """The stable scores with the rule's factors applied: tests', tooling's and generated
+    files' (``entries`` says which are generated) scores times their weights."""
     out = {}
     for path, score in scores.items():
-        if is_test_path(path):
-            score *= TEST_WEIGHT
-        elif is_support_path(path):
-            score *= SUPPORT_WEIGHT
-        out[path] = score
+        entry = entries.get(path)
+        factor = _rule(path, entry is not None and entry.generated)[0]
+        out[path] = score * factor if factor != 1.0 else score
     return out

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lsp_agent.index.generated import is_generated
 from lsp_agent.index.languages import language_for_path
 from lsp_agent.index.model import FileEntry
 from lsp_agent.index.symbols import extract
@@ -39,6 +40,7 @@ def entry_for_text(path: str, text: str, like: FileEntry | None = None) -> FileE
         lines=data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1),
         definitions=definitions,
         references=references,
+        generated=is_generated(data),
         syntax_errors=errors,
         from_buffer=True,
     )

@@ -29,7 +29,7 @@ from lsp_agent.index.symtab import (
     symbols_of,
 )
 
-FORMAT = 3  # bump when a tuple layout changes (part of the cache's schema version)
+FORMAT = 4  # bump when a tuple layout changes (part of the cache's schema version)
 
 # tuple.__new__ bound to the record class: NamedTuple._make without its Python frame.
 new_definition = functools.partial(tuple.__new__, Definition)
@@ -37,11 +37,11 @@ new_reference = functools.partial(tuple.__new__, Reference)
 
 # FileEntry's fields in order (without from_buffer), records as tuples
 RawEntry = tuple
-# language, lines, decode_errors, syntax_errors, n_definitions, n_references, summary
-Head = tuple[str | None, int, bool, int, int, int, Summary]
+# language, lines, decode_errors, generated, syntax_errors, n_definitions, n_references, summary
+Head = tuple[str | None, int, bool, bool, int, int, int, Summary]
 # the same with the summary as the bytes of three int32 arrays: defined ids, referenced ids,
 # counts (ids into the name table stored with it)
-CompactHead = tuple[str | None, int, bool, int, int, int, bytes, bytes, bytes]
+CompactHead = tuple[str | None, int, bool, bool, int, int, int, bytes, bytes, bytes]
 
 
 def encode_records(definitions: Any, references: Any) -> bytes:
@@ -55,9 +55,21 @@ def decode_records(blob: bytes) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
 
 def split_raw(raw: RawEntry) -> tuple[Head, bytes]:
     """(head, encoded records) of a raw entry (symbols.raw_entry)."""
-    (_path, language, _size, _mtime_ns, _sha, lines, defs, refs, decode_errors, errors) = raw
+    (
+        _path,
+        language,
+        _size,
+        _mtime_ns,
+        _sha,
+        lines,
+        defs,
+        refs,
+        decode_errors,
+        generated,
+        errors,
+    ) = raw
     summary = summarize_records(defs, refs)
-    head = (language, lines, decode_errors, errors, len(defs), len(refs), summary)
+    head = (language, lines, decode_errors, generated, errors, len(defs), len(refs), summary)
     return head, encode_records(defs, refs)
 
 
@@ -68,7 +80,7 @@ def encode_head(head: Head) -> bytes:
 def decode_head(blob: bytes) -> Head:
     """Raises ValueError (or EOFError/TypeError) on a damaged blob; callers treat that as a miss."""
     head = marshal.loads(blob)
-    if not isinstance(head, tuple) or len(head) != 7:
+    if not isinstance(head, tuple) or len(head) != 8:
         raise ValueError("not an entry head")
     return head  # type: ignore[no-any-return]
 
@@ -93,7 +105,7 @@ def entry_from_head(
 ) -> FileEntry:
     """An entry whose records are ``blob`` (held) or behind ``source`` (the cache). A compact
     head's ids must be ``table``'s; a head's names are added to it."""
-    language, lines, decode_errors, errors, n_defs, n_refs, *rest = head
+    language, lines, decode_errors, generated, errors, n_defs, n_refs, *rest = head
     if len(rest) == 3:
         ids = (_ints(rest[0]), _ints(rest[1]), _ints(rest[2]))
     else:
@@ -111,6 +123,7 @@ def entry_from_head(
         definitions=DefinitionRecords(symbols),
         references=ReferenceRecords(symbols),
         decode_errors=decode_errors,
+        generated=generated,
         syntax_errors=errors,
         from_buffer=from_buffer,
     )
@@ -133,6 +146,7 @@ def compact_head_of(entry: FileEntry, table: NameTable) -> CompactHead | None:
         entry.language,
         entry.lines,
         entry.decode_errors,
+        entry.generated,
         entry.syntax_errors,
         symbols.n_definitions,
         symbols.n_references,
@@ -152,6 +166,7 @@ def head_of(entry: FileEntry) -> Head:
         entry.language,
         entry.lines,
         entry.decode_errors,
+        entry.generated,
         entry.syntax_errors,
         len(entry.definitions),
         len(entry.references),

@@ -56,6 +56,7 @@ class FileEntry:
     definitions: Sequence[Definition] = ()
     references: Sequence[Reference] = ()
     decode_errors: bool = False  # not valid UTF-8; decoded with replacement
+    generated: bool = False  # its opening comments say a tool wrote it (generated.py)
     syntax_errors: int = 0  # ERROR/MISSING nodes in the parse tree
     from_buffer: bool = False  # content came from an open editor buffer, not disk
 
@@ -68,6 +69,7 @@ class IndexStats:
     references: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     decode_errors: int = 0
+    generated: int = 0  # files marked as generated (ranked down in the snapshot)
     parsed: int = 0  # files (re)parsed in this build
     from_cache: int = 0  # files reused from the on-disk cache
     seconds: float = 0.0

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from tree_sitter import Node, Point, QueryCursor, Tree
 
 from lsp_agent.index.codec import RawEntry, entry_from_raw
+from lsp_agent.index.generated import is_generated
 from lsp_agent.index.languages import load_query, new_parser
 from lsp_agent.index.model import Definition, FileEntry, Reference
 from lsp_agent.index.symtab import NameTable
@@ -215,6 +216,7 @@ def raw_entry(
         definitions,
         references,
         decode_errors,
+        is_generated(data),
         errors,
     )
 

@@ -181,13 +181,14 @@ class WorkspaceIndex:
     def stats(self) -> IndexStats:
         with self._lock:
             languages_count: Counter[str] = Counter()
-            definitions = references = decode_errors = 0
+            definitions = references = decode_errors = generated = 0
             for entry in self._entries.values():
                 if entry.language:
                     languages_count[entry.language] += 1
                 definitions += len(entry.definitions)
                 references += len(entry.references)
                 decode_errors += entry.decode_errors
+                generated += entry.generated
             return dataclasses.replace(
                 self._last,
                 files=len(self._entries),
@@ -196,6 +197,7 @@ class WorkspaceIndex:
                 references=references,
                 skipped=dict(sorted(self._skipped.items())),
                 decode_errors=decode_errors,
+                generated=generated,
             )
 
     # ---------------------------------------------------------------- changing

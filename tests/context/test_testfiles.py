@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from lsp_agent.config import ContextSettings
 from lsp_agent.context.ranking import build_graph, order, pagerank, summarize
 from lsp_agent.context.snapshot import SnapshotBuilder
-from lsp_agent.context.testfiles import is_test_path
+from lsp_agent.context.testfiles import GENERATED_WEIGHT, is_test_path
 from lsp_agent.index.model import FileEntry
 
 from .test_ranking import fe
@@ -66,3 +68,22 @@ def test_a_test_helper_used_by_every_test_ranks_below_the_code() -> None:
     assert "a test file, ranked down" in ranks["tests/helpers.py"].reason
     assert "ranked down" not in ranks["app/core.py"].reason
     assert snap.prefix.index("=== app/core.py") < snap.prefix.index("=== tests/helpers.py")
+
+
+def test_a_generated_file_ranks_below_an_identical_hand_written_one() -> None:
+    # Two headers with the same definitions, used the same way: only the flag differs.
+    regs = [fe(name, [f"{name[:-2]}_reg"]) for name in ("gen_regs.h", "hand_regs.h")]
+    generated = dataclasses.replace(regs[0], generated=True)
+    users = [fe(f"drv_{c}.c", [f"drv_{c}"], ["gen_regs_reg", "hand_regs_reg"]) for c in "abc"]
+    entries = [generated, regs[1], *users]
+    raw = pagerank(build_graph({e.path: summarize(e) for e in entries}))
+    assert raw["gen_regs.h"] == raw["hand_regs.h"]  # the graph cannot tell them apart
+    assert order(raw)[0] == "gen_regs.h"  # and the tie goes to the generated one by path
+    snap = SnapshotBuilder(FakeIndex(entries), ContextSettings(), state_dir=None).build(budget=4000)
+    ranks = {e.path: e for e in snap.manifest.files if e.section == "prefix"}
+    assert ranks["hand_regs.h"].rank == 1
+    assert ranks["hand_regs.h"].rank < ranks["gen_regs.h"].rank
+    assert ranks["gen_regs.h"].score == pytest.approx(raw["gen_regs.h"] * GENERATED_WEIGHT)
+    assert "generated, ranked down" in ranks["gen_regs.h"].reason
+    assert "ranked down" not in ranks["hand_regs.h"].reason
+    assert snap.prefix.index("=== hand_regs.h") < snap.prefix.index("=== gen_regs.h")
