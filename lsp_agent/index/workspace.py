@@ -25,7 +25,7 @@ from lsp_agent.index.discovery import IgnoreRules, discover, read_source, skip_r
 from lsp_agent.index.incremental import BufferTrees
 from lsp_agent.index.loader import SkipStamp, load_entries
 from lsp_agent.index.model import Definition, FileEntry, IndexStats, Reference
-from lsp_agent.index.pool import effective_jobs, gc_paused
+from lsp_agent.index.pool import effective_jobs, gc_paused, return_freed_memory
 from lsp_agent.index.symbols import build_entry
 from lsp_agent.index.symtab import NameTable, lookup, symbols_of
 
@@ -284,7 +284,7 @@ class WorkspaceIndex:
             self._cache.write((), loaded.cached_paths - keep)
             if not self._cache.heads_current:  # the next warm start reads one blob
                 heads = heads_snapshot(loaded.entries, loaded.skips, loaded.table)
-                self._cache.write_heads(loaded.table.packed(), heads)
+                self._cache.write_heads(loaded.table.pack(), heads)
             with self._lock:
                 self._cached_paths = set(keep)
         with self._lock:
@@ -315,6 +315,8 @@ class WorkspaceIndex:
                 parsed=parsed, from_cache=reused, seconds=time.perf_counter() - started
             )
             stats = self.stats
+        if parsed:  # the heap churned: pool results, strings and blobs now dropped
+            return_freed_memory()
         self._notify(changed)
         log.info(
             "indexed %s: %d files (%d parsed, %d cached) in %.2f s",

@@ -242,6 +242,19 @@ def test_warm_start_does_not_read_binary_or_unchanged_files(
     assert [Path(p).name for p in reads] == ["logo.png"]
 
 
+def test_a_cold_build_keeps_its_name_table_packed_as_a_warm_start_does(project: Path) -> None:
+    cold = fresh(project)
+    cold.build(jobs=1)
+    table = cold._table  # written to the cache as bytes, and held as them
+    assert table._names is None and table._ids is None
+    assert [p for p, _ in cold.definitions("beta")] == ["b.py"]
+    write(project, "d.py", "def delta():\n    return beta()\n")
+    cold.refresh(["d.py"])  # unpacked again on use: old ids and a new one
+    assert [p for p, _ in cold.references("beta")] == ["a.py", "d.py"]
+    assert [p for p, _ in cold.definitions("delta")] == ["d.py"]
+    assert fresh(project).build(jobs=1).from_cache == 4
+
+
 def test_a_warm_start_builds_no_name_strings_until_asked(project: Path) -> None:
     fresh(project).build(jobs=1)
     warm = fresh(project)

@@ -102,7 +102,13 @@
     (e2e-write-report)))
 
 (condition-case err
-    (progn (e2e-run) (kill-emacs 0))
+    (progn
+      (e2e-run)
+      ;; Shut the server down first: a server request arriving while Emacs is being killed
+      ;; makes eglot's reply fail inside kill-emacs (see recipes/emacs_attached.el).
+      (when (eglot-current-server)
+        (condition-case nil (eglot-shutdown (eglot-current-server)) (error nil)))
+      (kill-emacs 0))
   (error (e2e-fail "error: %S" err)))
 
 ;;; e2e.el ends here

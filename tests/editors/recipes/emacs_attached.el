@@ -19,4 +19,9 @@
     (error (push (cons 'error (format "%S" err)) report)))
   (with-temp-file (getenv "LSP_AGENT_E2E_REPORT")
     (insert (json-encode report)))
+  ;; Shut the server down before exiting: killing Emacs with the connection open raced the
+  ;; server's workspace/configuration request, and eglot's reply to a process being killed
+  ;; errored inside kill-emacs (exit 255, under load).
+  (when (eglot-current-server)
+    (condition-case nil (eglot-shutdown (eglot-current-server)) (error nil)))
   (kill-emacs 0))
