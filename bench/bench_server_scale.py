@@ -40,13 +40,16 @@ KERNEL = Path("/work/kernel/linux-source-6.1")
 class Server:
     """A bare JSON-RPC client over one server's stdio, and a PSS sampler of its process tree."""
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str], code: Path) -> None:
+        # cwd = the checkout: ``-m`` puts the working directory first on sys.path, before
+        # PYTHONPATH, so started from another checkout it would run that one's code.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lsp_agent", "serve"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
+            cwd=code,
         )
         self.root = root
         self.ids = 0
@@ -113,7 +116,7 @@ def one_start(code: Path, root: Path, cache: Path, focus: str) -> dict[str, floa
         "LSP_AGENT_CONTEXT_BUDGET": str(BUDGET),
     }
     started = time.perf_counter()
-    server = Server(root, env)
+    server = Server(root, env, code)
     uri = root.as_uri()
     server.request("initialize", {"processId": os.getpid(), "rootUri": uri, "capabilities": {}})
     server.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -117,6 +118,34 @@ def patch_graph(graph: RefGraph, changed: Mapping[str, FileSummary]) -> RefGraph
             return None
         ref_ids[i], ref_counts[i] = _ref_row(graph.name_id, row)
     return replace(graph, ref_ids=ref_ids, ref_counts=ref_counts)
+
+
+def row_matches(graph: RefGraph, i: int, summary: FileSummary) -> bool:
+    """Whether file i's row in ``graph`` is the one ``summary`` makes (then a change to the
+    file left the graph as it is: a comment, a body that calls the same names)."""
+    if list(map(graph.name_id, summary.defines)) != list(graph.defines[i]):
+        return False
+    ids, counts = _ref_row(graph.name_id, summary)
+    return list(ids) == list(graph.ref_ids[i]) and list(counts) == list(graph.ref_counts[i])
+
+
+def compact_graph(graph: RefGraph) -> RefGraph:
+    """The same graph with its rows as int32 arrays: a tenth of the memory of lists of ints
+    (ids above 256 are objects of their own), and the form ``persist`` reads back. Values and
+    their order are unchanged, so every rank computed on it is too."""
+    return replace(
+        graph,
+        definer_files=array("i", graph.definer_files),
+        definer_start=array("q", graph.definer_start),
+        defines=int32_rows(graph.defines),
+        ref_ids=int32_rows(graph.ref_ids),
+        ref_counts=int32_rows(graph.ref_counts),
+    )
+
+
+def int32_rows(rows: Sequence[Sequence[int]]) -> list[array[int]]:
+    flat = array("i", chain.from_iterable(rows))
+    return [flat[a:b] for a, b in pairwise([0, *accumulate(map(len, rows))])]
 
 
 def _ref_row(

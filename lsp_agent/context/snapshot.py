@@ -43,10 +43,12 @@ from lsp_agent.context.ranking import (
     RefGraph,
     Walk,
     build_graph,
+    compact_graph,
     mentioned_identifiers,
     order,
     pagerank,
     patch_graph,
+    row_matches,
     summarize,
 )
 from lsp_agent.context.render import FULL, OVERVIEW, SIGNATURES, RenderCache
@@ -105,11 +107,9 @@ class SnapshotBuilder:
         self._cache = RenderCache()
         self._states: dict[int, PrefixState] = {}
         self._stale: dict[int, _Stale] = {}  # per prefix budget: files changed since it
-        self._summaries: dict[str, tuple[str, FileSummary]] = {}
         self._graph: RefGraph | None = None
         self._graph_stale: set[str] = set()  # paths changed since the graph was last brought up
         self._stable_scores: dict[str, float] | None = None
-        self._walks: dict[tuple[str, ...], Walk] = {}
         self._rows: dict[tuple[str, ...], LazyRows] = {}
         self._focus_scores: dict[tuple[object, ...], dict[str, float]] = {}
         self._diffs: dict[tuple[str, str, str, str], Change] = {}
@@ -235,40 +235,31 @@ class SnapshotBuilder:
     def _graph_now(self, entries: Mapping[str, FileEntry]) -> RefGraph:
         """The reference graph of ``entries``, brought up to date lazily: a build that reuses
         its prefix and has no focus never needs it. A process's first graph is read from the
-        state dir when one was saved for these files (then file summaries are made only for
-        files that change, or when it must be rebuilt)."""
+        state dir when one was saved for these files. The graph is held compact (int32 rows)
+        and no file summary is kept beside it: a changed file's new summary is compared with
+        its row (on the kernel, lists of ints and the summaries held ~0.4 GB)."""
         graph = self._graph
         if graph is None and self._state_dir is not None:
             graph = load_graph(self._state_dir, ranks_key(entries))
             if graph is not None:
                 self._graph, self._graph_stale = graph, set()
-                self._summaries.clear()
                 self._rows.clear()
-                self._walks.clear()
                 self._focus_scores.clear()
                 return graph
         if graph is not None and not self._graph_stale:
             return graph
         rebuild = graph is None
         changed: dict[str, FileSummary] = {}  # known files whose summary changed
-        paths: Iterable[str] = entries if graph is None else sorted(self._graph_stale)
-        for path in paths:
+        for path in sorted(self._graph_stale) if graph is not None else ():
             entry = entries.get(path)
-            cached = self._summaries.get(path)
-            if entry is None:
-                self._summaries.pop(path, None)
+            i = graph.index_of(path)
+            if entry is None or i is None:  # a file went away, or a new one
                 rebuild = True
-                continue
-            if cached is None or cached[0] != entry.sha256:
-                summary = summarize(entry)
-                if cached is None and (graph is None or graph.index_of(path) is None):
-                    rebuild = True  # a new file
-                elif cached is None or cached[1] != summary:
-                    changed[path] = summary  # (no summary yet: a graph read back from disk)
-                self._summaries[path] = (entry.sha256, summary)
+                break
+            summary = summarize(entry)
+            if not row_matches(graph, i, summary):
+                changed[path] = summary
         self._graph_stale = set()
-        if len(self._summaries) > len(entries):  # files went away while the graph was not asked
-            self._summaries = {p: s for p in entries if (s := self._summaries.get(p))}
         if graph is not None and not rebuild and not changed:
             return graph
         # An edit that only changes what a file references patches its row; anything else
@@ -278,40 +269,25 @@ class SnapshotBuilder:
         if patched is not None:
             # The other files' out-edges are unchanged: keep them for the local push.
             stale = frozenset(i for p in changed if (i := patched.index_of(p)) is not None)
-            providers: dict[tuple[str, ...], OutRows] = {**self._rows, **self._walks}
             self._rows = {
-                key: LazyRows.after_patch(rows, patched, stale) for key, rows in providers.items()
+                key: LazyRows.after_patch(rows, patched, stale) for key, rows in self._rows.items()
             }
             self._graph = patched
         else:
             self._rows.clear()
-            known = self._summaries  # a graph read from disk left them to be made now
-            self._summaries = {
-                p: known.get(p) or (entry.sha256, summarize(entry)) for p, entry in entries.items()
-            }
-            self._graph = build_graph({p: s for p, (_, s) in self._summaries.items()})
+            built = build_graph({path: summarize(entry) for path, entry in entries.items()})
+            self._graph = compact_graph(built)
+            del built
             if self._state_dir is not None:
                 save_graph(self._state_dir, ranks_key(entries), self._graph)
         self._stable_scores = None
-        self._walks.clear()
         self._focus_scores.clear()
         return self._graph
 
-    def _walk(self, graph: RefGraph, mentioned: frozenset[str]) -> Walk:
-        key = tuple(sorted(mentioned))
-        if key not in self._walks:
-            if len(self._walks) >= 8:  # instructions vary; keep the task-free walk
-                self._walks = {k: w for k, w in self._walks.items() if not k}
-            self._walks[key] = Walk(graph, mentioned)
-        return self._walks[key]
-
     def _out_rows(self, graph: RefGraph, mentioned: frozenset[str]) -> OutRows:
-        """Out-edges for the local push: the Walk when one exists (the stable ranking built
-        it), else rows computed on demand, so an edit does not wait for a whole new Walk."""
+        """Out-edges for the local push, computed on demand for the files it visits: a whole
+        Walk is made only to rank everything, and not kept (on the kernel it holds ~0.4 GB)."""
         key = tuple(sorted(mentioned))
-        walk = self._walks.get(key)
-        if walk is not None:
-            return walk
         if key not in self._rows:
             if len(self._rows) >= 8:
                 self._rows.clear()
@@ -330,9 +306,7 @@ class SnapshotBuilder:
             scores = load_ranks(self._state_dir, key) if self._state_dir is not None else None
             if scores is None or list(scores) != list(entries):
                 graph = self._graph_now(entries)
-                scores = rank_down_tests(
-                    pagerank(graph, walk=self._walk(graph, frozenset())), entries
-                )
+                scores = rank_down_tests(pagerank(graph, walk=Walk(graph)), entries)
                 if self._state_dir is not None:
                     save_ranks(self._state_dir, key, scores)
             self._stable_scores = scores
