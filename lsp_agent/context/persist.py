@@ -16,12 +16,12 @@ import os
 import tempfile
 from array import array
 from collections.abc import Mapping, Sequence
-from itertools import accumulate, chain, pairwise
+from itertools import accumulate, chain
 from pathlib import Path
 
 from lsp_agent.context import fastrank, ranking, testfiles
 from lsp_agent.context.prefix import FileRecord, PrefixState, Segment
-from lsp_agent.context.ranking import RefGraph
+from lsp_agent.context.ranking import RefGraph, split_rows
 from lsp_agent.index import languages
 from lsp_agent.index.model import FileEntry
 
@@ -136,8 +136,7 @@ def _flat(rows: Sequence[Sequence[int]]) -> tuple[bytes, bytes]:
 
 
 def _rows(flat: bytes, offsets: bytes) -> list[array[int]]:
-    values, bounds = _ints("i", flat), _ints("q", offsets)
-    return [values[a:b] for a, b in pairwise(bounds)]
+    return split_rows(_ints("i", flat), _ints("q", offsets))
 
 
 def _ints(code: str, raw: bytes) -> array[int]:

@@ -144,8 +144,12 @@ def compact_graph(graph: RefGraph) -> RefGraph:
 
 
 def int32_rows(rows: Sequence[Sequence[int]]) -> list[array[int]]:
-    flat = array("i", chain.from_iterable(rows))
-    return [flat[a:b] for a, b in pairwise([0, *accumulate(map(len, rows))])]
+    return split_rows(array("i", chain.from_iterable(rows)), [0, *accumulate(map(len, rows))])
+
+
+def split_rows(flat: array[int], bounds: Sequence[int]) -> list[array[int]]:
+    """Row k of ``flat`` is ``flat[bounds[k]:bounds[k + 1]]``."""
+    return [flat[a:b] for a, b in pairwise(bounds)]
 
 
 def _ref_row(

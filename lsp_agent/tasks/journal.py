@@ -219,7 +219,10 @@ class TaskJournal:
     def change_key(self) -> tuple[int, int]:
         """Changes whenever any connection (this one or another process's) commits."""
         with self._tx() as db:
-            return db.execute("PRAGMA data_version").fetchone()[0], self._writes
+            return self._change_key(db)
+
+    def _change_key(self, db: sqlite3.Connection) -> tuple[int, int]:
+        return db.execute("PRAGMA data_version").fetchone()[0], self._writes
 
     def summaries(self, *, run_id: str | None = None, limit: int | None = None) -> list[ListedTask]:
         """Each task's ``task_summary``, newest first, from the small columns only: a listing
@@ -230,7 +233,7 @@ class TaskJournal:
         )
         with self._tx() as db:
             # Editors poll this every second or two; most polls find nothing new.
-            key = (db.execute("PRAGMA data_version").fetchone()[0], self._writes, run_id, limit)
+            key = (*self._change_key(db), run_id, limit)
             if self._listed is not None and self._listed[0] == key:
                 return list(self._listed[1])
             rows = db.execute(sql, params).fetchall()
