@@ -81,29 +81,35 @@ def timed(fn, requests: int) -> list[float]:
 
 class RawClient:
     """A bare JSON-RPC client over the server's stdio: the time measured is the server's answer
-    as bytes on the pipe, not a Python client's parsing of a 200-task reply."""
+    as bytes on the pipe, not a Python client's parsing of a 200-task reply. ``cwd``: the
+    checkout to run (``-m`` puts the working directory first on sys.path, before PYTHONPATH)."""
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str], cwd: Path | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lsp_agent", "serve"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
+            cwd=cwd,
         )
         self.ids = 0
         self.root = root
 
     def send(self, message: dict) -> None:
         body = json.dumps(message).encode()
+        assert self.proc.stdin is not None
         self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
         self.proc.stdin.flush()
 
     def read(self) -> dict:
+        assert self.proc.stdout is not None
         length = 0
         while (line := self.proc.stdout.readline().strip()) != b"":
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":")[1])
+        if not length:
+            raise SystemExit(f"the server closed its output (exit {self.proc.poll()})")
         return json.loads(self.proc.stdout.read(length))
 
     def request(self, method: str, params: Any) -> Any:
@@ -111,7 +117,13 @@ class RawClient:
         self.send({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params})
         while True:
             message = self.read()
-            if message.get("id") == self.ids and "method" not in message:
+            if "method" in message:  # the server's own requests: answer them empty
+                if "id" in message:
+                    self.send({"jsonrpc": "2.0", "id": message["id"], "result": None})
+                continue
+            if message.get("id") == self.ids:
+                if "error" in message:
+                    raise SystemExit(f"{method}: {message['error']}")
                 return message.get("result")
 
     def __enter__(self) -> RawClient:

@@ -19,40 +19,27 @@ started (the parse pool), sampled every 0.5 s, and the PSS the server holds 2 s 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_index_scale import source_mb
+from bench_journal import RawClient
 from bench_scale import descendants, load, pss_kib
 
 KERNEL = Path("/work/kernel/linux-source-6.1")
 
 
-class Server:
-    """A bare JSON-RPC client over one server's stdio, and a PSS sampler of its process tree."""
+class Server(RawClient):
+    """One server over stdio, and a PSS sampler of its process tree."""
 
     def __init__(self, root: Path, env: dict[str, str], code: Path) -> None:
-        # cwd = the checkout: ``-m`` puts the working directory first on sys.path, before
-        # PYTHONPATH, so started from another checkout it would run that one's code.
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lsp_agent", "serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=code,
-        )
-        self.root = root
-        self.ids = 0
+        super().__init__(root, env, cwd=code)
         self.peak_kib = 0
         self._done = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
@@ -65,36 +52,6 @@ class Server:
 
     def pss_kib(self) -> int:
         return sum(pss_kib(pid) for pid in descendants(self.proc.pid))
-
-    def send(self, message: dict[str, Any]) -> None:
-        body = json.dumps(message).encode()
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        self.proc.stdin.flush()
-
-    def read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        length = 0
-        while (line := self.proc.stdout.readline().strip()) != b"":
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        if not length:
-            raise SystemExit(f"the server closed its output (exit {self.proc.poll()})")
-        return json.loads(self.proc.stdout.read(length))
-
-    def request(self, method: str, params: Any) -> Any:
-        self.ids += 1
-        self.send({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params})
-        while True:
-            message = self.read()
-            if "method" in message:  # the server's own requests: answer them empty
-                if "id" in message:
-                    self.send({"jsonrpc": "2.0", "id": message["id"], "result": None})
-                continue
-            if message.get("id") == self.ids:
-                if "error" in message:
-                    raise SystemExit(f"{method}: {message['error']}")
-                return message.get("result")
 
     def stop(self) -> None:
         self.request("shutdown", None)
