@@ -176,4 +176,7 @@ def _pooled(
             for index, chunk in chunks.items()
         }
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            # Popped, not looked up: a future keeps its result (the chunk's records) for as
+            # long as it is referenced, and this dict would hold every chunk's to the end.
+            yield futures.pop(future), future.result()
+            del future
