@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import marshal
 from array import array
+from collections.abc import Mapping
 from typing import Any
 
 from lsp_agent.index.model import Definition, FileEntry, Reference
@@ -102,15 +103,17 @@ def entry_from_head(
     blob: bytes | None = None,
     source: RecordSource | None = None,
     from_buffer: bool = False,
+    hint: Mapping[str, int] | None = None,
 ) -> FileEntry:
     """An entry whose records are ``blob`` (held) or behind ``source`` (the cache). A compact
-    head's ids must be ``table``'s; a head's names are added to it."""
+    head's ids must be ``table``'s; a head's names are added to it (``hint``: see
+    ``NameTable.ids_of``)."""
     language, lines, decode_errors, generated, errors, n_defs, n_refs, *rest = head
     if len(rest) == 3:
         ids = (_ints(rest[0]), _ints(rest[1]), _ints(rest[2]))
     else:
         (defined, referenced, counts) = rest[0]
-        ids = (table.ids_of(defined), table.ids_of(referenced), array("i", counts))
+        ids = (table.ids_of(defined, hint), table.ids_of(referenced, hint), array("i", counts))
     key = (path, sha256, language) if source is not None else None
     symbols = FileSymbols(table, ids, n_defs, n_refs, blob, source, key)
     return FileEntry(
@@ -129,11 +132,25 @@ def entry_from_head(
     )
 
 
-def entry_from_raw(raw: RawEntry, *, table: NameTable, from_buffer: bool = False) -> FileEntry:
+def entry_from_raw(
+    raw: RawEntry,
+    *,
+    table: NameTable,
+    from_buffer: bool = False,
+    hint: Mapping[str, int] | None = None,
+) -> FileEntry:
     head, records = split_raw(raw)
     path, _language, size, mtime_ns, sha = raw[:5]
     return entry_from_head(
-        path, size, mtime_ns, sha, head, table=table, blob=records, from_buffer=from_buffer
+        path,
+        size,
+        mtime_ns,
+        sha,
+        head,
+        table=table,
+        blob=records,
+        from_buffer=from_buffer,
+        hint=hint,
     )
 
 

@@ -17,7 +17,7 @@ from lsp_agent.index.codec import RawEntry, entry_from_raw
 from lsp_agent.index.generated import is_generated
 from lsp_agent.index.languages import load_query, new_parser
 from lsp_agent.index.model import Definition, FileEntry, Reference
-from lsp_agent.index.symtab import NameTable
+from lsp_agent.index.symtab import NameTable, known_ids
 
 _REF_ORDER = operator.itemgetter(0, 1, 2)  # position, then specific kinds before "type"
 MAX_SIGNATURE = 200  # characters; a minified one-line file must not bloat every record
@@ -232,10 +232,13 @@ def build_entry(
     tree: Tree | None = None,
     symbols: RawSymbols | None = None,
     table: NameTable | None = None,
+    previous: FileEntry | None = None,
 ) -> FileEntry:
-    """The entry for ``data``, its names added to ``table`` (the index's; default: its own)."""
+    """The entry for ``data``, its names added to ``table`` (the index's; default: its own).
+    ``previous``: the file's entry before this change, whose name ids are looked up first."""
     raw = raw_entry(
         path, language, data, mtime_ns=mtime_ns, sha256=sha256, tree=tree, symbols=symbols
     )
     table = table if table is not None else NameTable()
-    return entry_from_raw(raw, table=table, from_buffer=from_buffer)
+    hint = known_ids(previous, table)
+    return entry_from_raw(raw, table=table, from_buffer=from_buffer, hint=hint)

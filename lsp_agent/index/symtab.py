@@ -25,7 +25,7 @@ import sys
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 if TYPE_CHECKING:
@@ -49,6 +49,11 @@ def summarize_records(definitions: Sequence[Any], references: Sequence[Any]) -> 
     referenced = tuple(sorted(counts))
     defined = tuple(sorted(set(map(_NAME, definitions))))
     return defined, referenced, tuple(map(counts.__getitem__, referenced))
+
+
+# Names a changed file may bring that its previous version lacked, looked up by scanning the
+# table rather than building its dict: typing adds one or two; a paste of new code more.
+SCAN_LIMIT = 4
 
 
 class NameTable:
@@ -85,9 +90,16 @@ class NameTable:
             self._ids = dict(zip(names, range(len(names)), strict=True))
         return self._ids
 
-    def ids_of(self, names: Iterable[str]) -> array[int]:
-        """Ids of ``names`` in their order, new names added."""
+    def ids_of(self, names: Iterable[str], hint: Mapping[str, int] | None = None) -> array[int]:
+        """Ids of ``names`` in their order, new names added. ``hint`` holds ids already known
+        (the names of the file's previous version): with it and the lookup dict not built,
+        the few other names are found by a scan of the list instead of building the dict, which
+        takes ~0.8 s over the kernel's 2.3 M names and ~100 MB kept (a server's first edit)."""
         with self._lock:
+            if self._ids is None and hint is not None:
+                found = self._ids_by_scan(names, hint)
+                if found is not None:
+                    return found
             ids = self._index()
             table = self.names
             out = array("i")
@@ -98,6 +110,22 @@ class NameTable:
                     table.append(sys.intern(name))
                 out.append(found)
         return out
+
+    def _ids_by_scan(self, names: Iterable[str], hint: Mapping[str, int]) -> array[int] | None:
+        names = tuple(names)
+        unknown = [name for name in names if name not in hint]
+        if len(unknown) > SCAN_LIMIT:
+            return None
+        table = self.names
+        resolved = dict(hint)
+        for name in unknown:
+            if name not in resolved:
+                try:
+                    resolved[name] = table.index(name)  # ~15 ms over 2.3 M names
+                except ValueError:
+                    resolved[name] = len(table)
+                    table.append(sys.intern(name))
+        return array("i", map(resolved.__getitem__, names))
 
     def id_of(self, name: str) -> int | None:
         """The id of ``name``, or None; no name is added. Without the dict built (a warm start
@@ -319,6 +347,18 @@ class ReferenceRecords(_Records):
 def symbols_of(entry: FileEntry) -> FileSymbols | None:
     records = entry.definitions
     return records.symbols if isinstance(records, _Records) else None
+
+
+def known_ids(entry: FileEntry | None, table: NameTable) -> dict[str, int] | None:
+    """name -> id of the names ``entry`` uses, when its ids are ``table``'s (the hint for
+    ``NameTable.ids_of`` when the file changes)."""
+    symbols = symbols_of(entry) if entry is not None else None
+    if symbols is None or symbols.table is not table:
+        return None
+    name = table.names.__getitem__
+    known = dict(zip(map(name, symbols.defined), symbols.defined, strict=True))
+    known.update(zip(map(name, symbols.referenced), symbols.referenced, strict=True))
+    return known
 
 
 def summary_of(entry: FileEntry) -> Summary:

@@ -365,6 +365,7 @@ class WorkspaceIndex:
                 from_buffer=True,
                 symbols=symbols,
                 table=self._table,
+                previous=old,
             )
         with self._lock:
             if self._buffers.get(rel) is not text:
@@ -505,7 +506,13 @@ class WorkspaceIndex:
         else:
             language = languages.language_for_path(rel)
             entry = build_entry(
-                rel, language, data, mtime_ns=st.st_mtime_ns, sha256=sha, table=self._table
+                rel,
+                language,
+                data,
+                mtime_ns=st.st_mtime_ns,
+                sha256=sha,
+                table=self._table,
+                previous=old,
             )
         with self._lock:
             if rel in self._buffers:  # opened while we parsed
