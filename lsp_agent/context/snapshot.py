@@ -21,6 +21,7 @@ from typing import Protocol
 
 from lsp_agent.config import ContextSettings, Settings
 from lsp_agent.context import tail as tails
+from lsp_agent.context.idgraph import reference_graph
 from lsp_agent.context.model import (
     Manifest,
     Selection,
@@ -42,8 +43,6 @@ from lsp_agent.context.ranking import (
     FileSummary,
     RefGraph,
     Walk,
-    build_graph,
-    compact_graph,
     mentioned_identifiers,
     order,
     pagerank,
@@ -275,9 +274,7 @@ class SnapshotBuilder:
             self._graph = patched
         else:
             self._rows.clear()
-            built = build_graph({path: summarize(entry) for path, entry in entries.items()})
-            self._graph = compact_graph(built)
-            del built
+            self._graph = reference_graph(entries)
             if self._state_dir is not None:
                 save_graph(self._state_dir, ranks_key(entries), self._graph)
         self._stable_scores = None

@@ -150,9 +150,9 @@ def test_a_restarted_builder_reads_the_graph_back_and_follows_edits_from_it(
         return SnapshotBuilder(index, ContextSettings(), state_dir=copy).build(**focused)
 
     built = []
-    real_build_graph = snapshot.build_graph
+    real_graph = snapshot.reference_graph
     monkeypatch.setattr(
-        snapshot, "build_graph", lambda s: built.append(len(s)) or real_build_graph(s)
+        snapshot, "reference_graph", lambda s: built.append(len(s)) or real_graph(s)
     )
     restarted = SnapshotBuilder(index, ContextSettings(), state_dir=state)
     _same(restarted.build(**focused), first)

@@ -233,11 +233,11 @@ def test_an_edit_that_changes_references_patches_the_graph_as_a_fresh_process_wo
     builder = SnapshotBuilder(index, ContextSettings(), state_dir=state)
     builder.build(budget=BUDGET, focus=focus, instruction="label the stock")
     builds: list[int] = []
-    real_build_graph = snapshot_module.build_graph
+    real_graph = snapshot_module.reference_graph
     monkeypatch.setattr(
         snapshot_module,
-        "build_graph",
-        lambda summaries: builds.append(1) or real_build_graph(summaries),
+        "reference_graph",
+        lambda entries: builds.append(1) or real_graph(entries),
     )
     # cli.py now also calls total_report: a new reference, no new definition
     edit(
@@ -259,8 +259,8 @@ def test_an_edit_that_changes_references_patches_the_graph_as_a_fresh_process_wo
     # a new definition cannot be patched: the graph is rebuilt
     monkeypatch.setattr(
         snapshot_module,
-        "build_graph",
-        lambda summaries: builds.append(1) or real_build_graph(summaries),
+        "reference_graph",
+        lambda entries: builds.append(1) or real_graph(entries),
     )
     edit(
         workspace,

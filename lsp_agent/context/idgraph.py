@@ -1,0 +1,111 @@
+"""The reference graph made from the index's name ids, with numpy.
+
+The index already holds every file's names as int32 ids into one ``NameTable`` (index/symtab.py),
+each array in the order of the names' strings. ``ranking.build_graph`` starts again from
+strings: a summary per file (78k tuples of strings on the kernel, ~2 s to make), a set and a
+dict over every name, then lists of ints, which ``compact_graph`` turns into arrays (~1 s more).
+Here the arrays are joined as they are and mapped to graph ids in bulk; only the defined names'
+strings are touched, once, to sort them. The result is the graph ``compact_graph(build_graph(...))``
+makes, field for field (tests/context/test_idgraph.py): graph ids ascend with the strings, rows
+keep the string order, and a stable sort keeps each name's definers ascending. Everything here
+is integer work, so no rank can differ.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Mapping, Sequence
+from itertools import accumulate, pairwise
+from typing import Any
+
+from lsp_agent.context import fastrank
+from lsp_agent.context.ranking import RefGraph, build_graph, compact_graph, split_rows, summarize
+from lsp_agent.index.model import FileEntry
+from lsp_agent.index.symtab import FileSymbols, symbols_of
+
+# Below this many files the graph takes milliseconds from strings, less than numpy's import.
+MIN_FILES = 500
+
+
+def reference_graph(entries: Mapping[str, FileEntry]) -> RefGraph:
+    """The compact reference graph of ``entries``: from the index's ids when it can be, else
+    from the files' summaries. The same graph either way."""
+    graph = graph_from_ids(entries) if len(entries) >= MIN_FILES else None
+    if graph is None:
+        graph = compact_graph(build_graph({path: summarize(e) for path, e in entries.items()}))
+    return graph
+
+
+def graph_from_ids(entries: Mapping[str, FileEntry]) -> RefGraph | None:
+    """The compact graph of ``entries``, or None when it cannot be made from ids: an entry
+    that keeps no ids into the table the others use (made by hand, or parsed into a task's own
+    table), no entries, or numpy missing. The caller then builds it from summaries."""
+    np = fastrank._np()
+    if np is None or not entries:
+        return None
+    paths = tuple(entries)
+    if any(a >= b for a, b in pairwise(paths)):
+        paths = tuple(sorted(paths))
+    symbols: list[FileSymbols] = []
+    table = None
+    for path in paths:
+        found = symbols_of(entries[path])
+        if found is None or (table is not None and found.table is not table):
+            return None
+        table = found.table
+        symbols.append(found)
+    assert table is not None
+    n = len(paths)
+    def_lengths, flat_defined = _joined(np, [s.defined for s in symbols])
+    ref_lengths, flat_referenced = _joined(np, [s.referenced for s in symbols])
+    _, flat_counts = _joined(np, [s.counts for s in symbols])
+
+    strings = table.names
+    is_defined = np.zeros(len(strings), dtype=bool)  # a mask, not np.unique: it hashes, ~10x slower
+    is_defined[flat_defined] = True
+    defined_ids = np.flatnonzero(is_defined)  # table ids of the names some file defines
+    defined_names = list(map(strings.__getitem__, defined_ids.tolist()))
+    order = sorted(range(len(defined_names)), key=defined_names.__getitem__)
+    names = tuple(map(defined_names.__getitem__, order))
+    graph_id = np.full(len(strings), -1, dtype=np.int32)  # table id -> graph id, -1: undefined
+    graph_id[defined_ids[np.array(order, dtype=np.intp)]] = np.arange(len(names), dtype=np.int32)
+
+    defines = graph_id[flat_defined]
+    definer_of = np.repeat(np.arange(n, dtype=np.int32), def_lengths)
+    definer_files = definer_of[np.argsort(defines, kind="stable")]
+    definer_start = np.zeros(len(names) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(defines, minlength=len(names)), out=definer_start[1:])
+
+    references = graph_id[flat_referenced]
+    kept = references >= 0  # names defined nowhere link nothing
+    referrer_of = np.repeat(np.arange(n, dtype=np.intp), ref_lengths)
+    kept_lengths = np.bincount(referrer_of[kept], minlength=n)
+    return RefGraph(
+        paths=paths,
+        names=names,
+        definer_files=_array("i", definer_files),
+        definer_start=_array("q", definer_start),
+        defines=_rows(defines, def_lengths),
+        ref_ids=_rows(references[kept], kept_lengths),
+        ref_counts=_rows(flat_counts[kept], kept_lengths),
+    )
+
+
+def _joined(np: Any, rows: Sequence[array[int]]) -> tuple[Any, Any]:
+    """(length of each row, all rows end to end) as numpy arrays; the arrays' bytes are
+    joined as they are."""
+    lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
+    return lengths, np.frombuffer(b"".join(rows), dtype=np.int32)
+
+
+_DTYPES = {"i": "int32", "q": "int64"}  # array typecodes on Linux/macOS: int and long long
+
+
+def _array(code: str, values: Any) -> array[int]:
+    out = array(code)
+    out.frombytes(values.astype(_DTYPES[code]).tobytes())
+    return out
+
+
+def _rows(values: Any, lengths: Any) -> list[array[int]]:
+    return split_rows(_array("i", values), [0, *accumulate(lengths.tolist())])
