@@ -300,12 +300,15 @@ def pagerank(
     n = len(graph.paths)
     if n == 0:
         return {}
-    walk = walk or Walk(graph, mentioned)
     teleport = teleport_weights(graph, personalization)
     if accelerate:
-        fast = fastrank.power_iteration(walk, teleport, DAMPING, MAX_ITERATIONS, TOLERANCE)
-        if fast is not None:
-            return dict(zip(graph.paths, fast, strict=True))
+        # Without a walk given, a large graph's transitions are made with numpy directly.
+        made = walk or fastrank.graph_arrays(graph, lambda name, d: name_weight(name, d, mentioned))
+        if made is not None:
+            fast = fastrank.power_iteration(made, teleport, DAMPING, MAX_ITERATIONS, TOLERANCE)
+            if fast is not None:
+                return dict(zip(graph.paths, fast, strict=True))
+    walk = walk or Walk(graph, mentioned)
     single_srcs, single_coeffs, srcs, coeffs = (
         walk.single_srcs, walk.single_coeffs, walk.srcs, walk.coeffs
     )  # fmt: skip

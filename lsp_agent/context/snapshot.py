@@ -42,7 +42,6 @@ from lsp_agent.context.prefix import PrefixState, build_prefix
 from lsp_agent.context.ranking import (
     FileSummary,
     RefGraph,
-    Walk,
     mentioned_identifiers,
     order,
     pagerank,
@@ -303,7 +302,7 @@ class SnapshotBuilder:
             scores = load_ranks(self._state_dir, key) if self._state_dir is not None else None
             if scores is None or list(scores) != list(entries):
                 graph = self._graph_now(entries)
-                scores = rank_down_tests(pagerank(graph, walk=Walk(graph)), entries)
+                scores = rank_down_tests(pagerank(graph), entries)
                 if self._state_dir is not None:
                     save_ranks(self._state_dir, key, scores)
             self._stable_scores = scores

@@ -9,12 +9,21 @@ from pathlib import Path
 import pytest
 
 from lsp_agent.config import ContextSettings, IndexSettings
-from lsp_agent.context import idgraph, snapshot
+from lsp_agent.context import fastrank, idgraph, snapshot
 from lsp_agent.context.idgraph import graph_from_ids, reference_graph
-from lsp_agent.context.ranking import RefGraph, build_graph, compact_graph, pagerank, summarize
+from lsp_agent.context.ranking import (
+    RefGraph,
+    Walk,
+    build_graph,
+    compact_graph,
+    name_weight,
+    pagerank,
+    summarize,
+)
 from lsp_agent.context.snapshot import SnapshotBuilder
 from lsp_agent.index.model import Definition, FileEntry, Reference
 from lsp_agent.index.workspace import WorkspaceIndex
+from tests.context.test_ranking import assert_same_arrays
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 LANGS = Path(__file__).resolve().parent.parent / "fixtures" / "index" / "langs"
@@ -111,3 +120,19 @@ def test_a_builder_that_rebuilds_its_graph_from_ids_renders_what_strings_render(
     assert used == [True]
     assert snapshot.reference_graph is idgraph.reference_graph
     assert (by_ids.prefix, by_ids.tail) == (by_strings.prefix, by_strings.tail)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("mentioned", [frozenset(), frozenset({"loads", "Message", "run"})])
+def test_the_walk_made_with_numpy_on_real_code_is_the_walk(
+    tree: Path, mentioned: frozenset[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)  # the subset has fewer edges than that
+    index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
+    index.build(jobs=1)
+    graph = reference_graph(index.entries())
+    direct = fastrank.graph_arrays(graph, lambda name, d: name_weight(name, d, mentioned))
+    assert direct is not None and direct.slots > 300 and len(direct.src) > 1000
+    assert_same_arrays(direct, fastrank.Arrays(fastrank._np(), Walk(graph, mentioned)))
+    assert pagerank(graph, mentioned=mentioned) == pagerank(
+        graph, mentioned=mentioned, walk=Walk(graph, mentioned)
+    )

@@ -12,6 +12,7 @@ from lsp_agent.context.ranking import (
     RefGraph,
     Walk,
     build_graph,
+    compact_graph,
     mentioned_identifiers,
     name_weight,
     order,
@@ -240,3 +241,26 @@ def test_a_reference_only_change_patches_the_graph_exactly() -> None:
     new_name = fe("pkg/m05.py", ["x", "own_5", "brand_new"], ["run"])
     assert patch_graph(graph, {new_name.path: summarize(new_name)}) is None
     assert patch_graph(graph, {"pkg/new.py": summarize(fe("pkg/new.py"))}) is None
+
+
+def assert_same_arrays(a: fastrank.Arrays, b: fastrank.Arrays) -> None:
+    assert (a.n, a.slots) == (b.n, b.slots)
+    for field in ("src", "coeff", "slot", "inc", "inc_file", "self_share", "dangling"):
+        left, right = getattr(a, field), getattr(b, field)
+        assert left.dtype == right.dtype and left.shape == right.shape, field
+        assert left.tobytes() == right.tobytes(), field  # the same bits, not just close
+
+
+@pytest.mark.parametrize("mentioned", [frozenset(), frozenset({"run", "load_config"})])
+@pytest.mark.parametrize("compact", [False, True])
+def test_the_walk_made_with_numpy_is_the_walk_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, mentioned: frozenset[str], compact: bool
+) -> None:
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    graph = graph_of(*mixed_entries())
+    graph = compact_graph(graph) if compact else graph
+    direct = fastrank.graph_arrays(graph, lambda name, d: name_weight(name, d, mentioned))
+    assert direct is not None
+    assert_same_arrays(direct, fastrank.Arrays(fastrank._np(), Walk(graph, mentioned)))
+    if not mentioned:  # pagerank with no walk given goes through the direct arrays
+        assert pagerank(graph) == reference_pagerank(mixed_entries())
