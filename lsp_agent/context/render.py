@@ -79,7 +79,8 @@ def render_signatures(entry: FileEntry, text: str) -> str | None:
         note = f"first {HEAD_LINES} of {len(lines)} lines"
         return block(header(entry.path, note), "\n".join(lines[:HEAD_LINES]) + "\n")
     shown: dict[int, str] = {}  # 0-based line -> text
-    visible = _visible(entry.definitions)
+    # One decode: an index entry's records are read from the cache on each pass over them.
+    visible = _visible(tuple(entry.definitions))
     folded = _folded_runs(lines, visible)  # 0-based line -> the count line that replaces the run
     overflow: list[str] = []  # names of the definitions past MAX_SHOWN_LINES
     for definition in visible:
