@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -112,7 +113,12 @@ def main() -> None:
     # checkout, so PYTHONPATH alone decides which code each process runs.
     os.chdir(tempfile.mkdtemp(prefix="bench-index-scale-cwd-"))
     if args.stdlib:
-        roots.append(Path(sysconfig.get_paths()["stdlib"]).resolve())
+        # A copy without site-packages and __pycache__: the library itself, the same files the
+        # floor parses (bench_index's stdlib settings ignore both; --no-ignore would not).
+        stdlib = Path(tempfile.mkdtemp(prefix="bench-index-scale-stdlib-")) / "stdlib"
+        skip = shutil.ignore_patterns("site-packages", "__pycache__", "*.pyc")
+        shutil.copytree(sysconfig.get_paths()["stdlib"], stdlib, ignore=skip, symlinks=True)
+        roots.append(stdlib)
     for root in roots:
         mb = source_mb(root)
         print(f"\n== {root}: {mb:,.1f} MB of source ({load()})", flush=True)
