@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from itertools import accumulate, chain
 from pathlib import Path
 
-from lsp_agent.context import fastrank, ranking, testfiles
+from lsp_agent.context import fastrank, idgraph, ranking, testfiles
 from lsp_agent.context.prefix import FileRecord, PrefixState, Segment
 from lsp_agent.context.ranking import RefGraph, split_rows
 from lsp_agent.index import languages
@@ -96,7 +96,7 @@ def ranks_key(entries: Mapping[str, FileEntry]) -> str:
     index's modules (extraction) and the ranking's own."""
     digest = hashlib.sha256(f"{RANKS_VERSION}\0{languages.fingerprint()}\0".encode())
     code = sorted(Path(languages.__file__ or "").parent.glob("*.py"))
-    code += [Path(m.__file__ or "") for m in (ranking, fastrank, testfiles)]
+    code += [Path(m.__file__ or "") for m in (ranking, idgraph, fastrank, testfiles)]
     for source in code:
         digest.update(source.read_bytes())
     digest.update("".join(f"{p}\0{e.sha256}\n" for p, e in entries.items()).encode())
