@@ -62,6 +62,7 @@ def setup(server: LanguageServer, session: Session) -> None:
             root.closed = True
             root.journal = None
         worker = session.worker
+        indexes = [root.index for root in session.roots if root.index is not None]
 
         def close_threads() -> None:
             # Joins: the journal writers (flushing the cancelled states) and the worker loop.
@@ -69,6 +70,10 @@ def setup(server: LanguageServer, session: Session) -> None:
                 journal.close()
             if worker is not None:
                 worker.close()
+            # Saves since the last heads snapshot: write it now rather than leave the next
+            # start to decode every row (an exit mid-write leaves the old one: one transaction).
+            for index in indexes:
+                index.write_heads()
 
         # Off the loop, and the answer waits at most SHUTDOWN_WAIT_S: a worker thread in the
         # middle of CPU work (a prompt, a parse) used to hold shutdown up to 5 s per join. What

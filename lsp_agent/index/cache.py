@@ -192,28 +192,34 @@ class IndexCache:
             return None
         return names, heads
 
-    def write_heads(self, names: bytes, heads: dict[str, CachedRow]) -> None:
-        """Store every row as one snapshot, if nobody else wrote since this process last did
-        (then ``heads`` is exactly what ``files`` holds)."""
-        if self.generation is None:
+    def write_heads(
+        self, names: bytes, heads: dict[str, CachedRow], generation: int | None = None
+    ) -> None:
+        """Store every row as one snapshot, if nobody wrote since ``heads`` was taken at
+        ``generation`` (default: this process's last write; then ``heads`` is exactly what
+        ``files`` holds)."""
+        stamp = self.generation if generation is None else generation
+        if stamp is None:
             return
+        blob = marshal.dumps((names, heads))  # before the write lock: ~0.5 s on the kernel
         try:
             conn = self._open_checked()
             try:
                 with conn:
                     conn.execute("BEGIN IMMEDIATE")
-                    if _generation(conn) != self.generation:
-                        self.generation = None
+                    current = _generation(conn)
+                    if current != stamp:
+                        if current != self.generation:  # another process wrote
+                            self.generation = None
                         return
                     conn.execute("DELETE FROM heads")
-                    blob = marshal.dumps((names, heads))
-                    conn.execute("INSERT INTO heads VALUES (?, ?)", (self.generation, blob))
+                    conn.execute("INSERT INTO heads VALUES (?, ?)", (stamp, blob))
             finally:
                 conn.close()
         except (sqlite3.Error, OSError) as exc:
             log.warning("cannot write index cache %s (%s); continuing without it", self.path, exc)
             return
-        self.heads_current = True
+        self.heads_current = stamp == self.generation
 
     def write(self, rows: Iterable[Row], deleted: Iterable[str] = ()) -> bool:
         """Upsert ``rows`` and delete ``deleted`` in one transaction; False when it failed."""

@@ -70,6 +70,9 @@ def heads_snapshot(
     return heads
 
 
+HEADS_DELAY = 5.0  # seconds after the last cache write before the heads snapshot is rewritten
+
+
 class WorkspaceIndex:
     def __init__(
         self,
@@ -107,6 +110,11 @@ class WorkspaceIndex:
         self._skips: dict[str, SkipStamp] = {}
         self._subscribers: list[Callable[[set[str]], None]] = []
         self.generation = 0
+        # Cache rows written and the entries they come from change together under this lock,
+        # so a heads snapshot taken under it matches the rows it is stamped for.
+        self._write_lock = threading.Lock()
+        self._heads_timer: threading.Timer | None = None
+        self.heads_delay = HEADS_DELAY
 
     # ----------------------------------------------------------------- reading
     def _rel(self, path: str | Path) -> str:
@@ -421,16 +429,18 @@ class WorkspaceIndex:
         changed: set[str] = set()
         rows: list[Row] = []
         removed: list[str] = []
-        for rel in sorted(rels):
-            if rel.split("/")[0] == ".git":
-                continue
-            self._refresh_one(rel, changed, rows, removed)
-        if self._cache is not None and (rows or removed):
-            if self._cache.write(rows, removed):
-                self._release(rows)
-            with self._lock:
-                self._cached_paths.update(row[0] for row in rows)
-                self._cached_paths.difference_update(removed)
+        with self._write_lock:
+            for rel in sorted(rels):
+                if rel.split("/")[0] == ".git":
+                    continue
+                self._refresh_one(rel, changed, rows, removed)
+            if self._cache is not None and (rows or removed):
+                if self._cache.write(rows, removed):
+                    self._release(rows)
+                with self._lock:
+                    self._cached_paths.update(row[0] for row in rows)
+                    self._cached_paths.difference_update(removed)
+                self._schedule_heads()
         if changed:
             with self._lock:
                 self.generation += 1
@@ -525,6 +535,45 @@ class WorkspaceIndex:
         head = codec.encode_head(codec.head_of(entry))
         records = codec.records_of(entry) if held else None  # else the cache has them
         rows.append((rel, entry.size, entry.mtime_ns, entry.sha256, head, records))
+
+    def _schedule_heads(self) -> None:
+        """Rewrite the cache's heads snapshot ``heads_delay`` seconds after the last write.
+        Every refresh (a save) makes the snapshot stale, and a start that finds it stale reads
+        and decodes every row instead: on the kernel 9.4 s and 659 MB held instead of 2.7 s and
+        262 MB. Debounced: a burst of saves (a checkout) rewrites it once."""
+        with self._lock:
+            if self._heads_timer is not None:
+                self._heads_timer.cancel()
+            timer = threading.Timer(self.heads_delay, self.write_heads)
+            timer.daemon = True  # an exit before it fires costs the next start one slow read
+            self._heads_timer = timer
+        timer.start()
+
+    def write_heads(self) -> bool:
+        """Bring the cache's heads snapshot up to date with its rows, when this process saw
+        every write since it loaded (else the next full build does it). Open buffers' entries
+        are left out: the rows hold the disk's version, which the next start parses again.
+        Returns whether a snapshot was written."""
+        cache = self._cache
+        if cache is None or not self._build_lock.acquire(blocking=False):
+            return False  # a running build writes the snapshot itself
+        try:
+            with self._write_lock:  # the entries and the generation of the rows they match
+                stamp = cache.generation
+                if cache.heads_current or stamp is None:
+                    return False
+                with self._lock:
+                    entries = {p: e for p, e in self._entries.items() if not e.from_buffer}
+                    skips = dict(self._skips)
+                    table = self._table
+        finally:
+            self._build_lock.release()
+        # Outside the locks (~1 s on the kernel): a refresh meanwhile moves the generation,
+        # and the cache then refuses this snapshot. packed(), not pack(): a server that
+        # unpacked its names keeps using them.
+        heads = heads_snapshot(entries, skips, table)
+        cache.write_heads(table.packed(), heads, generation=stamp)
+        return cache.heads_current
 
     def _release(self, rows: list[Row]) -> None:
         """The cache has these rows: their entries read records from it from now on."""
