@@ -555,7 +555,9 @@ class WorkspaceIndex:
         are left out: the rows hold the disk's version, which the next start parses again.
         Returns whether a snapshot was written."""
         cache = self._cache
-        if cache is None or not self._build_lock.acquire(blocking=False):
+        if cache is None or not cache.path.exists():  # gone (a test's tree, a cleared cache)
+            return False
+        if not self._build_lock.acquire(blocking=False):
             return False  # a running build writes the snapshot itself
         try:
             with self._write_lock:  # the entries and the generation of the rows they match
