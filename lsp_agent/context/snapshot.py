@@ -54,6 +54,7 @@ from lsp_agent.context.sensitive import is_sensitive
 from lsp_agent.context.tail import Block, Change
 from lsp_agent.context.testfiles import rank_down_tests
 from lsp_agent.index.model import FileEntry
+from lsp_agent.index.pool import return_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -305,6 +306,9 @@ class SnapshotBuilder:
                 scores = rank_down_tests(pagerank(graph), entries)
                 if self._state_dir is not None:
                     save_ranks(self._state_dir, key, scores)
+                # The graph and the walk's arrays left ~0.35 GB of freed temporaries in the
+                # heap (numpy's below glibc's raised mmap threshold): give them back.
+                return_freed_memory()
             self._stable_scores = scores
         return self._stable_scores
 
