@@ -9,6 +9,7 @@ warning and the prefix is rebuilt: the file is a cache, never a source of truth.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import marshal
@@ -52,6 +53,10 @@ def save_state(state_dir: Path, state: PrefixState) -> None:
     _dump(state_dir, state_path(state_dir, state.budget), data, "the snapshot prefix")
 
 
+# tuple.__new__ bound to FileRecord: NamedTuple._make without its Python frame (78k per load).
+_new_record = functools.partial(tuple.__new__, FileRecord)
+
+
 def load_state(state_dir: Path, budget: int) -> PrefixState | None:
     path = state_path(state_dir, budget)
     try:
@@ -72,13 +77,15 @@ def load_state(state_dir: Path, budget: int) -> PrefixState | None:
             raise ValueError("hash mismatch")
         if len(paths) != len(records):
             raise ValueError("files and records differ in number")
+        if records and set(map(len, records)) != {len(FileRecord._fields)}:
+            raise ValueError("a file record of another shape")  # _new_record does not check
         state = PrefixState(
             budget=budget,
             text=text,
             tokens=int(tokens),
             hash=digest,
             segments=[Segment(*s) for s in segments],
-            files=dict(zip(paths, map(FileRecord._make, records), strict=True)),
+            files=dict(zip(paths, map(_new_record, records), strict=True)),
         )
     except (EOFError, KeyError, TypeError, ValueError) as exc:
         logger.warning("ignoring inconsistent snapshot prefix %s: %s", path, exc)

@@ -548,19 +548,19 @@ class SnapshotBuilder:
         tail_text = "".join(b.text for b in blocks)
         tail_tokens = sum(b.tokens for b in blocks)
 
-        files = state.manifest_entries(set(dropped))
-        files += [b.entry for b in blocks if b.entry is not None]
-        listed = {e.path for e in files}
+        tail_entries = [b.entry for b in blocks if b.entry is not None]
+        listed = {e.path for e in tail_entries}  # an added file is in no prefix row
         for change in changes:  # an added file the tail had no room for is still listed
             if change.prefix_tier == tails.NEW and change.path not in listed:
-                files.append(
+                tail_entries.append(
                     tails.tail_entry(change.path, "omitted", "added since the prefix: no room")
                 )
+        cut = set(dropped)
         prefix_hash = (
             state.hash if not dropped else hashlib.sha256(prefix_text.encode()).hexdigest()
         )
         manifest = Manifest(
-            files=files,
+            entries=lambda: state.manifest_entries(cut) + tail_entries,
             budget=budget,
             prefix_tokens=prefix_tokens,
             tail_tokens=tail_tokens,

@@ -10,6 +10,7 @@ import pytest
 
 from lsp_agent.config import ContextSettings
 from lsp_agent.context import snapshot as snapshot_module
+from lsp_agent.context.prefix import PrefixState
 from lsp_agent.context.snapshot import SnapshotBuilder, prefix_budget_for
 from lsp_agent.context.tokens import count_tokens
 from lsp_agent.index.workspace import WorkspaceIndex
@@ -293,3 +294,32 @@ def test_a_focus_file_in_full_in_the_prefix_is_referred_to_not_copied(
     assert (
         path not in changed.shown_in_full or changed.shown_in_full[path] == index.get(path).sha256
     )
+
+
+def test_a_restarted_builder_makes_the_manifest_rows_only_when_they_are_read(
+    index: WorkspaceIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One row per workspace file (78k on the kernel, ~0.35 s): a restart's first request
+    # does not wait for them; the manifest still lists every file when asked.
+    state = tmp_path / "state"
+    first = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(
+        budget=BUDGET, focus=FOCUS
+    )
+    expected = first.manifest.to_json()
+    made: list[int] = []
+    real = PrefixState.manifest_entries
+
+    def counting(self, dropped):  # type: ignore[no-untyped-def]
+        made.append(1)
+        return real(self, dropped)
+
+    monkeypatch.setattr(PrefixState, "manifest_entries", counting)
+    again = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(
+        budget=BUDGET, focus=FOCUS
+    )
+    assert not again.manifest.rebuilt and made == []
+    assert again.manifest.to_json()["files"] == expected["files"] and made == [1]
+    assert len(again.manifest.files) == len(index.entries()) + sum(
+        1 for e in again.manifest.files if e.section == "tail"
+    )
+    assert made == [1]  # made once
