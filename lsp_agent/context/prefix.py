@@ -82,7 +82,6 @@ class PrefixState:
     # Built once per prefix, not per request: thousands of records per build would cost more
     # than the rest of an update, and keep the garbage collector busy.
     _rows: list[ManifestEntry] | None = field(default=None, init=False, repr=False, compare=False)
-    _ranks: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
     _file_set: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
     _full: list[tuple[str, str]] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -92,11 +91,10 @@ class PrefixState:
                 return self.text[segment.start : segment.end]
         return None
 
-    def ranks(self) -> dict[str, int]:
-        """path -> stable rank (0 for overview files); shared, do not modify."""
-        if self._ranks is None:
-            self._ranks = {p: r.rank for p, r in self.files.items()}
-        return self._ranks
+    def rank_of(self, path: str) -> int:
+        """The stable rank of ``path`` (0 for overview files and files not in the prefix)."""
+        record = self.files.get(path)
+        return record.rank if record is not None else 0
 
     def file_set(self) -> frozenset[str]:
         """Every file of the workspace when it was built; shared, computed once."""

@@ -459,14 +459,14 @@ class SnapshotBuilder:
         diagnostics: list[str],
     ) -> Snapshot:
         notes: list[str] = []
-        rank_of = state.ranks()
+        rank_of = state.rank_of
         small = [
             b
             for b in (
                 tails.diagnostics_block(diagnostics),
                 selection
                 and tails.selection_block(
-                    selection, self._text(selection.path), rank_of.get(selection.path, 0)
+                    selection, self._text(selection.path), rank_of(selection.path)
                 ),
             )
             if b
@@ -507,7 +507,7 @@ class SnapshotBuilder:
             left -= heading.tokens
             for path in focus:
                 if path in in_prefix and path not in dropped:
-                    ref = tails.focus_reference(path, rank_of.get(path, 0))
+                    ref = tails.focus_reference(path, rank_of(path))
                     if ref.tokens <= left:
                         focus_blocks.append(ref)
                         left -= ref.tokens
@@ -515,9 +515,7 @@ class SnapshotBuilder:
                     continue
                 loader = self._loader(path)
                 full = self._cache.render(entries[path], FULL, loader) or ""
-                fb = tails.focus_block(
-                    path, loader(), full, full_tokens[path], left, rank_of.get(path, 0)
-                )
+                fb = tails.focus_block(path, loader(), full, full_tokens[path], left, rank_of(path))
                 if fb is None:
                     notes.append(f"focus file {path} left out: no room left")
                     continue
