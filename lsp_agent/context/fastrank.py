@@ -98,12 +98,12 @@ def graph_arrays(graph: RefGraph, weight_of: Callable[[str, int], float]) -> Arr
     if np is None:
         return None
     n = len(graph.paths)
-    ref_lengths = np.fromiter(map(len, graph.ref_ids), dtype=np.intp, count=n)
-    name = _flat(np, graph.ref_ids).astype(np.intp)
-    count = _flat(np, graph.ref_counts)
+    ref_lengths, name = joined_rows(np, graph.ref_ids)
+    name = name.astype(np.intp)
+    _, count = joined_rows(np, graph.ref_counts)
     source = np.repeat(np.arange(n, dtype=np.intp), ref_lengths)
-    def_lengths = np.fromiter(map(len, graph.defines), dtype=np.intp, count=n)
-    defined = _flat(np, graph.defines).astype(np.intp)
+    def_lengths, defined = joined_rows(np, graph.defines)
+    defined = defined.astype(np.intp)
     definer = np.repeat(np.arange(n, dtype=np.intp), def_lengths)
     names = len(graph.names)
     definers = np.diff(np.asarray(graph.definer_start, dtype=np.int64))
@@ -155,13 +155,16 @@ def graph_arrays(graph: RefGraph, weight_of: Callable[[str, int], float]) -> Arr
     return out
 
 
-def _flat(np: Any, rows: Sequence[Sequence[int]]) -> Any:
-    """The rows end to end as int32: int32 arrays' bytes joined as they are (a compact
-    graph); rows of other kinds (a patched graph's lists) one by one."""
+def joined_rows(np: Any, rows: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+    """(length of each row, the rows end to end as int32) as numpy arrays: int32 arrays'
+    bytes joined as they are (a compact graph, the index's name ids); rows of other kinds (a
+    patched graph's lists) one by one."""
+    lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
     try:
-        return np.frombuffer(b"".join(rows), dtype=np.int32)  # type: ignore[arg-type]
+        flat = np.frombuffer(b"".join(rows), dtype=np.int32)  # type: ignore[arg-type]
     except TypeError:
-        return np.fromiter(chain.from_iterable(rows), dtype=np.int32)
+        flat = np.fromiter(chain.from_iterable(rows), dtype=np.int32)
+    return lengths, flat
 
 
 def power_iteration(

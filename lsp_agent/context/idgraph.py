@@ -14,11 +14,12 @@ is integer work, so no rank can differ.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from itertools import accumulate, pairwise
 from typing import Any
 
 from lsp_agent.context import fastrank
+from lsp_agent.context.fastrank import joined_rows
 from lsp_agent.context.ranking import RefGraph, build_graph, compact_graph, split_rows, summarize
 from lsp_agent.index.model import FileEntry
 from lsp_agent.index.symtab import FileSymbols, symbols_of
@@ -56,9 +57,9 @@ def graph_from_ids(entries: Mapping[str, FileEntry]) -> RefGraph | None:
         symbols.append(found)
     assert table is not None
     n = len(paths)
-    def_lengths, flat_defined = _joined(np, [s.defined for s in symbols])
-    ref_lengths, flat_referenced = _joined(np, [s.referenced for s in symbols])
-    _, flat_counts = _joined(np, [s.counts for s in symbols])
+    def_lengths, flat_defined = joined_rows(np, [s.defined for s in symbols])
+    ref_lengths, flat_referenced = joined_rows(np, [s.referenced for s in symbols])
+    _, flat_counts = joined_rows(np, [s.counts for s in symbols])
 
     strings = table.names
     is_defined = np.zeros(len(strings), dtype=bool)  # a mask, not np.unique: it hashes, ~10x slower
@@ -89,13 +90,6 @@ def graph_from_ids(entries: Mapping[str, FileEntry]) -> RefGraph | None:
         ref_ids=_rows(references[kept], kept_lengths),
         ref_counts=_rows(flat_counts[kept], kept_lengths),
     )
-
-
-def _joined(np: Any, rows: Sequence[array[int]]) -> tuple[Any, Any]:
-    """(length of each row, all rows end to end) as numpy arrays; the arrays' bytes are
-    joined as they are."""
-    lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
-    return lengths, np.frombuffer(b"".join(rows), dtype=np.int32)
 
 
 _DTYPES = {"i": "int32", "q": "int64"}  # array typecodes on Linux/macOS: int and long long
