@@ -105,11 +105,11 @@ def graph_arrays(graph: RefGraph, weight_of: Callable[[str, int], float]) -> Arr
     def_lengths, defined = joined_rows(np, graph.defines)
     defined = defined.astype(np.intp)
     definer = np.repeat(np.arange(n, dtype=np.intp), def_lengths)
-    names = len(graph.names)
+    n_names = len(graph.names)
     definers = np.diff(np.asarray(graph.definer_start, dtype=np.int64))
     # Does the edge's file define the name itself? (file, name) keys, both sorted file-major.
-    defined_keys = definer * names + defined
-    edge_keys = source * names + name
+    defined_keys = definer * n_names + defined
+    edge_keys = source * n_names + name
     if len(defined_keys):
         at = np.minimum(np.searchsorted(defined_keys, edge_keys), len(defined_keys) - 1)
         own = defined_keys[at] == edge_keys
@@ -120,10 +120,10 @@ def graph_arrays(graph: RefGraph, weight_of: Callable[[str, int], float]) -> Arr
     name, count, source, own, targets = (
         name[keep], count[keep], source[keep], own[keep], targets[keep]
     )  # fmt: skip
-    used = np.zeros(names, dtype=bool)
+    used = np.zeros(n_names, dtype=bool)
     used[name] = True
     ids = np.flatnonzero(used)
-    weights = np.zeros(names, dtype=np.float64)
+    weights = np.zeros(n_names, dtype=np.float64)
     weights[ids] = [
         weight_of(graph.names[j], d)
         for j, d in zip(ids.tolist(), definers[ids].tolist(), strict=True)
@@ -134,12 +134,12 @@ def graph_arrays(graph: RefGraph, weight_of: Callable[[str, int], float]) -> Arr
     self_share = np.bincount(source[own], weights=share[own], minlength=n)
     # Edges grouped by name (a stable sort keeps files ascending), single-edge names first.
     by_name = np.argsort(name, kind="stable")
-    sizes = np.bincount(name, minlength=names)
+    sizes = np.bincount(name, minlength=n_names)
     single = sizes[name[by_name]] == 1
     by_slot = np.concatenate([by_name[single], by_name[~single]])
     single_names = np.flatnonzero(sizes == 1)
     multiple_names = np.flatnonzero(sizes > 1)
-    slot_of = np.full(names, -1, dtype=np.intp)
+    slot_of = np.full(n_names, -1, dtype=np.intp)
     slot_of[single_names] = np.arange(len(single_names), dtype=np.intp)
     slot_of[multiple_names] = len(single_names) + np.arange(len(multiple_names), dtype=np.intp)
     incoming = slot_of[defined]
