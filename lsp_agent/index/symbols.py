@@ -17,6 +17,7 @@ from lsp_agent.index.codec import RawEntry, entry_from_raw
 from lsp_agent.index.generated import is_generated
 from lsp_agent.index.languages import load_query, new_parser
 from lsp_agent.index.model import Definition, FileEntry, Reference
+from lsp_agent.index.native import extractor
 from lsp_agent.index.symtab import NameTable, known_ids
 
 _REF_ORDER = operator.itemgetter(0, 1, 2)  # position, then specific kinds before "type"
@@ -81,7 +82,12 @@ def extract_raw(
 
     ``rows`` (first, last; inclusive) limits the query to those lines and keeps only symbols
     that start there; ``enclosing`` then names the (name, kind) definitions around those rows,
-    outermost first, for scopes (incremental updates; see incremental.py)."""
+    outermost first, for scopes (incremental updates; see incremental.py).
+
+    A whole file from bytes goes to the C extractor when there is one (native.py): the same
+    rules as below, without a Python object per capture."""
+    if tree is None and rows is None and (native := extractor(language)) is not None:
+        return native.extract(source)
     if tree is None:
         tree = new_parser(language).parse(source)
     root = tree.root_node
