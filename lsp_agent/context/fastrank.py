@@ -85,14 +85,20 @@ class Arrays:
         self.dangling = np.array(walk.dangling, dtype=np.intp)
 
 
-def graph_arrays(graph: RefGraph, weight_of: Callable[[str, int], float]) -> Arrays | None:
+def graph_arrays(
+    graph: RefGraph, weights_of: Callable[[list[str], list[int]], Sequence[float]]
+) -> Arrays | None:
     """``Arrays(np, Walk(graph))`` computed from the graph with numpy, without the Walk's
-    Python lists (on the kernel the Walk took ~5 s and ~0.4 GB). ``weight_of(name, definers)``
-    is ranking.name_weight for the walk's mentioned names. Every share is the same float: the
-    products and quotients are elementwise IEEE operations, and each sum (a file's total
-    weight, its self share) is a ``bincount`` over its edges in the Walk's order, which adds
-    one by one from 0.0 as ``sum()`` does. None without numpy or below MIN_EDGES edges."""
-    if sum(map(len, graph.ref_ids)) < MIN_EDGES:
+    Python lists (on the kernel the Walk took ~5 s and ~0.4 GB). ``weights_of(names,
+    definers)`` is ranking.name_weights for the walk's mentioned names. Every share is the
+    same float: the products and quotients are elementwise IEEE operations, and each sum (a
+    file's total weight, its self share) is a ``bincount`` over its edges in the Walk's order,
+    which adds one by one from 0.0 as ``sum()`` does. None without numpy or below MIN_EDGES
+    edges."""
+    from lsp_agent.context.ranking import FlatRows
+
+    rows = graph.ref_ids
+    if (len(rows.flat) if isinstance(rows, FlatRows) else sum(map(len, rows))) < MIN_EDGES:
         return None
     np = _np()
     if np is None:
@@ -124,10 +130,9 @@ def graph_arrays(graph: RefGraph, weight_of: Callable[[str, int], float]) -> Arr
     used[name] = True
     ids = np.flatnonzero(used)
     weights = np.zeros(n_names, dtype=np.float64)
-    weights[ids] = [
-        weight_of(graph.names[j], d)
-        for j, d in zip(ids.tolist(), definers[ids].tolist(), strict=True)
-    ]
+    weights[ids] = weights_of(
+        list(map(graph.names.__getitem__, ids.tolist())), definers[ids].tolist()
+    )
     share = weights[name] * np.sqrt(count.astype(np.float64))
     total = np.bincount(source, weights=share * targets, minlength=n)
     share = share / total[source]
@@ -156,9 +161,14 @@ def graph_arrays(graph: RefGraph, weight_of: Callable[[str, int], float]) -> Arr
 
 
 def joined_rows(np: Any, rows: Sequence[Sequence[int]]) -> tuple[Any, Any]:
-    """(length of each row, the rows end to end as int32) as numpy arrays: int32 arrays'
-    bytes joined as they are (a compact graph, the index's name ids); rows of other kinds (a
-    patched graph's lists) one by one."""
+    """(length of each row, the rows end to end as int32) as numpy arrays: a compact graph's
+    ``FlatRows`` are that already; int32 arrays (the index's name ids) have their bytes joined
+    as they are; rows of other kinds (a graph built from strings) are read one by one."""
+    from lsp_agent.context.ranking import FlatRows  # ranking imports this module
+
+    if isinstance(rows, FlatRows):
+        bounds = np.frombuffer(rows.bounds, dtype=np.int64)
+        return np.diff(bounds).astype(np.intp), np.frombuffer(rows.flat, dtype=np.int32)
     lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
     try:
         flat = np.frombuffer(b"".join(rows), dtype=np.int32)  # type: ignore[arg-type]

@@ -4,23 +4,24 @@ The index already holds every file's names as int32 ids into one ``NameTable`` (
 each array in the order of the names' strings. ``ranking.build_graph`` starts again from
 strings: a summary per file (78k tuples of strings on the kernel, ~2 s to make), a set and a
 dict over every name, then lists of ints, which ``compact_graph`` turns into arrays (~1 s more).
-Here the arrays are joined as they are and mapped to graph ids in bulk; only the defined names'
-strings are touched, once, to sort them. The result is the graph ``compact_graph(build_graph(...))``
-makes, field for field (tests/context/test_idgraph.py): graph ids ascend with the strings, rows
-keep the string order, and a stable sort keeps each name's definers ascending. Everything here
-is integer work, so no rank can differ.
+Here the arrays are joined as they are and mapped to graph ids in bulk: the table knows each
+id's place in string order (``NameTable.order``), so no string is compared, and the rows are
+kept joined (``FlatRows``). The result is the graph ``compact_graph(build_graph(...))`` makes,
+field for field (tests/context/test_idgraph.py): graph ids ascend with the strings, rows keep
+the string order, and a stable sort keeps each name's definers ascending. Everything here is
+integer work, so no rank can differ.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Mapping
-from itertools import accumulate, pairwise
+from itertools import compress, pairwise
 from typing import Any
 
 from lsp_agent.context import fastrank
 from lsp_agent.context.fastrank import joined_rows
-from lsp_agent.context.ranking import RefGraph, build_graph, compact_graph, split_rows, summarize
+from lsp_agent.context.ranking import FlatRows, RefGraph, build_graph, compact_graph, summarize
 from lsp_agent.index.model import FileEntry
 from lsp_agent.index.symtab import FileSymbols, symbols_of
 
@@ -61,15 +62,14 @@ def graph_from_ids(entries: Mapping[str, FileEntry]) -> RefGraph | None:
     ref_lengths, flat_referenced = joined_rows(np, [s.referenced for s in symbols])
     _, flat_counts = joined_rows(np, [s.counts for s in symbols])
 
-    strings = table.names
-    is_defined = np.zeros(len(strings), dtype=bool)  # a mask, not np.unique: it hashes, ~10x slower
-    is_defined[flat_defined] = True
-    defined_ids = np.flatnonzero(is_defined)  # table ids of the names some file defines
-    defined_names = list(map(strings.__getitem__, defined_ids.tolist()))
-    order = sorted(range(len(defined_names)), key=defined_names.__getitem__)
-    names = tuple(map(defined_names.__getitem__, order))
-    graph_id = np.full(len(strings), -1, dtype=np.int32)  # table id -> graph id, -1: undefined
-    graph_id[defined_ids[np.array(order, dtype=np.intp)]] = np.arange(len(names), dtype=np.int32)
+    # The table keeps its names in string order with each id's place there: graph ids are the
+    # places of the defined names, counted in that order (no string is compared here).
+    by_string, positions = table.order()
+    place = np.frombuffer(positions, dtype=np.int32)
+    is_defined = np.zeros(len(by_string), dtype=bool)  # by place, not np.unique (it hashes)
+    is_defined[place[flat_defined]] = True
+    names = tuple(compress(by_string, is_defined.tolist()))
+    graph_id = np.where(is_defined, np.cumsum(is_defined, dtype=np.int32) - 1, -1)[place]
 
     defines = graph_id[flat_defined]
     definer_of = np.repeat(np.arange(n, dtype=np.int32), def_lengths)
@@ -81,14 +81,15 @@ def graph_from_ids(entries: Mapping[str, FileEntry]) -> RefGraph | None:
     kept = references >= 0  # names defined nowhere link nothing
     referrer_of = np.repeat(np.arange(n, dtype=np.intp), ref_lengths)
     kept_lengths = np.bincount(referrer_of[kept], minlength=n)
+    ref_bounds = _bounds(np, kept_lengths)
     return RefGraph(
         paths=paths,
         names=names,
         definer_files=_array("i", definer_files),
         definer_start=_array("q", definer_start),
-        defines=_rows(defines, def_lengths),
-        ref_ids=_rows(references[kept], kept_lengths),
-        ref_counts=_rows(flat_counts[kept], kept_lengths),
+        defines=FlatRows(_array("i", defines), _bounds(np, def_lengths)),
+        ref_ids=FlatRows(_array("i", references[kept]), ref_bounds),
+        ref_counts=FlatRows(_array("i", flat_counts[kept]), ref_bounds),
     )
 
 
@@ -101,5 +102,8 @@ def _array(code: str, values: Any) -> array[int]:
     return out
 
 
-def _rows(values: Any, lengths: Any) -> list[array[int]]:
-    return split_rows(_array("i", values), [0, *accumulate(lengths.tolist())])
+def _bounds(np: Any, lengths: Any) -> array[int]:
+    """Row bounds (0, then the running total of ``lengths``) as the int64 array FlatRows keeps."""
+    bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    return _array("q", bounds)

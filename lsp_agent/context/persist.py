@@ -17,12 +17,11 @@ import os
 import tempfile
 from array import array
 from collections.abc import Mapping, Sequence
-from itertools import accumulate, chain
 from pathlib import Path
 
 from lsp_agent.context import fastrank, idgraph, ranking, testfiles
 from lsp_agent.context.prefix import FileRecord, PrefixState, Segment
-from lsp_agent.context.ranking import RefGraph, split_rows
+from lsp_agent.context.ranking import FlatRows, RefGraph
 from lsp_agent.index import languages
 from lsp_agent.index.model import FileEntry
 
@@ -135,15 +134,13 @@ GRAPH_VERSION = 1
 
 
 def _flat(rows: Sequence[Sequence[int]]) -> tuple[bytes, bytes]:
-    """Rows of ints as (the rows concatenated, their start offsets plus the end), int32."""
-    return (
-        array("i", chain.from_iterable(rows)).tobytes(),
-        array("q", [0, *accumulate(map(len, rows))]).tobytes(),
-    )
+    """Rows of ints as (the rows concatenated, int32; their start offsets plus the end)."""
+    flat = FlatRows.of(rows)
+    return flat.flat.tobytes(), flat.bounds.tobytes()
 
 
-def _rows(flat: bytes, offsets: bytes) -> list[array[int]]:
-    return split_rows(_ints("i", flat), _ints("q", offsets))
+def _rows(flat: bytes, offsets: bytes) -> FlatRows:
+    return FlatRows(_ints("i", flat), _ints("q", offsets))
 
 
 def _ints(code: str, raw: bytes) -> array[int]:

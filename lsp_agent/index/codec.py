@@ -30,7 +30,7 @@ from lsp_agent.index.symtab import (
     symbols_of,
 )
 
-FORMAT = 4  # bump when a tuple layout changes (part of the cache's schema version)
+FORMAT = 5  # bump when a tuple layout or the packed name table changes (the cache schema)
 
 # tuple.__new__ bound to the record class: NamedTuple._make without its Python frame.
 new_definition = functools.partial(tuple.__new__, Definition)

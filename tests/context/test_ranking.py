@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
-from lsp_agent.context import fastrank
+from lsp_agent.context import fastrank, persist
 from lsp_agent.context.neighbourhood import LazyRows, local_pagerank
 from lsp_agent.context.ranking import (
+    FlatRows,
     RefGraph,
     Walk,
     build_graph,
     compact_graph,
     mentioned_identifiers,
     name_weight,
+    name_weights,
     order,
     pagerank,
     patch_graph,
@@ -259,8 +263,52 @@ def test_the_walk_made_with_numpy_is_the_walk_bit_for_bit(
     monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
     graph = graph_of(*mixed_entries())
     graph = compact_graph(graph) if compact else graph
-    direct = fastrank.graph_arrays(graph, lambda name, d: name_weight(name, d, mentioned))
+    direct = fastrank.graph_arrays(graph, lambda names, d: name_weights(names, d, mentioned))
     assert direct is not None
     assert_same_arrays(direct, fastrank.Arrays(fastrank._np(), Walk(graph, mentioned)))
     if not mentioned:  # pagerank with no walk given goes through the direct arrays
         assert pagerank(graph) == reference_pagerank(mixed_entries())
+
+
+def test_name_weights_are_name_weight_bit_for_bit() -> None:
+    names = [
+        *("load_config", "LoadConfig", "run", "_private", "RUN", "___", "_", "", "a_b"),
+        *("_long_private_name", "ÉtatGlobal", "snake_é_case", "x" * 9, "ABC_DEF", "a1_b2c3d"),
+    ]
+    for mentioned in (frozenset(), frozenset({"run", "_private", "LoadConfig"})):
+        for count in (1, 5, 6):
+            expected = [name_weight(name, count, mentioned) for name in names]
+            found = name_weights(names, [count] * len(names), mentioned)
+            assert [w.hex() for w in found] == [w.hex() for w in expected]
+
+
+def test_compact_rows_are_one_flat_array_and_a_patch_copies_it_once() -> None:
+    entries = mixed_entries()
+    graph = compact_graph(graph_of(*entries))
+    assert isinstance(graph.ref_ids, FlatRows) and isinstance(graph.defines, FlatRows)
+    rows = graph.ref_ids
+    assert [list(row) for row in rows] == [list(row) for row in graph_of(*entries).ref_ids]
+    assert list(rows[-1]) == list(rows[len(rows) - 1]) and len(rows[1:3]) == 2
+    with pytest.raises(IndexError):
+        rows[len(rows)]
+    # Rows that grow, shrink and keep their length, in one patch.
+    changes = {0: [1, 2, 3, 4, 5], 3: [], 7: list(rows[7])[:1] or [9]}
+    replaced = rows.replaced(changes)
+    expected = [changes.get(k, list(row)) for k, row in enumerate(rows)]
+    assert [list(row) for row in replaced] == expected
+    assert [list(row) for row in rows] == [list(row) for row in graph_of(*entries).ref_ids]
+    assert replaced == FlatRows.of(expected) and replaced != rows
+    with pytest.raises(ValueError):
+        FlatRows(array("i", [1, 2]), array("q", [0, 1]))  # bounds that miss the end
+
+
+def test_a_compact_graph_persists_and_reads_back_as_flat_rows(tmp_path: Path) -> None:
+    graph = compact_graph(graph_of(*mixed_entries()))
+    persist.save_graph(tmp_path, "key", graph)
+    loaded = persist.load_graph(tmp_path, "key")
+    assert loaded is not None
+    fields = ("paths", "names", "definer_files", "definer_start", "defines", "ref_ids")
+    for field in (*fields, "ref_counts"):
+        assert getattr(loaded, field) == getattr(graph, field), field
+    assert isinstance(loaded.ref_counts, FlatRows)
+    assert pagerank(loaded) == pagerank(graph)

@@ -1,0 +1,61 @@
+"""The name table's packed form: names in string order with each id's place, for the graph."""
+
+from __future__ import annotations
+
+import marshal
+
+from lsp_agent.index import symtab
+from lsp_agent.index.symtab import NameTable
+
+# Lone surrogates, non-ASCII, case, underscores and a prefix of another name: string order is
+# code point order, and every str must come back as it went in.
+NAMES = ["zeta", "Alpha", "alpha", "_private", "al", "é_accent", "\ud800lone", "ALPHA", "a" * 300]
+
+
+def assert_ordered(table: NameTable) -> None:
+    by_string, positions = table.order()
+    names = table.names
+    assert by_string == sorted(names)
+    assert [by_string[p] for p in positions] == names
+
+
+def test_a_packed_table_gives_its_string_order_without_building_the_list_by_id() -> None:
+    table = NameTable()
+    table.ids_of(NAMES)
+    packed = table.pack()
+    adopted = NameTable(packed)
+    by_string, positions = adopted.order()
+    assert adopted._names is None  # the graph's view, read straight from the bytes
+    assert by_string == sorted(NAMES)
+    assert [by_string[p] for p in positions] == NAMES
+    assert adopted.names == NAMES  # and the list by id from the same bytes
+    assert NameTable(adopted.packed()).names == NAMES
+
+
+def test_names_added_after_the_order_are_merged_into_it() -> None:
+    table = NameTable(NameTable(None).pack())
+    table.ids_of(NAMES)
+    assert_ordered(table)
+    table.ids_of(["aa", "zz", "", "Alpha", "middle"])  # a few: merged, one already known
+    assert_ordered(table)
+    table.ids_of([f"n{i:05}" for i in range(symtab.MERGE_LIMIT + 1)])  # many: sorted again
+    assert_ordered(table)
+    again = NameTable(table.packed())
+    assert again.names == table.names
+    assert_ordered(again)
+
+
+def test_a_name_holding_a_nul_is_packed_as_a_list() -> None:
+    table = NameTable()
+    table.ids_of(["a\0b", "c", "a"])
+    packed = table.pack()
+    assert marshal.loads(packed) == ["a\0b", "c", "a"]
+    adopted = NameTable(packed)
+    assert_ordered(adopted)
+    assert adopted.names == ["a\0b", "c", "a"]
+
+
+def test_an_empty_table_packs_and_orders() -> None:
+    packed = NameTable().pack()
+    assert NameTable(packed).order() == ([], symtab.array("i"))
+    assert NameTable(packed).names == []
