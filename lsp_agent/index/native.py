@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import importlib
-from importlib import metadata
 from typing import Protocol
+
+import tree_sitter
 
 from lsp_agent.index.languages import BY_NAME
 
@@ -27,9 +28,9 @@ class Extractor(Protocol):
 def available() -> bool:
     try:
         importlib.import_module("lsp_agent.index._tags")
-        return metadata.version("tree-sitter") == VENDORED_RUNTIME
-    except (ImportError, metadata.PackageNotFoundError):
+    except ImportError:
         return False
+    return getattr(tree_sitter, "__version__", None) == VENDORED_RUNTIME
 
 
 @functools.cache

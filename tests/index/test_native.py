@@ -145,7 +145,7 @@ def test_edge_cases_exercise_what_they_claim() -> None:
 def test_a_runtime_other_than_the_vendored_one_takes_the_python_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(native.metadata, "version", lambda _name: "0.25.0")
+    monkeypatch.setattr(native.tree_sitter, "__version__", "0.25.0")
     native.available.cache_clear()
     native.extractor.cache_clear()
     try:

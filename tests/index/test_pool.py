@@ -107,3 +107,18 @@ def test_a_consumed_chunk_is_not_held_until_the_pool_ends(tmp_path: Path) -> Non
         tracemalloc.stop()
     assert received > 8_000_000  # the records that passed through
     assert peak < received / 3, (peak, received)
+
+
+def test_a_worker_warms_the_extractor_it_will_use() -> None:
+    # Files from disk go to the C extractor: compiling py-tree-sitter's queries as well would
+    # cost each worker the same again for nothing.
+    from lsp_agent.index import languages, native
+
+    languages.load_query.cache_clear()
+    native.extractor.cache_clear()
+    try:
+        pool._init_worker(("go", "rust"))
+        assert native.extractor.cache_info().currsize == 2
+        assert languages.load_query.cache_info().currsize == 0
+    finally:
+        native.extractor.cache_clear()
