@@ -150,14 +150,22 @@ class NameTable:
                     return found
             ids = self._index()
             table = self.names
-            out = array("i")
-            for name in names:
-                found = ids.get(name)
-                if found is None:
-                    found = ids[name] = len(table)
-                    table.append(sys.intern(name))
-                out.append(found)
-        return out
+            names = names if isinstance(names, Sequence) else tuple(names)
+            found = list(map(ids.get, names))  # most names are known: one pass in C
+            if None in found:
+                at = found.index(None)
+                while True:
+                    name = names[at]
+                    known = ids.get(name)  # a name listed twice is added once
+                    if known is None:
+                        known = ids[name] = len(table)
+                        table.append(sys.intern(name))
+                    found[at] = known
+                    try:
+                        at = found.index(None, at + 1)
+                    except ValueError:
+                        break
+        return array("i", found)
 
     def _ids_by_scan(self, names: Iterable[str], hint: Mapping[str, int]) -> array[int] | None:
         names = tuple(names)

@@ -59,3 +59,13 @@ def test_an_empty_table_packs_and_orders() -> None:
     packed = NameTable().pack()
     assert NameTable(packed).order() == ([], symtab.array("i"))
     assert NameTable(packed).names == []
+
+
+def test_ids_are_given_in_order_of_first_use_and_a_repeated_name_once() -> None:
+    table = NameTable()
+    assert list(table.ids_of(["b", "a"])) == [0, 1]
+    # known, new, new twice, known, from a generator (not a sequence)
+    assert list(table.ids_of(iter(["a", "c", "d", "c", "b"]))) == [1, 2, 3, 2, 0]
+    assert table.names == ["b", "a", "c", "d"]
+    assert list(table.ids_of(["d", "a"])) == [3, 1]
+    assert len(table) == 4
