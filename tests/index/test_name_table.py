@@ -69,3 +69,20 @@ def test_ids_are_given_in_order_of_first_use_and_a_repeated_name_once() -> None:
     assert table.names == ["b", "a", "c", "d"]
     assert list(table.ids_of(["d", "a"])) == [3, 1]
     assert len(table) == 4
+
+
+def test_a_small_table_is_ordered_without_importing_numpy() -> None:
+    # numpy's import (~0.1 s) outweighs the order of a small table: a cold `lsp-agent index`
+    # of a small tree must not pay it.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom lsp_agent.index.symtab import NameTable\nt = NameTable()\n"
+        "t.ids_of([f'n{i}' for i in range(5000, 0, -1)])\nby_string, positions = t.order()\n"
+        "assert by_string == sorted(t.names) and by_string[positions[0]] == 'n5000'\n"
+        "t.pack()\nprint('numpy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
