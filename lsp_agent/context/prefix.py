@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 from typing import NamedTuple
 
 from lsp_agent.context.copies import NearCopies, copies_of
@@ -34,7 +37,7 @@ from lsp_agent.context.render import (
     RenderCache,
 )
 from lsp_agent.context.sensitive import is_sensitive
-from lsp_agent.context.testfiles import ranked_down
+from lsp_agent.context.testfiles import rules
 from lsp_agent.context.tokens import count_tokens
 from lsp_agent.index.model import FileEntry
 
@@ -69,6 +72,11 @@ class FileRecord(NamedTuple):
     rank: int  # 1-based; 0 for overview files
     score: float
     reason: str
+
+
+# FileRecord(*fields) without NamedTuple.__new__'s Python frame: a prefix makes one per file.
+def _new_record(sha256: str, tier: str, rank: int, score: float, reason: str) -> FileRecord:
+    return tuple.__new__(FileRecord, (sha256, tier, rank, score, reason))
 
 
 @dataclass
@@ -268,25 +276,32 @@ def build_prefix(
                     path,
                     PATH,
                 )
-    left_over = [path for i, path in enumerate(ranked) if tiers[i] == OMITTED]
+    left_over = [i for i, tier in enumerate(tiers) if tier == OMITTED]
     if left_over and reserve:
-        folders = _fit_folders(left_over, depth, budget - used)
-        if folders:
+        fitted = _fit_folders([ranked[i] for i in left_over], depth, budget - used)
+        if fitted:
+            lines, key_of = fitted
             add(FOLDERS_HEADING, count_tokens(FOLDERS_HEADING), None, "heading")
-            counted = {}
-            for key, members, line, tokens in folders:
+            for key, line, tokens in lines:
                 add(line, tokens, key, FOLDER)
-                counted.update(dict.fromkeys(members, key))
-            for i, path in enumerate(ranked):
-                if path in counted:
-                    tiers[i] = FOLDER
-                    reasons[i] = f"rank {i + 1}: counted under {counted[path]}; path did not fit"
-    for i, path in enumerate(ranked):
-        why = ranked_down(path, entries[path].generated)
-        reason = f"{reasons[i]}; {why}" if why else reasons[i]
-        files[path] = FileRecord(
-            entries[path].sha256, tiers[i], i + 1, scores.get(path, 0.0), reason
-        )
+            for i in left_over:  # every file left over is in one of the lines
+                tiers[i] = FOLDER
+                key = key_of[ranked[i].rpartition("/")[0]]
+                reasons[i] = f"rank {i + 1}: counted under {key}; path did not fit"
+    ranked_entries = list(map(entries.__getitem__, ranked))
+    whys = rules(ranked, map(attrgetter("generated"), ranked_entries))
+    records = map(
+        _new_record,
+        map(attrgetter("sha256"), ranked_entries),
+        tiers,
+        range(1, len(ranked) + 1),
+        map(scores.get, ranked, repeat(0.0)),
+        [
+            f"{reason}; {why}" if why else reason
+            for reason, (_, why) in zip(reasons, whys, strict=True)
+        ],
+    )
+    files.update(zip(ranked, records, strict=True))
 
     segments: list[Segment] = []
     offset = 0
@@ -300,7 +315,9 @@ def build_prefix(
         tokens=used,
         hash=hashlib.sha256(text.encode()).hexdigest(),
         segments=segments,
-        files=dict(sorted(files.items())),
+        # ``files`` has a record for every path of ``entries``, which the builder keeps sorted
+        # (then this sort is one pass)
+        files={path: files[path] for path in sorted(entries)},
     )
 
 
@@ -320,10 +337,9 @@ def _choose_tiers(
     n = len(ranked)
     tiers = [OMITTED] * n
     reasons = [f"rank {i + 1}: omitted, even its path did not fit" for i in range(n)]
-    best = [PATH if is_sensitive(p) else FULL for p in ranked]
-    for i, path in enumerate(ranked):
-        if path in copies:
-            best[i] = PATH
+    # The best tier each file may have, decided when the choice reaches it (a few thousand
+    # files of the kernel's 78k are ever listed).
+    best = _Best(ranked, copies)
 
     def cost(i: int, tier: str, limit: int | None = None) -> int:
         entry = entries[ranked[i]]
@@ -380,7 +396,7 @@ def _choose_tiers(
         total += cost(m, PATH)
         m += 1
 
-    for i in range(n):
+    for i in range(m):  # files from m on stay omitted
         rank = i + 1
         if i < f:
             tiers[i] = best[i]
@@ -409,6 +425,20 @@ def _choose_tiers(
     return tiers, reasons
 
 
+class _Best(dict[int, str]):
+    """Rank index -> the best tier that file may have: path only for a copy of a better-ranked
+    file or a sensitive one, else full text; made on first use, then narrowed by the choice."""
+
+    def __init__(self, ranked: list[str], copies: Mapping[str, str]) -> None:
+        super().__init__()
+        self._ranked, self._copies = ranked, copies
+
+    def __missing__(self, i: int) -> str:
+        path = self._ranked[i]
+        tier = self[i] = PATH if path in self._copies or is_sensitive(path) else FULL
+        return tier
+
+
 def folder_key(path: str, depth: int | None) -> str:
     """The folder line that counts ``path``: its folder, cut to ``depth`` parts ("./" for
     files at the root)."""
@@ -432,26 +462,32 @@ def _folder_of(path: str, keys: set[str]) -> str | None:
     return None
 
 
-def _folder_lines(paths: list[str], depth: int | None) -> list[tuple[str, list[str], str]]:
-    by_folder: dict[str, list[str]] = {}  # each file's own folder first: 78k files, 5k folders
-    for path in paths:
-        by_folder.setdefault(path.rpartition("/")[0], []).append(path)
-    groups: dict[str, list[str]] = {}
-    for folder, members in by_folder.items():
-        key = folder_key(f"{folder}/x" if folder else "x", depth)
-        groups.setdefault(key, []).extend(members)
-    return [
-        (key, members, f"{key} ({len(members)} file{'s' if len(members) != 1 else ''})\n")
-        for key, members in sorted(groups.items())
+def _folder_counts(paths: Iterable[str]) -> Counter[str]:
+    """Files per folder (each file's own folder): 78k files, 5k folders on the kernel."""
+    return Counter(path.rpartition("/")[0] for path in paths)
+
+
+def _folder_lines(
+    counts: Mapping[str, int], depth: int | None
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The summary's lines at ``depth`` as (key, line), by key, and each folder's key."""
+    key_of = {folder: folder_key(f"{folder}/x" if folder else "x", depth) for folder in counts}
+    groups: Counter[str] = Counter()
+    for folder, n in counts.items():
+        groups[key_of[folder]] += n
+    lines = [
+        (key, f"{key} ({n} file{'s' if n != 1 else ''})\n") for key, n in sorted(groups.items())
     ]
+    return lines, key_of
 
 
 def _folder_reserve(ranked: list[str], cap: int) -> tuple[int | None, int]:
     """(depth, tokens) of the finest folder summary of all files that fits ``cap``; (None, 0)
     when none does."""
+    counts = _folder_counts(ranked)
     for depth in FOLDER_DEPTHS:
-        lines = _folder_lines(ranked, depth)
-        tokens = count_tokens(FOLDERS_HEADING + "".join(line for _, _, line in lines))
+        lines, _ = _folder_lines(counts, depth)
+        tokens = count_tokens(FOLDERS_HEADING + "".join(line for _, line in lines))
         if tokens <= cap:
             return depth, tokens
     return None, 0
@@ -459,13 +495,16 @@ def _folder_reserve(ranked: list[str], cap: int) -> tuple[int | None, int]:
 
 def _fit_folders(
     paths: list[str], depth: int | None, room: int
-) -> list[tuple[str, list[str], str, int]]:
-    """The folder lines of ``paths`` at ``depth`` or coarser, with token counts, that fit
-    ``room`` with their heading; [] when none does."""
+) -> tuple[list[tuple[str, str, int]], dict[str, str]] | None:
+    """The folder lines of ``paths`` at ``depth`` or coarser, as (key, line, tokens), that fit
+    ``room`` with their heading, and each file's folder -> its line's key; None when none
+    does."""
     heading = count_tokens(FOLDERS_HEADING)
+    counts = _folder_counts(paths)
     depths = FOLDER_DEPTHS[FOLDER_DEPTHS.index(depth) :]
     for candidate in depths:
-        lines = [(k, m, line, count_tokens(line)) for k, m, line in _folder_lines(paths, candidate)]
-        if heading + sum(t for *_, t in lines) <= room:
-            return lines
-    return []
+        lines, key_of = _folder_lines(counts, candidate)
+        counted = [(key, line, count_tokens(line)) for key, line in lines]
+        if heading + sum(t for *_, t in counted) <= room:
+            return counted, key_of
+    return None

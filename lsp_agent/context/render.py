@@ -202,10 +202,11 @@ def _visible(definitions: tuple[Definition, ...]) -> list[Definition]:
         kinds.setdefault(f"{d.scope}.{d.name}" if d.scope else d.name, d.kind)
     visible = []
     for d in sorted(definitions, key=lambda d: (d.start_line, d.start_col, d.name)):
-        parts = d.scope.split(".") if d.scope else []
-        scopes = [".".join(parts[: i + 1]) for i in range(len(parts))]
-        if any(kinds.get(s) in _FUNCTION_KINDS for s in scopes):
-            continue
+        if d.scope:  # most of a C file's are top level: nothing encloses them
+            parts = d.scope.split(".")
+            scopes = [".".join(parts[: i + 1]) for i in range(len(parts))]
+            if any(kinds.get(s) in _FUNCTION_KINDS for s in scopes):
+                continue
         visible.append(d)
     return visible
 
@@ -220,7 +221,8 @@ def _signature_lines(lines: list[str], definition: Definition) -> list[str]:
     for number in range(definition.start_line, min(last, len(lines) - 1) + 1):
         line = lines[number].rstrip()
         out.append(line)
-        depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
+        count = line.count  # no generator: a kernel signatures render asks ~40k lines
+        depth += count("(") + count("[") + count("{") - count(")") - count("]") - count("}")
         if depth <= 0:
             break
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import posixpath
 import re
 
 _PATTERNS = (
@@ -38,4 +37,5 @@ _MATCH = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in _PATTERNS)).
 
 
 def is_sensitive(path: str) -> bool:
-    return _MATCH(posixpath.basename(path).lower()) is not None
+    # posixpath.basename's own result, without its Python frames (a prefix asks for 78k paths)
+    return _MATCH(path.rpartition("/")[2].lower()) is not None

@@ -14,9 +14,10 @@ PageRank itself is untouched: these are factors on its scores.
 
 from __future__ import annotations
 
-import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import is_not, itemgetter
 
 from lsp_agent.index.model import FileEntry
 
@@ -50,7 +51,8 @@ def is_test_path(path: str) -> bool:
     """Under a tests directory, or named like a test file in a common ecosystem."""
     if _IN_TEST_DIR(path) is not None:
         return True
-    return _TEST_FILE.fullmatch(posixpath.basename(path)) is not None
+    # posixpath.basename's own result, without its Python frames (78k paths per prefix)
+    return _TEST_FILE.fullmatch(path.rpartition("/")[2]) is not None
 
 
 def is_support_path(path: str) -> bool:
@@ -61,13 +63,46 @@ def is_support_path(path: str) -> bool:
 def _rule(path: str, generated: bool) -> tuple[float, str]:
     """The one rule: (the factor on the stable score, why the manifest says it was applied);
     (1.0, "") when the file keeps its score. One reason per file, the first that applies."""
-    if is_test_path(path):
+    test = is_test_path(path)
+    return _answer(test, not test and is_support_path(path), generated)
+
+
+def _answer(test: bool, support: bool, generated: bool) -> tuple[float, str]:
+    if test:
         return TEST_WEIGHT, "a test file, ranked down"
-    if is_support_path(path):
+    if support:
         return SUPPORT_WEIGHT, "tooling or samples, ranked down"
     if generated:
         return GENERATED_WEIGHT, "generated, ranked down"
     return 1.0, ""
+
+
+_NONE, _TESTS, _SUPPORT = 0, 1, 2  # what a folder is, by the folders in its path
+# (the folder's kind, named like a test, generated) -> the rule's answer
+_ANSWERS = {
+    (kind, named, generated): _answer(kind == _TESTS or named, kind == _SUPPORT, generated)
+    for kind in (_NONE, _TESTS, _SUPPORT)
+    for named in (False, True)
+    for generated in (False, True)
+}
+
+
+def rules(paths: Sequence[str], generated: Iterable[bool]) -> list[tuple[float, str]]:
+    """``_rule`` of each path with its ``generated`` flag, the same answers for a whole tree:
+    the folders' part once per folder (the kernel's 78k files are in 5k folders: a folder
+    named in a path is in its folder's path and its "/"), the file names' by C-level maps."""
+    parts = list(map(str.rpartition, paths, repeat("/")))
+    folders = list(map(itemgetter(0), parts))
+    kinds: dict[str, int] = {}
+    for folder in set(folders):
+        probe = f"{folder}/"
+        kinds[folder] = (
+            _TESTS if _IN_TEST_DIR(probe) else _SUPPORT if _IN_SUPPORT_DIR(probe) else _NONE
+        )
+    names = map(itemgetter(2), parts)
+    named = map(is_not, map(_TEST_FILE.fullmatch, names), repeat(None))
+    keys = zip(map(kinds.__getitem__, folders), named, map(bool, generated), strict=True)
+    return list(map(_ANSWERS.__getitem__, keys))
 
 
 def ranked_down(path: str, generated: bool = False) -> str:
@@ -79,9 +114,11 @@ def ranked_down(path: str, generated: bool = False) -> str:
 def rank_down_tests(scores: dict[str, float], entries: Mapping[str, FileEntry]) -> dict[str, float]:
     """The stable scores with the rule's factors applied: tests', tooling's and generated
     files' (``entries`` says which are generated) scores times their weights."""
-    out = {}
-    for path, score in scores.items():
-        entry = entries.get(path)
-        factor = _rule(path, entry is not None and entry.generated)[0]
-        out[path] = score * factor if factor != 1.0 else score
-    return out
+    get = entries.get
+    generated = [entry is not None and entry.generated for entry in map(get, scores)]
+    return {
+        path: score * factor if factor != 1.0 else score
+        for (path, score), (factor, _) in zip(
+            scores.items(), rules(list(scores), generated), strict=True
+        )
+    }

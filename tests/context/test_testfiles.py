@@ -9,7 +9,7 @@ import pytest
 from lsp_agent.config import ContextSettings
 from lsp_agent.context.ranking import build_graph, order, pagerank, summarize
 from lsp_agent.context.snapshot import SnapshotBuilder
-from lsp_agent.context.testfiles import GENERATED_WEIGHT, is_test_path
+from lsp_agent.context.testfiles import GENERATED_WEIGHT, _rule, is_test_path, rules
 from lsp_agent.index.model import FileEntry
 
 from .test_ranking import fe
@@ -87,3 +87,24 @@ def test_a_generated_file_ranks_below_an_identical_hand_written_one() -> None:
     assert "generated, ranked down" in ranks["gen_regs.h"].reason
     assert "ranked down" not in ranks["hand_regs.h"].reason
     assert snap.prefix.index("=== hand_regs.h") < snap.prefix.index("=== gen_regs.h")
+
+
+TRICKY_PATHS = [
+    *("tests/helpers.py", "pkg/test/data.json", "pkg/test_store.py", "store_test.py"),
+    *("conftest.py", "a/conftest.py", "a/conftest.pyx", "src/__tests__/cart.js", "Tests/x.c"),
+    *("TOOLS/gen.py", "a/tools", "tools.py", "a/scripts/b/c.sh", "samples/x", "a/Examples/b"),
+    *("tests", "a//tests/b", "x/test_a.py/y.c", "a_test.go/x.c", "lib/app.test.ts", "x/latest.py"),
+    *("tools/testing/selftests/x.c", "scripts/test_x.py", "kernel/sched/core.c", "README", ""),
+]
+
+
+@pytest.mark.parametrize("generated", [False, True])
+def test_the_rule_for_a_whole_tree_gives_each_path_its_own_answer(generated: bool) -> None:
+    flags = [generated or i % 3 == 0 for i in range(len(TRICKY_PATHS))]
+    answers = rules(TRICKY_PATHS, flags)
+    assert answers == [_rule(p, g) for p, g in zip(TRICKY_PATHS, flags, strict=True)]
+    assert {reason for _, reason in answers} >= {
+        "a test file, ranked down",
+        "tooling or samples, ranked down",
+        "generated, ranked down",
+    }
