@@ -86,3 +86,16 @@ def test_a_small_table_is_ordered_without_importing_numpy() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_files_names_are_read_from_the_string_order_without_the_list_by_id() -> None:
+    table = NameTable()
+    table.ids_of(NAMES)
+    adopted = NameTable(table.pack())
+    adopted.order()  # what building the reference graph leaves
+    assert adopted.names_of([2, 0, 8]) == [NAMES[2], NAMES[0], NAMES[8]]
+    hint = {name: i for i, name in enumerate(NAMES[:3])}
+    assert list(adopted.ids_of(NAMES[:3][::-1], hint)) == [2, 1, 0]  # nothing new: no scan
+    assert adopted._names is None  # an edit's hint and its ids cost a few lookups
+    adopted.ids_of(["brand_new"], hint)
+    assert adopted.names_of([len(NAMES), 1]) == ["brand_new", NAMES[1]]
