@@ -10,6 +10,8 @@ from __future__ import annotations
 import posixpath
 from collections import Counter
 from collections.abc import Callable, Mapping
+from itertools import compress
+from operator import attrgetter
 
 from lsp_agent.index.model import FileEntry
 
@@ -22,16 +24,13 @@ NEAR_CANDIDATES = 4  # shown files of the same name compared, best-ranked first
 def copies_of(ranked: list[str], entries: Mapping[str, FileEntry]) -> dict[str, str]:
     """copy -> the best-ranked file with byte-identical content (empty files excepted: they
     cost nothing and say "empty"). A copy is shown by path only: its text is already there."""
-    first: dict[str, str] = {}
-    copies: dict[str, str] = {}
-    for path in ranked:
-        entry = entries[path]
-        if entry.size == 0:
-            continue
-        original = first.setdefault(entry.sha256, path)
-        if original != path:
-            copies[path] = original
-    return copies
+    listed = list(map(entries.__getitem__, ranked))
+    sizes = list(map(attrgetter("size"), listed))
+    paths = list(compress(ranked, sizes))
+    shas = list(compress(map(attrgetter("sha256"), listed), sizes))
+    # Each content's best-ranked path: of pairs given in reverse, a dict keeps the last.
+    first = dict(zip(reversed(shas), reversed(paths), strict=True))
+    return {path: first[sha] for path, sha in zip(paths, shas, strict=True) if first[sha] != path}
 
 
 class NearCopies:

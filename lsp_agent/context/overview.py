@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from itertools import repeat
+from operator import itemgetter
 
 from lsp_agent.context.render import block, header
 
@@ -50,14 +52,12 @@ def render_overview_file(path: str, text: str) -> str:
 
 def render_outline(paths: Iterable[str]) -> str:
     """Directories (to a fixed depth) with the number of files under each, plus root files."""
-    per_folder: Counter[str] = Counter()  # a kernel has 78k files in 5k folders: count once
-    root_files: list[str] = []
-    for path in sorted(paths):
-        directory = path.rpartition("/")[0]
-        if directory:
-            per_folder[directory] += 1
-        else:
-            root_files.append(path)
+    # A kernel has 78k files in 5k folders: count once, in C (files at the root count under "")
+    ordered = sorted(paths)
+    per_folder = Counter(map(itemgetter(0), map(str.rpartition, ordered, repeat("/"))))
+    root_files = (
+        [path for path in ordered if not path.rpartition("/")[0]] if per_folder.pop("", 0) else []
+    )
     counts: dict[str, int] = {}
     for directory, n in per_folder.items():
         parts = directory.split("/")

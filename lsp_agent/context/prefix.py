@@ -230,7 +230,7 @@ def build_prefix(
     # A tree far larger than the budget will not fit even by path: reserve the folder summary
     # at once rather than after a first pass that finds files left over (bytes / 6 is a
     # generous tokens guess: source averages 3-4 bytes per token).
-    hopeless = sum(entries[p].size for p in ranked) // 6 > 4 * available
+    hopeless = sum(map(attrgetter("size"), map(entries.__getitem__, ranked))) // 6 > 4 * available
     choice = None
     if not hopeless:
         choice = _choose_tiers(ranked, entries, loader, cache, available, copies, near)

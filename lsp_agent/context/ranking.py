@@ -472,4 +472,8 @@ def order(scores: Mapping[str, float], paths: Iterable[str] | None = None) -> li
     """Paths by descending score; ties broken by path."""
     keys = sorted(scores) if paths is None else sorted(paths)
     # A reverse sort is still stable: equal scores keep the path order, with no key tuples.
-    return sorted(keys, key=lambda p: scores.get(p, 0.0), reverse=True)
+    # Every path scored (the prefix's case): the dict's own lookup, no Python frame per path.
+    scored = all(map(scores.__contains__, keys))
+    return sorted(
+        keys, key=scores.__getitem__ if scored else lambda p: scores.get(p, 0.0), reverse=True
+    )
