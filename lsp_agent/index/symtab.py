@@ -25,8 +25,9 @@ import sys
 import threading
 from array import array
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import compress
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class NameTable:
     def __init__(self, packed: bytes | None = None) -> None:
         self._names: list[str] | None = None if packed is not None else []
         self._packed = packed
-        self._ids: dict[str, int] | None = None if packed is not None else {}
+        self._ids: dict[str, int] | None = None if packed is not None else _new_ids(())
         # (the names sorted by string, the position of each id there) for the first
         # len(positions) ids; made on demand, kept while the names are
         self._order: tuple[list[str], array[int]] | None = None
@@ -146,7 +147,7 @@ class NameTable:
     def _index(self) -> dict[str, int]:
         if self._ids is None:
             names = self.names
-            self._ids = dict(zip(names, range(len(names)), strict=True))
+            self._ids = _new_ids(zip(names, range(len(names)), strict=True))
         return self._ids
 
     def ids_of(self, names: Iterable[str], hint: Mapping[str, int] | None = None) -> array[int]:
@@ -161,22 +162,15 @@ class NameTable:
                     return found
             ids = self._index()
             table = self.names
-            names = names if isinstance(names, Sequence) else tuple(names)
-            found = list(map(ids.get, names))  # most names are known: one pass in C
-            if None in found:
-                at = found.index(None)
-                while True:
-                    name = names[at]
-                    known = ids.get(name)  # a name listed twice is added once
-                    if known is None:
-                        known = ids[name] = len(table)
-                        table.append(sys.intern(name))
-                    found[at] = known
-                    try:
-                        at = found.index(None, at + 1)
-                    except ValueError:
-                        break
-        return array("i", found)
+            known = len(table)
+            names = names if isinstance(names, list | tuple) else tuple(names)
+            # One pass in C: a missing name gets the next id from the dict itself (_new_ids).
+            found = list(map(ids.__getitem__, names))
+            if len(ids) > known:
+                # The new names in id order, each once: still no Python loop per name (a cold
+                # build of the kernel adds 2.3 M).
+                table.extend(dict.fromkeys(compress(names, map(known.__le__, found))))
+        return array("i", found)  # from a list: array() consumes an iterator item by item
 
     def _ids_by_scan(self, names: Iterable[str], hint: Mapping[str, int]) -> array[int] | None:
         names = tuple(names)
@@ -221,6 +215,10 @@ class NameTable:
             if self._packed is None:
                 self._packed = self._encode()
                 self._names = None
+                if self._ids is not None:
+                    # Its factory is its own __len__: without this the cycle would keep the
+                    # dict (~100 MB on the kernel) until the next full collection.
+                    self._ids.default_factory = None  # type: ignore[attr-defined]
                 self._ids = None
                 self._order = None
             return self._packed
@@ -239,6 +237,13 @@ class NameTable:
                 joined.encode(*_ENCODING),
             )
         )
+
+
+def _new_ids(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """name -> id; looking up a missing name adds it with the next id (the dict's size)."""
+    ids: defaultdict[str, int] = defaultdict(None, pairs)
+    ids.default_factory = ids.__len__
+    return ids
 
 
 def _unpack(packed: bytes) -> tuple[list[str], array[int]] | list[str]:
