@@ -99,3 +99,21 @@ def test_a_files_names_are_read_from_the_string_order_without_the_list_by_id() -
     assert adopted._names is None  # an edit's hint and its ids cost a few lookups
     adopted.ids_of(["brand_new"], hint)
     assert adopted.names_of([len(NAMES), 1]) == ["brand_new", NAMES[1]]
+
+
+def test_packing_frees_the_lookup_dict_without_waiting_for_the_collector() -> None:
+    import gc
+    import sys
+
+    table = NameTable()
+    name = "".join(["only", "_here"])  # a string no one else holds
+    table.ids_of([name, "other"])
+    held = sys.getrefcount(name)
+    gc.disable()
+    try:
+        table.pack()
+        # The dict's factory is its own bound __len__, a cycle: unbroken, the dict and its
+        # keys outlive the pack until a full collection.
+        assert sys.getrefcount(name) == held - 2  # the table's list and the dict's key
+    finally:
+        gc.enable()
