@@ -127,7 +127,7 @@ class NameTable:
                 return order
             names = self._names
             if order is None or len(names) - len(order[1]) > MERGE_LIMIT:
-                order = _sorted_order(names)
+                order = _sorted_order(names, self._ids)
             elif len(order[1]) < len(names):
                 order = _merged_order(order, names)
             self._order = order
@@ -267,18 +267,33 @@ def _unpack(packed: bytes) -> tuple[list[str], array[int]] | list[str]:
 NUMPY_ORDER_MIN = 200_000
 
 
-def _sorted_order(names: list[str]) -> tuple[list[str], array[int]]:
-    by_string = sorted(range(len(names)), key=names.__getitem__)
-    positions = array("i", bytes(4 * len(names)))
-    # Importing numpy costs ~0.1 s, what the loop below costs for ~300k names: a cold
+def _sorted_order(
+    names: list[str], ids: Mapping[str, int] | None = None
+) -> tuple[list[str], array[int]]:
+    """``order()`` made from scratch. With the name -> id dict (a cold build has it) the strings
+    are sorted themselves and their ids looked up after: on 2.4 M names half the time and a
+    third of the memory of sorting 2.4 M int ids by string (an int object each)."""
+    n = len(names)
+    positions = array("i", bytes(4 * n))
+    # Importing numpy costs ~0.1 s, what the loops below cost for ~300k names: a cold
     # `lsp-agent index` of a small tree would spend more on the import than on the order.
-    np = _numpy() if len(names) > NUMPY_ORDER_MIN or "numpy" in sys.modules else None
-    if np is not None and names:
-        np.frombuffer(positions, dtype=np.int32)[by_string] = np.arange(len(names), dtype=np.int32)
+    np = _numpy() if n > NUMPY_ORDER_MIN or "numpy" in sys.modules else None
+    if ids is not None and len(ids) == n:
+        by_string = sorted(names)
+        if np is not None and n:
+            order = np.fromiter(map(ids.__getitem__, by_string), dtype=np.int32, count=n)
+            np.frombuffer(positions, dtype=np.int32)[order] = np.arange(n, dtype=np.int32)
+        else:
+            for position, name in enumerate(by_string):
+                positions[ids[name]] = position
+        return by_string, positions
+    by_id = sorted(range(n), key=names.__getitem__)
+    if np is not None and n:
+        np.frombuffer(positions, dtype=np.int32)[by_id] = np.arange(n, dtype=np.int32)
     else:
-        for position, i in enumerate(by_string):
+        for position, i in enumerate(by_id):
             positions[i] = position
-    return list(map(names.__getitem__, by_string)), positions
+    return list(map(names.__getitem__, by_id)), positions
 
 
 def _merged_order(

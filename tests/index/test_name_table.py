@@ -117,3 +117,15 @@ def test_packing_frees_the_lookup_dict_without_waiting_for_the_collector() -> No
         assert sys.getrefcount(name) == held - 2  # the table's list and the dict's key
     finally:
         gc.enable()
+
+
+def test_the_order_is_the_same_made_from_ids_or_from_the_dict() -> None:
+    names = [*NAMES, *(f"n{i}" for i in range(symtab.NUMPY_ORDER_MIN, -1, -1))]  # numpy's path
+    ids = {name: i for i, name in enumerate(names)}
+    by_key = symtab._sorted_order(names)
+    by_dict = symtab._sorted_order(names, ids)
+    assert by_key == by_dict
+    assert by_dict[0] == sorted(names)
+    small = symtab._sorted_order(NAMES, {name: i for i, name in enumerate(NAMES)})
+    assert small == symtab._sorted_order(NAMES)
+    assert [small[0][p] for p in small[1]] == NAMES
