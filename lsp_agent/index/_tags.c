@@ -362,8 +362,6 @@ static long count_syntax_errors(TSNode root) {
 
 typedef struct {
     uint32_t end;
-    PyObject *name; /* borrowed from the definitions being built */
-    const Role *role;
     bool container; /* the kind after the method rule */
 } Scope;
 
@@ -423,8 +421,6 @@ static PyObject *build_definitions(Extractor *self, const char *source, size_t s
                 goto fail;
             }
             stack[depth].end = item->end;
-            stack[depth].name = PyTuple_GET_ITEM(record, 0);
-            stack[depth].role = item->role;
             stack[depth].container = !is_method && item->role->is_container;
             ++depth;
         }
