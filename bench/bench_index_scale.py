@@ -1,7 +1,7 @@
 """Index memory and warm start at scale (issue 16), this checkout against a baseline checkout.
 
     python bench/bench_index_scale.py --baseline DIR [--root DIR ...] [--stdlib] [--floor]
-                                      [--render BUDGET] [--warm N]
+                                      [--render BUDGET] [--warm N] [--rounds N]
 
 DIR is another checkout of the project (``git worktree add --detach /tmp/base COMMIT``); each
 command runs with PYTHONPATH set to one checkout, in a fresh process, with its own fresh cache
@@ -14,7 +14,9 @@ directory, so both see the same machine in the same run. Per root and checkout:
 - server (``--render B``): a process that loads the index from the cache and renders a
   B-token snapshot (what the language server holds after indexing), its peak PSS;
 - floor (``--floor``): bench_index.py's single-core parse + query loop (queries compiled once,
-  bytes in memory) over the same files, and cold wall time / floor.
+  bytes in memory) over the same files, and cold wall time / floor. The floor is measured
+  before and after each round of cold runs (``--rounds N``), and each round is divided by the
+  mean of the two: this machine's speed drifts within minutes.
 
 The machine is shared (2 cores, other work running): the load average is printed with each
 figure, and timings are noisy; run it with ``nice``.
@@ -67,14 +69,19 @@ def measure(code: Path, root: Path, warm_runs: int, render: int) -> dict[str, fl
     out["files"] = stats["files"]
     out["definitions"], out["references"] = stats["definitions"], stats["references"]
     print(f"  {code}: cold {out['cold_s']:.1f} s, {out['cold_mb']:,.0f} MB ({load()})", flush=True)
-    warm = [run_measured(argv, env)[:2] for _ in range(warm_runs)]
-    out["warm_s"], out["warm_mb"] = min(warm)
-    print(f"  {code}: warm {out['warm_s']:.2f} s, {out['warm_mb']:,.0f} MB ({load()})", flush=True)
+    out["warm_s"] = out["warm_mb"] = 0.0
+    if warm_runs:
+        warm = [run_measured(argv, env)[:2] for _ in range(warm_runs)]
+        out["warm_s"], out["warm_mb"] = min(warm)
+        print(
+            f"  {code}: warm {out['warm_s']:.2f} s, {out['warm_mb']:,.0f} MB ({load()})", flush=True
+        )
     if render:
         server = [sys.executable, "-c", _SERVER, str(root), str(render)]
         _wall, out["server_mb"], stdout = run_measured(server, env)
         out.update(json.loads(stdout))
         print(f"  {code}: server {out['server_mb']:,.0f} MB ({load()})", flush=True)
+    shutil.rmtree(cache, ignore_errors=True)  # a kernel's is ~1 GB
     return out
 
 
@@ -107,6 +114,7 @@ def main() -> None:
     parser.add_argument("--floor", action="store_true", help="measure the parse+query floor")
     parser.add_argument("--render", type=int, default=0, help="server phase budget (0: skip)")
     parser.add_argument("--warm", type=int, default=2, help="warm starts per checkout (best)")
+    parser.add_argument("--rounds", type=int, default=1, help="cold runs per checkout")
     args = parser.parse_args()
     roots = [r.resolve() for r in args.root]
     # ``python -m`` puts the working directory first on sys.path: run from one that holds no
@@ -122,9 +130,22 @@ def main() -> None:
     for root in roots:
         mb = source_mb(root)
         print(f"\n== {root}: {mb:,.1f} MB of source ({load()})", flush=True)
-        base = measure(args.baseline.resolve(), root, args.warm, args.render)
-        mine = measure(HERE, root, args.warm, args.render)
-        flo = floor(root)["seconds"] if args.floor else 0.0
+        # This machine's speed drifts by a third within minutes: each round's cold runs are
+        # divided by the mean of the floors measured just before and just after them.
+        floors = [floor(root)["seconds"]] if args.floor else []
+        rounds = []
+        for number in range(args.rounds):
+            warm, render = (args.warm, args.render) if number == 0 else (0, 0)
+            rounds.append(
+                (
+                    measure(args.baseline.resolve(), root, warm, render),
+                    measure(HERE, root, warm, render),
+                )
+            )
+            if args.floor:
+                floors.append(floor(root)["seconds"])
+                print(f"  floor {floors[-2]:.1f} s, then {floors[-1]:.1f} s ({load()})", flush=True)
+        base, mine = rounds[0]
         print(
             f"files {mine['files']:,.0f}, definitions {mine['definitions']:,.0f},"
             f" references {mine['references']:,.0f}"
@@ -146,11 +167,14 @@ def main() -> None:
                 f"{'server peak PSS per MB of source':34} {base['server_mb'] / mb:>10.2f}"
                 f" {mine['server_mb'] / mb:>10.2f}"
             )
-        if flo:
-            print(
-                f"floor (parse+query, 1 core) {flo:.1f} s; cold / floor: baseline"
-                f" {base['cold_s'] / flo:.2f}x, this {mine['cold_s'] / flo:.2f}x (target <= 0.6x)"
-            )
+        if args.floor:
+            for number, (b, m) in enumerate(rounds):
+                flo = (floors[number] + floors[number + 1]) / 2
+                print(
+                    f"round {number + 1}: floor (parse+query, 1 core) {flo:.1f} s; cold"
+                    f" {b['cold_s']:.1f} / {m['cold_s']:.1f} s; cold / floor: baseline"
+                    f" {b['cold_s'] / flo:.2f}x, this {m['cold_s'] / flo:.2f}x (target <= 0.6x)"
+                )
         print(f"({load()})")
 
 

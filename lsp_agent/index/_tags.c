@@ -8,6 +8,9 @@
  * copy hides its symbols); grammars still come from the per-language wheels, as the capsule
  * their language() returns.
  *
+ * The tags query's matches come from the query engine, or, when tagpatterns.py could compile
+ * the query to its subset, from the pattern matcher in _match.c, which is cheaper.
+ *
  * symbols.extract_raw is the specification: every rule here is a line there, and the tests
  * compare both on the stdlib, the fixtures and C sources. Holds the GIL throughout: one
  * Extractor's parser and cursor are not shareable between threads.
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_match.h"
 #include "tree_sitter/api.h"
 
 #define MAX_SIGNATURE 200 /* characters, as symbols.MAX_SIGNATURE */
@@ -39,8 +43,9 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     TSParser *parser;
-    TSQuery *query;
+    TSQuery *query;         /* NULL when the matcher runs the patterns */
     TSQueryCursor *cursor;
+    Matcher *matcher;       /* NULL when the query engine does */
     uint32_t name_capture; /* UINT32_MAX when the query has no @name */
     uint32_t pattern_count;
     Role *roles;
@@ -88,6 +93,7 @@ static void extractor_dealloc(Extractor *self) {
     if (self->query != NULL) {
         ts_query_delete(self->query);
     }
+    matcher_free(self->matcher);
     if (self->parser != NULL) {
         ts_parser_delete(self->parser);
     }
@@ -99,13 +105,15 @@ static void extractor_dealloc(Extractor *self) {
 static const char *QUERY_ERRORS[] = {"none", "syntax", "node type", "field", "capture",
                                      "structure", "language"};
 
+static int set_role(Role *role, const char *name, Py_ssize_t length, uint32_t key_capture);
+
 static int extractor_init(Extractor *self, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"language", "query", NULL};
-    PyObject *capsule;
+    static char *keywords[] = {"language", "query", "patterns", NULL};
+    PyObject *capsule, *patterns = Py_None;
     const char *source;
     Py_ssize_t length;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os#:Extractor", keywords, &capsule, &source,
-                                     &length)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os#|O:Extractor", keywords, &capsule, &source,
+                                     &length, &patterns)) {
         return -1;
     }
     const TSLanguage *language = PyCapsule_GetPointer(capsule, "tree_sitter.Language");
@@ -123,6 +131,37 @@ static int extractor_init(Extractor *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_ValueError, "the grammar was refused by the parser");
         return -1;
     }
+    self->method_kind = PyUnicode_InternFromString("method");
+    self->dot = PyUnicode_InternFromString(".");
+    if (self->method_kind == NULL || self->dot == NULL) {
+        return -1;
+    }
+    if (patterns != Py_None) {
+        /* the query's patterns, compiled by tagpatterns.py: the query engine is not needed */
+        self->matcher = matcher_new(language, patterns);
+        if (self->matcher == NULL) {
+            return -1;
+        }
+        self->pattern_count = matcher_pattern_count(self->matcher);
+        self->roles = PyMem_Calloc(self->pattern_count ? self->pattern_count : 1, sizeof(Role));
+        if (self->roles == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (uint32_t p = 0; p < self->pattern_count; ++p) {
+            Py_ssize_t role_length;
+            const char *role = matcher_role(self->matcher, p, &role_length);
+            if (role == NULL || set_role(&self->roles[p], role, role_length, 0) < 0) {
+                return -1;
+            }
+            self->roles[p].known = true;
+            if (!self->roles[p].valid) {
+                PyErr_Format(PyExc_ValueError, "pattern %u: %s is not a role", p, role);
+                return -1;
+            }
+        }
+        return 0;
+    }
     uint32_t error_offset;
     TSQueryError error;
     self->query = ts_query_new(language, source, (uint32_t)length, &error_offset, &error);
@@ -134,10 +173,7 @@ static int extractor_init(Extractor *self, PyObject *args, PyObject *kwargs) {
     self->cursor = ts_query_cursor_new();
     self->pattern_count = ts_query_pattern_count(self->query);
     self->roles = PyMem_Calloc(self->pattern_count ? self->pattern_count : 1, sizeof(Role));
-    self->method_kind = PyUnicode_InternFromString("method");
-    self->dot = PyUnicode_InternFromString(".");
-    if (self->cursor == NULL || self->roles == NULL || self->method_kind == NULL ||
-        self->dot == NULL) {
+    if (self->cursor == NULL || self->roles == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -153,6 +189,38 @@ static int extractor_init(Extractor *self, PyObject *args, PyObject *kwargs) {
     return 0;
 }
 
+/* A capture named definition.<kind> or reference.<kind> gives the role: 1; another leaves it
+ * invalid: 0; -1 with an exception set. */
+static int set_role(Role *role, const char *name, Py_ssize_t length, uint32_t key_capture) {
+    const char *dot = memchr(name, '.', (size_t)length);
+    if (dot == NULL || dot + 1 == name + length) {
+        return 0;
+    }
+    size_t head = (size_t)(dot - name);
+    bool is_definition = head == 10 && memcmp(name, "definition", 10) == 0;
+    bool is_reference = head == 9 && memcmp(name, "reference", 9) == 0;
+    if (!is_definition && !is_reference) {
+        return 0;
+    }
+    role->kind = PyUnicode_FromStringAndSize(dot + 1, (Py_ssize_t)(name + length - dot - 1));
+    if (role->kind == NULL) {
+        return -1;
+    }
+    PyUnicode_InternInPlace(&role->kind);
+    role->kind_utf8 = PyUnicode_AsUTF8(role->kind);
+    if (role->kind_utf8 == NULL) {
+        return -1;
+    }
+    role->valid = true;
+    role->is_definition = is_definition;
+    role->key_capture = key_capture;
+    role->is_type = strcmp(role->kind_utf8, "type") == 0;
+    role->is_function = strcmp(role->kind_utf8, "function") == 0;
+    role->is_container = in_list(role->kind_utf8, CONTAINERS);
+    role->not_scope = in_list(role->kind_utf8, NOT_SCOPES);
+    return 1;
+}
+
 /* _pattern_role: the first capture named definition.<kind> or reference.<kind>. Like the
  * Python loop, it is decided by the pattern's first match (captures in match order). */
 static int compute_role(Extractor *self, Role *role, const TSQueryMatch *match) {
@@ -161,33 +229,10 @@ static int compute_role(Extractor *self, Role *role, const TSQueryMatch *match) 
         uint32_t length;
         const char *name =
             ts_query_capture_name_for_id(self->query, match->captures[i].index, &length);
-        const char *dot = memchr(name, '.', length);
-        if (dot == NULL || dot + 1 == name + length) {
-            continue;
+        int found = set_role(role, name, (Py_ssize_t)length, match->captures[i].index);
+        if (found != 0) {
+            return found < 0 ? -1 : 0;
         }
-        size_t head = (size_t)(dot - name);
-        bool is_definition = head == 10 && memcmp(name, "definition", 10) == 0;
-        bool is_reference = head == 9 && memcmp(name, "reference", 9) == 0;
-        if (!is_definition && !is_reference) {
-            continue;
-        }
-        role->kind = PyUnicode_FromStringAndSize(dot + 1, (Py_ssize_t)(name + length - dot - 1));
-        if (role->kind == NULL) {
-            return -1;
-        }
-        PyUnicode_InternInPlace(&role->kind);
-        role->kind_utf8 = PyUnicode_AsUTF8(role->kind);
-        if (role->kind_utf8 == NULL) {
-            return -1;
-        }
-        role->valid = true;
-        role->is_definition = is_definition;
-        role->key_capture = match->captures[i].index;
-        role->is_type = strcmp(role->kind_utf8, "type") == 0;
-        role->is_function = strcmp(role->kind_utf8, "function") == 0;
-        role->is_container = in_list(role->kind_utf8, CONTAINERS);
-        role->not_scope = in_list(role->kind_utf8, NOT_SCOPES);
-        return 0;
     }
     return 0;
 }
@@ -477,45 +522,89 @@ static PyObject *build_references(const char *source, RawRef *refs, size_t n_ref
     return result;
 }
 
-static PyObject *extractor_extract(Extractor *self, PyObject *arg) {
-    Py_buffer buffer;
-    if (PyObject_GetBuffer(arg, &buffer, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    if ((size_t)buffer.len >= UINT32_MAX) {
-        PyBuffer_Release(&buffer);
-        PyErr_SetString(PyExc_ValueError, "source larger than 4 GiB");
-        return NULL;
-    }
-    const char *source = buffer.buf;
-    size_t size = (size_t)buffer.len;
-    PyObject *result = NULL;
-    Found *found = NULL;
-    RawRef *refs = NULL;
-    uint32_t *def_names = NULL;
-    IdMap map = {0};
-    size_t n_found = 0, found_cap = 64, n_refs = 0, refs_cap = 256;
+/* What the matches of one file leave: definitions by node (the lowest pattern wins) and
+ * references, in match order (seq) for a stable sort. */
+typedef struct {
+    Found *found;
+    RawRef *refs;
+    IdMap map;
+    size_t n_found, found_cap, n_refs, refs_cap;
+    uint32_t seq;
+} Matches;
 
-    TSTree *tree = ts_parser_parse_string(self->parser, NULL, source, (uint32_t)size);
-    if (tree == NULL) {
-        PyBuffer_Release(&buffer);
-        PyErr_SetString(PyExc_RuntimeError, "tree-sitter returned no tree");
-        return NULL;
+static int collect(Matches *m, uint32_t pattern, const Role *role, TSNode name, TSNode key) {
+    if (!role->is_definition) {
+        if (m->n_refs == m->refs_cap) {
+            RawRef *bigger = realloc(m->refs, 2 * m->refs_cap * sizeof(RawRef));
+            if (bigger == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            m->refs = bigger;
+            m->refs_cap *= 2;
+        }
+        m->refs[m->n_refs++] = (RawRef){
+            .start = ts_node_start_byte(name), .seq = m->seq++, .name = name, .role = role};
+        return 0;
     }
-    TSNode root = ts_tree_root_node(tree);
-    found = malloc(found_cap * sizeof(Found));
-    refs = malloc(refs_cap * sizeof(RawRef));
-    if (found == NULL || refs == NULL || !idmap_init(&map, 128)) {
+    size_t slot = idmap_slot(&m->map, key.id);
+    if (m->map.keys[slot] != NULL) {
+        Found *previous = &m->found[m->map.values[slot]];
+        /* Patterns are ordered specific-first: the lowest pattern index wins. */
+        if (pattern < previous->pattern) {
+            previous->pattern = pattern;
+            previous->name = name;
+            previous->node = key;
+            previous->role = role;
+        }
+        return 0;
+    }
+    if (m->n_found == m->found_cap) {
+        Found *bigger = realloc(m->found, 2 * m->found_cap * sizeof(Found));
+        if (bigger == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        m->found = bigger;
+        m->found_cap *= 2;
+    }
+    m->found[m->n_found] = (Found){
+        .start = ts_node_start_byte(key),
+        .end = ts_node_end_byte(key),
+        .pattern = pattern,
+        .seq = m->seq++,
+        .node = key,
+        .name = name,
+        .role = role,
+    };
+    m->map.keys[slot] = key.id;
+    m->map.values[slot] = (uint32_t)m->n_found;
+    ++m->n_found;
+    if (++m->map.used * 2 > m->map.mask && !idmap_grow(&m->map)) {
         PyErr_NoMemory();
-        goto done;
+        return -1;
     }
+    return 0;
+}
+
+typedef struct {
+    Extractor *self;
+    Matches *matches;
+} Sink;
+
+static int collect_match(void *context, uint32_t pattern, TSNode name, TSNode role_node) {
+    Sink *sink = context;
+    return collect(sink->matches, pattern, &sink->self->roles[pattern], name, role_node);
+}
+
+/* The query engine's matches: each pattern's role from its first match, as the Python loop. */
+static int query_matches(Extractor *self, TSNode root, Matches *m) {
     ts_query_cursor_exec(self->cursor, self->query, root);
     TSQueryMatch match;
-    uint32_t seq = 0;
     while (ts_query_cursor_next_match(self->cursor, &match)) {
         Role *role = &self->roles[match.pattern_index];
         if (!role->known && compute_role(self, role, &match) < 0) {
-            goto done;
+            return -1;
         }
         if (!role->valid) {
             continue;
@@ -533,85 +622,88 @@ static PyObject *extractor_extract(Extractor *self, PyObject *arg) {
         if (name == NULL || (role->is_definition && key == NULL)) {
             continue;
         }
-        if (role->is_definition) {
-            size_t slot = idmap_slot(&map, key->id);
-            if (map.keys[slot] != NULL) {
-                Found *previous = &found[map.values[slot]];
-                /* Patterns are ordered specific-first: the lowest pattern index wins. */
-                if (match.pattern_index < previous->pattern) {
-                    previous->pattern = match.pattern_index;
-                    previous->name = *name;
-                    previous->node = *key;
-                    previous->role = role;
-                }
-                continue;
-            }
-            if (n_found == found_cap) {
-                Found *bigger = realloc(found, 2 * found_cap * sizeof(Found));
-                if (bigger == NULL) {
-                    PyErr_NoMemory();
-                    goto done;
-                }
-                found = bigger;
-                found_cap *= 2;
-            }
-            found[n_found] = (Found){
-                .start = ts_node_start_byte(*key),
-                .end = ts_node_end_byte(*key),
-                .pattern = match.pattern_index,
-                .seq = seq++,
-                .node = *key,
-                .name = *name,
-                .role = role,
-            };
-            map.keys[slot] = key->id;
-            map.values[slot] = (uint32_t)n_found;
-            ++n_found;
-            if (++map.used * 2 > map.mask && !idmap_grow(&map)) {
-                PyErr_NoMemory();
-                goto done;
-            }
-        } else {
-            if (n_refs == refs_cap) {
-                RawRef *bigger = realloc(refs, 2 * refs_cap * sizeof(RawRef));
-                if (bigger == NULL) {
-                    PyErr_NoMemory();
-                    goto done;
-                }
-                refs = bigger;
-                refs_cap *= 2;
-            }
-            refs[n_refs++] = (RawRef){
-                .start = ts_node_start_byte(*name), .seq = seq++, .name = *name, .role = role};
+        if (collect(m, match.pattern_index, role, *name, role->is_definition ? *key : *name) < 0) {
+            return -1;
         }
     }
-    def_names = malloc((n_found ? n_found : 1) * sizeof(uint32_t));
+    return 0;
+}
+
+static PyObject *extractor_extract(Extractor *self, PyObject *arg) {
+    Py_buffer buffer;
+    if (PyObject_GetBuffer(arg, &buffer, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if ((size_t)buffer.len >= UINT32_MAX) {
+        PyBuffer_Release(&buffer);
+        PyErr_SetString(PyExc_ValueError, "source larger than 4 GiB");
+        return NULL;
+    }
+    const char *source = buffer.buf;
+    size_t size = (size_t)buffer.len;
+    PyObject *result = NULL;
+    uint32_t *def_names = NULL;
+    Matches m = {.found_cap = 64, .refs_cap = 256};
+
+    TSTree *tree = ts_parser_parse_string(self->parser, NULL, source, (uint32_t)size);
+    if (tree == NULL) {
+        PyBuffer_Release(&buffer);
+        PyErr_SetString(PyExc_RuntimeError, "tree-sitter returned no tree");
+        return NULL;
+    }
+    TSNode root = ts_tree_root_node(tree);
+    m.found = malloc(m.found_cap * sizeof(Found));
+    m.refs = malloc(m.refs_cap * sizeof(RawRef));
+    if (m.found == NULL || m.refs == NULL || !idmap_init(&m.map, 128)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (self->matcher != NULL) {
+        Sink sink = {self, &m};
+        if (matcher_run(self->matcher, root, collect_match, &sink) < 0) {
+            goto done;
+        }
+    } else if (query_matches(self, root, &m) < 0) {
+        goto done;
+    }
+    def_names = malloc((m.n_found ? m.n_found : 1) * sizeof(uint32_t));
     if (def_names == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    for (size_t i = 0; i < n_found; ++i) {
-        def_names[i] = ts_node_start_byte(found[i].name);
+    for (size_t i = 0; i < m.n_found; ++i) {
+        def_names[i] = ts_node_start_byte(m.found[i].name);
     }
-    PyObject *definitions = build_definitions(self, source, size, found, n_found);
+    PyObject *definitions = build_definitions(self, source, size, m.found, m.n_found);
     if (definitions == NULL) {
         goto done;
     }
-    PyObject *references = build_references(source, refs, n_refs, def_names, n_found);
+    PyObject *references = build_references(source, m.refs, m.n_refs, def_names, m.n_found);
     if (references == NULL) {
         Py_DECREF(definitions);
         goto done;
     }
     result = Py_BuildValue("(NNl)", definitions, references, count_syntax_errors(root));
 done:
-    idmap_free(&map);
-    free(found);
-    free(refs);
+    idmap_free(&m.map);
+    free(m.found);
+    free(m.refs);
     free(def_names);
     ts_tree_delete(tree);
     PyBuffer_Release(&buffer);
     return result;
 }
+
+static PyObject *extractor_uses_matcher(Extractor *self, void *closure) {
+    (void)closure;
+    return PyBool_FromLong(self->matcher != NULL);
+}
+
+static PyGetSetDef extractor_getset[] = {
+    {"uses_matcher", (getter)extractor_uses_matcher, NULL,
+     "True when the patterns are matched directly, False when the query engine runs them.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
 
 static PyMethodDef extractor_methods[] = {
     {"extract", (PyCFunction)extractor_extract, METH_O,
@@ -624,11 +716,14 @@ static PyTypeObject ExtractorType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "lsp_agent.index._tags.Extractor",
     .tp_basicsize = sizeof(Extractor),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Extractor(language_capsule, query_source): a parser and a compiled tags query.",
+    .tp_doc = "Extractor(language_capsule, query_source, patterns=None): a parser and the tags "
+              "query, compiled by the query engine or, given tagpatterns' patterns, matched "
+              "directly.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)extractor_init,
     .tp_dealloc = (destructor)extractor_dealloc,
     .tp_methods = extractor_methods,
+    .tp_getset = extractor_getset,
 };
 
 static struct PyModuleDef module = {

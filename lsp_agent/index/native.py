@@ -1,26 +1,34 @@
 """The C extraction (``_tags.c``) when it was built and matches the installed runtime.
 
-``symbols.extract_raw`` asks here for a whole-file extractor. ``None`` means the Python loop:
-the extension was not built (no C compiler at install time), or the installed py-tree-sitter
-is not the version whose runtime is vendored. Buffers and incremental updates are parsed by
-py-tree-sitter; a different runtime there could parse the same bytes differently, so the
-cached symbols of a cold build would not match what an edit makes.
+``symbols.extract_raw`` asks here for a whole-file extractor. It matches the tags patterns
+itself when ``tagpatterns`` can compile the language's query, else runs the query engine.
+``None`` means the Python loop: the extension was not built (no C compiler at install time),
+or the installed py-tree-sitter is not the version whose runtime is vendored. Buffers and
+incremental updates are parsed by py-tree-sitter; a different runtime there could parse the
+same bytes differently, so the cached symbols of a cold build would not match what an edit
+makes.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import logging
 from typing import Protocol
 
 import tree_sitter
 
+from lsp_agent.index import tagpatterns
 from lsp_agent.index.languages import BY_NAME
+
+log = logging.getLogger(__name__)
 
 VENDORED_RUNTIME = "0.26.1"  # vendor/tree-sitter: the core sources of this tree-sitter sdist
 
 
 class Extractor(Protocol):
+    uses_matcher: bool
+
     def extract(self, source: bytes, /) -> tuple[tuple, tuple, int]: ...
 
 
@@ -43,4 +51,12 @@ def extractor(language: str) -> Extractor | None:
 
     spec = BY_NAME[language]
     grammar = getattr(importlib.import_module(spec.module), spec.loader)()
-    return _tags.Extractor(grammar, spec.query_path.read_bytes())  # type: ignore[no-any-return]
+    query = spec.query_path.read_bytes()
+    try:
+        patterns = tagpatterns.compile_patterns(query.decode("utf-8"))
+        return _tags.Extractor(grammar, query, patterns)  # type: ignore[no-any-return]
+    except (tagpatterns.Unsupported, ValueError) as exc:
+        # Outside the matcher's subset (or a node type this grammar lacks): the query engine
+        # runs the same query, only slower.
+        log.debug("%s: tags query engine, not the matcher (%s)", language, exc)
+    return _tags.Extractor(grammar, query)  # type: ignore[no-any-return]

@@ -17,8 +17,9 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -183,8 +184,33 @@ def _pooled(
             executor.submit(index_chunk, root, chunk, max_file_bytes): index
             for index, chunk in chunks.items()
         }
+        yield from _while_the_pool_starts(root, chunks, futures, max_file_bytes)
         for future in as_completed(futures):
             # Popped, not looked up: a future keeps its result (the chunk's records) for as
             # long as it is referenced, and this dict would hold every chunk's to the end.
             yield futures.pop(future), future.result()
             del future
+
+
+def _while_the_pool_starts(
+    root: str,
+    chunks: dict[int, Sequence[Job]],
+    futures: dict[Future[list[Result]], int],
+    max_file_bytes: int,
+) -> Iterator[tuple[int, list[Result]]]:
+    """Index chunks here, from the last, until a worker returns its first: starting the
+    workers (a fork each, then grammars and patterns) takes ~0.5 s on two cores, in which this
+    process would only wait. A chunk is taken only if its future can still be cancelled."""
+    started = threading.Event()
+
+    def done(future: Future[list[Result]]) -> None:
+        if not future.cancelled():  # cancelling one here calls this too
+            started.set()
+
+    for future in futures:
+        future.add_done_callback(done)
+    for future in reversed(list(futures)):
+        if started.is_set() or not future.cancel():
+            return
+        index = futures.pop(future)
+        yield index, index_chunk(root, chunks[index], max_file_bytes)

@@ -122,3 +122,29 @@ def test_a_worker_warms_the_extractor_it_will_use() -> None:
         assert languages.load_query.cache_info().currsize == 0
     finally:
         native.extractor.cache_clear()
+
+
+def test_this_process_indexes_chunks_until_a_worker_returns(corpus: Path) -> None:
+    # Starting the workers takes ~0.5 s; the main process takes chunks from the end meanwhile,
+    # only those whose futures it can still cancel, and stops at the first worker's result.
+    from concurrent.futures import Future
+
+    jobs = [
+        pool.Job(p.relative_to(corpus).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(corpus.rglob("*.py"))
+    ]
+    chunks = {i: jobs[i * 8 : i * 8 + 8] for i in range(6)}
+    futures: dict[Future, int] = {Future(): i for i in chunks}
+    running = next(f for f, i in futures.items() if i == 2)
+    assert running.set_running_or_notify_cancel()  # a worker has it: it cannot be taken
+    taken = list(pool._while_the_pool_starts(str(corpus), chunks, futures, 1 << 20))
+    assert [index for index, _results in taken] == [5, 4, 3]
+    assert taken[0][1] == pool.index_chunk(str(corpus), chunks[5], 1 << 20)
+    assert sorted(futures.values()) == [0, 1, 2]  # what the pool still owes
+
+    futures = {Future(): i for i in chunks}
+    stolen = pool._while_the_pool_starts(str(corpus), chunks, futures, 1 << 20)
+    assert next(stolen)[0] == 5
+    next(iter(futures)).set_result([])  # a worker's first result: the pool is up
+    assert list(stolen) == []
+    assert sorted(futures.values()) == [0, 1, 2, 3, 4]
