@@ -532,16 +532,26 @@ typedef struct {
     uint32_t seq;
 } Matches;
 
+/* items (capacity of them, each item_size bytes) reallocated to twice as many: the new block,
+ * or NULL with MemoryError set and items untouched. */
+static void *doubled(void *items, size_t *capacity, size_t item_size) {
+    void *bigger = realloc(items, 2 * *capacity * item_size);
+    if (bigger == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    *capacity *= 2;
+    return bigger;
+}
+
 static int collect(Matches *m, uint32_t pattern, const Role *role, TSNode name, TSNode key) {
     if (!role->is_definition) {
         if (m->n_refs == m->refs_cap) {
-            RawRef *bigger = realloc(m->refs, 2 * m->refs_cap * sizeof(RawRef));
+            RawRef *bigger = doubled(m->refs, &m->refs_cap, sizeof(RawRef));
             if (bigger == NULL) {
-                PyErr_NoMemory();
                 return -1;
             }
             m->refs = bigger;
-            m->refs_cap *= 2;
         }
         m->refs[m->n_refs++] = (RawRef){
             .start = ts_node_start_byte(name), .seq = m->seq++, .name = name, .role = role};
@@ -560,13 +570,11 @@ static int collect(Matches *m, uint32_t pattern, const Role *role, TSNode name, 
         return 0;
     }
     if (m->n_found == m->found_cap) {
-        Found *bigger = realloc(m->found, 2 * m->found_cap * sizeof(Found));
+        Found *bigger = doubled(m->found, &m->found_cap, sizeof(Found));
         if (bigger == NULL) {
-            PyErr_NoMemory();
             return -1;
         }
         m->found = bigger;
-        m->found_cap *= 2;
     }
     m->found[m->n_found] = (Found){
         .start = ts_node_start_byte(key),

@@ -49,14 +49,19 @@ def extractor(language: str) -> Extractor | None:
         return None
     from lsp_agent.index import _tags
 
-    spec = BY_NAME[language]
-    grammar = getattr(importlib.import_module(spec.module), spec.loader)()
-    query = spec.query_path.read_bytes()
+    capsule = grammar(language)
+    query = BY_NAME[language].query_path.read_bytes()
     try:
         patterns = tagpatterns.compile_patterns(query.decode("utf-8"))
-        return _tags.Extractor(grammar, query, patterns)  # type: ignore[no-any-return]
-    except (tagpatterns.Unsupported, ValueError) as exc:
-        # Outside the matcher's subset (or a node type this grammar lacks): the query engine
-        # runs the same query, only slower.
+        return _tags.Extractor(capsule, query, patterns)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        # tagpatterns.Unsupported (outside the matcher's subset), or a node type or field this
+        # grammar lacks: the query engine runs the same query, only slower.
         log.debug("%s: tags query engine, not the matcher (%s)", language, exc)
-    return _tags.Extractor(grammar, query)  # type: ignore[no-any-return]
+    return _tags.Extractor(capsule, query)  # type: ignore[no-any-return]
+
+
+def grammar(language: str) -> object:
+    """The grammar wheel's ``language()`` capsule, which the extension's runtime reads."""
+    spec = BY_NAME[language]
+    return getattr(importlib.import_module(spec.module), spec.loader)()

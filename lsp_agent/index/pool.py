@@ -4,8 +4,8 @@ Workers receive paths, read the files themselves and send back each file's encod
 records (bytes: codec.py), so pickling stays small both ways and the main process never builds
 a record object: it decodes the head and writes both blobs to the cache. The pool uses
 ``forkserver`` because the language server already runs threads when it indexes, and ``fork``
-after threads can deadlock. Each worker loads every grammar and compiles every query once, in
-its initializer.
+after threads can deadlock. Each worker makes the extractor of every language the build needs
+once, in its initializer.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def _index_chunk(root: str, jobs: Sequence[Job], max_file_bytes: int) -> list[Re
 
 def _init_worker(names: tuple[str, ...]) -> None:
     # Only the grammars this build needs: compiling all nine queries costs ~140 ms per worker.
-    # Files from disk go to the C extractor, which compiles its own copy of the query.
+    # Files from disk go to the C extractor, which compiles its own patterns (or, outside the
+    # matcher's subset, its own copy of the query).
     if native.available():
         for name in names:
             native.extractor(name)

@@ -8,19 +8,13 @@ rules one by one below, with small queries written to exercise each.
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
 from lsp_agent.index import languages, native, tagpatterns
+from lsp_agent.index.native import grammar
 from lsp_agent.index.tagpatterns import Unsupported, compile_patterns
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C extension is not built")
-
-
-def grammar(language: str) -> object:
-    spec = languages.BY_NAME[language]
-    return getattr(importlib.import_module(spec.module), spec.loader)()
 
 
 def engine_and_matcher(language: str, query: str) -> tuple[object, object]:
