@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
 import shutil
@@ -170,6 +171,11 @@ def in_process(root: Path, budget: int, changes: int, state_root: Path) -> dict[
         focus,
     )
 
+    # The same files must render the same snapshot, byte for byte, in every code version.
+    rendered = "\0".join(
+        [result.prefix, result.tail, json.dumps(result.manifest.to_json(), sort_keys=True)]  # type: ignore[attr-defined]
+    )
+    out["snapshot sha256 (prefix, tail, manifest)"] = hashlib.sha256(rendered.encode()).hexdigest()
     rows = [e for e in result.manifest.files if e.section == "prefix"]  # type: ignore[attr-defined]
     tiers: Counter[str] = Counter(e.tier for e in rows)
     tokens: Counter[str] = Counter()

@@ -73,7 +73,7 @@ def graph_from_ids(entries: Mapping[str, FileEntry]) -> RefGraph | None:
 
     defines = graph_id[flat_defined]
     definer_of = np.repeat(np.arange(n, dtype=np.int32), def_lengths)
-    definer_files = definer_of[np.argsort(defines, kind="stable")]
+    definer_files = definer_of[fastrank.stable_argsort(np, defines, len(names))]
     definer_start = np.zeros(len(names) + 1, dtype=np.int64)
     np.cumsum(np.bincount(defines, minlength=len(names)), out=definer_start[1:])
 

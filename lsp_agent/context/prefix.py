@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 from lsp_agent.context.copies import NearCopies, copies_of
@@ -184,7 +184,10 @@ def build_prefix(
     cache: RenderCache,
     scores: Mapping[str, float],
     budget: int,
+    whys: Mapping[str, str] | None = None,
 ) -> PrefixState:
+    """``whys``: why each file ranked down was (testfiles.rank_down_tests made them with the
+    scores); without them the rule runs again here."""
     pieces: list[tuple[str, int, str | None, str]] = []  # text, tokens, path, kind
     files: dict[str, FileRecord] = {}
     used = 0
@@ -289,7 +292,12 @@ def build_prefix(
                 key = key_of[ranked[i].rpartition("/")[0]]
                 reasons[i] = f"rank {i + 1}: counted under {key}; path did not fit"
     ranked_entries = list(map(entries.__getitem__, ranked))
-    whys = rules(ranked, map(attrgetter("generated"), ranked_entries))
+    if whys is None:
+        why_of = list(
+            map(itemgetter(1), rules(ranked, map(attrgetter("generated"), ranked_entries)))
+        )
+    else:
+        why_of = list(map(whys.get, ranked, repeat("")))
     records = map(
         _new_record,
         map(attrgetter("sha256"), ranked_entries),
@@ -298,7 +306,7 @@ def build_prefix(
         map(scores.get, ranked, repeat(0.0)),
         [
             f"{reason}; {why}" if why else reason
-            for reason, (_, why) in zip(reasons, whys, strict=True)
+            for reason, why in zip(reasons, why_of, strict=True)
         ],
     )
     files.update(zip(ranked, records, strict=True))

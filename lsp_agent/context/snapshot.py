@@ -53,6 +53,7 @@ from lsp_agent.context.render import FULL, OVERVIEW, SIGNATURES, RenderCache
 from lsp_agent.context.sensitive import is_sensitive
 from lsp_agent.context.tail import Block, Change
 from lsp_agent.context.testfiles import rank_down_tests
+from lsp_agent.context.tokens import load_in_background
 from lsp_agent.index.model import FileEntry
 from lsp_agent.index.pool import return_freed_memory
 
@@ -109,6 +110,7 @@ class SnapshotBuilder:
         self._graph: RefGraph | None = None
         self._graph_stale: set[str] = set()  # paths changed since the graph was last brought up
         self._stable_scores: dict[str, float] | None = None
+        self._stable_whys: tuple[dict[str, float], dict[str, str]] | None = None
         self._rows: dict[tuple[str, ...], LazyRows] = {}
         self._focus_scores: dict[tuple[object, ...], dict[str, float]] = {}
         self._diffs: dict[tuple[str, str, str, str], Change] = {}
@@ -121,6 +123,7 @@ class SnapshotBuilder:
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
         self._tracked = _subscribe(index, self)
+        load_in_background()  # every build counts tokens; the first one need not wait for it
 
     def _note(self, paths: set[str]) -> None:  # on the thread that changed the index
         with self._dirty_lock:
@@ -303,7 +306,8 @@ class SnapshotBuilder:
             scores = load_ranks(self._state_dir, key) if self._state_dir is not None else None
             if scores is None or list(scores) != list(entries):
                 graph = self._graph_now(entries)
-                scores = rank_down_tests(pagerank(graph), entries)
+                scores, whys = rank_down_tests(pagerank(graph), entries)
+                self._stable_whys = scores, whys
                 if self._state_dir is not None:
                     save_ranks(self._state_dir, key, scores)
                 # The graph and the walk's arrays left ~0.35 GB of freed temporaries in the
@@ -349,9 +353,10 @@ class SnapshotBuilder:
                     why = f"{tokens} stale tokens passed the threshold"
         if why:
             logger.info("rebuilding the snapshot prefix: %s", why)
-            state = build_prefix(
-                entries, self._text, self._cache, self._stable(entries), prefix_budget
-            )
+            scores = self._stable(entries)
+            made = self._stable_whys  # why files were ranked down, when these scores were made here
+            whys = made[1] if made is not None and made[0] is scores else None
+            state = build_prefix(entries, self._text, self._cache, scores, prefix_budget, whys)
             self._diffs.clear()
             changes = []
             if self._state_dir is not None:

@@ -111,14 +111,17 @@ def ranked_down(path: str, generated: bool = False) -> str:
     return _rule(path, generated)[1]
 
 
-def rank_down_tests(scores: dict[str, float], entries: Mapping[str, FileEntry]) -> dict[str, float]:
+def rank_down_tests(
+    scores: dict[str, float], entries: Mapping[str, FileEntry]
+) -> tuple[dict[str, float], dict[str, str]]:
     """The stable scores with the rule's factors applied: tests', tooling's and generated
-    files' (``entries`` says which are generated) scores times their weights."""
+    files' (``entries`` says which are generated) scores times their weights; and why, for
+    each file ranked down (the prefix's manifest says it: one pass of the rule serves both)."""
     get = entries.get
     generated = [entry is not None and entry.generated for entry in map(get, scores)]
-    return {
+    answers = rules(list(scores), generated)
+    ranked = {
         path: score * factor if factor != 1.0 else score
-        for (path, score), (factor, _) in zip(
-            scores.items(), rules(list(scores), generated), strict=True
-        )
+        for (path, score), (factor, _) in zip(scores.items(), answers, strict=True)
     }
+    return ranked, {path: why for path, (_, why) in zip(scores, answers, strict=True) if why}

@@ -30,7 +30,8 @@ _encoding: Any = None
 
 
 def _get_encoding() -> Any:
-    # Loading takes ~0.1-0.2 s, so it happens once, on first use, not at import.
+    # Loading takes ~0.3 s, so it happens once, on first use (or load_in_background), not at
+    # import.
     global _encoding
     if _encoding is None:
         with _lock:
@@ -40,6 +41,20 @@ def _get_encoding() -> Any:
                 _encoding = tiktoken.get_encoding(ENCODING_NAME)
                 logger.debug("loaded tokenizer %s", ENCODING_NAME)
     return _encoding
+
+
+def load_in_background() -> None:
+    """Start loading the tokenizer on a thread of its own, so the first count finds it
+    loaded: a snapshot builder asks for it when it is made, and ranks files meanwhile."""
+    if _encoding is None:
+        threading.Thread(target=_load_quietly, name="tokenizer-load", daemon=True).start()
+
+
+def _load_quietly() -> None:
+    try:
+        _get_encoding()
+    except Exception as exc:  # the first real count loads again and raises it
+        logger.debug("loading the tokenizer in the background failed: %s", exc)
 
 
 def count_tokens(text: str) -> int:

@@ -1,0 +1,142 @@
+"""The C loops of context/_rank.c give the bits numpy gives: PageRank's steps and stable sorts."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lsp_agent.config import IndexSettings
+from lsp_agent.context import fastrank
+from lsp_agent.context.idgraph import reference_graph
+from lsp_agent.context.ranking import Walk, name_weights, pagerank
+from lsp_agent.index.workspace import WorkspaceIndex
+from tests.context.test_idgraph import tree  # noqa: F401  # the fixture: real stdlib packages
+from tests.context.test_ranking import graph_of, mixed_entries, reference_pagerank
+
+
+def test_the_kernel_is_built() -> None:
+    # The install compiles it wherever a C compiler is (CI has one): a missing build would only
+    # make ranking slower, so nothing else would notice it.
+    assert fastrank._kernel() is not None
+
+
+def ranks(graph: Any, mentioned: frozenset[str], *, kernel: bool) -> list[float]:
+    arrays = fastrank.graph_arrays(graph, lambda names, d: name_weights(names, d, mentioned))
+    assert arrays is not None
+    teleport = [1.0 / arrays.n] * arrays.n
+    saved = fastrank._kernel_module
+    fastrank._kernel_module = None if kernel else False
+    try:
+        if kernel:
+            assert arrays.runs(fastrank._np()) is not None  # the C path ran
+        result = fastrank.power_iteration(arrays, teleport, 0.85, 100, 1e-5)
+    finally:
+        fastrank._kernel_module = saved
+    assert result is not None
+    return result
+
+
+@pytest.mark.parametrize("mentioned", [frozenset(), frozenset({"loads", "Message", "run"})])
+def test_c_steps_rank_real_code_as_bincount_and_the_plain_loop_do(
+    tree: Path,  # noqa: F811
+    mentioned: frozenset[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
+    index.build(jobs=1)
+    graph = reference_graph(index.entries())
+    with_c = ranks(graph, mentioned, kernel=True)
+    assert with_c == ranks(graph, mentioned, kernel=False)  # the same floats, not just close
+    plain = pagerank(graph, mentioned=mentioned, accelerate=False)
+    assert with_c == list(plain.values())
+    assert len(set(with_c)) > 50  # a real spread of scores, not a uniform vector
+
+
+def test_c_steps_match_the_reference_loop_with_a_teleport_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    graph = graph_of(*mixed_entries())
+    toward = {"pkg/m03.py": 1.0, "lonely.py": 0.5}
+    assert pagerank(graph, personalization=toward) == pagerank(
+        graph, personalization=toward, accelerate=False
+    )
+    assert pagerank(graph) == reference_pagerank(mixed_entries())
+
+
+def test_ungrouped_arrays_are_summed_by_bincount(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    np_ = fastrank._np()
+    arrays = fastrank.Arrays(np_, Walk(graph_of(*mixed_entries())))
+    assert arrays.runs(np_) is not None
+    shuffled = fastrank.Arrays(np_, Walk(graph_of(*mixed_entries())))
+    order = np.arange(len(shuffled.src))[::-1].copy()  # edges no longer grouped by slot
+    shuffled.src, shuffled.coeff, shuffled.slot = (
+        shuffled.src[order], shuffled.coeff[order], shuffled.slot[order]
+    )  # fmt: skip
+    assert shuffled.runs(np_) is None
+
+    class Refuse:
+        def push(self, *args: object) -> None:
+            raise AssertionError("the C step ran on arrays it cannot sum in order")
+
+    monkeypatch.setattr(fastrank, "_kernel_module", Refuse())
+    teleport = [1.0 / shuffled.n] * shuffled.n
+    assert fastrank.power_iteration(shuffled, teleport, 0.85, 100, 1e-5) is not None
+
+
+def test_stable_order_is_numpys_stable_argsort() -> None:
+    rng = random.Random(7)
+    np_ = fastrank._np()
+    for size, keys in ((0, 1), (1, 1), (1000, 3), (50_000, 40_000), (20_000, 1)):
+        values = np_.array([rng.randrange(keys) for _ in range(size)], dtype=np_.int32)
+        got = fastrank.stable_argsort(np_, values, keys)
+        want = np_.argsort(values, kind="stable")
+        assert got.dtype == want.dtype and got.tolist() == want.tolist()
+
+
+def test_bad_arrays_get_clear_errors() -> None:
+    from lsp_agent.context import _rank  # type: ignore[attr-defined]
+
+    out = np.empty(3, dtype=np.intp)
+    with pytest.raises(ValueError, match="keys: id 5 at 1 is outside"):
+        _rank.stable_order(np.array([0, 5, 1], dtype=np.intp), 3, out)
+    with pytest.raises(TypeError, match="keys"):
+        _rank.stable_order(np.array([0.5, 1.0, 2.0]), 3, out)
+    with pytest.raises(ValueError, match="as long as"):
+        _rank.stable_order(np.array([0, 1], dtype=np.intp), 3, out)
+
+    f64, i32, i64 = np.float64, np.int32, np.int64
+    rank, unit, incoming = np.full(2, 0.5), np.empty(1), np.empty(2)
+    good = dict(
+        src=np.array([0, 1], dtype=i32),
+        coeff=np.array([0.5, 0.5], dtype=f64),
+        slot_bounds=np.array([0, 2], dtype=i64),
+        inc=np.array([0], dtype=i32),
+        inc_bounds=np.array([0, 1, 1], dtype=i64),
+    )
+
+    def push(**changed: Any) -> None:
+        args = {**good, **changed}
+        _rank.push(
+            rank, args["src"], args["coeff"], args["slot_bounds"], args["inc"],
+            args["inc_bounds"], unit, incoming,
+        )  # fmt: skip
+
+    push()
+    assert unit.tolist() == [0.5] and incoming.tolist() == [0.5, 0.0]
+    with pytest.raises(ValueError, match="src: id 2 at 1 is outside"):
+        push(src=np.array([0, 2], dtype=i32))
+    with pytest.raises(TypeError, match="src"):
+        push(src=np.array([0, 1], dtype=i64))
+    with pytest.raises(ValueError, match="bounds do not span"):
+        push(slot_bounds=np.array([0, 1], dtype=i64))
+    with pytest.raises(ValueError, match="not ascending"):
+        push(inc_bounds=np.array([0, 2, 1], dtype=i64), inc=np.array([0], dtype=i32))
+    with pytest.raises(ValueError, match="lengths do not agree"):
+        push(coeff=np.array([0.5], dtype=f64))
