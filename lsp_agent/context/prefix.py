@@ -230,6 +230,7 @@ def build_prefix(
     copies = copies_of(ranked, entries)
     near = NearCopies(entries, text_of)
     depth, reserve = None, 0
+    folder_counts: Counter[str] = Counter()  # files per folder, when a summary is reserved
     # A tree far larger than the budget will not fit even by path: reserve the folder summary
     # at once rather than after a first pass that finds files left over (bytes / 6 is a
     # generous tokens guess: source averages 3-4 bytes per token).
@@ -240,7 +241,8 @@ def build_prefix(
     if choice is None or OMITTED in choice[0]:
         # Not everything fits: keep room for a folder summary of what is left over, sized on
         # every file (an upper bound: the shown files' folders need no line of their own).
-        depth, reserve = _folder_reserve(ranked, int(available * FOLDER_SHARE))
+        folder_counts = _folder_counts(ranked)
+        depth, reserve = _folder_reserve(folder_counts, int(available * FOLDER_SHARE))
         if reserve or choice is None:
             near = NearCopies(entries, text_of)
             room = available - reserve
@@ -281,7 +283,10 @@ def build_prefix(
                 )
     left_over = [i for i, tier in enumerate(tiers) if tier == OMITTED]
     if left_over and reserve:
-        fitted = _fit_folders([ranked[i] for i in left_over], depth, budget - used)
+        # The left-over files' folders: every file's, less the listed files' (72k of the
+        # kernel's 78k are left over, 6k listed).
+        listed = _folder_counts([ranked[i] for i, tier in enumerate(tiers) if tier != OMITTED])
+        fitted = _fit_folders(folder_counts - listed, depth, budget - used)
         if fitted:
             lines, key_of = fitted
             add(FOLDERS_HEADING, count_tokens(FOLDERS_HEADING), None, "heading")
@@ -472,7 +477,7 @@ def _folder_of(path: str, keys: set[str]) -> str | None:
 
 def _folder_counts(paths: Iterable[str]) -> Counter[str]:
     """Files per folder (each file's own folder): 78k files, 5k folders on the kernel."""
-    return Counter(path.rpartition("/")[0] for path in paths)
+    return Counter(map(itemgetter(0), map(str.rpartition, paths, repeat("/"))))
 
 
 def _folder_lines(
@@ -489,10 +494,9 @@ def _folder_lines(
     return lines, key_of
 
 
-def _folder_reserve(ranked: list[str], cap: int) -> tuple[int | None, int]:
-    """(depth, tokens) of the finest folder summary of all files that fits ``cap``; (None, 0)
-    when none does."""
-    counts = _folder_counts(ranked)
+def _folder_reserve(counts: Mapping[str, int], cap: int) -> tuple[int | None, int]:
+    """(depth, tokens) of the finest folder summary of all files (``counts``: files per folder)
+    that fits ``cap``; (None, 0) when none does."""
     for depth in FOLDER_DEPTHS:
         lines, _ = _folder_lines(counts, depth)
         tokens = count_tokens(FOLDERS_HEADING + "".join(line for _, line in lines))
@@ -502,13 +506,12 @@ def _folder_reserve(ranked: list[str], cap: int) -> tuple[int | None, int]:
 
 
 def _fit_folders(
-    paths: list[str], depth: int | None, room: int
+    counts: Mapping[str, int], depth: int | None, room: int
 ) -> tuple[list[tuple[str, str, int]], dict[str, str]] | None:
-    """The folder lines of ``paths`` at ``depth`` or coarser, as (key, line, tokens), that fit
-    ``room`` with their heading, and each file's folder -> its line's key; None when none
-    does."""
+    """The folder lines of the files ``counts`` counts per folder, at ``depth`` or coarser, as
+    (key, line, tokens), that fit ``room`` with their heading, and each file's folder -> its
+    line's key; None when none does."""
     heading = count_tokens(FOLDERS_HEADING)
-    counts = _folder_counts(paths)
     depths = FOLDER_DEPTHS[FOLDER_DEPTHS.index(depth) :]
     for candidate in depths:
         lines, key_of = _folder_lines(counts, candidate)
