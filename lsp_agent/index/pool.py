@@ -18,8 +18,9 @@ import multiprocessing
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ CHUNK_FILES = 64
 # 3 MB: at 2 MB the pool lost (1.21 s against 0.45 s), at 4 MB it won (0.77 s against 0.98 s).
 POOL_MIN_BYTES = 3 * 1024 * 1024
 POOL_MIN_FILES = 2 * CHUNK_FILES
+# Chunks given to the pool at a time, per worker: enough that no worker waits for the next,
+# few enough that finished chunks do not pile up here while this process writes the cache.
+# With every chunk submitted at once, a kernel build's finished results waited ~100 MB deep.
+IN_FLIGHT_PER_WORKER = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,43 +180,51 @@ def _pooled(
     context.set_forkserver_preload(["__main__", __name__])
     needed = {languages.language_for_path(job.path) for chunk in chunks.values() for job in chunk}
     names = tuple(sorted(name for name in needed if name is not None))
+    workers = min(workers, len(chunks))
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(chunks)),
+        max_workers=workers,
         mp_context=context,
         initializer=_init_worker,
         initargs=(names,),
     ) as executor:
-        futures = {
-            executor.submit(index_chunk, root, chunk, max_file_bytes): index
-            for index, chunk in chunks.items()
-        }
-        yield from _while_the_pool_starts(root, chunks, futures, max_file_bytes)
-        for future in as_completed(futures):
-            # Popped, not looked up: a future keeps its result (the chunk's records) for as
-            # long as it is referenced, and this dict would hold every chunk's to the end.
-            yield futures.pop(future), future.result()
-            del future
+        waiting = deque(chunks)  # chunk indices not yet given to the pool, first to last
+        running: dict[Future[list[Result]], int] = {}
+        limit = workers * IN_FLIGHT_PER_WORKER
+
+        def feed() -> None:
+            while waiting and len(running) < limit:
+                index = waiting.popleft()
+                running[executor.submit(index_chunk, root, chunks[index], max_file_bytes)] = index
+
+        feed()
+        yield from _while_the_pool_starts(root, chunks, waiting, running, max_file_bytes)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            while done:
+                # Popped, not looked up: a future keeps its result (the chunk's records) for
+                # as long as it is referenced.
+                future = done.pop()
+                index = running.pop(future)
+                feed()  # the workers go on while this process takes the results in
+                results = future.result()
+                del future
+                yield index, results
+                del results
 
 
 def _while_the_pool_starts(
     root: str,
     chunks: dict[int, Sequence[Job]],
-    futures: dict[Future[list[Result]], int],
+    waiting: deque[int],
+    running: dict[Future[list[Result]], int],
     max_file_bytes: int,
 ) -> Iterator[tuple[int, list[Result]]]:
-    """Index chunks here, from the last, until a worker returns its first: starting the
-    workers (a fork each, then grammars and patterns) takes ~0.5 s on two cores, in which this
-    process would only wait. A chunk is taken only if its future can still be cancelled."""
+    """Index chunks here, from the last one waiting, until a worker returns its first:
+    starting the workers (a fork each, then grammars and patterns) takes ~0.5 s on two
+    cores, in which this process would only wait."""
     started = threading.Event()
-
-    def done(future: Future[list[Result]]) -> None:
-        if not future.cancelled():  # cancelling one here calls this too
-            started.set()
-
-    for future in futures:
-        future.add_done_callback(done)
-    for future in reversed(list(futures)):
-        if started.is_set() or not future.cancel():
-            return
-        index = futures.pop(future)
+    for future in running:
+        future.add_done_callback(lambda _: started.set())
+    while waiting and not started.is_set():
+        index = waiting.pop()
         yield index, index_chunk(root, chunks[index], max_file_bytes)

@@ -129,8 +129,9 @@ def test_a_worker_warms_the_extractor_it_will_use() -> None:
 
 
 def test_this_process_indexes_chunks_until_a_worker_returns(corpus: Path) -> None:
-    # Starting the workers takes ~0.5 s; the main process takes chunks from the end meanwhile,
-    # only those whose futures it can still cancel, and stops at the first worker's result.
+    # Starting the workers takes ~0.5 s; the main process takes the chunks not yet given to
+    # the pool, from the end, and stops at the first worker's result.
+    from collections import deque
     from concurrent.futures import Future
 
     jobs = [
@@ -138,17 +139,47 @@ def test_this_process_indexes_chunks_until_a_worker_returns(corpus: Path) -> Non
         for p in sorted(corpus.rglob("*.py"))
     ]
     chunks = {i: jobs[i * 8 : i * 8 + 8] for i in range(6)}
-    futures: dict[Future, int] = {Future(): i for i in chunks}
-    running = next(f for f, i in futures.items() if i == 2)
-    assert running.set_running_or_notify_cancel()  # a worker has it: it cannot be taken
-    taken = list(pool._while_the_pool_starts(str(corpus), chunks, futures, 1 << 20))
-    assert [index for index, _results in taken] == [5, 4, 3]
+    running: dict[Future, int] = {Future(): 0, Future(): 1}  # given to the pool
+    waiting = deque([2, 3, 4, 5])
+    taken = list(pool._while_the_pool_starts(str(corpus), chunks, waiting, running, 1 << 20))
+    assert [index for index, _results in taken] == [5, 4, 3, 2]
     assert taken[0][1] == pool.index_chunk(str(corpus), chunks[5], 1 << 20)
-    assert sorted(futures.values()) == [0, 1, 2]  # what the pool still owes
+    assert not waiting and sorted(running.values()) == [0, 1]  # the pool still owes those
 
-    futures = {Future(): i for i in chunks}
-    stolen = pool._while_the_pool_starts(str(corpus), chunks, futures, 1 << 20)
+    waiting = deque([2, 3, 4, 5])
+    stolen = pool._while_the_pool_starts(str(corpus), chunks, waiting, running, 1 << 20)
     assert next(stolen)[0] == 5
-    next(iter(futures)).set_result([])  # a worker's first result: the pool is up
+    next(iter(running)).set_result([])  # a worker's first result: the pool is up
     assert list(stolen) == []
-    assert sorted(futures.values()) == [0, 1, 2, 3, 4]
+    assert list(waiting) == [2, 3, 4]  # left for the pool
+
+
+def test_the_pool_is_given_a_few_chunks_at_a_time(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Finished chunks wait in this process until it takes them in: with every chunk given to
+    # the pool at once, a kernel build's waiting results raised its peak past 1 GB.
+    from concurrent.futures import ProcessPoolExecutor
+
+    submitted: list[int] = []
+    most = 0
+    real_submit = ProcessPoolExecutor.submit
+
+    def submit(self: ProcessPoolExecutor, fn: object, *args: object) -> object:
+        submitted.append(1)
+        return real_submit(self, fn, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", submit)
+    monkeypatch.setattr(pool, "_while_the_pool_starts", lambda *args: iter(()))
+    jobs = [
+        pool.Job(p.relative_to(corpus).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(corpus.rglob("*.py"))
+    ]
+    chunks = {i: jobs[i : i + 1] for i in range(min(len(jobs), 20))}
+    seen = []
+    for index, results in pool._pooled(str(corpus), chunks, 1 << 20, 2):
+        most = max(most, len(submitted) - len(seen))  # given to the pool, not taken in before
+        seen.append(index)
+        assert results == pool.index_chunk(str(corpus), chunks[index], 1 << 20)
+    assert sorted(seen) == sorted(chunks) and len(submitted) == len(chunks)
+    assert most <= 2 * pool.IN_FLIGHT_PER_WORKER + 1  # and the one being taken in
