@@ -208,41 +208,6 @@ def graph_arrays(
     return out
 
 
-def name_tests(np: Any, names: Sequence[str]) -> tuple[Any, Any] | None:
-    """(strong, private) per name as bool arrays, the tests ``ranking.name_weight`` makes on
-    the string, made on the names' bytes at once; None when a name is not ASCII (str's case
-    and length rules are Unicode's there) or holds a NUL. For ASCII text the tests read:
-    strong is (an underscore between two other characters, or both cases or no cased
-    character at all) and at least 8 characters; private is a leading underscore."""
-    if not names:
-        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
-    joined = "\0".join(names)
-    if not joined.isascii() or joined.count("\0") != max(len(names) - 1, 0):
-        return None
-    data = np.frombuffer(joined.encode("ascii") + b"\0", dtype=np.uint8)
-    ends = np.flatnonzero(data == 0)  # one NUL after each name
-    starts = np.empty_like(ends)
-    starts[:1] = 0
-    starts[1:] = ends[:-1] + 1
-    lengths = ends - starts
-    owner = np.repeat(np.arange(len(names)), lengths + 1)  # each byte's name (its NUL too)
-    underscore = data == 95
-    other = ~underscore & (data != 0)
-    before = np.cumsum(other) - other  # other characters before each byte, from the start
-    # An underscore with another character before it and after it, in its own name.
-    inner = underscore & (before > before[starts][owner]) & (before[ends][owner] > before)
-    upper = (data >= 65) & (data <= 90)
-    lower = (data >= 97) & (data <= 122)
-    count = len(names)
-    has_inner = np.bincount(owner, weights=inner, minlength=count) > 0
-    has_upper = np.bincount(owner, weights=upper, minlength=count) > 0
-    has_lower = np.bincount(owner, weights=lower, minlength=count) > 0
-    mixed = has_upper == has_lower  # not islower() and not isupper()
-    strong = (has_inner | mixed) & (lengths >= 8)
-    private = (lengths > 0) & (data[starts] == 95)
-    return strong, private
-
-
 def joined_rows(np: Any, rows: Sequence[Sequence[int]]) -> tuple[Any, Any]:
     """(length of each row, the rows end to end as int32) as numpy arrays: a compact graph's
     ``FlatRows`` are that already; int32 arrays (the index's name ids) have their bytes joined

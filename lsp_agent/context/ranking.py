@@ -261,19 +261,7 @@ def name_weights(
 ) -> list[float]:
     """``name_weight`` of each name with its definer count: the same floats from the same
     table, each test made for all names at once by C-level maps (the kernel's stable ranking
-    weighs ~250k names; one call each took ~0.5 s). Many ASCII names, with numpy already
-    imported, are tested on their bytes at once (fastrank.name_tests): ~0.3 s less there."""
-    np = fastrank._numpy  # only when a large graph imported it already
-    if np is not None and len(names) >= VECTOR_NAMES:
-        tests = fastrank.name_tests(np, names)
-        if tests is not None:
-            strong_, private_ = tests
-            common_ = np.asarray(definer_counts) > 5
-            cited_ = np.zeros(len(names), dtype=bool)
-            if mentioned:
-                cited_[:] = list(map(mentioned.__contains__, names))
-            key = strong_ * 8 + private_ * 4 + common_ * 2 + cited_
-            return _weight_array(np)[key].tolist()  # type: ignore[no-any-return]
+    weighs ~250k names; one call each took ~0.5 s)."""
     strong = map(
         operator.and_,
         map(
@@ -307,11 +295,6 @@ def _weight(strong: bool, private: bool, common: bool, cited: bool) -> float:
 # Every weight there is, by its four tests: computed once, so a name's weight is the same
 # float however it is looked up.
 _WEIGHTS = {key: _weight(*key) for key in product((False, True), repeat=4)}
-VECTOR_NAMES = 20_000  # fewer names are tested one by one: the same weights, no array setup
-
-
-def _weight_array(np: object) -> object:  # the table above, indexed by the key as a number
-    return np.array(list(_WEIGHTS.values()), dtype=np.float64)  # type: ignore[attr-defined]
 
 
 def mentioned_identifiers(text: str) -> frozenset[str]:

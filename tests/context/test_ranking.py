@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sysconfig
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from lsp_agent.config import IndexSettings
-from lsp_agent.context import fastrank, persist, ranking
+from lsp_agent.context import fastrank, persist
 from lsp_agent.context.neighbourhood import LazyRows, local_pagerank
 from lsp_agent.context.ranking import (
     FlatRows,
@@ -27,9 +25,6 @@ from lsp_agent.context.ranking import (
     summarize,
 )
 from lsp_agent.index.model import Definition, FileEntry, Reference
-from lsp_agent.index.workspace import WorkspaceIndex
-
-STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
 
 def fe(path: str, defines: Sequence[str] = (), refs: Sequence[str] = ()) -> FileEntry:
@@ -285,36 +280,6 @@ def test_name_weights_are_name_weight_bit_for_bit() -> None:
             expected = [name_weight(name, count, mentioned) for name in names]
             found = name_weights(names, [count] * len(names), mentioned)
             assert [w.hex() for w in found] == [w.hex() for w in expected]
-
-
-def test_name_weights_on_bytes_are_name_weight_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The byte-level tests on every name the stdlib defines or uses, and on the hard cases:
-    the same weight for each as the string tests give it."""
-    np = fastrank._np()
-    monkeypatch.setattr(ranking, "VECTOR_NAMES", 0)
-    found: set[str] = set()
-    for package in ("email", "asyncio", "json"):
-        index = WorkspaceIndex(STDLIB / package, IndexSettings(), cache_path=None)
-        index.build(jobs=1)
-        for entry in index.entries().values():
-            summary = summarize(entry)
-            found.update(summary.defines, summary.referenced)
-    hard = ["", "_", "__", "___", "a", "_a", "a_", "_a_", "a_b", "__a__b__", "ab_", "_ab"]
-    hard += ["x" * 8, "X" * 8, "x_______", "_______x", "a1_b2c3d", "12345678", "_1234567"]
-    hard += ["ABC_DEF", "AbcDefGh", "abcdefgh", "ABCDEFGH", "abcdefgH", "__init__", "a__b"]
-    names = sorted(found) + hard
-    assert len(names) > 1500
-    assert fastrank.name_tests(np, names) is not None  # the byte path ran
-    counts = [k % 9 for k in range(len(names))]
-    for mentioned in (frozenset(), frozenset({"run", "_private", "Message", "a_b", ""})):
-        expected = [name_weight(n, c, mentioned) for n, c in zip(names, counts, strict=True)]
-        got = name_weights(names, counts, mentioned)
-        assert [w.hex() for w in got] == [w.hex() for w in expected]
-    assert fastrank.name_tests(np, ["ÉtatGlobal", "ok_name"]) is None  # Unicode: string tests
-    assert fastrank.name_tests(np, ["a\0b"]) is None
-    assert name_weights(["ÉtatGlobal"] * 3, [1, 6, 1], frozenset()) == [
-        name_weight("ÉtatGlobal", c, frozenset()) for c in (1, 6, 1)
-    ]
 
 
 def test_compact_rows_are_one_flat_array_and_a_patch_copies_it_once() -> None:
