@@ -36,6 +36,7 @@ from lsp_agent.index.symtab import reextract_blob
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = f"3.{codec.FORMAT}"
+BLOB_PIECE = 1 << 22  # the heads snapshot is written to its row in pieces of this many bytes
 # A row with this sha256 records a skipped file; its head is the reason (ASCII).
 SKIP_MARK = "-"
 CACHED_SKIPS = frozenset({"binary", "too_large"})
@@ -213,7 +214,16 @@ class IndexCache:
                             self.generation = None
                         return
                     conn.execute("DELETE FROM heads")
-                    conn.execute("INSERT INTO heads VALUES (?, ?)", (stamp, blob))
+                    # Bound as a parameter, the blob is copied by SQLite first (~100 MB more at
+                    # the end of a kernel build, its peak): written in pieces instead.
+                    row = conn.execute(
+                        "INSERT INTO heads VALUES (?, zeroblob(?))", (stamp, len(blob))
+                    ).lastrowid
+                    assert row is not None
+                    with conn.blobopen("heads", "blob", row) as target:
+                        view = memoryview(blob)
+                        for start in range(0, len(blob), BLOB_PIECE):
+                            target.write(view[start : start + BLOB_PIECE])
             finally:
                 conn.close()
         except (sqlite3.Error, OSError) as exc:

@@ -40,9 +40,10 @@ new_reference = functools.partial(tuple.__new__, Reference)
 RawEntry = tuple
 # language, lines, decode_errors, generated, syntax_errors, n_definitions, n_references, summary
 Head = tuple[str | None, int, bool, bool, int, int, int, Summary]
-# the same with the summary as the bytes of three int32 arrays: defined ids, referenced ids,
-# counts (ids into the name table stored with it)
-CompactHead = tuple[str | None, int, bool, bool, int, int, int, bytes, bytes, bytes]
+# the same with the summary as three int32 arrays: defined ids, referenced ids, counts (ids
+# into the name table stored with it); bytes as read back, the arrays themselves when written
+Ids = bytes | array  # array[int]: a runtime alias cannot subscript array
+CompactHead = tuple[str | None, int, bool, bool, int, int, int, Ids, Ids, Ids]
 
 
 def encode_records(definitions: Any, references: Any) -> bytes:
@@ -167,9 +168,11 @@ def compact_head_of(entry: FileEntry, table: NameTable) -> CompactHead | None:
         entry.syntax_errors,
         symbols.n_definitions,
         symbols.n_references,
-        symbols.defined.tobytes(),
-        symbols.referenced.tobytes(),
-        symbols.counts.tobytes(),
+        # The arrays themselves: marshal writes any buffer as bytes, which is what a load
+        # reads back, and a kernel build's heads snapshot does not copy ~50 MB of ids first.
+        symbols.defined,
+        symbols.referenced,
+        symbols.counts,
     )
 
 

@@ -139,6 +139,35 @@ def test_a_warm_start_reads_the_heads_snapshot_only_while_it_is_current(project:
     assert fresh(project).build(jobs=1).from_cache == 3  # rewritten by that full build
 
 
+def test_the_heads_snapshot_is_written_in_pieces_and_read_back_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Real code nobody here wrote: enough files that the snapshot spans many pieces.
+    import shutil
+    import sysconfig
+
+    root = tmp_path / "email"
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    shutil.copytree(stdlib / "email", root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache_module, "BLOB_PIECE", 100)
+    cold = fresh(root)
+    cold.build(jobs=1)
+    with sqlite3.connect(cold.cache_path) as conn:
+        (size,) = conn.execute("SELECT length(blob) FROM heads").fetchone()
+    assert size > 100 * 100  # hundreds of pieces
+    assert cold._cache is not None
+    heads, names = cold._cache.load()
+    assert names is not None and len(heads) == len(cold.entries())  # the snapshot, whole
+    warm = fresh(root)
+    assert warm.build(jobs=1).from_cache == len(cold.entries())  # from the snapshot alone
+    assert warm._cache is not None and warm._cache.heads_current
+    for path, entry in cold.entries().items():
+        again = warm.get(path)
+        assert again is not None and again.sha256 == entry.sha256
+        assert [d.name for d in again.definitions] == [d.name for d in entry.definitions]
+    assert warm.definitions("message_from_string")
+
+
 def test_records_are_read_from_the_cache_when_asked_not_at_warm_start(project: Path) -> None:
     fresh(project).build(jobs=1)
     warm = fresh(project)
