@@ -186,8 +186,8 @@ def build_prefix(
     budget: int,
     whys: Mapping[str, str] | None = None,
 ) -> PrefixState:
-    """``whys``: why each file ranked down was (testfiles.rank_down_tests made them with the
-    scores); without them the rule runs again here."""
+    """``whys``: the reason each file was ranked down, by path (testfiles.rank_down_tests
+    gives them with the scores); without them the rule runs again here."""
     pieces: list[tuple[str, int, str | None, str]] = []  # text, tokens, path, kind
     files: dict[str, FileRecord] = {}
     used = 0
