@@ -178,14 +178,13 @@ static PyObject *stable_order(PyObject *self, PyObject *args) {
     Py_ssize_t count = length(&held[0]);
     if (length(&held[1]) != count || key_count < 0) {
         PyErr_SetString(PyExc_ValueError, "stable_order: out must be as long as keys");
-        release(held, 2);
-        return NULL;
+        goto fail;
     }
     CHECK_IDS(keys, count, key_count, "keys")
     Py_ssize_t *next = calloc((size_t)key_count + 1, sizeof(Py_ssize_t));
     if (next == NULL) {
-        release(held, 2);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        goto fail;
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {

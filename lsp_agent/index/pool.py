@@ -41,7 +41,8 @@ POOL_MIN_BYTES = 3 * 1024 * 1024
 POOL_MIN_FILES = 2 * CHUNK_FILES
 # Chunks given to the pool at a time, per worker: enough that no worker waits for the next,
 # few enough that finished chunks do not pile up here while this process writes the cache.
-# With every chunk submitted at once, a kernel build's finished results waited ~100 MB deep.
+# (Every chunk submitted at once left that backlog unbounded; a kernel build's peak was
+# elsewhere, at its end: cache.write_heads.)
 IN_FLIGHT_PER_WORKER = 3
 
 

@@ -158,7 +158,7 @@ def test_the_pool_is_given_a_few_chunks_at_a_time(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Finished chunks wait in this process until it takes them in: with every chunk given to
-    # the pool at once, a kernel build's waiting results raised its peak past 1 GB.
+    # the pool at once, nothing bounded how many waited.
     from concurrent.futures import ProcessPoolExecutor
 
     submitted: list[int] = []
