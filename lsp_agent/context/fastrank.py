@@ -9,14 +9,18 @@ is the same one, in the same order: products elementwise; the per-name and per-f
 and the two scalar sums (dangling mass, the L1 change) with Python's own ``sum`` on the
 values. numpy's ``sum`` (pairwise) is never used. tests/context/test_ranking.py checks the identity.
 
-When the C loops of ``_rank.c`` are built, a step's two sums run there instead of bincount,
+When the C loops of ``_rank.c`` are built, the whole iteration runs there: a step's two sums
 over the same runs in the same order (the edges are grouped by slot, the definitions by file),
-and stable sorts of ids are counting sorts; both give the same bits as the numpy calls.
+split over two threads by run, and the two scalar sums as the interpreter's ``sum`` rounds them
+(plain to 3.11, compensated from 3.12: probed once, else they stay in Python and only the step
+is C). Stable sorts of ids are counting sorts. All give the same bits as the numpy calls.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import random
 from collections.abc import Callable, Sequence
 from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
@@ -59,6 +63,35 @@ def _kernel() -> Any:
             _kernel_module = False
             logger.debug("lsp_agent.context._rank is not built: PageRank steps use bincount")
     return _kernel_module or None
+
+
+# A step's sums split over this many threads in C (each run summed by one: the same floats).
+THREADS = min(2, os.cpu_count() or 1)
+
+_sum_kinds: dict[str, bool | None] = {}
+
+
+def _sum_kind(np: Any, kernel: Any) -> bool | None:
+    """Which of the C loop's scalar sums rounds as this interpreter's ``sum`` over a list of
+    floats: plain (False, CPython to 3.11), compensated (True, 3.12 on), or None when neither
+    does, and then each step's scalars are summed in Python. Probed once, on sums whose
+    rounding tells the two apart."""
+    if "kind" not in _sum_kinds:
+        probes = [[1e16, 1.0, -1e16], [0.1] * 10, [1.0, 1e100, 1.0, -1e100], [3.0, -0.0], []]
+        rng = random.Random(16)
+        probes += [[rng.uniform(0.0, 1e-3) for _ in range(500)] for _ in range(4)]
+        found = None
+        for compensated in (False, True):
+            if all(
+                kernel.python_sum(np.array(probe, dtype=np.float64), compensated) == sum(probe)
+                for probe in probes
+            ):
+                found = compensated
+                break
+        _sum_kinds["kind"] = found
+        if found is None:
+            logger.debug("sum() rounds unlike either C sum: PageRank's scalars stay in Python")
+    return _sum_kinds["kind"]
 
 
 def stable_argsort(np: Any, keys: Any, key_count: int) -> Any:
@@ -249,6 +282,15 @@ def power_iteration(
     rank = tele.copy()
     kernel = _kernel()
     runs = arrays.runs(np) if kernel is not None else None
+    compensated = _sum_kind(np, kernel) if runs is not None else None
+    if runs is not None and compensated is not None:
+        kernel.iterate(
+            rank, arrays.src.astype(np.int32), np.ascontiguousarray(arrays.coeff), runs[0],
+            arrays.inc.astype(np.int32), runs[1], np.ascontiguousarray(arrays.self_share),
+            np.ascontiguousarray(arrays.dangling, dtype=np.intp), tele,
+            damping, max_iterations, tolerance, compensated, THREADS,
+        )  # fmt: skip
+        return rank.tolist()  # type: ignore[no-any-return]
     if runs is not None:
         unit, incoming = np.empty(arrays.slots), np.empty(arrays.n)
         # int32 ids: the step reads every edge's source, half the bytes of intp

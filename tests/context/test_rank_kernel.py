@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+import operator
 import random
 from pathlib import Path
 from typing import Any
@@ -140,3 +143,94 @@ def test_bad_arrays_get_clear_errors() -> None:
         push(inc_bounds=np.array([0, 2, 1], dtype=i64), inc=np.array([0], dtype=i32))
     with pytest.raises(ValueError, match="lengths do not agree"):
         push(coeff=np.array([0.5], dtype=f64))
+
+
+def neumaier(values: list[float]) -> float:
+    """CPython 3.12's float sum, written out: Neumaier's compensated sum."""
+    total = compensation = 0.0
+    for x in values:
+        t = total + x
+        compensation += (total - t) + x if abs(total) >= abs(x) else (x - t) + total
+        total = t
+    return total + compensation if compensation and math.isfinite(compensation) else total
+
+
+def test_the_loops_scalar_sums_round_as_the_interpreters_sum() -> None:
+    from lsp_agent.context import _rank  # type: ignore[attr-defined]
+
+    kind = fastrank._sum_kind(np, _rank)
+    assert kind is not None  # CPython's sum is one of the two: the whole loop may run in C
+    rng = random.Random(3)
+    samples = [[1e16, 1.0, -1e16], [0.1] * 10, []]
+    samples += [[rng.uniform(-1.0, 1.0) * 10 ** rng.randrange(-8, 8) for _ in range(300)]]
+    samples += [[rng.uniform(0.0, 1e-4) for _ in range(5000)]]
+    for values in samples:
+        array_ = np.array(values, dtype=np.float64)
+        assert _rank.python_sum(array_, kind) == sum(values)
+        assert _rank.python_sum(array_, False) == functools.reduce(operator.add, values, 0.0)
+        assert _rank.python_sum(array_, True) == neumaier(values)
+    assert _rank.python_sum(np.array(samples[0]), False) != _rank.python_sum(
+        np.array(samples[0]), True
+    )  # the probe tells the two apart
+
+
+def test_the_whole_loop_in_c_ranks_as_the_steps_do(
+    tree: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
+    index.build(jobs=1)
+    graph = reference_graph(index.entries())
+    arrays = fastrank.graph_arrays(graph, lambda names, d: name_weights(names, d, frozenset()))
+    assert arrays is not None
+    teleport = [1.0 / arrays.n] * arrays.n
+    calls: list[str] = []
+    real = fastrank._kernel()
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            calls.append(name)
+            return getattr(real, name)
+
+    results = []
+    for threads, kind in ((1, None), (2, "interpreter"), (1, "interpreter")):
+        monkeypatch.setattr(fastrank, "THREADS", threads)
+        kinds = {"kind": None} if kind is None else {}
+        monkeypatch.setattr(fastrank, "_sum_kinds", kinds)
+        monkeypatch.setattr(fastrank, "_kernel_module", Counting())
+        calls.clear()
+        results.append(fastrank.power_iteration(arrays, teleport, 0.85, 100, 1e-5))
+        assert ("iterate" in calls) == (kind is not None)
+        assert ("push" in calls) == (kind is None)
+    assert results[0] == results[1] == results[2]
+    assert len(set(results[0] or ())) > 50
+
+
+def test_the_loop_refuses_bad_arrays() -> None:
+    from lsp_agent.context import _rank  # type: ignore[attr-defined]
+
+    f64, i32, i64 = np.float64, np.int32, np.int64
+    good = dict(
+        rank=np.full(2, 0.5),
+        src=np.array([0, 1], dtype=i32),
+        coeff=np.array([0.5, 0.5], dtype=f64),
+        slot_bounds=np.array([0, 2], dtype=i64),
+        inc=np.array([0], dtype=i32),
+        inc_bounds=np.array([0, 1, 1], dtype=i64),
+        self_share=np.zeros(2),
+        dangling=np.array([1], dtype=np.intp),
+        teleport=np.full(2, 0.5),
+    )
+
+    def iterate(**changed: Any) -> int:
+        args = {**good, **changed}
+        return int(_rank.iterate(*args.values(), 0.85, 100, 1e-9, False, 2))
+
+    assert 1 < iterate(rank=good["rank"].copy()) <= 100
+    with pytest.raises(ValueError, match="dangling: id 2 at 0 is outside"):
+        iterate(dangling=np.array([2], dtype=np.intp))
+    with pytest.raises(ValueError, match="lengths do not agree"):
+        iterate(teleport=np.full(3, 0.5))
+    with pytest.raises(TypeError, match="rank"):
+        iterate(rank=np.full(2, 0.5, dtype=np.float32))
