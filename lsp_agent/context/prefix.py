@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import compress, filterfalse, repeat
 from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
@@ -54,8 +54,10 @@ OVERSIZE_DIVISOR = 32  # breadth: one file in full may not take more than 1/32 o
 OVERSIZE_FLOOR = 4096  # small budgets: no file is "too large" below this many tokens
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
+    """A piece of the prefix text: ``text[start:end]`` (a tuple: a kernel prefix has 11k, read
+    back from disk on every restart, and a frozen dataclass took ~10 us each to make)."""
+
     start: int
     end: int
     tokens: int
@@ -79,6 +81,67 @@ def _new_record(sha256: str, tier: str, rank: int, score: float, reason: str) ->
     return tuple.__new__(FileRecord, (sha256, tier, rank, score, reason))
 
 
+class FileRecords(Mapping[str, FileRecord]):
+    """Every file's record, by path, held as columns (one tuple per field, in path order): a
+    restarted server reads the kernel's 78k back before its first snapshot, and making a
+    FileRecord and a dict slot per file took longer than the rest of that load. Records are
+    made when one is asked for; the columns serve the whole-tree passes (``column``)."""
+
+    __slots__ = ("_at", "columns", "paths")
+
+    def __init__(self, paths: tuple[str, ...], columns: tuple[tuple[object, ...], ...]) -> None:
+        self.paths = paths  # sorted
+        self.columns = columns  # sha256s, tiers, ranks, scores, reasons
+        self._at: dict[str, int] | None = None  # made on the first lookup by path
+
+    def _positions(self) -> dict[str, int]:
+        at = self._at
+        if at is None:
+            at = self._at = dict(zip(self.paths, range(len(self.paths)), strict=True))
+        return at
+
+    @classmethod
+    def of(cls, records: Mapping[str, FileRecord]) -> FileRecords:
+        columns = tuple(zip(*records.values(), strict=True)) or ((),) * len(FileRecord._fields)
+        return cls(tuple(records), columns)
+
+    def __getitem__(self, path: str) -> FileRecord:
+        i = self._positions()[path]
+        return _new_record(*(column[i] for column in self.columns))  # type: ignore[arg-type]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._positions()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def same_paths(self, paths: Mapping[str, object]) -> bool:
+        """Whether ``paths`` has exactly these files, in this order: the usual case on a
+        restart, checked without a lookup per file."""
+        return len(paths) == len(self.paths) and tuple(paths) == self.paths
+
+    def not_in(self, paths: Iterable[str]) -> list[str]:
+        """The ``paths`` that have no record, in their order (one C-level pass)."""
+        return list(filterfalse(self._positions().__contains__, paths))
+
+    def column(self, field: str) -> tuple[object, ...]:
+        """One field of every record, in path order."""
+        return self.columns[FileRecord._fields.index(field)]
+
+    def records(self) -> Iterator[FileRecord]:
+        """Every record in path order, made in one pass (``values()`` would look each up)."""
+        return map(_new_record, *self.columns)
+
+    def items(self) -> Iterator[tuple[str, FileRecord]]:  # type: ignore[override]
+        return zip(self.paths, self.records(), strict=True)
+
+    def values(self) -> Iterator[FileRecord]:  # type: ignore[override]
+        return self.records()
+
+
 @dataclass
 class PrefixState:
     budget: int
@@ -86,7 +149,7 @@ class PrefixState:
     tokens: int
     hash: str
     segments: list[Segment]
-    files: dict[str, FileRecord]  # every file of the workspace when it was built
+    files: FileRecords  # every file of the workspace when it was built
     # Built once per prefix, not per request: thousands of records per build would cost more
     # than the rest of an update, and keep the garbage collector busy.
     _rows: list[ManifestEntry] | None = field(default=None, init=False, repr=False, compare=False)
@@ -113,7 +176,10 @@ class PrefixState:
     def full_paths(self) -> list[tuple[str, str]]:
         """(path, sha256) of the files shown in full; shared, computed once."""
         if self._full is None:
-            self._full = [(p, r.sha256) for p, r in self.files.items() if r.tier == FULL]
+            files = self.files
+            shown = map(FULL.__eq__, files.column("tier"))
+            pairs = zip(files.paths, files.column("sha256"), strict=True)
+            self._full = list(compress(pairs, shown))
         return self._full
 
     def manifest_entries(self, dropped: set[str]) -> list[ManifestEntry]:
@@ -163,7 +229,7 @@ class PrefixState:
         return self.text[:end], used, dropped
 
 
-def _by_rank(files: dict[str, FileRecord]) -> list[tuple[str, FileRecord]]:
+def _by_rank(files: FileRecords) -> list[tuple[str, FileRecord]]:
     """Files by (rank, path) without a sort: ranks 1..n are unique, 0 (the overview) comes
     first in path order (``files`` is sorted by path). Falls back to sorting otherwise."""
     overview = [(p, r) for p, r in files.items() if r.rank == 0]
@@ -330,7 +396,7 @@ def build_prefix(
         segments=segments,
         # ``files`` has a record for every path of ``entries``, which the builder keeps sorted
         # (then this sort is one pass)
-        files={path: files[path] for path in sorted(entries)},
+        files=FileRecords.of({path: files[path] for path in sorted(entries)}),
     )
 
 

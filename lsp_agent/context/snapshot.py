@@ -16,7 +16,10 @@ import threading
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import compress, repeat
+from operator import attrgetter, ne
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Protocol
 
 from lsp_agent.config import ContextSettings, Settings
@@ -58,6 +61,7 @@ from lsp_agent.index.model import FileEntry
 from lsp_agent.index.pool import return_freed_memory
 
 logger = logging.getLogger(__name__)
+_GONE = SimpleNamespace(sha256=None)  # what a file gone from the index reads as
 
 TAIL_RESERVE_MAX = 65_536  # the tail's share of the budget is a quarter, at most this much
 NEIGHBOURS = 12
@@ -368,10 +372,16 @@ class SnapshotBuilder:
     def _track(self, budget: int, state: PrefixState, entries: Mapping[str, FileEntry]) -> None:
         self._states[budget] = state
         stale = _Stale(self._file_set)
-        get = entries.get
-        stale.paths = {
-            p for p, r in state.files.items() if (e := get(p)) is not None and e.sha256 != r.sha256
-        }
+        # C-level maps, not a loop: a restarted server does this for the kernel's 78k files
+        # before its first snapshot. A file gone from ``entries`` reads as _GONE's None here and
+        # is dropped after; compare_files notices it.
+        files = state.files
+        if files.same_paths(entries):
+            entry_shas = map(attrgetter("sha256"), entries.values())
+        else:
+            entry_shas = map(attrgetter("sha256"), map(entries.get, files.paths, repeat(_GONE)))
+        differ = compress(files.paths, map(ne, files.column("sha256"), entry_shas))
+        stale.paths = {p for p in differ if p in entries}
         stale.compare_files(state, entries)
         self._stale[budget] = stale
 
@@ -626,7 +636,7 @@ class _Stale:
         """Which files appeared since ``state`` was built, and whether any it lists went away
         (one pass over the files; only when the file set changed)."""
         files = state.files
-        self.added = [p for p in entries if p not in files]
+        self.added = [] if files.same_paths(entries) else files.not_in(entries)
         self.gone = len(entries) - len(self.added) != len(files)
 
     def update(

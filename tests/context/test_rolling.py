@@ -3,6 +3,7 @@ the churn threshold, persisted across builders (and so across processes and rest
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from lsp_agent.config import ContextSettings
 from lsp_agent.context import snapshot as snapshot_module
+from lsp_agent.context.persist import load_state
 from lsp_agent.context.prefix import PrefixState
 from lsp_agent.context.snapshot import SnapshotBuilder, prefix_budget_for
 from lsp_agent.context.tokens import count_tokens
@@ -323,3 +325,37 @@ def test_a_restarted_builder_makes_the_manifest_rows_only_when_they_are_read(
         1 for e in again.manifest.files if e.section == "tail"
     )
     assert made == [1]  # made once
+
+
+def test_a_restarted_builder_reads_back_every_record_as_it_was_built(
+    index: WorkspaceIndex, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    builder = SnapshotBuilder(index, ContextSettings(), state_dir=state)
+    builder.build(budget=BUDGET)
+    built = builder._states[prefix_budget_for(BUDGET)]
+    read = load_state(state, prefix_budget_for(BUDGET))
+    assert read is not None and read.files is not built.files
+    assert dict(read.files.items()) == dict(built.files.items())  # every field of every file
+    assert len(read.files) == len(index.entries()) >= 10
+    some = next(iter(index.entries()))
+    assert read.files[some] == built.files[some] and some in read.files
+    assert read.files.get("no/such/file.py") is None and "no/such/file.py" not in read.files
+    assert read.full_paths() == built.full_paths() != []
+    assert read.segments == built.segments
+    assert read.files.same_paths(index.entries())
+    assert read.files.not_in([some, "new.py"]) == ["new.py"]
+
+
+def test_a_persisted_prefix_with_uneven_columns_is_rebuilt(
+    index: WorkspaceIndex, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "state"
+    first = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
+    path = state / f"prefix-{prefix_budget_for(BUDGET)}.bin"
+    data = list(marshal.loads(path.read_bytes()))
+    data[-1] = data[-1][:-1]  # one reason short
+    path.write_bytes(marshal.dumps(tuple(data)))
+    second = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
+    assert second.manifest.rebuilt and second.prefix == first.prefix
+    assert "differ in number" in caplog.text
