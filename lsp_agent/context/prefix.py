@@ -100,11 +100,6 @@ class FileRecords(Mapping[str, FileRecord]):
             at = self._at = dict(zip(self.paths, range(len(self.paths)), strict=True))
         return at
 
-    @classmethod
-    def of(cls, records: Mapping[str, FileRecord]) -> FileRecords:
-        columns = tuple(zip(*records.values(), strict=True)) or ((),) * len(FileRecord._fields)
-        return cls(tuple(records), columns)
-
     def __getitem__(self, path: str) -> FileRecord:
         i = self._positions()[path]
         return _new_record(*(column[i] for column in self.columns))  # type: ignore[arg-type]
@@ -369,18 +364,28 @@ def build_prefix(
         )
     else:
         why_of = list(map(whys.get, ranked, repeat("")))
-    records = map(
-        _new_record,
-        map(attrgetter("sha256"), ranked_entries),
-        tiers,
-        range(1, len(ranked) + 1),
-        map(scores.get, ranked, repeat(0.0)),
+    # The records as columns, ranked files then overview files, put in path order by one
+    # gather per column: no record object is made for the 78k files of a kernel.
+    overview = list(files)
+    rows = [*ranked, *overview]
+    columns = (
+        [*map(attrgetter("sha256"), ranked_entries), *(files[p].sha256 for p in overview)],
+        [*tiers, *(files[p].tier for p in overview)],
+        [*range(1, len(ranked) + 1), *(files[p].rank for p in overview)],
+        [*map(scores.get, ranked, repeat(0.0)), *(files[p].score for p in overview)],
         [
-            f"{reason}; {why}" if why else reason
-            for reason, why in zip(reasons, why_of, strict=True)
+            *(
+                f"{reason}; {why}" if why else reason
+                for reason, why in zip(reasons, why_of, strict=True)
+            ),
+            *(files[p].reason for p in overview),
         ],
     )
-    files.update(zip(ranked, records, strict=True))
+    # ``rows`` holds every path of ``entries`` once; the builder keeps ``entries`` sorted
+    # (then this sort is one pass)
+    paths = tuple(sorted(entries))
+    at = list(map(dict(zip(rows, range(len(rows)), strict=True)).__getitem__, paths))
+    records = FileRecords(paths, tuple(tuple(map(column.__getitem__, at)) for column in columns))
 
     segments: list[Segment] = []
     offset = 0
@@ -394,9 +399,7 @@ def build_prefix(
         tokens=used,
         hash=hashlib.sha256(text.encode()).hexdigest(),
         segments=segments,
-        # ``files`` has a record for every path of ``entries``, which the builder keeps sorted
-        # (then this sort is one pass)
-        files=FileRecords.of({path: files[path] for path in sorted(entries)}),
+        files=records,
     )
 
 
