@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
@@ -96,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
     except TooManyFiles as exc:
         print(f"lsp-agent index: {exc}", file=sys.stderr)
         return 2
+    # As the server and the snapshot command do once they have indexed: the index is
+    # long-lived and acyclic, and the build paused the collector, so its next collection (and
+    # the one at exit) would walk every object the build made, to free none.
+    gc.freeze()
     seconds = time.perf_counter() - started
     from lsp_agent.index.discovery import sparse_ignore_warning
 

@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Mapping
 from typing import Any
 
-from lsp_agent.index.model import Definition, FileEntry, Reference
+from lsp_agent.index.model import Definition, FileEntry, Reference, new_entry
 from lsp_agent.index.symtab import (
     DefinitionRecords,
     FileSymbols,
@@ -117,19 +117,19 @@ def entry_from_head(
         ids = (table.ids_of(defined, hint), table.ids_of(referenced, hint), array("i", counts))
     key = (path, sha256, language) if source is not None else None
     symbols = FileSymbols(table, ids, n_defs, n_refs, blob, source, key)
-    return FileEntry(
-        path=path,
-        language=language,
-        size=size,
-        mtime_ns=mtime_ns,
-        sha256=sha256,
-        lines=lines,
-        definitions=DefinitionRecords(symbols),
-        references=ReferenceRecords(symbols),
-        decode_errors=decode_errors,
-        generated=generated,
-        syntax_errors=errors,
-        from_buffer=from_buffer,
+    return new_entry(
+        path,
+        language,
+        size,
+        mtime_ns,
+        sha256,
+        lines,
+        DefinitionRecords(symbols),
+        ReferenceRecords(symbols),
+        decode_errors,
+        generated,
+        errors,
+        from_buffer,
     )
 
 

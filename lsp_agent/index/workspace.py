@@ -263,7 +263,16 @@ class WorkspaceIndex:
     def _build(
         self, started: float, jobs: int | None, progress: Callable[[int, int], None] | None
     ) -> IndexStats:
-        """The body of ``build``; the caller holds the build lock."""
+        """The body of ``build``; the caller holds the build lock. The cyclic collector is
+        paused throughout: a build makes and drops hundreds of thousands of acyclic objects
+        (found files, entries, sorted items), and its collections found nothing to free while
+        they walked every one of them (0.58 s of a 3 s warm start of the kernel)."""
+        with gc_paused():
+            return self._build_paused(started, jobs, progress)
+
+    def _build_paused(
+        self, started: float, jobs: int | None, progress: Callable[[int, int], None] | None
+    ) -> IndexStats:
         rules = IgnoreRules.for_settings(self.root, self.settings)
         found = discover(
             self.root, rules, self.settings.max_file_bytes, max_files=self.settings.max_files
@@ -271,18 +280,17 @@ class WorkspaceIndex:
         with self._lock:
             known = {path: entry for path, entry in self._entries.items() if not entry.from_buffer}
         workers = effective_jobs(jobs if jobs is not None else self.settings.jobs)
-        with gc_paused():
-            loaded = load_entries(
-                self.root,
-                found.files,
-                known=known,
-                known_skips=self._skips,
-                cache=self._cache,
-                max_file_bytes=self.settings.max_file_bytes,
-                workers=workers,
-                table=self._table,
-                progress=progress,
-            )
+        loaded = load_entries(
+            self.root,
+            found.files,
+            known=known,
+            known_skips=self._skips,
+            cache=self._cache,
+            max_file_bytes=self.settings.max_file_bytes,
+            workers=workers,
+            table=self._table,
+            progress=progress,
+        )
         entries, skipped = loaded.entries, loaded.skipped
         parsed, reused = loaded.parsed, loaded.reused
         skipped.update(found.skipped)
