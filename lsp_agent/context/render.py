@@ -147,7 +147,7 @@ def _folded_runs(lines: list[str], visible: list[Definition]) -> dict[int, str]:
             and not d.scope
             and d.start_line < len(lines)
             and not lines[d.start_line].rstrip().endswith("\\")  # a macro continued below
-            and len(_signature_lines(lines, d)) == 1
+            and _one_line(lines, d)
         )
         if member and run and d.start_line - run[-1].start_line <= _RUN_GAP:
             run.append(d)
@@ -209,6 +209,18 @@ def _visible(definitions: tuple[Definition, ...]) -> list[Definition]:
                 continue
         visible.append(d)
     return visible
+
+
+def _one_line(lines: list[str], definition: Definition) -> bool:
+    """``len(_signature_lines(lines, definition)) == 1`` for a definition that starts inside
+    ``lines``, without making the lines (a kernel header asks it of thousands of macros)."""
+    start = definition.start_line
+    if definition.end_line < start:
+        return False  # no line at all
+    if definition.kind in _ONE_LINE_KINDS or min(definition.end_line, len(lines) - 1) <= start:
+        return True
+    count = lines[start].rstrip().count
+    return count("(") + count("[") + count("{") - count(")") - count("]") - count("}") <= 0
 
 
 def _signature_lines(lines: list[str], definition: Definition) -> list[str]:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import sysconfig
+from pathlib import Path
+
 import tiktoken
 
+from lsp_agent.config import IndexSettings
+from lsp_agent.context import render
 from lsp_agent.context.diffs import compact_diff
 from lsp_agent.context.render import (
     FULL,
@@ -16,6 +22,7 @@ from lsp_agent.context.render import (
 )
 from lsp_agent.context.tokens import count_tokens, estimate_tokens
 from lsp_agent.index.model import Definition, FileEntry
+from lsp_agent.index.workspace import WorkspaceIndex
 
 SOURCE = '''class Shop:
     """A shop."""
@@ -165,3 +172,28 @@ def test_signatures_show_decorators_and_record_fields() -> None:
     assert "11:     name: str\n12:     size: int = 0\n13:     LIMIT = 10\n" in rendered
     assert "not a field" not in rendered and "extra" not in rendered
     assert "15:     def grow(self) -> int:\n" in rendered
+
+
+def test_the_one_line_test_agrees_with_the_signature_lines_on_real_headers(
+    tmp_path: Path,
+) -> None:
+    # The interpreter's own C headers (macros, multi-line prototypes, structs) and a stdlib
+    # package: real definitions nobody here wrote.
+    include = Path(sysconfig.get_paths()["include"])
+    shutil.copytree(include, tmp_path / "include")
+    shutil.copytree(Path(sysconfig.get_paths()["stdlib"]) / "json", tmp_path / "json")
+    index = WorkspaceIndex(tmp_path, IndexSettings(), cache_path=None)
+    index.build(jobs=1)
+    checked = multi = 0
+    for path, entry in index.entries().items():
+        lines = (tmp_path / path).read_text(errors="replace").splitlines()
+        for definition in entry.definitions:
+            if definition.start_line >= len(lines):
+                continue
+            one = len(render._signature_lines(lines, definition)) == 1
+            assert render._one_line(lines, definition) == one, (path, definition)
+            checked += 1
+            multi += not one
+    assert checked > 2000 and multi > 50  # both answers were asked for
+    odd = Definition("M", "macro", 5, 0, 3, 0, "", "")  # ends before it starts: no line
+    assert render._one_line(["x"] * 8, odd) == (len(render._signature_lines(["x"] * 8, odd)) == 1)
