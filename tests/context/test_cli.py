@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sysconfig
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from lsp_agent.commands.snapshot import BOUNDARY
