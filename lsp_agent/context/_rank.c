@@ -89,6 +89,39 @@ static int check_bounds(const int64_t *bounds, Py_ssize_t runs, Py_ssize_t items
 #define INT64 "lq"
 #define FLOAT64 "d"
 
+/* One step's two sums over a range of runs: the edges of slots [slot_from, slot_to) into
+ * unit, or the definitions of files [file_from, file_to) into incoming. */
+typedef struct {
+    const double *rank, *coeff;
+    const int32_t *src, *inc;
+    const int64_t *slot_bounds, *inc_bounds;
+    double *unit, *incoming;
+    Py_ssize_t from, to;
+    int phase;  // 0: unit, 1: incoming
+} Part;
+
+static void *run_part(void *arg) {
+    Part *part = arg;
+    if (part->phase == 0) {
+        for (Py_ssize_t s = part->from; s < part->to; s++) {
+            double total = 0.0;
+            for (int64_t e = part->slot_bounds[s]; e < part->slot_bounds[s + 1]; e++) {
+                total += part->rank[part->src[e]] * part->coeff[e];
+            }
+            part->unit[s] = total;
+        }
+    } else {
+        for (Py_ssize_t i = part->from; i < part->to; i++) {
+            double total = 0.0;
+            for (int64_t k = part->inc_bounds[i]; k < part->inc_bounds[i + 1]; k++) {
+                total += part->unit[part->inc[k]];
+            }
+            part->incoming[i] = total;
+        }
+    }
+    return NULL;
+}
+
 PyDoc_STRVAR(push_doc,
              "push(rank, src, coeff, slot_bounds, inc, inc_bounds, unit, incoming)\n\n"
              "One step's mass: unit[s] = sum of rank[src[e]] * coeff[e] over the edges e of\n"
@@ -137,20 +170,12 @@ static PyObject *push(PyObject *self, PyObject *args) {
     CHECK_IDS(src, edges, n, "src")
     CHECK_IDS(inc, incs, slots, "inc")
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t s = 0; s < slots; s++) {
-        double total = 0.0;
-        for (int64_t e = slot_bounds[s]; e < slot_bounds[s + 1]; e++) {
-            total += rank[src[e]] * coeff[e];
-        }
-        unit[s] = total;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double total = 0.0;
-        for (int64_t k = inc_bounds[i]; k < inc_bounds[i + 1]; k++) {
-            total += unit[inc[k]];
-        }
-        incoming[i] = total;
-    }
+    Part part = {.rank = rank, .coeff = coeff, .src = src, .inc = inc,
+                 .slot_bounds = slot_bounds, .inc_bounds = inc_bounds, .unit = unit,
+                 .incoming = incoming, .from = 0, .to = slots, .phase = 0};
+    run_part(&part);
+    part.phase = 1, part.to = n;
+    run_part(&part);
     Py_END_ALLOW_THREADS
     release(held, 8);
     Py_RETURN_NONE;
@@ -213,39 +238,6 @@ static PyObject *python_sum(PyObject *self, PyObject *args) {
     }
     release(&held, 1);
     return PyFloat_FromDouble(sum_done(&sum));
-}
-
-/* One step's two sums over a range of runs: the edges of slots [slot_from, slot_to) into
- * unit, or the definitions of files [file_from, file_to) into incoming. */
-typedef struct {
-    const double *rank, *coeff;
-    const int32_t *src, *inc;
-    const int64_t *slot_bounds, *inc_bounds;
-    double *unit, *incoming;
-    Py_ssize_t from, to;
-    int phase;  // 0: unit, 1: incoming
-} Part;
-
-static void *run_part(void *arg) {
-    Part *part = arg;
-    if (part->phase == 0) {
-        for (Py_ssize_t s = part->from; s < part->to; s++) {
-            double total = 0.0;
-            for (int64_t e = part->slot_bounds[s]; e < part->slot_bounds[s + 1]; e++) {
-                total += part->rank[part->src[e]] * part->coeff[e];
-            }
-            part->unit[s] = total;
-        }
-    } else {
-        for (Py_ssize_t i = part->from; i < part->to; i++) {
-            double total = 0.0;
-            for (int64_t k = part->inc_bounds[i]; k < part->inc_bounds[i + 1]; k++) {
-                total += part->unit[part->inc[k]];
-            }
-            part->incoming[i] = total;
-        }
-    }
-    return NULL;
 }
 
 /* The run where ``bounds`` passes half its items: both halves of a step then take about as
