@@ -242,12 +242,19 @@ def in_process(root: Path, budget: int, changes: int, state_root: Path) -> dict[
 
 
 def export(commit: str, git: Path) -> Path:
-    """The tree of ``commit`` (git archive) in a temporary folder, for its ``lsp_agent``."""
+    """The tree of ``commit`` (git archive) in a temporary folder, its C extensions built in
+    place: without them the baseline would run its pure-Python fallbacks, not what it shipped."""
     target = Path(tempfile.mkdtemp(prefix=f"bench-scale-{commit[:10]}-"))
     archive = subprocess.run(
-        ["git", "-C", str(git), "archive", commit, "lsp_agent"], check=True, capture_output=True
+        ["git", "-C", str(git), "archive", commit], check=True, capture_output=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    build = [sys.executable, "-c", "from setuptools import setup; setup()", "build_ext"]
+    done = subprocess.run([*build, "--inplace"], cwd=target, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"building {commit}'s extensions failed:\n{done.stderr[-3000:]}")
+    built = sorted(p.name for p in (target / "lsp_agent").rglob("*.so"))
+    print(f"  (baseline {commit[:10]}: extensions {', '.join(built) or 'none'})")
     return target
 
 
