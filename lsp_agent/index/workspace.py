@@ -102,6 +102,8 @@ class WorkspaceIndex:
         # Paths changed by refresh/update while a build reads the disk: its swap keeps them.
         self._changed_in_build: set[str] | None = None
         self._buffers: dict[str, str] = {}
+        # Per open buffer, the entry the disk's version had when it opened (None: no entry).
+        self._disk_entries: dict[str, FileEntry | None] = {}
         self._trees = BufferTrees()  # parse trees of open buffers, for incremental re-parsing
         self._skipped: Counter[str] = Counter()
         self._last = IndexStats()
@@ -254,6 +256,9 @@ class WorkspaceIndex:
             started = time.perf_counter()
             with self._lock:
                 self._changed_in_build = set()
+                # A build may re-read any file or start a new name table: a buffer closed
+                # after it reads its file again rather than restore an entry from before.
+                self._disk_entries.clear()
             try:
                 return self._build(started, jobs, progress)
             finally:
@@ -353,6 +358,8 @@ class WorkspaceIndex:
         rel = self._rel(path)
         data = text.encode("utf-8", "surrogatepass")
         with self._lock:
+            if rel not in self._buffers:
+                self._disk_entries[rel] = self._entries.get(rel)
             self._buffers[rel] = text
             unindexed = self._rules.is_ignored(rel) or skip_reason(
                 data, self.settings.max_file_bytes
@@ -416,7 +423,32 @@ class WorkspaceIndex:
         with self._lock:
             if self._buffers.pop(rel, None) is None:
                 return
-        self.refresh([rel])
+            disk = self._disk_entries.pop(rel, None)
+        if disk is None or not self._restore(rel, disk):
+            self.refresh([rel])
+
+    def _restore(self, rel: str, disk: FileEntry) -> bool:
+        """Put back the entry the disk's version had when the buffer opened, when the file's
+        size and mtime are still those: closing a buffer that was never saved then parses
+        nothing and writes no cache row. A write would leave the cache's heads snapshot stale
+        and start its rewrite (~1 s holding the interpreter on the kernel) five seconds later,
+        under the user's next edits."""
+        try:
+            st = (self.root / rel).stat()
+        except OSError:
+            return False
+        if (st.st_size, st.st_mtime_ns) != (disk.size, disk.mtime_ns):
+            return False
+        with self._lock:
+            if rel in self._buffers or self._rules.is_ignored(rel):
+                return False  # opened again meanwhile, or the rules changed: read the disk
+            restored = self._entries.get(rel) is not disk
+            self._put(rel, disk)
+            if restored:
+                self.generation += 1
+        if restored:
+            self._notify({rel})
+        return True
 
     def refresh(self, paths: Iterable[str]) -> set[str]:
         """Re-read ``paths`` from disk (created, modified, deleted, renamed files or folders).

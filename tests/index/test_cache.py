@@ -359,6 +359,46 @@ def test_a_save_keeps_the_heads_snapshot_current_for_the_next_start(
     assert [p for p, _ in restarted.definitions("Gamma")] == ["c.go"]
 
 
+def test_closing_an_unsaved_buffer_restores_the_disk_entry_without_a_write(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Open, edit, close without saving: the disk's entry comes back as it was, with no parse
+    # and no cache row written, so the heads snapshot stays current and no rewrite is started
+    # (~1 s holding the interpreter on the kernel, under the next edits).
+    fresh(project).build(jobs=1)
+    server = fresh(project)
+    server.build(jobs=1)
+    disk_entry = server.get("b.py")
+    assert disk_entry is not None and server._cache.heads_current
+    seen: list[set[str]] = []
+    server.subscribe(seen.append)
+    writes: list[int] = []
+    real_write = cache_module.IndexCache.write
+
+    def counting(self, rows, deleted=()):  # type: ignore[no-untyped-def]
+        rows = list(rows)
+        writes.append(len(rows))
+        return real_write(self, rows, deleted)
+
+    monkeypatch.setattr(cache_module.IndexCache, "write", counting)
+    server.update("b.py", "def beta():\n    return unsaved()\n")
+    assert [p for p, _ in server.references("unsaved")] == ["b.py"]
+    server.close_buffer("b.py")
+    assert server.get("b.py") is disk_entry
+    assert server.references("unsaved") == []
+    assert [p for p, _ in server.definitions("beta")] == ["b.py"]
+    assert seen == [{"b.py"}, {"b.py"}]  # the edit, then the close
+    assert writes == [] and server._cache.heads_current and server._heads_timer is None
+
+    # Saved while open: the disk changed, so the close reads it (and writes its row).
+    server.update("b.py", "def beta():\n    return 30\n")
+    write(project, "b.py", "def beta():\n    return saved()\n")
+    server.close_buffer("b.py")
+    assert [p for p, _ in server.references("saved")] == ["b.py"]
+    assert writes == [1] and not server._cache.heads_current
+    server._heads_timer.cancel()
+
+
 def test_a_heads_snapshot_overtaken_by_a_save_is_refused(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
