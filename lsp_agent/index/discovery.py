@@ -24,7 +24,7 @@ import stat
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -39,6 +39,7 @@ SNIFF_BYTES = 8192
 SKIP_REASONS = ("ignored", "binary", "too_large", "symlink_loop", "outside_root", "unreadable")
 ALWAYS_SKIPPED_DIRS = frozenset({".git"})
 NEVER_WALKED = ("/proc", "/sys", "/dev")  # pseudo filesystems: endless, and not code
+_NEVER_WALKED_BELOW = tuple(t + os.sep for t in NEVER_WALKED)
 
 
 class TooManyFiles(ValueError):
@@ -161,6 +162,13 @@ class IgnoreRules:
         lines = _read_patterns(self.root / rel_dir / ".gitignore") if self.use_gitignore else []
         self._lines[rel_dir] = lines
         self._specs[rel_dir] = GitIgnoreSpec.from_lines(lines) if lines else None
+
+    def has_no_ignore_file(self, rel_dir: str) -> None:
+        """The walk listed ``rel_dir`` and saw no .gitignore there: its rules are known
+        without trying to open one (a failed open per folder was ~60% of Django's walk)."""
+        if rel_dir not in self._specs:
+            self._lines[rel_dir] = []
+            self._specs[rel_dir] = None
 
     def _spec(self, rel_dir: str) -> GitIgnoreSpec | None:
         # A first read invalidates nothing: no decision under rel_dir was made without it.
@@ -289,6 +297,7 @@ def discover(
     against git's tracked count first, before any walking)."""
     result = Discovery()
     real_root = os.path.realpath(root)
+    root_dir = os.fspath(root)
     if max_files and rules.tracked is not None and len(rules.tracked) > max_files:
         raise TooManyFiles(root, max_files, f"git tracks {len(rules.tracked):,}")
     visited: set[str] = set()
@@ -304,23 +313,25 @@ def discover(
             stack.extend(reversed(deferred))
             deferred.clear()
         rel_dir, real_dir = stack.pop()
-        abs_dir = os.path.join(root, rel_dir) if rel_dir else str(root)
+        abs_dir = f"{root_dir}{os.sep}{rel_dir}" if rel_dir else root_dir
         if real_dir is None:
             real_dir = os.path.realpath(abs_dir)
         if real_dir in visited:  # reached again through a symlink: a loop or a second path
             result.skipped["symlink_loop"] += 1
             continue
         visited.add(real_dir)
-        if any(real_dir == t or real_dir.startswith(t + os.sep) for t in NEVER_WALKED):
+        if real_dir in NEVER_WALKED or real_dir.startswith(_NEVER_WALKED_BELOW):
             result.skipped["ignored"] += 1
             continue
         try:
             with os.scandir(abs_dir) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_name)
         except OSError as exc:
             log.warning("cannot list %s: %s", abs_dir, exc)
             result.skipped["unreadable"] += 1
             continue
+        if ".gitignore" not in map(_name, entries):
+            rules.has_no_ignore_file(rel_dir)
         subdirs: list[tuple[str, str | None]] = []
         unjudged = rules.judges_nothing_in(rel_dir)
         for entry in entries:
@@ -329,12 +340,13 @@ def discover(
                 continue
             try:
                 is_link = entry.is_symlink()
-                st = entry.stat()  # follows symlinks
+                # A folder that is no link is known from the listing (d_type): no stat call.
+                st = None if not is_link and entry.is_dir(follow_symlinks=False) else entry.stat()
             except OSError:
                 # A dangling symlink, a symlink loop (ELOOP), or a file gone since listing.
                 result.skipped["symlink_loop" if _is_loop(entry.path) else "unreadable"] += 1
                 continue
-            is_dir = stat.S_ISDIR(st.st_mode)
+            is_dir = st is None or stat.S_ISDIR(st.st_mode)
             if not unjudged and rules.match(rel, is_dir):
                 result.skipped["ignored"] += 1
                 continue
@@ -351,7 +363,7 @@ def discover(
                     continue
             if is_dir:
                 subdirs.append((rel, f"{real_dir}{os.sep}{entry.name}"))
-            elif stat.S_ISREG(st.st_mode):
+            elif st is not None and stat.S_ISREG(st.st_mode):
                 if st.st_size > max_file_bytes:
                     result.skipped["too_large"] += 1
                 else:
@@ -362,6 +374,9 @@ def discover(
         stack.extend(reversed(subdirs))
     result.files.sort(key=itemgetter(0))  # by path
     return result
+
+
+_name = attrgetter("name")
 
 
 def _is_loop(path: str) -> bool:

@@ -86,17 +86,41 @@ def warm_up(names: tuple[str, ...] | None = None) -> None:
 @functools.cache
 def fingerprint() -> str:
     """Changes whenever a grammar package or a query file changes: cached symbols built with
-    different grammars or queries must not be reused."""
-    from importlib import metadata
+    different grammars or queries must not be reused. A grammar package is known by its
+    files' names, sizes and mtimes (its compiled parser among them: an upgrade or a rebuild
+    changes them), not by importlib.metadata, whose import alone took ~60 ms of every start."""
+    import tree_sitter
 
     digest = hashlib.sha256()
     for spec in LANGUAGES:
         digest.update(spec.name.encode())
-        dist = spec.module.replace("_", "-")
-        try:
-            digest.update(metadata.version(dist).encode())
-        except metadata.PackageNotFoundError:
-            digest.update(b"?")
+        digest.update(_package_stamp(spec.module))
         digest.update(spec.query_path.read_bytes())
-    digest.update(metadata.version("tree-sitter").encode())
+    digest.update(str(getattr(tree_sitter, "__version__", "?")).encode())
+    digest.update(_package_stamp("tree_sitter"))
     return digest.hexdigest()[:16]
+
+
+def _package_stamp(module: str) -> bytes:
+    """(name, size, mtime) of each file in the folder of an installed package, without
+    importing it; ``?`` when it is not installed."""
+    import importlib.util
+    import os
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        return b"?"
+    folder = os.path.dirname(spec.origin)
+    stamps = []
+    try:
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                if entry.is_file() and not entry.name.endswith(".pyc"):
+                    st = entry.stat()
+                    stamps.append(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}")
+    except OSError:
+        return b"?"
+    return "\n".join(sorted(stamps)).encode()

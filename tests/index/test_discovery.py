@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lsp_agent.index import discovery
 from lsp_agent.index.discovery import IgnoreRules, discover, read_source
 
 
@@ -44,6 +45,29 @@ def test_nested_gitignore_applies_relative_to_its_directory(tmp_path: Path) -> N
         "src/build/kept.py",
         "src/keep.log",
     ]
+
+
+def test_the_walk_reads_only_the_ignore_files_it_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, ".gitignore", "*.log\n")
+    for folder in ("a", "a/b", "a/b/c", "d"):
+        write(tmp_path, f"{folder}/x.py")
+    write(tmp_path, "a/b/.gitignore", "x.py\n")
+    write(tmp_path, "a/b/c/y.log")
+    read: list[str] = []
+    real = discovery._read_patterns
+    monkeypatch.setattr(
+        discovery, "_read_patterns", lambda path: read.append(path.name) or real(path)
+    )
+    rules = IgnoreRules(tmp_path)
+    read.clear()  # .git/info/exclude, read when the rules are made
+    found = [f.path for f in discover(tmp_path, rules, 1 << 20).files]
+    assert found == [".gitignore", "a/b/.gitignore", "a/x.py", "d/x.py"]
+    assert read == [".gitignore", ".gitignore"]  # the root's and a/b's, no failed opens
+    write(tmp_path, "d/.gitignore", "x.py\n")  # created later: the watcher reloads it
+    rules.load_dir("d")
+    assert rules.is_ignored("d/x.py")
 
 
 def test_info_exclude_and_extra_ignore_list(tmp_path: Path) -> None:
