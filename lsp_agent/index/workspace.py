@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from pathlib import Path
 
 from lsp_agent.config import IndexSettings, workspace_cache_dir
@@ -190,25 +191,24 @@ class WorkspaceIndex:
     @property
     def stats(self) -> IndexStats:
         with self._lock:
-            languages_count: Counter[str] = Counter()
-            definitions = references = decode_errors = generated = 0
-            for entry in self._entries.values():
-                if entry.language:
-                    languages_count[entry.language] += 1
-                definitions += len(entry.definitions)
-                references += len(entry.references)
-                decode_errors += entry.decode_errors
-                generated += entry.generated
-            return dataclasses.replace(
-                self._last,
-                files=len(self._entries),
-                languages=dict(sorted(languages_count.items())),
-                definitions=definitions,
-                references=references,
-                skipped=dict(sorted(self._skipped.items())),
-                decode_errors=decode_errors,
-                generated=generated,
-            )
+            entries = list(self._entries.values())
+            skipped = dict(sorted(self._skipped.items()))
+            last = self._last
+        # Column by column with C-level maps: a loop over the kernel's 78k entries, each
+        # ``len`` a Python method of the lazy records, took ~0.1 s of every warm start.
+        languages_count = Counter(filter(None, map(_language, entries)))
+        definitions = _record_count(entries, _definitions)
+        references = _record_count(entries, _references)
+        return dataclasses.replace(
+            last,
+            files=len(entries),
+            languages=dict(sorted(languages_count.items())),
+            definitions=definitions,
+            references=references,
+            skipped=skipped,
+            decode_errors=sum(map(_decode_errors, entries)),
+            generated=sum(map(_generated, entries)),
+        )
 
     # ---------------------------------------------------------------- changing
     def subscribe(self, callback: Callable[[set[str]], None]) -> Callable[[], None]:
@@ -320,11 +320,14 @@ class WorkspaceIndex:
                     entries[path] = self._entries[path]
                 else:
                     entries.pop(path, None)
-            changed = {
-                path
-                for path in entries.keys() | self._entries.keys()
-                if self._entries.get(path) != entries.get(path)
-            }
+            if self._entries:
+                changed = {
+                    path
+                    for path in entries.keys() | self._entries.keys()
+                    if self._entries.get(path) != entries.get(path)
+                }
+            else:  # a process's first build: every entry is new
+                changed = set(entries)
             self._rules = rules
             self._entries = dict(sorted(entries.items()))
             self._unsorted = False
@@ -626,3 +629,23 @@ class WorkspaceIndex:
                 symbols = symbols_of(entry) if entry is not None else None
                 if symbols is not None and symbols.holds_records() and entry.sha256 == row[3]:
                     symbols.release(self._cache, (entry.path, entry.sha256, entry.language))
+
+
+_language = attrgetter("language")
+_decode_errors = attrgetter("decode_errors")
+_generated = attrgetter("generated")
+_definitions = attrgetter("definitions")
+_references = attrgetter("references")
+# The counts the lazy records know without decoding (symtab._Records over FileSymbols).
+_n_definitions = attrgetter("definitions.symbols.n_definitions")
+_n_references = attrgetter("references.symbols.n_references")
+
+
+def _record_count(entries: list[FileEntry], records: attrgetter[object]) -> int:
+    """The entries' definitions (or references) counted, from the symbols' counts when every
+    entry's records are the index's lazy ones, else by ``len`` of each."""
+    counted = _n_definitions if records is _definitions else _n_references
+    try:
+        return sum(map(counted, entries))
+    except AttributeError:  # records made by hand (tests, a task's view): tuples
+        return sum(map(len, map(records, entries)))  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,49 @@ def write(root: Path, rel: str, content: str | bytes = "x = 1\n") -> Path:
 
 def paths(root: Path, extra: tuple[str, ...] = (), max_bytes: int = 1 << 20) -> list[str]:
     return [f.path for f in discover(root, IgnoreRules(root, extra), max_bytes).files]
+
+
+@pytest.fixture(autouse=True, params=["built", "scandir"])
+def lister(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every walk test runs with the C listing (when built) and with its os.scandir twin."""
+    if request.param == "scandir":
+        monkeypatch.setattr(discovery, "list_folder", discovery._scandir_listing)
+    elif discovery.list_folder is discovery._scandir_listing:
+        pytest.skip("lsp_agent.index._walk is not built")
+    return str(request.param)
+
+
+def test_the_c_listing_equals_the_scandir_one_on_real_trees(tmp_path: Path) -> None:
+    walk = pytest.importorskip("lsp_agent.index._walk")
+    write(tmp_path, "file.py")
+    write(tmp_path, "dir/inner.py")
+    os.symlink("file.py", tmp_path / "to_file")
+    os.symlink("dir", tmp_path / "to_dir")
+    os.symlink("missing", tmp_path / "dangling")
+    os.symlink("loop", tmp_path / "loop")
+    os.mkfifo(tmp_path / "fifo")
+    listing = walk.list_folder(str(tmp_path))
+    assert [(name, kind) for name, kind, _, _ in listing] == [
+        ("dangling", discovery.BROKEN),
+        ("dir", discovery.DIR),
+        ("fifo", discovery.OTHER),
+        ("file.py", discovery.FILE),
+        ("loop", discovery.BROKEN),
+        ("to_dir", discovery.LINK_DIR),
+        ("to_file", discovery.LINK_FILE),
+    ]
+    st = (tmp_path / "file.py").stat()
+    assert listing[3][2:] == (st.st_size, st.st_mtime_ns) == listing[6][2:]
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    folders = [stdlib, *(stdlib / name for name in ("email", "json", "unittest")), tmp_path]
+    for folder in folders:  # names, kinds, sizes, mtimes, order: all of it
+        assert walk.list_folder(str(folder)) == discovery._scandir_listing(str(folder)), folder
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        walk.list_folder(str(tmp_path / "nowhere"))
+    with pytest.raises(NotADirectoryError):
+        walk.list_folder(str(tmp_path / "file.py"))
+    with pytest.raises(TypeError):
+        walk.list_folder(3)
 
 
 def test_nested_gitignore_applies_relative_to_its_directory(tmp_path: Path) -> None:
@@ -91,13 +135,13 @@ def test_ignored_directories_are_pruned_not_walked(
         write(tmp_path, f"node_modules/pkg{i}/index.js", "f()\n")
     write(tmp_path, "index.js", "f()\n")
     listed: list[str] = []
-    real_scandir = os.scandir
+    real_list_folder = discovery.list_folder
 
-    def recording_scandir(path: str):  # type: ignore[no-untyped-def]
+    def recording_list_folder(path: str):  # type: ignore[no-untyped-def]
         listed.append(os.path.relpath(path, tmp_path))
-        return real_scandir(path)
+        return real_list_folder(path)
 
-    monkeypatch.setattr(os, "scandir", recording_scandir)
+    monkeypatch.setattr(discovery, "list_folder", recording_list_folder)
     result = discover(tmp_path, IgnoreRules(tmp_path), 1 << 20)
     assert listed == ["."]
     assert [f.path for f in result.files] == [".gitignore", "index.js"]
