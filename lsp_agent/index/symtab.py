@@ -77,7 +77,7 @@ class NameTable:
     reference graph wants exactly that (context/idgraph.py), and it unpacks in a fifth of the
     time a marshalled list of the kernel's 2.3 M interned strings took (~1.7 s), with no sort."""
 
-    def __init__(self, packed: bytes | None = None) -> None:
+    def __init__(self, packed: bytes | memoryview | None = None) -> None:
         self._names: list[str] | None = None if packed is not None else []
         self._packed = packed
         self._ids: dict[str, int] | None = None if packed is not None else _new_ids(())
@@ -201,13 +201,13 @@ class NameTable:
         except ValueError:
             return None
 
-    def packed(self) -> bytes:
+    def packed(self) -> bytes | memoryview:
         with self._lock:
             if self._packed is not None:
                 return self._packed
             return self._encode()
 
-    def pack(self) -> bytes:
+    def pack(self) -> bytes | memoryview:
         """``packed()``, and the table held as those bytes from now on, as a warm start holds
         it: the names' strings and the lookup dict are freed until a use unpacks them. After a
         cold build of the kernel (2.3 M names) that is ~200 MB the server would otherwise keep."""
@@ -246,14 +246,15 @@ def _new_ids(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
     return ids
 
 
-def _unpack(packed: bytes) -> tuple[list[str], array[int]] | list[str]:
-    """The order packed by ``NameTable._encode``, or the list a marshalled table holds."""
-    if not packed.startswith(_SORTED_TAG):
-        loaded = marshal.loads(packed)
+def _unpack(packed: bytes | memoryview) -> tuple[list[str], array[int]] | list[str]:
+    """The order packed by ``NameTable._encode``, or the list a marshalled table holds
+    (``packed``: bytes, or a view of the cache's mapped heads file)."""
+    view = memoryview(packed)
+    if view[: len(_SORTED_TAG)] != _SORTED_TAG:
+        loaded = marshal.loads(view)
         if not isinstance(loaded, list):
             raise ValueError("not a name table")
         return loaded
-    view = memoryview(packed)
     start = len(_SORTED_TAG)
     n = int.from_bytes(view[start : start + 8], "little")
     positions = array("i")

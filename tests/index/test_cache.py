@@ -111,7 +111,10 @@ def test_damaged_record_is_reparsed(project: Path, caplog: pytest.LogCaptureFixt
     index.build(jobs=1)
     with sqlite3.connect(index.cache_path) as conn:
         conn.execute("UPDATE files SET head = x'00ff00' WHERE path = 'a.py'")
-        conn.execute("UPDATE heads SET blob = x'00ff00'")  # the rows are read instead
+    heads_file = index._cache.heads_path
+    damaged = bytearray(heads_file.read_bytes())
+    damaged[-40:] = b"\xff" * 40  # the rows are read instead
+    heads_file.write_bytes(damaged)
     with caplog.at_level(logging.WARNING):
         again = fresh(project)
         stats = again.build(jobs=1)
@@ -139,25 +142,31 @@ def test_a_warm_start_reads_the_heads_snapshot_only_while_it_is_current(project:
     assert fresh(project).build(jobs=1).from_cache == 3  # rewritten by that full build
 
 
-def test_the_heads_snapshot_is_written_in_pieces_and_read_back_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_heads_snapshot_is_one_file_read_back_whole_with_its_table_mapped(
+    tmp_path: Path,
 ) -> None:
-    # Real code nobody here wrote: enough files that the snapshot spans many pieces.
+    # Real code nobody here wrote: the stdlib's email package.
     import shutil
     import sysconfig
 
     root = tmp_path / "email"
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     shutil.copytree(stdlib / "email", root, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(cache_module, "BLOB_PIECE", 100)
     cold = fresh(root)
     cold.build(jobs=1)
-    with sqlite3.connect(cold.cache_path) as conn:
-        (size,) = conn.execute("SELECT length(blob) FROM heads").fetchone()
-    assert size > 100 * 100  # hundreds of pieces
     assert cold._cache is not None
+    heads_file = cold._cache.heads_path
+    assert heads_file.parent == cold.cache_path.parent and heads_file.stat().st_size > 10_000
     heads, names = cold._cache.load()
-    assert names is not None and len(heads) == len(cold.entries())  # the snapshot, whole
+    assert isinstance(names, memoryview)  # the table is not copied out of the file
+    assert len(heads) == len(cold.entries())  # the snapshot, whole
+    truncated = heads_file.read_bytes()[:-100]
+    heads_file.write_bytes(truncated)
+    assert cold._cache.load()[1] is None  # damaged: the rows are read instead
+    assert len(cold._cache.load()[0]) == len(cold.entries())
+    cold2 = fresh(root)
+    cold2.build(jobs=1)  # reads the rows, and writes the snapshot again
+    assert heads_file.stat().st_size > len(truncated)
     warm = fresh(root)
     assert warm.build(jobs=1).from_cache == len(cold.entries())  # from the snapshot alone
     assert warm._cache is not None and warm._cache.heads_current

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -198,8 +197,8 @@ def test_the_flag_survives_a_warm_start(tmp_path: Path, snapshot: bool) -> None:
     assert _generated(cold) == expected
     assert cold.cache_path is not None
     if not snapshot:
-        with sqlite3.connect(cold.cache_path) as conn:
-            conn.execute("DELETE FROM heads")
+        assert cold._cache is not None
+        cold._cache.heads_path.unlink()
     warm = WorkspaceIndex(root, IndexSettings())
     stats = warm.build(jobs=1)
     assert (stats.parsed, stats.from_cache) == (0, 3)
