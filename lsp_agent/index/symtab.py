@@ -205,6 +205,15 @@ class NameTable:
         with self._lock:
             if self._packed is not None:
                 return self._packed
+            return b"".join(self._encode())
+
+    def packed_pieces(self) -> list[bytes | memoryview]:
+        """``packed()`` as pieces that join to it, each made by a short call: a server
+        rewriting the cache's snapshot on a thread then never holds the interpreter for long
+        (one join and encode of the kernel's 2.3 M names held it ~0.3 s, under the edits)."""
+        with self._lock:
+            if self._packed is not None:
+                return [self._packed]
             return self._encode()
 
     def pack(self) -> bytes | memoryview:
@@ -213,7 +222,7 @@ class NameTable:
         cold build of the kernel (2.3 M names) that is ~200 MB the server would otherwise keep."""
         with self._lock:
             if self._packed is None:
-                self._packed = self._encode()
+                self._packed = b"".join(self._encode())
                 self._names = None
                 if self._ids is not None:
                     # Its factory is its own __len__: without this the cycle would keep the
@@ -223,20 +232,24 @@ class NameTable:
                 self._order = None
             return self._packed
 
-    def _encode(self) -> bytes:
-        names = self.names
-        by_string, positions = self.order()
-        joined = "\0".join(by_string)
-        if names and joined.count("\0") != len(names) - 1:
-            return marshal.dumps(names)  # a name holds a NUL: no joined form
-        return b"".join(
-            (
-                _SORTED_TAG,
-                len(names).to_bytes(8, "little"),
-                positions.tobytes(),
-                joined.encode(*_ENCODING),
-            )
-        )
+    def _encode(self) -> list[bytes | memoryview]:
+        by_string, positions = self.order()  # every id's place, brought up to date
+        n = len(positions)
+        pieces: list[bytes | memoryview] = [
+            _SORTED_TAG, n.to_bytes(8, "little"), positions.tobytes()
+        ]  # fmt: skip
+        for start in range(0, n, ENCODE_PIECE):
+            part = by_string[start : start + ENCODE_PIECE]
+            joined = "\0".join(part)
+            if joined.count("\0") != len(part) - 1:
+                return [marshal.dumps(self.names)]  # a name holds a NUL: no joined form
+            if start:
+                pieces.append(b"\0")
+            pieces.append(joined.encode(*_ENCODING))
+        return pieces
+
+
+ENCODE_PIECE = 65_536  # names joined and encoded per call when the table is packed
 
 
 def _new_ids(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:

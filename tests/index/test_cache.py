@@ -143,7 +143,7 @@ def test_a_warm_start_reads_the_heads_snapshot_only_while_it_is_current(project:
 
 
 def test_the_heads_snapshot_is_one_file_read_back_whole_with_its_table_mapped(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Real code nobody here wrote: the stdlib's email package.
     import shutil
@@ -152,6 +152,7 @@ def test_the_heads_snapshot_is_one_file_read_back_whole_with_its_table_mapped(
     root = tmp_path / "email"
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     shutil.copytree(stdlib / "email", root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache_module, "HEADS_PIECE", 7)  # the rows in many pieces
     cold = fresh(root)
     cold.build(jobs=1)
     assert cold._cache is not None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import marshal
 
+import pytest
+
 from lsp_agent.index import symtab
 from lsp_agent.index.symtab import NameTable
 
@@ -129,3 +131,20 @@ def test_the_order_is_the_same_made_from_ids_or_from_the_dict() -> None:
     small = symtab._sorted_order(NAMES, {name: i for i, name in enumerate(NAMES)})
     assert small == symtab._sorted_order(NAMES)
     assert [small[0][p] for p in small[1]] == NAMES
+
+
+def test_a_table_packed_in_pieces_is_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server rewriting the cache's snapshot packs its unpacked table piece by piece (short
+    # calls, so its edits are not held up): the pieces join to what one call makes.
+    table = NameTable()
+    table.ids_of(NAMES)
+    whole = table.packed()
+    monkeypatch.setattr(symtab, "ENCODE_PIECE", 2)
+    pieces = table.packed_pieces()
+    assert len(pieces) > 4 and b"".join(pieces) == whole == table.packed()
+    assert NameTable(b"".join(pieces)).names == NAMES
+    with_nul = NameTable()
+    with_nul.ids_of(["c", "a", "b", "x\0y", "d"])  # the NUL in the last piece but one
+    assert marshal.loads(b"".join(with_nul.packed_pieces())) == ["c", "a", "b", "x\0y", "d"]
+    packed = NameTable(whole)
+    assert packed.packed_pieces() == [whole]  # held packed: the bytes as they are
