@@ -614,11 +614,11 @@ class WorkspaceIndex:
         finally:
             self._build_lock.release()
         # Outside the locks (~1 s on the kernel): a refresh meanwhile moves the generation,
-        # and the cache then refuses this snapshot. packed(), not pack(): a server that
-        # unpacked its names keeps using them.
+        # and the cache then refuses this snapshot. packed_pieces(), not pack(): a server
+        # that unpacked its names keeps using them.
         # The collector paused: the snapshot makes ~160k tuples beside two 78k dicts on the
-        # kernel, and each young collection walked those dicts again (edits made meanwhile on
-        # the server's other threads waited up to ~0.25 s).
+        # kernel, and each young collection would walk those dicts again, on the thread that
+        # holds the interpreter while the server's edits wait.
         with gc_paused():
             heads = heads_snapshot(entries, skips, table)
             cache.write_heads(table.packed_pieces(), heads, generation=stamp)
