@@ -198,9 +198,13 @@ def in_process(root: Path, budget: int, changes: int, state_root: Path) -> dict[
     ][:20]
 
     # The server's flow: one long-lived builder; each edit updates the index, then builds.
+    victims = [e.path for e in rows if e.tier == "full" and e.rank > 0][:changes]
+    # The analysis above is the bench's, not the server's (which keeps no snapshot): its 78k
+    # manifest rows and lists by hash would be walked by every full collection in the edits.
+    del result, rows, by_hash, shown, entries
+    gc.collect()
     builder = SnapshotBuilder(index, ContextSettings(), state_dir=state)
     builder.build(budget=budget)
-    victims = [e.path for e in rows if e.tier == "full" and e.rank > 0][:changes]
     timings: list[float] = []
     cpu_times: list[float] = []
     for victim in victims:
