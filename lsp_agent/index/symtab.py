@@ -285,9 +285,7 @@ def _unpack(packed: bytes | memoryview) -> Order | list[str]:
 NUMPY_ORDER_MIN = 200_000
 
 
-def _sorted_order(
-    names: list[str], ids: Mapping[str, int] | None = None
-) -> Order:
+def _sorted_order(names: list[str], ids: Mapping[str, int] | None = None) -> Order:
     """``order()`` made from scratch. With the name -> id dict (a cold build has it) the strings
     are sorted themselves and their ids looked up after: on 2.4 M names half the time and a
     third of the memory of sorting 2.4 M int ids by string (an int object each)."""
@@ -314,9 +312,7 @@ def _sorted_order(
     return tuple(map(names.__getitem__, by_id)), positions
 
 
-def _merged_order(
-    order: Order, names: list[str]
-) -> Order:
+def _merged_order(order: Order, names: list[str]) -> Order:
     """``order`` for the first ids, with the names added after them merged in."""
     by_string, positions = order
     np = _numpy()
