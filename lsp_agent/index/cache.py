@@ -11,15 +11,15 @@ before parsing.
 A warm start reads one file instead of the ``files`` rows: ``index.heads`` beside the
 database holds every row of ``files`` — the name table once (symtab.NameTable, packed, mapped
 and not copied: a warm start never reads its pages), then each file's names as id arrays
-(codec.CompactHead) in one marshal: no string is built per file — stamped with the
-``state.generation`` it reflects. A file, not a row: SQLite read the kernel's 109 MB blob
-through its overflow-page chain in ~0.27 s, a read() of the marshal part takes ~0.04 s.
-Every write bumps the generation; a snapshot whose
-generation is not the current one is ignored (the rows are read instead) and rewritten by the
-next full build of a process that saw every write since it loaded (``generation`` stays
-known). The meta table pins the schema version, the grammar/query fingerprint and the root;
-any mismatch empties the cache. The cache is an optimisation only: every failure is logged and
-degrades to a cold index (or records extracted again), never an exception for the caller.
+(codec.CompactHead) in marshalled pieces of HEADS_PIECE rows: no string is built per file —
+stamped with the ``state.generation`` it reflects. A file, not a row: SQLite read the kernel's
+109 MB blob through its overflow-page chain in ~0.27 s, the whole load now takes ~0.2 s.
+Every write bumps the generation; a snapshot whose generation is not the current one is
+ignored (the rows are read instead) and rewritten by the next full build of a process that saw
+every write since it loaded (``generation`` stays known). The meta table pins the schema
+version, the grammar/query fingerprint and the root; any mismatch empties the cache. The
+cache is an optimisation only: every failure is logged and degrades to a cold index (or
+records extracted again), never an exception for the caller.
 """
 
 from __future__ import annotations

@@ -197,8 +197,8 @@ class WorkspaceIndex:
         # Column by column with C-level maps: a loop over the kernel's 78k entries, each
         # ``len`` a Python method of the lazy records, took ~0.1 s of every warm start.
         languages_count = Counter(filter(None, map(_language, entries)))
-        definitions = _record_count(entries, _definitions)
-        references = _record_count(entries, _references)
+        definitions = _record_count(entries, _n_definitions, _definitions)
+        references = _record_count(entries, _n_references, _references)
         return dataclasses.replace(
             last,
             files=len(entries),
@@ -645,10 +645,11 @@ _n_definitions = attrgetter("definitions.symbols.n_definitions")
 _n_references = attrgetter("references.symbols.n_references")
 
 
-def _record_count(entries: list[FileEntry], records: attrgetter[object]) -> int:
-    """The entries' definitions (or references) counted, from the symbols' counts when every
-    entry's records are the index's lazy ones, else by ``len`` of each."""
-    counted = _n_definitions if records is _definitions else _n_references
+def _record_count(
+    entries: list[FileEntry], counted: attrgetter[int], records: attrgetter[object]
+) -> int:
+    """The entries' definitions (or references) counted: ``counted`` (the symbols' count)
+    when every entry's records are the index's lazy ones, else ``len`` of each ``records``."""
     try:
         return sum(map(counted, entries))
     except AttributeError:  # records made by hand (tests, a task's view): tuples
