@@ -435,7 +435,364 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(edge_targets_doc,
+             "edge_targets(ref_bounds, names, def_bounds, defined, definer_start, targets, own,\n"
+             "             used) -> (kept edges, used names, definitions of used names)\n\n"
+             "Per reference edge e of file i (ref_bounds[i] <= e < ref_bounds[i + 1]): own[e] =\n"
+             "whether file i defines names[e] (its run of ``defined`` is ascending), targets[e] =\n"
+             "the name's definers (definer_start) other than file i; used[j] = some edge with\n"
+             "targets > 0 names j. Returns None when a file's definitions are not ascending.");
+
+static PyObject *edge_targets(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *objects[8];
+    if (!PyArg_ParseTuple(args, "OOOOOOOO:edge_targets", &objects[0], &objects[1], &objects[2],
+                          &objects[3], &objects[4], &objects[5], &objects[6], &objects[7])) {
+        return NULL;
+    }
+    static const char *names[8] = {"ref_bounds",    "names",   "def_bounds", "defined",
+                                   "definer_start", "targets", "own",        "used"};
+    static const char *formats[8] = {INT64, INT32, INT64, INT32, INT64, INT32, "B?", "B?"};
+    static const Py_ssize_t sizes[8] = {8, 4, 8, 4, 8, 4, 1, 1};
+    Held held[8];
+    memset(held, 0, sizeof held);
+    for (int i = 0; i < 8; i++) {
+        if (take(objects[i], &held[i], names[i], sizes[i], formats[i], i >= 5) != 0) {
+            release(held, 8);
+            return NULL;
+        }
+    }
+    const int64_t *ref_bounds = held[0].view.buf, *def_bounds = held[2].view.buf;
+    const int32_t *name = held[1].view.buf, *defined = held[3].view.buf;
+    const int64_t *definer_start = held[4].view.buf;
+    int32_t *targets = held[5].view.buf;
+    uint8_t *own = held[6].view.buf, *used = held[7].view.buf;
+    Py_ssize_t n = length(&held[0]) - 1, edges = length(&held[1]), defs = length(&held[3]);
+    Py_ssize_t name_count = length(&held[4]) - 1;
+    if (n < 0 || name_count < 0 || length(&held[2]) != n + 1 || length(&held[5]) != edges ||
+        length(&held[6]) != edges || length(&held[7]) != name_count) {
+        PyErr_SetString(PyExc_ValueError, "edge_targets: array lengths do not agree");
+        goto fail;
+    }
+    if (check_bounds(ref_bounds, n, edges, "ref_bounds") != 0 ||
+        check_bounds(def_bounds, n, defs, "def_bounds") != 0 ||
+        check_bounds(definer_start, name_count, definer_start[name_count], "definer_start") != 0) {
+        goto fail;
+    }
+    CHECK_IDS(name, edges, name_count, "names")
+    CHECK_IDS(defined, defs, name_count, "defined")
+    Py_ssize_t kept = 0, used_count = 0, used_defs = 0;
+    int ascending = 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && ascending; i++) {
+        for (int64_t d = def_bounds[i] + 1; d < def_bounds[i + 1]; d++) {
+            if (defined[d - 1] >= defined[d]) {
+                ascending = 0;
+                break;
+            }
+        }
+    }
+    memset(used, 0, (size_t)name_count);
+    for (Py_ssize_t i = 0; i < n && ascending; i++) {
+        const int32_t *first = defined + def_bounds[i], *last = defined + def_bounds[i + 1];
+        for (int64_t e = ref_bounds[i]; e < ref_bounds[i + 1]; e++) {
+            int32_t j = name[e];
+            const int32_t *lo = first, *hi = last;  // binary search of the file's definitions
+            while (lo < hi) {
+                const int32_t *mid = lo + (hi - lo) / 2;
+                if (*mid < j) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            uint8_t is_own = lo < last && *lo == j;
+            int64_t others = definer_start[j + 1] - definer_start[j] - is_own;
+            own[e] = is_own;
+            targets[e] = others > 0 ? (int32_t)others : 0;
+            if (others > 0) {
+                kept++;
+                if (!used[j]) {
+                    used[j] = 1;
+                    used_count++;
+                }
+            }
+        }
+    }
+    for (Py_ssize_t d = 0; d < defs && ascending; d++) {
+        used_defs += used[defined[d]];
+    }
+    Py_END_ALLOW_THREADS
+    release(held, 8);
+    if (!ascending) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("nnn", kept, used_count, used_defs);
+fail:
+    release(held, 8);
+    return NULL;
+}
+
+PyDoc_STRVAR(walk_arrays_doc,
+             "walk_arrays(ref_bounds, names, counts, def_bounds, defined, targets, own,\n"
+             "            weights, src, coeff, slot, slot_bounds, inc, inc_file, inc_bounds,\n"
+             "            self_share, dangling) -> number of dangling files\n\n"
+             "fastrank.graph_arrays's transitions from edge_targets's ``targets`` and ``own``\n"
+             "and each used name's weight: the kept edges (targets > 0) grouped by slot (names\n"
+             "with one edge first, then the others, each by id; a slot's edges in file order)\n"
+             "into src, coeff and slot, with slot_bounds; each file's definitions of used names\n"
+             "into inc (their slots) and inc_file, with inc_bounds; self_share per file; and the\n"
+             "files with no kept edge into the head of ``dangling``. Every float is the one\n"
+             "numpy makes: share = weight * sqrt(count), a file's total adds share * targets\n"
+             "from 0.0 in edge order (bincount), coeff = share / total, and self_share adds\n"
+             "the coeffs of its own names in edge order.");
+
+static PyObject *walk_arrays(PyObject *self, PyObject *args) {
+    (void)self;
+    enum { COUNT = 17 };
+    PyObject *objects[COUNT];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOO:walk_arrays", &objects[0], &objects[1],
+                          &objects[2], &objects[3], &objects[4], &objects[5], &objects[6],
+                          &objects[7], &objects[8], &objects[9], &objects[10], &objects[11],
+                          &objects[12], &objects[13], &objects[14], &objects[15],
+                          &objects[16])) {
+        return NULL;
+    }
+    static const char *names[COUNT] = {
+        "ref_bounds", "names", "counts",   "def_bounds", "defined",    "targets",
+        "own",        "weights", "src",    "coeff",      "slot",       "slot_bounds",
+        "inc",        "inc_file", "inc_bounds", "self_share", "dangling"};
+    static const char *formats[COUNT] = {INT64, INT32, INT32, INT64, INT32, INT32,
+                                         "B?",  FLOAT64, INTP, FLOAT64, INTP, INT64,
+                                         INTP,  INTP,  INT64, FLOAT64, INTP};
+    static const Py_ssize_t sizes[COUNT] = {
+        8, 4, 4, 8, 4, 4, 1, 8, sizeof(Py_ssize_t), 8, sizeof(Py_ssize_t), 8,
+        sizeof(Py_ssize_t), sizeof(Py_ssize_t), 8, 8, sizeof(Py_ssize_t)};
+    Held held[COUNT];
+    memset(held, 0, sizeof held);
+    for (int i = 0; i < COUNT; i++) {
+        if (take(objects[i], &held[i], names[i], sizes[i], formats[i], i >= 8) != 0) {
+            release(held, COUNT);
+            return NULL;
+        }
+    }
+    const int64_t *ref_bounds = held[0].view.buf, *def_bounds = held[3].view.buf;
+    const int32_t *name = held[1].view.buf, *count = held[2].view.buf;
+    const int32_t *defined = held[4].view.buf, *targets = held[5].view.buf;
+    const uint8_t *own = held[6].view.buf;
+    const double *weights = held[7].view.buf;
+    Py_ssize_t *src = held[8].view.buf, *slot = held[10].view.buf;
+    double *coeff = held[9].view.buf, *self_share = held[15].view.buf;
+    int64_t *slot_bounds = held[11].view.buf, *inc_bounds = held[14].view.buf;
+    Py_ssize_t *inc = held[12].view.buf, *inc_file = held[13].view.buf;
+    Py_ssize_t *dangling = held[16].view.buf;
+    Py_ssize_t n = length(&held[0]) - 1, edges = length(&held[1]), defs = length(&held[4]);
+    Py_ssize_t name_count = length(&held[7]), kept = length(&held[8]);
+    Py_ssize_t slots = length(&held[11]) - 1, incs = length(&held[12]);
+    int32_t *slot_of = NULL;
+    int64_t *next = NULL;
+    double *share = NULL;
+    if (n < 0 || slots < 0 || length(&held[2]) != edges || length(&held[3]) != n + 1 ||
+        length(&held[5]) != edges || length(&held[6]) != edges || length(&held[9]) != kept ||
+        length(&held[10]) != kept || length(&held[13]) != incs || length(&held[14]) != n + 1 ||
+        length(&held[15]) != n || length(&held[16]) != n) {
+        PyErr_SetString(PyExc_ValueError, "walk_arrays: array lengths do not agree");
+        goto fail;
+    }
+    if (check_bounds(ref_bounds, n, edges, "ref_bounds") != 0 ||
+        check_bounds(def_bounds, n, defs, "def_bounds") != 0) {
+        goto fail;
+    }
+    CHECK_IDS(name, edges, name_count, "names")
+    CHECK_IDS(defined, defs, name_count, "defined")
+    Py_ssize_t found_kept = 0;
+    for (Py_ssize_t e = 0; e < edges; e++) {
+        if (targets[e] < 0 || count[e] < 0) {
+            PyErr_SetString(PyExc_ValueError, "walk_arrays: negative targets or counts");
+            goto fail;
+        }
+        found_kept += targets[e] > 0;
+    }
+    if (found_kept != kept) {
+        PyErr_SetString(PyExc_ValueError, "walk_arrays: src is not as long as the kept edges");
+        goto fail;
+    }
+    slot_of = malloc(((size_t)name_count + 1) * sizeof(int32_t));
+    next = calloc((size_t)name_count + 1, sizeof(int64_t));
+    share = malloc(((size_t)kept + 1) * sizeof(double));
+    if (slot_of == NULL || next == NULL || share == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    // Edges per name (in ``next``), then the slots: names with one edge first, each group by id.
+    for (Py_ssize_t e = 0; e < edges; e++) {
+        if (targets[e] > 0) {
+            next[name[e]]++;
+        }
+    }
+    Py_ssize_t singles = 0, used = 0;
+    for (Py_ssize_t j = 0; j < name_count; j++) {
+        singles += next[j] == 1;
+        used += next[j] > 0;
+    }
+    if (used != slots) {
+        PyErr_SetString(PyExc_ValueError, "walk_arrays: slot_bounds do not match the used names");
+        goto fail;
+    }
+    Py_ssize_t incs_found = 0;
+    for (Py_ssize_t d = 0; d < defs; d++) {
+        incs_found += next[defined[d]] > 0;
+    }
+    if (incs_found != incs) {
+        PyErr_SetString(PyExc_ValueError, "walk_arrays: inc is not as long as the used definitions");
+        goto fail;
+    }
+    Py_ssize_t dangling_count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t single_slot = 0, multiple_slot = singles;
+    for (Py_ssize_t j = 0; j < name_count; j++) {
+        slot_of[j] = next[j] == 0 ? -1 : (int32_t)(next[j] == 1 ? single_slot++ : multiple_slot++);
+    }
+    slot_bounds[0] = 0;
+    for (Py_ssize_t j = 0; j < name_count; j++) {
+        if (slot_of[j] >= 0) {
+            slot_bounds[slot_of[j] + 1] = next[j];
+        }
+    }
+    for (Py_ssize_t s = 0; s < slots; s++) {
+        slot_bounds[s + 1] += slot_bounds[s];
+    }
+    for (Py_ssize_t j = 0; j < name_count; j++) {  // where the name's next edge goes
+        next[j] = slot_of[j] >= 0 ? slot_bounds[slot_of[j]] : 0;
+    }
+    // Shares per file, in edge order: the sums bincount makes.
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t first = k;
+        double total = 0.0;
+        for (int64_t e = ref_bounds[i]; e < ref_bounds[i + 1]; e++) {
+            if (targets[e] > 0) {
+                share[k] = weights[name[e]] * sqrt((double)count[e]);
+                total += share[k] * (double)targets[e];
+                k++;
+            }
+        }
+        if (k == first) {
+            dangling[dangling_count++] = i;
+            self_share[i] = 0.0;
+            continue;
+        }
+        double own_total = 0.0;
+        k = first;
+        for (int64_t e = ref_bounds[i]; e < ref_bounds[i + 1]; e++) {
+            if (targets[e] > 0) {
+                double value = share[k] / total;
+                if (own[e]) {
+                    own_total += value;
+                }
+                int64_t at = next[name[e]]++;
+                src[at] = i;
+                coeff[at] = value;
+                slot[at] = slot_of[name[e]];
+                k++;
+            }
+        }
+        self_share[i] = own_total;
+    }
+    Py_ssize_t m = 0;
+    inc_bounds[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (int64_t d = def_bounds[i]; d < def_bounds[i + 1]; d++) {
+            if (slot_of[defined[d]] >= 0) {
+                inc[m] = slot_of[defined[d]];
+                inc_file[m] = i;
+                m++;
+            }
+        }
+        inc_bounds[i + 1] = m;
+    }
+    Py_END_ALLOW_THREADS
+    free(slot_of);
+    free(next);
+    free(share);
+    release(held, COUNT);
+    return PyLong_FromSsize_t(dangling_count);
+fail:
+    free(slot_of);
+    free(next);
+    free(share);
+    release(held, COUNT);
+    return NULL;
+}
+
+PyDoc_STRVAR(name_tests_doc,
+             "name_tests(names, ids, out)\n\n"
+             "For each k, the string tests of ranking.name_weight on names[ids[k]] as bits of\n"
+             "out[k]: 1 = long (8 characters or more) and snake or camel case, 2 = starts\n"
+             "with an underscore; 128 = not ASCII, left to Python (its str methods know every\n"
+             "script's case).");
+
+static PyObject *name_tests(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *names, *ids_object, *out_object;
+    if (!PyArg_ParseTuple(args, "O!OO:name_tests", &PyTuple_Type, &names, &ids_object,
+                          &out_object)) {
+        return NULL;
+    }
+    Held held[2];
+    memset(held, 0, sizeof held);
+    if (take(ids_object, &held[0], "ids", 8, INT64, 0) != 0 ||
+        take(out_object, &held[1], "out", 1, "B", 1) != 0) {
+        release(held, 2);
+        return NULL;
+    }
+    const int64_t *ids = held[0].view.buf;
+    uint8_t *out = held[1].view.buf;
+    Py_ssize_t count = length(&held[0]), name_count = PyTuple_GET_SIZE(names);
+    if (length(&held[1]) != count) {
+        PyErr_SetString(PyExc_ValueError, "name_tests: out must be as long as ids");
+        goto fail;
+    }
+    CHECK_IDS(ids, count, name_count, "ids")
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *name = PyTuple_GET_ITEM(names, ids[k]);
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "name_tests: names must be strings");
+            goto fail;
+        }
+        if (!PyUnicode_IS_ASCII(name)) {
+            out[k] = 128;
+            continue;
+        }
+        const char *text = (const char *)PyUnicode_1BYTE_DATA(name);
+        Py_ssize_t size = PyUnicode_GET_LENGTH(name), first = 0, last = size;
+        while (first < last && text[first] == '_') {  // name.strip("_")
+            first++;
+        }
+        while (last > first && text[last - 1] == '_') {
+            last--;
+        }
+        int snake = memchr(text + first, '_', (size_t)(last - first)) != NULL;
+        int lower = 0, upper = 0;
+        for (Py_ssize_t i = 0; i < size; i++) {
+            lower |= text[i] >= 'a' && text[i] <= 'z';
+            upper |= text[i] >= 'A' && text[i] <= 'Z';
+        }
+        // not (islower or isupper): both cases, or no cased character at all
+        int camel = lower == upper;
+        out[k] = (uint8_t)(((snake || camel) && size >= 8) | (size > 0 && text[0] == '_') << 1);
+    }
+    release(held, 2);
+    Py_RETURN_NONE;
+fail:
+    release(held, 2);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"name_tests", name_tests, METH_VARARGS, name_tests_doc},
+    {"edge_targets", edge_targets, METH_VARARGS, edge_targets_doc},
+    {"walk_arrays", walk_arrays, METH_VARARGS, walk_arrays_doc},
     {"push", push, METH_VARARGS, push_doc},
     {"stable_order", stable_order, METH_VARARGS, stable_order_doc},
     {"iterate", iterate, METH_VARARGS, iterate_doc},

@@ -295,6 +295,8 @@ def _weight(strong: bool, private: bool, common: bool, cited: bool) -> float:
 # Every weight there is, by its four tests: computed once, so a name's weight is the same
 # float however it is looked up.
 _WEIGHTS = {key: _weight(*key) for key in product((False, True), repeat=4)}
+# The same weights by 8 * strong + 4 * private + 2 * common + cited (fastrank's C path).
+WEIGHT_TABLE = tuple(_WEIGHTS.values())
 
 
 def mentioned_identifiers(text: str) -> frozenset[str]:
@@ -422,9 +424,7 @@ def pagerank(
     teleport = teleport_weights(graph, personalization)
     if accelerate:
         # Without a walk given, a large graph's transitions are made with numpy directly.
-        made = walk or fastrank.graph_arrays(
-            graph, lambda names, d: name_weights(names, d, mentioned)
-        )
+        made = walk or fastrank.graph_arrays(graph, mentioned)
         if made is not None:
             fast = fastrank.power_iteration(made, teleport, DAMPING, MAX_ITERATIONS, TOLERANCE)
             if fast is not None:

@@ -16,7 +16,6 @@ from lsp_agent.context.ranking import (
     Walk,
     build_graph,
     compact_graph,
-    name_weights,
     pagerank,
     summarize,
 )
@@ -130,7 +129,7 @@ def test_the_walk_made_with_numpy_on_real_code_is_the_walk(
     index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
     index.build(jobs=1)
     graph = reference_graph(index.entries())
-    direct = fastrank.graph_arrays(graph, lambda names, d: name_weights(names, d, mentioned))
+    direct = fastrank.graph_arrays(graph, mentioned)
     assert direct is not None and direct.slots > 300 and len(direct.src) > 1000
     assert_same_arrays(direct, fastrank.Arrays(fastrank._np(), Walk(graph, mentioned)))
     assert pagerank(graph, mentioned=mentioned) == pagerank(

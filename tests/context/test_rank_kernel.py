@@ -6,6 +6,7 @@ import functools
 import math
 import operator
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,15 @@ import pytest
 from lsp_agent.config import IndexSettings
 from lsp_agent.context import fastrank
 from lsp_agent.context.idgraph import reference_graph
-from lsp_agent.context.ranking import Walk, name_weights, pagerank
+from lsp_agent.context.ranking import Walk, compact_graph, name_weights, pagerank
 from lsp_agent.index.workspace import WorkspaceIndex
 from tests.context.test_idgraph import tree  # noqa: F401  # the fixture: real stdlib packages
-from tests.context.test_ranking import graph_of, mixed_entries, reference_pagerank
+from tests.context.test_ranking import (
+    assert_same_arrays,
+    graph_of,
+    mixed_entries,
+    reference_pagerank,
+)
 
 
 def test_the_kernel_is_built() -> None:
@@ -27,8 +33,25 @@ def test_the_kernel_is_built() -> None:
     assert fastrank._kernel() is not None
 
 
+def real_graph(root: Path) -> Any:
+    index = WorkspaceIndex(root, IndexSettings(), cache_path=None)
+    index.build(jobs=1)
+    return reference_graph(index.entries())
+
+
+class Counting:
+    """The kernel, noting which of its functions are looked up."""
+
+    def __init__(self, real: Any, calls: list[str]) -> None:
+        self._real, self._calls = real, calls
+
+    def __getattr__(self, name: str) -> Any:
+        self._calls.append(name)
+        return getattr(self._real, name)
+
+
 def ranks(graph: Any, mentioned: frozenset[str], *, kernel: bool) -> list[float]:
-    arrays = fastrank.graph_arrays(graph, lambda names, d: name_weights(names, d, mentioned))
+    arrays = fastrank.graph_arrays(graph, mentioned)
     assert arrays is not None
     teleport = [1.0 / arrays.n] * arrays.n
     saved = fastrank._kernel_module
@@ -50,9 +73,7 @@ def test_c_steps_rank_real_code_as_bincount_and_the_plain_loop_do(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
-    index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
-    index.build(jobs=1)
-    graph = reference_graph(index.entries())
+    graph = real_graph(tree)
     with_c = ranks(graph, mentioned, kernel=True)
     assert with_c == ranks(graph, mentioned, kernel=False)  # the same floats, not just close
     plain = pagerank(graph, mentioned=mentioned, accelerate=False)
@@ -179,26 +200,18 @@ def test_the_whole_loop_in_c_ranks_as_the_steps_do(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
-    index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
-    index.build(jobs=1)
-    graph = reference_graph(index.entries())
-    arrays = fastrank.graph_arrays(graph, lambda names, d: name_weights(names, d, frozenset()))
+    graph = real_graph(tree)
+    arrays = fastrank.graph_arrays(graph)
     assert arrays is not None
     teleport = [1.0 / arrays.n] * arrays.n
     calls: list[str] = []
     real = fastrank._kernel()
-
-    class Counting:
-        def __getattr__(self, name: str) -> Any:
-            calls.append(name)
-            return getattr(real, name)
-
     results = []
     for threads, kind in ((1, None), (2, "interpreter"), (1, "interpreter")):
         monkeypatch.setattr(fastrank, "THREADS", threads)
         kinds = {"kind": None} if kind is None else {}
         monkeypatch.setattr(fastrank, "_sum_kinds", kinds)
-        monkeypatch.setattr(fastrank, "_kernel_module", Counting())
+        monkeypatch.setattr(fastrank, "_kernel_module", Counting(real, calls))
         calls.clear()
         results.append(fastrank.power_iteration(arrays, teleport, 0.85, 100, 1e-5))
         assert ("iterate" in calls) == (kind is not None)
@@ -234,3 +247,136 @@ def test_the_loop_refuses_bad_arrays() -> None:
         iterate(teleport=np.full(3, 0.5))
     with pytest.raises(TypeError, match="rank"):
         iterate(rank=np.full(2, 0.5, dtype=np.float32))
+
+
+def numpy_arrays(graph: Any, mentioned: frozenset[str]) -> fastrank.Arrays:
+    """graph_arrays the numpy way: the kernel hidden."""
+    saved = fastrank._kernel_module
+    fastrank._kernel_module = False
+    try:
+        arrays = fastrank.graph_arrays(graph, mentioned)
+    finally:
+        fastrank._kernel_module = saved
+    assert arrays is not None
+    return arrays
+
+
+@pytest.mark.parametrize("mentioned", [frozenset(), frozenset({"loads", "Message", "run"})])
+def test_the_walk_arrays_made_in_c_are_numpys_bit_for_bit_on_real_code(
+    tree: Path,  # noqa: F811
+    mentioned: frozenset[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    graph = real_graph(tree)
+    calls: list[str] = []
+    real = fastrank._kernel()
+    monkeypatch.setattr(fastrank, "_kernel_module", Counting(real, calls))
+    with_c = fastrank.graph_arrays(graph, mentioned)
+    assert {"edge_targets", "walk_arrays", "name_tests"} <= set(calls)  # the C passes ran
+    monkeypatch.setattr(fastrank, "_kernel_module", real)
+    by_numpy = numpy_arrays(graph, mentioned)
+    assert with_c is not None and with_c.slots > 300 and len(with_c.dangling) > 0
+    assert_same_arrays(with_c, by_numpy)
+    assert [b.tobytes() for b in with_c.runs(np)] == [  # type: ignore[union-attr]
+        b.tobytes()
+        for b in by_numpy.runs(np)  # type: ignore[union-attr]
+    ]
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_the_walk_arrays_made_in_c_are_numpys_on_the_mixed_graph(
+    compact: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    graph = graph_of(*mixed_entries())
+    graph = compact_graph(graph) if compact else graph
+    for mentioned in (frozenset(), frozenset({"run", "load_config"})):
+        with_c = fastrank.graph_arrays(graph, mentioned)
+        assert with_c is not None
+        assert_same_arrays(with_c, numpy_arrays(graph, mentioned))
+        assert_same_arrays(with_c, fastrank.Arrays(np, Walk(graph, mentioned)))
+
+
+def test_definitions_out_of_order_are_left_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    graph = compact_graph(graph_of(*mixed_entries()))
+    rows = [list(row) for row in graph.defines]
+    file = next(i for i, row in enumerate(rows) if len(row) > 1)
+    rows[file].reverse()  # a graph made by other code: the C search needs them ascending
+    shuffled = replace(graph, defines=rows)
+    kernel = fastrank._kernel()
+    np_ = fastrank._np()
+    n_names = len(graph.names)
+    lengths, names = fastrank.joined_rows(np_, shuffled.ref_ids)
+    def_lengths, defined = fastrank.joined_rows(np_, shuffled.defines)
+    found = kernel.edge_targets(
+        np_.concatenate([[0], np_.cumsum(lengths)]).astype(np_.int64), names,
+        np_.concatenate([[0], np_.cumsum(def_lengths)]).astype(np_.int64), defined,
+        np_.asarray(graph.definer_start, dtype=np_.int64), np_.empty(len(names), dtype=np_.int32),
+        np_.empty(len(names), dtype=np_.uint8), np_.empty(n_names, dtype=np_.uint8),
+    )  # fmt: skip
+    assert found is None
+    arrays = fastrank.graph_arrays(shuffled)
+    assert arrays is not None and arrays.n == len(graph.paths)
+
+
+def test_name_weights_in_c_are_name_weights_bit_for_bit(tree: Path) -> None:  # noqa: F811
+    index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
+    index.build(jobs=1)
+    real = list(reference_graph(index.entries()).names)
+    odd = ["load_config", "LoadConfig", "run", "_private", "RUN", "___", "_", "", "a_b"]
+    odd += ["_long_private_name", "ÉtatGlobal", "snake_é_case", "x" * 9, "ABC_DEF", "a1_b2c3d"]
+    odd += ["________", "12345678", "__init__", "_a_b_c_d", "ALLCAPS_", "ǅungla_x", "a" * 7]
+    names = tuple(sorted({*real, *odd}))
+    assert len(names) > 1000
+    ids = np.arange(len(names), dtype=np.int64)
+    rng = random.Random(5)
+    definers = np.array([rng.choice((1, 5, 6, 40)) for _ in names], dtype=np.int64)
+    kernel = fastrank._kernel()
+    for mentioned in (frozenset(), frozenset({"run", "_private", "LoadConfig", "ÉtatGlobal"})):
+        found = fastrank.kernel_name_weights(np, kernel, names, ids, definers, mentioned)
+        expected = name_weights(list(names), definers.tolist(), mentioned)
+        assert [w.hex() for w in found.tolist()] == [w.hex() for w in expected]
+    assert len(set(expected)) >= 5  # the names reach many of the table's weights
+
+
+def test_bad_walk_inputs_get_clear_errors() -> None:
+    from lsp_agent.context import _rank  # type: ignore[attr-defined]
+
+    i32, i64, u8 = np.int32, np.int64, np.uint8
+
+    def targets(**changed: Any) -> Any:
+        args = dict(
+            ref_bounds=np.array([0, 2], dtype=i64), names=np.array([0, 1], dtype=i32),
+            def_bounds=np.array([0, 1], dtype=i64), defined=np.array([0], dtype=i32),
+            definer_start=np.array([0, 1, 2], dtype=i64), targets=np.empty(2, dtype=i32),
+            own=np.empty(2, dtype=u8), used=np.empty(2, dtype=u8),
+        )  # fmt: skip
+        args.update(changed)
+        return _rank.edge_targets(*args.values())
+
+    assert targets() == (1, 1, 0)  # name 1's other definer is a way out; name 0 is its own
+    with pytest.raises(ValueError, match="names: id 7 at 1 is outside"):
+        targets(names=np.array([0, 7], dtype=i32))
+    with pytest.raises(ValueError, match="lengths do not agree"):
+        targets(used=np.empty(5, dtype=u8))
+    with pytest.raises(ValueError, match="ref_bounds: bounds do not span"):
+        targets(ref_bounds=np.array([0, 1], dtype=i64))
+    with pytest.raises(TypeError, match="targets"):
+        targets(targets=np.empty(2, dtype=i64))
+    with pytest.raises(ValueError, match="out must be as long"):
+        _rank.name_tests(("a",), np.array([0], dtype=i64), np.empty(2, dtype=u8))
+    with pytest.raises(ValueError, match="ids: id 3 at 0"):
+        _rank.name_tests(("a",), np.array([3], dtype=i64), np.empty(1, dtype=u8))
+    with pytest.raises(TypeError, match="strings"):
+        _rank.name_tests((b"a",), np.array([0], dtype=i64), np.empty(1, dtype=u8))
+    intp = np.intp
+    with pytest.raises(ValueError, match="src is not as long as the kept edges"):
+        _rank.walk_arrays(
+            np.array([0, 1], dtype=i64), np.array([0], dtype=i32), np.array([1], dtype=i32),
+            np.array([0, 0], dtype=i64), np.array([], dtype=i32), np.array([1], dtype=i32),
+            np.array([0], dtype=u8), np.ones(1), np.empty(3, dtype=intp), np.empty(3),
+            np.empty(3, dtype=intp), np.empty(2, dtype=i64), np.empty(0, dtype=intp),
+            np.empty(0, dtype=intp), np.empty(2, dtype=i64), np.empty(1), np.empty(1, dtype=intp),
+        )  # fmt: skip

@@ -263,7 +263,7 @@ def test_the_walk_made_with_numpy_is_the_walk_bit_for_bit(
     monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
     graph = graph_of(*mixed_entries())
     graph = compact_graph(graph) if compact else graph
-    direct = fastrank.graph_arrays(graph, lambda names, d: name_weights(names, d, mentioned))
+    direct = fastrank.graph_arrays(graph, mentioned)
     assert direct is not None
     assert_same_arrays(direct, fastrank.Arrays(fastrank._np(), Walk(graph, mentioned)))
     if not mentioned:  # pagerank with no walk given goes through the direct arrays
