@@ -60,18 +60,31 @@ Parsed = tuple[int, str, bytes, bytes]
 Result = tuple[str, Parsed | str | None]
 
 
+_pause_lock = threading.Lock()
+_pauses = 0  # gc_paused blocks running now, on any thread
+_enabled_before = False  # whether the collector ran before the first of them
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic GC while hundreds of thousands of acyclic objects (query matches,
-    records) are created and dropped: each full collection would walk all live objects again.
-    Measured on the stdlib: the query step took half as long, a warm start a third less."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    records, a prefix's blocks) are created and dropped: each full collection would walk all
+    live objects again. Measured on the stdlib: the query step took half as long, a warm start
+    a third less. Counted across threads (the server builds a snapshot while the index takes
+    an edit): the collector runs again when the last pause ends, not the first."""
+    global _pauses, _enabled_before
+    with _pause_lock:
+        if _pauses == 0:
+            _enabled_before = gc.isenabled()
+            gc.disable()
+        _pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _enabled_before:
+                gc.enable()
 
 
 def return_freed_memory() -> None:

@@ -183,3 +183,46 @@ def test_the_pool_is_given_a_few_chunks_at_a_time(
         assert results == pool.index_chunk(str(corpus), chunks[index], 1 << 20)
     assert sorted(seen) == sorted(chunks) and len(submitted) == len(chunks)
     assert most <= 2 * pool.IN_FLIGHT_PER_WORKER + 1  # and the one being taken in
+
+
+def test_gc_pauses_overlapping_on_two_threads_end_with_the_last() -> None:
+    import gc
+    import threading
+
+    from lsp_agent.index.pool import gc_paused
+
+    assert gc.isenabled()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def second() -> None:
+        first_in.wait()
+        with gc_paused():
+            second_in.set()
+            first_out.wait()
+            seen.append(gc.isenabled())  # the first pause ended: this one still holds
+        seen.append(gc.isenabled())
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with gc_paused():
+        first_in.set()
+        second_in.wait()
+    first_out.set()
+    thread.join()
+    assert seen == [False, True]
+    assert gc.isenabled()
+
+
+def test_a_gc_pause_leaves_a_disabled_collector_disabled() -> None:
+    import gc
+
+    from lsp_agent.index.pool import gc_paused
+
+    gc.disable()
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
