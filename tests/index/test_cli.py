@@ -57,3 +57,39 @@ def test_index_human_summary_and_bad_path(tmp_path: Path, isolated_cache: Path) 
     assert "\x1b[" not in done.stderr  # no progress bar when stderr is not a terminal
     bad = run_cli(str(tmp_path / "missing"), env_cache=isolated_cache)
     assert bad.returncode == 2 and "no such directory" in bad.stderr and bad.stdout == ""
+
+
+def test_index_keeps_the_ranking_for_the_next_snapshot(
+    tmp_path: Path, isolated_cache: Path
+) -> None:
+    from lsp_agent.config import IndexSettings
+    from lsp_agent.context.persist import load_ranks, ranks_key
+    from lsp_agent.index.workspace import WorkspaceIndex
+
+    root = tmp_path / "ws"
+    write(root, "main.py", "import util\n\ndef main():\n    util.run()\n    util.stop()\n")
+    write(root, "util.py", "def run():\n    pass\n\ndef stop():\n    pass\n")
+    write(root, "other.py", "from util import run\n\ndef go():\n    run()\n")
+    first = json.loads(run_cli(str(root), "--json", env_cache=isolated_cache).stdout)
+    assert first["parsed"] == 3 and first["ranking_seconds"] is not None
+    (state_dir,) = (isolated_cache / "workspaces").glob("*/snapshot")
+    entries = WorkspaceIndex(root, IndexSettings(), cache_path=None)
+    entries.build(jobs=1)
+    scores = load_ranks(state_dir, ranks_key(entries.entries()))
+    assert scores is not None and list(scores) == ["main.py", "other.py", "util.py"]
+    assert scores["util.py"] > scores["main.py"]  # the one both others reference ranks first
+
+    saved = (state_dir / "ranks.bin").stat().st_mtime_ns
+    warm = json.loads(run_cli(str(root), "--json", env_cache=isolated_cache).stdout)
+    assert warm["parsed"] == 0 and warm["ranking_seconds"] is None  # nothing changed
+    assert (state_dir / "ranks.bin").stat().st_mtime_ns == saved
+
+    # The snapshot reads the kept ranking: the same text a run that ranks itself renders.
+    env = {**os.environ, "LSP_AGENT_CACHE_DIR": str(isolated_cache)}
+    snapshot = [sys.executable, "-m", "lsp_agent", "snapshot", str(root), "--budget", "4000"]
+    kept = subprocess.run(snapshot, capture_output=True, text=True, env=env, timeout=120)
+    fresh = subprocess.run(
+        [*snapshot, "--no-cache"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert kept.returncode == 0 and kept.stdout == fresh.stdout and "util.py" in kept.stdout
+    assert (state_dir / "ranks.bin").stat().st_mtime_ns == saved  # read, not rewritten
