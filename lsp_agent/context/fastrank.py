@@ -184,7 +184,7 @@ def graph_arrays(graph: RefGraph, mentioned: frozenset[str] = frozenset()) -> Ar
         return None
     n = len(graph.paths)
     kernel = _kernel()
-    if kernel is not None:
+    if kernel is not None and hasattr(kernel, "walk_arrays"):  # an older build has no passes
         made = _kernel_arrays(np, kernel, graph, mentioned)
         if made is not None:
             return made

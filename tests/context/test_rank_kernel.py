@@ -380,3 +380,22 @@ def test_bad_walk_inputs_get_clear_errors() -> None:
             np.empty(3, dtype=intp), np.empty(2, dtype=i64), np.empty(0, dtype=intp),
             np.empty(0, dtype=intp), np.empty(2, dtype=i64), np.empty(1), np.empty(1, dtype=intp),
         )  # fmt: skip
+
+
+def test_a_kernel_built_before_the_walk_passes_leaves_them_to_numpy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    graph = compact_graph(graph_of(*mixed_entries()))
+    real = fastrank._kernel()
+
+    class Older:  # an extension built from an earlier _rank.c: steps and sorts only
+        stable_order = real.stable_order
+        iterate = real.iterate
+        push = real.push
+        python_sum = real.python_sum
+
+    monkeypatch.setattr(fastrank, "_kernel_module", Older())
+    arrays = fastrank.graph_arrays(graph)
+    assert arrays is not None
+    assert_same_arrays(arrays, numpy_arrays(graph, frozenset()))
