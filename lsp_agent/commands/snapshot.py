@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 from pathlib import Path
 
+from lsp_agent.commands import jsonout
 from lsp_agent.config import ConfigError, workspace_cache_dir
 
 EXIT_OK = 0
@@ -97,14 +97,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"lsp-agent snapshot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.manifest:
-        _write(json.dumps(snapshot.manifest.to_json(), indent=2) + "\n")
+        _write(jsonout.dumps(snapshot.manifest.to_json()) + "\n")
     elif args.json:
         data = {
             "prefix": snapshot.prefix,
             "tail": snapshot.tail,
             "manifest": snapshot.manifest.to_json(),
         }
-        _write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        _write(jsonout.dumps(data, ensure_ascii=False) + "\n")
     else:
         _write(snapshot.prefix + BOUNDARY + "\n" + snapshot.tail)
     return EXIT_OK
