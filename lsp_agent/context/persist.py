@@ -94,7 +94,7 @@ def load_state(state_dir: Path, budget: int) -> PrefixState | None:
 
 
 RANKS_FILE = "ranks.bin"
-RANKS_VERSION = 1
+RANKS_VERSION = 2  # 2: with why each file was ranked down
 
 
 def ranks_key(entries: Mapping[str, FileEntry]) -> str:
@@ -110,19 +110,36 @@ def ranks_key(entries: Mapping[str, FileEntry]) -> str:
     return digest.hexdigest()
 
 
-def save_ranks(state_dir: Path, key: str, scores: Mapping[str, float]) -> None:
-    """One ranking per workspace (the latest), written atomically; floats are kept exactly."""
-    data = (RANKS_VERSION, key, tuple(scores), tuple(scores.values()))
+def save_ranks(
+    state_dir: Path, key: str, scores: Mapping[str, float], whys: Mapping[str, str]
+) -> None:
+    """One ranking per workspace (the latest), written atomically; floats are kept exactly,
+    and why each file was ranked down (``rank_down_tests``): the prefix's manifest reasons
+    would otherwise run the rule again (~0.1 s on the kernel)."""
+    data = (
+        RANKS_VERSION,
+        key,
+        tuple(scores),
+        tuple(scores.values()),
+        tuple(whys),
+        tuple(whys.values()),
+    )
     _dump(state_dir, state_dir / RANKS_FILE, data, "the stable ranking")
 
 
-def load_ranks(state_dir: Path, key: str) -> dict[str, float] | None:
+def load_ranks(state_dir: Path, key: str) -> tuple[dict[str, float], dict[str, str]] | None:
+    """(scores, why each file was ranked down) saved under ``key``, or None."""
     try:
         data = marshal.loads((state_dir / RANKS_FILE).read_bytes())
-        version, saved_key, paths, scores = data
+        version, saved_key, paths, scores, why_paths, whys = data
         if version != RANKS_VERSION or saved_key != key or len(paths) != len(scores):
             return None
-        return dict(zip(paths, map(float, scores), strict=True))
+        if len(why_paths) != len(whys) or not all(isinstance(why, str) for why in whys):
+            raise ValueError("reasons of another shape")
+        return (
+            dict(zip(paths, map(float, scores), strict=True)),
+            dict(zip(why_paths, whys, strict=True)),
+        )
     except FileNotFoundError:
         return None
     except (OSError, EOFError, TypeError, ValueError) as exc:

@@ -318,13 +318,16 @@ class SnapshotBuilder:
             self._graph_now(entries)  # may find the graph changed, and drop the scores
         if self._stable_scores is None:
             key = ranks_key(entries) if self._state_dir is not None else ""
-            scores = load_ranks(self._state_dir, key) if self._state_dir is not None else None
-            if scores is None or list(scores) != list(entries):
+            loaded = load_ranks(self._state_dir, key) if self._state_dir is not None else None
+            if loaded is not None and list(loaded[0]) == list(entries):
+                scores, whys = loaded
+                self._stable_whys = scores, whys
+            else:
                 graph = self._graph_now(entries)
                 scores, whys = rank_down_tests(pagerank(graph), entries)
                 self._stable_whys = scores, whys
                 if self._state_dir is not None:
-                    save_ranks(self._state_dir, key, scores)
+                    save_ranks(self._state_dir, key, scores, whys)
                 # The graph and the walk's arrays left ~0.35 GB of freed temporaries in the
                 # heap (numpy's below glibc's raised mmap threshold): give them back.
                 return_freed_memory()

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from lsp_agent.config import ContextSettings
+from lsp_agent.context import prefix
+from lsp_agent.context.model import Snapshot
 from lsp_agent.context.snapshot import SnapshotBuilder
 from lsp_agent.context.view import TaskView
 from lsp_agent.index.workspace import WorkspaceIndex
@@ -102,8 +104,12 @@ def test_a_reused_prefix_needs_no_graph_and_an_edit_does_not_build_one(
     assert builder._graph is not None
 
 
+def _refuse(*args: object) -> None:
+    raise AssertionError("the rule ran again: the reasons were not read back")
+
+
 def test_the_stable_ranking_is_read_back_for_another_budget(
-    index: WorkspaceIndex, tmp_path: Path
+    index: WorkspaceIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = tmp_path / "state"
     SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET)
@@ -113,6 +119,17 @@ def test_the_stable_ranking_is_read_back_for_another_budget(
     assert other.manifest.rebuilt and builder._graph is None  # ranked without a graph
     memory_only = SnapshotBuilder(index, ContextSettings(), state_dir=None).build(budget=BUDGET * 2)
     _same(other, memory_only)
+
+    # why files were ranked down came back with the scores, not from the rule run again
+    def why_ranked_down(snapshot: Snapshot) -> dict[str, str]:
+        rows = snapshot.manifest.files
+        return {e.path: e.reason.rpartition("; ")[2] for e in rows if "ranked down" in e.reason}
+
+    ranked_down = why_ranked_down(other)
+    assert any(why == "a test file, ranked down" for why in ranked_down.values())
+    monkeypatch.setattr(prefix, "rules", _refuse)
+    reread = SnapshotBuilder(index, ContextSettings(), state_dir=state).build(budget=BUDGET * 3)
+    assert why_ranked_down(reread) == ranked_down
     (state / "ranks.bin").write_bytes(b"garbage")  # unreadable: ranked again, same result
     again = SnapshotBuilder(index, ContextSettings(), state_dir=tmp_path / "s2")
     _same(again.build(budget=BUDGET * 2), memory_only)

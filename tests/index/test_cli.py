@@ -75,8 +75,10 @@ def test_index_keeps_the_ranking_for_the_next_snapshot(
     (state_dir,) = (isolated_cache / "workspaces").glob("*/snapshot")
     entries = WorkspaceIndex(root, IndexSettings(), cache_path=None)
     entries.build(jobs=1)
-    scores = load_ranks(state_dir, ranks_key(entries.entries()))
-    assert scores is not None and list(scores) == ["main.py", "other.py", "util.py"]
+    loaded = load_ranks(state_dir, ranks_key(entries.entries()))
+    assert loaded is not None
+    scores = loaded[0]
+    assert list(scores) == ["main.py", "other.py", "util.py"]
     assert scores["util.py"] > scores["main.py"]  # the one both others reference ranks first
 
     saved = (state_dir / "ranks.bin").stat().st_mtime_ns
