@@ -725,6 +725,28 @@ fail:
     return NULL;
 }
 
+/* The string tests of name_tests on UTF-8 bytes (ASCII only; 128 otherwise). */
+static uint8_t bytes_tests(const char *text, Py_ssize_t size) {
+    Py_ssize_t first = 0, last = size;
+    int lower = 0, upper = 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        if ((unsigned char)text[i] >= 128) {
+            return 128;
+        }
+        lower |= text[i] >= 'a' && text[i] <= 'z';
+        upper |= text[i] >= 'A' && text[i] <= 'Z';
+    }
+    while (first < last && text[first] == '_') {
+        first++;
+    }
+    while (last > first && text[last - 1] == '_') {
+        last--;
+    }
+    int snake = memchr(text + first, '_', (size_t)(last - first)) != NULL;
+    int camel = lower == upper;  // not (islower or isupper)
+    return (uint8_t)(((snake || camel) && size >= 8) | (size > 0 && text[0] == '_') << 1);
+}
+
 PyDoc_STRVAR(name_tests_doc,
              "name_tests(names, ids, out)\n\n"
              "For each k, the string tests of ranking.name_weight on names[ids[k]] as bits of\n"
@@ -764,23 +786,7 @@ static PyObject *name_tests(PyObject *self, PyObject *args) {
             out[k] = 128;
             continue;
         }
-        const char *text = (const char *)PyUnicode_1BYTE_DATA(name);
-        Py_ssize_t size = PyUnicode_GET_LENGTH(name), first = 0, last = size;
-        while (first < last && text[first] == '_') {  // name.strip("_")
-            first++;
-        }
-        while (last > first && text[last - 1] == '_') {
-            last--;
-        }
-        int snake = memchr(text + first, '_', (size_t)(last - first)) != NULL;
-        int lower = 0, upper = 0;
-        for (Py_ssize_t i = 0; i < size; i++) {
-            lower |= text[i] >= 'a' && text[i] <= 'z';
-            upper |= text[i] >= 'A' && text[i] <= 'Z';
-        }
-        // not (islower or isupper): both cases, or no cased character at all
-        int camel = lower == upper;
-        out[k] = (uint8_t)(((snake || camel) && size >= 8) | (size > 0 && text[0] == '_') << 1);
+        out[k] = bytes_tests((const char *)PyUnicode_1BYTE_DATA(name), PyUnicode_GET_LENGTH(name));
     }
     release(held, 2);
     Py_RETURN_NONE;
@@ -789,7 +795,80 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(packed_name_tests_doc,
+             "packed_name_tests(joined, count, places, out, starts)\n\n"
+             "name_tests on name places[k] of the ``count`` names joined by NUL in ``joined``\n"
+             "(UTF-8, as the index's packed name table holds them), with no string made:\n"
+             "out[k] gets the same bits (128 = not ASCII, left to Python), and starts[j] the\n"
+             "offset of name j (starts[count] = len(joined) + 1).");
+
+static PyObject *packed_name_tests(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *joined_object, *places_object, *out_object, *starts_object;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "OnOOO:packed_name_tests", &joined_object, &count,
+                          &places_object, &out_object, &starts_object)) {
+        return NULL;
+    }
+    Held held[4];
+    memset(held, 0, sizeof held);
+    if (take(joined_object, &held[0], "joined", 1, "Bbc", 0) != 0 ||
+        take(places_object, &held[1], "places", 8, INT64, 0) != 0 ||
+        take(out_object, &held[2], "out", 1, "B", 1) != 0 ||
+        take(starts_object, &held[3], "starts", 8, INT64, 1) != 0) {
+        release(held, 4);
+        return NULL;
+    }
+    const char *joined = held[0].view.buf;
+    Py_ssize_t size = length(&held[0]), k_count = length(&held[1]);
+    const int64_t *places = held[1].view.buf;
+    uint8_t *out = held[2].view.buf;
+    int64_t *starts = held[3].view.buf;
+    if (count < 0 || length(&held[2]) != k_count || length(&held[3]) != count + 1) {
+        PyErr_SetString(PyExc_ValueError, "packed_name_tests: array lengths do not agree");
+        goto fail;
+    }
+    CHECK_IDS(places, k_count, count, "places")
+    int whole = 1;
+    Py_BEGIN_ALLOW_THREADS
+    if (count == 0) {
+        whole = size == 0;
+        starts[0] = 0;
+    } else {
+        const char *at = joined, *end = joined + size;
+        Py_ssize_t found = 1;
+        starts[0] = 0;
+        while (found < count) {
+            const char *nul = at < end ? memchr(at, '\0', (size_t)(end - at)) : NULL;
+            if (nul == NULL) {
+                break;
+            }
+            starts[found++] = nul + 1 - joined;
+            at = nul + 1;
+        }
+        whole = found == count && (at >= end || memchr(at, '\0', (size_t)(end - at)) == NULL);
+        starts[count] = size + 1;  // the last name ends the bytes
+    }
+    if (whole) {
+        for (Py_ssize_t k = 0; k < k_count; k++) {
+            int64_t j = places[k];
+            out[k] = bytes_tests(joined + starts[j], (Py_ssize_t)(starts[j + 1] - 1 - starts[j]));
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (!whole) {
+        PyErr_Format(PyExc_ValueError, "packed_name_tests: the bytes do not hold %zd names", count);
+        goto fail;
+    }
+    release(held, 4);
+    Py_RETURN_NONE;
+fail:
+    release(held, 4);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"packed_name_tests", packed_name_tests, METH_VARARGS, packed_name_tests_doc},
     {"name_tests", name_tests, METH_VARARGS, name_tests_doc},
     {"edge_targets", edge_targets, METH_VARARGS, edge_targets_doc},
     {"walk_arrays", walk_arrays, METH_VARARGS, walk_arrays_doc},

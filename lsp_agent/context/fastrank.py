@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
@@ -253,13 +253,38 @@ def _kernel_arrays(
     """``graph_arrays`` in two C passes (_rank.c), the same arrays to the bit: numpy's way
     made ~25 passes over the kernel's 7.9 M edges and their temporaries (~1.2 s). None when a
     file's definitions are not ascending (then numpy's way, which assumes as much, is used)."""
-    n = len(graph.paths)
     ref_lengths, name = joined_rows(np, graph.ref_ids)
     _, count = joined_rows(np, graph.ref_counts)
     def_lengths, defined = joined_rows(np, graph.defines)
-    ref_bounds, def_bounds = _row_bounds(np, ref_lengths), _row_bounds(np, def_lengths)
-    definer_start = np.asarray(graph.definer_start, dtype=np.int64)
-    n_names = len(graph.names)
+    names = graph.names
+    return walk_from_rows(
+        np, kernel, row_bounds(np, ref_lengths), name, count, row_bounds(np, def_lengths),
+        defined, np.asarray(graph.definer_start, dtype=np.int64),
+        lambda ids, definers: kernel_name_weights(np, kernel, names, ids, definers, mentioned),
+    )  # fmt: skip
+
+
+def names_at(names: Sequence[str], ids: Any, picked: Any) -> list[str]:
+    return [names[j] for j in ids[picked].tolist()]
+
+
+def walk_from_rows(
+    np: Any,
+    kernel: Any,
+    ref_bounds: Any,
+    name: Any,
+    count: Any,
+    def_bounds: Any,
+    defined: Any,
+    definer_start: Any,
+    weigh: Callable[[Any, Any], Any],
+) -> Arrays | None:
+    """The walk's arrays from per-file rows of name ids (references with their counts, and
+    definitions, ascending per file) and each id's definers (``definer_start``): the C
+    passes. ``weigh(used ids, their definer counts)`` gives the used names' weights. None
+    when a file's definitions are not ascending."""
+    n = len(ref_bounds) - 1
+    n_names = len(definer_start) - 1
     targets = np.empty(len(name), dtype=np.int32)
     own = np.empty(len(name), dtype=np.uint8)
     used = np.empty(n_names, dtype=np.uint8)
@@ -271,9 +296,7 @@ def _kernel_arrays(
     kept, slots, incs = found
     ids = np.flatnonzero(used)
     weights = np.zeros(n_names, dtype=np.float64)
-    weights[ids] = kernel_name_weights(
-        np, kernel, graph.names, ids, np.diff(definer_start)[ids], mentioned
-    )
+    weights[ids] = weigh(ids, np.diff(definer_start)[ids])
     out = Arrays.__new__(Arrays)
     out.n, out.slots = n, slots
     out.src = np.empty(kept, dtype=np.intp)
@@ -301,27 +324,37 @@ def kernel_name_weights(
     """``ranking.name_weights`` of ``names[ids]`` (with their definer counts) as a float64
     array: the string tests in C for ASCII names (~0.25 s in Python for the kernel's 420k),
     the others by name_weights itself; each weight is read from the same table."""
-    from lsp_agent.context.ranking import WEIGHT_TABLE, name_weights
-
     tests = np.empty(len(ids), dtype=np.uint8)
     kernel.name_tests(names, np.ascontiguousarray(ids, dtype=np.int64), tests)
+    return weights_of_tests(np, tests, definers, mentioned, lambda k: names_at(names, ids, k))
+
+
+def weights_of_tests(
+    np: Any,
+    tests: Any,
+    definers: Any,
+    mentioned: frozenset[str],
+    names_of: Callable[[Any], list[str]],
+) -> Any:
+    """The weights of names whose string tests are ``tests`` (name_tests's bits) and definer
+    counts ``definers``; ``names_of(positions)`` gives the names at those positions, asked
+    for the names the C tests left to Python (not ASCII) and, with ``mentioned``, all."""
+    from lsp_agent.context.ranking import WEIGHT_TABLE, name_weights
+
     key = (tests & 1) * 8 + (tests & 2) * 2 + (np.asarray(definers) > 5) * 2
     if mentioned:
-        key += np.fromiter(
-            map(mentioned.__contains__, map(names.__getitem__, ids.tolist())),
-            dtype=bool,
-            count=len(ids),
-        )
+        every = names_of(np.arange(len(tests)))
+        key += np.fromiter(map(mentioned.__contains__, every), dtype=bool, count=len(tests))
     weights = np.asarray(WEIGHT_TABLE, dtype=np.float64)[key]
     other = np.flatnonzero(tests & 128)
     if len(other):
         weights[other] = name_weights(
-            [names[j] for j in ids[other].tolist()], np.asarray(definers)[other].tolist(), mentioned
+            names_of(other), np.asarray(definers)[other].tolist(), mentioned
         )
     return weights
 
 
-def _row_bounds(np: Any, lengths: Any) -> Any:
+def row_bounds(np: Any, lengths: Any) -> Any:
     bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=bounds[1:])
     return bounds

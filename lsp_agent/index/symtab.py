@@ -62,7 +62,7 @@ SCAN_LIMIT = 4
 # names in string order joined by NUL (UTF-8). A table whose names hold a NUL is packed as a
 # marshalled list instead (the tag tells them apart).
 _SORTED_TAG = b"lsp-agent names by string\0"
-_ENCODING = ("utf-8", "surrogatepass")  # any str round-trips, lone surrogates included
+NAME_ENCODING = ("utf-8", "surrogatepass")  # any str round-trips, lone surrogates included
 # (every name sorted by string, each id's position there). A tuple, not a list: the collector
 # untracks a tuple of strings after one pass, and a list of the kernel's 2.3 M names, walked by
 # every full collection after the server's freeze, made an edit wait ~0.14 s now and then.
@@ -136,6 +136,23 @@ class NameTable:
                 order = _merged_order(order, names)
             self._order = order
             return order
+
+    def places(self) -> tuple[array[int], memoryview | None]:
+        """(each id's place in string order, the names in that order joined by NUL as UTF-8
+        bytes), from the cache's packed table without making a string (the stable ranking
+        needs the places and a few tests on the bytes: context/idgraph.py); once the names
+        are strings, (``order()``'s positions, None)."""
+        with self._lock:
+            if self._names is None and self._order is None:
+                assert self._packed is not None
+                view = memoryview(self._packed)
+                start = len(_SORTED_TAG)
+                if view[:start] == _SORTED_TAG:
+                    n = int.from_bytes(view[start : start + 8], "little")
+                    positions = array("i")
+                    positions.frombytes(view[start + 8 : start + 8 + 4 * n])
+                    return positions, view[start + 8 + 4 * n :]
+        return self.order()[1], None
 
     def names_of(self, ids: Iterable[int]) -> list[str]:
         """The names of ``ids``: from the list by id when it is there, else from the string
@@ -249,7 +266,7 @@ class NameTable:
                 return [marshal.dumps(self.names)]  # a name holds a NUL: no joined form
             if start:
                 pieces.append(b"\0")
-            pieces.append(joined.encode(*_ENCODING))
+            pieces.append(joined.encode(*NAME_ENCODING))
         return pieces
 
 
@@ -276,7 +293,7 @@ def _unpack(packed: bytes | memoryview) -> Order | list[str]:
     n = int.from_bytes(view[start : start + 8], "little")
     positions = array("i")
     positions.frombytes(view[start + 8 : start + 8 + 4 * n])
-    by_string = tuple(str(view[start + 8 + 4 * n :], *_ENCODING).split("\0")) if n else ()
+    by_string = tuple(str(view[start + 8 + 4 * n :], *NAME_ENCODING).split("\0")) if n else ()
     if len(positions) != n or len(by_string) != n:
         raise ValueError("not a name table")
     return by_string, positions

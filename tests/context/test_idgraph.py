@@ -135,3 +135,48 @@ def test_the_walk_made_with_numpy_on_real_code_is_the_walk(
     assert pagerank(graph, mentioned=mentioned) == pagerank(
         graph, mentioned=mentioned, walk=Walk(graph, mentioned)
     )
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_the_stable_ranking_from_ids_is_pageranks_bit_for_bit(
+    tree: Path, tmp_path: Path, warm: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(idgraph, "MIN_FILES", 0)  # a few hundred files: below both thresholds
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    cache = tmp_path / "cache" / "index.sqlite"
+    index = WorkspaceIndex(tree, IndexSettings(), cache_path=cache)
+    index.build(jobs=1)  # a cold build: the names are strings already
+    if warm:  # a warm start: the table is the cache's packed bytes until something unpacks it
+        index = WorkspaceIndex(tree, IndexSettings(), cache_path=cache)
+        index.build(jobs=1)
+        table = next(iter(index.entries().values())).definitions.symbols.table  # type: ignore[attr-defined]
+        assert table.places()[1] is not None
+    entries = index.entries()
+    from_ids = idgraph.stable_ranks(entries)
+    assert from_ids is not None
+    expected = pagerank(reference_graph(entries))
+    assert list(from_ids) == list(expected)
+    assert [r.hex() for r in from_ids.values()] == [r.hex() for r in expected.values()]
+    assert len(set(expected.values())) > 50
+
+
+def test_a_builder_without_a_graph_ranks_from_ids_and_renders_the_same(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(idgraph, "MIN_FILES", 0)
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
+    index.build(jobs=1)
+    with_graph = SnapshotBuilder(index, ContextSettings(), state_dir=None)
+    with_graph._graph = with_graph._graph_now(index.entries())  # ranks on the graph it has
+    expected = with_graph.build(budget=6000)
+
+    def refuse(entries: object) -> None:
+        raise AssertionError("the stable ranking built the graph")
+
+    monkeypatch.setattr(snapshot, "reference_graph", refuse)
+    builder = SnapshotBuilder(index, ContextSettings(), state_dir=None)
+    got = builder.build(budget=6000)
+    assert builder._graph is None
+    assert (got.prefix, got.tail) == (expected.prefix, expected.tail)
+    assert got.manifest.to_json() == expected.manifest.to_json()

@@ -7,6 +7,7 @@ import math
 import operator
 import random
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -399,3 +400,26 @@ def test_a_kernel_built_before_the_walk_passes_leaves_them_to_numpy(
     arrays = fastrank.graph_arrays(graph)
     assert arrays is not None
     assert_same_arrays(arrays, numpy_arrays(graph, frozenset()))
+
+
+def test_packed_name_tests_read_the_tables_bytes_as_name_tests_reads_strings() -> None:
+    from lsp_agent.context import _rank  # type: ignore[attr-defined]
+
+    names = ["load_config", "", "ÉtatGlobal", "_private_name", "ABCDEFGH", "x", "a_b_c_d_e"]
+    joined = "\0".join(names).encode()
+    places = np.array([6, 0, 2, 3, 4, 1], dtype=np.int64)
+    packed, starts = np.empty(6, dtype=np.uint8), np.empty(len(names) + 1, dtype=np.int64)
+    _rank.packed_name_tests(joined, len(names), places, packed, starts)
+    strings = np.empty(6, dtype=np.uint8)
+    _rank.name_tests(tuple(names), places, strings)
+    assert packed.tolist() == strings.tolist() and 128 in packed.tolist()
+    assert [joined[a : b - 1].decode() for a, b in pairwise(starts.tolist())] == names
+    for wrong in (len(names) - 1, len(names) + 1):  # the bytes hold another number of names
+        with pytest.raises(ValueError, match=f"do not hold {wrong} names"):
+            _rank.packed_name_tests(
+                joined, wrong, places[:0], packed[:0], np.empty(wrong + 1, dtype=np.int64)
+            )
+    with pytest.raises(ValueError, match="places: id 9"):
+        _rank.packed_name_tests(
+            joined, len(names), np.array([9], dtype=np.int64), packed[:1], starts
+        )

@@ -27,6 +27,8 @@ async def test_the_first_request_reuses_a_prefix_rendered_after_indexing(tmp_pat
         # No request has been made: the prefix, and the ranking under it, are on disk anyway.
         await sut.wait_for(lambda: list(cache.rglob("prefix-*.bin")), "the prefix on disk")
         assert list(cache.rglob("ranks.bin"))
+        # and the reference graph, for the first focused request
+        await sut.wait_for(lambda: list(cache.rglob("graph.bin")), "the graph on disk")
         manifest = await sut.client.protocol.send_request_async(
             "lspAgent/context", {"uri": sut.uri("calc.py")}
         )
