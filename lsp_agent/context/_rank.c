@@ -796,75 +796,68 @@ fail:
 }
 
 PyDoc_STRVAR(packed_name_tests_doc,
-             "packed_name_tests(joined, count, places, out, starts)\n\n"
-             "name_tests on name places[k] of the ``count`` names joined by NUL in ``joined``\n"
-             "(UTF-8, as the index's packed name table holds them), with no string made:\n"
-             "out[k] gets the same bits (128 = not ASCII, left to Python), and starts[j] the\n"
-             "offset of name j (starts[count] = len(joined) + 1).");
+             "packed_name_tests(joined, count, out, starts)\n\n"
+             "name_tests on each of the ``count`` names joined by NUL in ``joined`` (UTF-8, as\n"
+             "the index's packed name table holds them), in one pass and with no string made:\n"
+             "out[j] gets name j's bits (128 = not ASCII, left to Python), and starts[j] its\n"
+             "offset (starts[count] = len(joined) + 1).");
 
 static PyObject *packed_name_tests(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *joined_object, *places_object, *out_object, *starts_object;
+    PyObject *joined_object, *out_object, *starts_object;
     Py_ssize_t count;
-    if (!PyArg_ParseTuple(args, "OnOOO:packed_name_tests", &joined_object, &count,
-                          &places_object, &out_object, &starts_object)) {
+    if (!PyArg_ParseTuple(args, "OnOO:packed_name_tests", &joined_object, &count, &out_object,
+                          &starts_object)) {
         return NULL;
     }
-    Held held[4];
+    Held held[3];
     memset(held, 0, sizeof held);
     if (take(joined_object, &held[0], "joined", 1, "Bbc", 0) != 0 ||
-        take(places_object, &held[1], "places", 8, INT64, 0) != 0 ||
-        take(out_object, &held[2], "out", 1, "B", 1) != 0 ||
-        take(starts_object, &held[3], "starts", 8, INT64, 1) != 0) {
-        release(held, 4);
+        take(out_object, &held[1], "out", 1, "B", 1) != 0 ||
+        take(starts_object, &held[2], "starts", 8, INT64, 1) != 0) {
+        release(held, 3);
         return NULL;
     }
     const char *joined = held[0].view.buf;
-    Py_ssize_t size = length(&held[0]), k_count = length(&held[1]);
-    const int64_t *places = held[1].view.buf;
-    uint8_t *out = held[2].view.buf;
-    int64_t *starts = held[3].view.buf;
-    if (count < 0 || length(&held[2]) != k_count || length(&held[3]) != count + 1) {
+    Py_ssize_t size = length(&held[0]);
+    uint8_t *out = held[1].view.buf;
+    int64_t *starts = held[2].view.buf;
+    if (count < 0 || length(&held[1]) != count || length(&held[2]) != count + 1) {
         PyErr_SetString(PyExc_ValueError, "packed_name_tests: array lengths do not agree");
-        goto fail;
+        release(held, 3);
+        return NULL;
     }
-    CHECK_IDS(places, k_count, count, "places")
-    int whole = 1;
+    int whole;
     Py_BEGIN_ALLOW_THREADS
+    const char *at = joined, *end = joined + size;
+    Py_ssize_t j = 0;
     if (count == 0) {
         whole = size == 0;
-        starts[0] = 0;
     } else {
-        const char *at = joined, *end = joined + size;
-        Py_ssize_t found = 1;
-        starts[0] = 0;
-        while (found < count) {
+        for (; j < count; j++) {
             const char *nul = at < end ? memchr(at, '\0', (size_t)(end - at)) : NULL;
+            const char *stop = nul != NULL ? nul : end;
+            if (nul == NULL && j != count - 1) {
+                break;  // fewer names than ``count``
+            }
+            starts[j] = at - joined;
+            out[j] = bytes_tests(at, (Py_ssize_t)(stop - at));
+            at = stop + 1;
             if (nul == NULL) {
+                j++;
                 break;
             }
-            starts[found++] = nul + 1 - joined;
-            at = nul + 1;
         }
-        whole = found == count && (at >= end || memchr(at, '\0', (size_t)(end - at)) == NULL);
-        starts[count] = size + 1;  // the last name ends the bytes
+        whole = j == count && at > end;  // the last name ended the bytes
     }
-    if (whole) {
-        for (Py_ssize_t k = 0; k < k_count; k++) {
-            int64_t j = places[k];
-            out[k] = bytes_tests(joined + starts[j], (Py_ssize_t)(starts[j + 1] - 1 - starts[j]));
-        }
-    }
+    starts[count] = size + 1;
     Py_END_ALLOW_THREADS
+    release(held, 3);
     if (!whole) {
         PyErr_Format(PyExc_ValueError, "packed_name_tests: the bytes do not hold %zd names", count);
-        goto fail;
+        return NULL;
     }
-    release(held, 4);
     Py_RETURN_NONE;
-fail:
-    release(held, 4);
-    return NULL;
 }
 
 static PyMethodDef methods[] = {

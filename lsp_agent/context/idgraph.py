@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Mapping
 from itertools import compress, islice, repeat
 from operator import attrgetter, is_, lt
-from typing import Any, cast
+from typing import Any
 
 from lsp_agent.context import fastrank
 from lsp_agent.context.fastrank import joined_rows
@@ -33,7 +33,7 @@ from lsp_agent.context.ranking import (
     summarize,
 )
 from lsp_agent.index.model import FileEntry
-from lsp_agent.index.symtab import NAME_ENCODING, FileSymbols, symbols_of
+from lsp_agent.index.symtab import NAME_ENCODING, FileSymbols
 
 # Below this many files the graph takes milliseconds from strings, less than numpy's import.
 MIN_FILES = 500
@@ -94,6 +94,9 @@ def graph_from_ids(entries: Mapping[str, FileEntry]) -> RefGraph | None:
     )
 
 
+_SYMBOLS = attrgetter("definitions.symbols")  # what symbols_of reads
+
+
 def _symbols(entries: Mapping[str, FileEntry]) -> tuple[tuple[str, ...], list[FileSymbols]] | None:
     """The sorted paths and each file's ids, or None unless every entry keeps ids into one
     table."""
@@ -102,10 +105,12 @@ def _symbols(entries: Mapping[str, FileEntry]) -> tuple[tuple[str, ...], list[Fi
     paths = tuple(entries)
     if not all(map(lt, paths, islice(paths, 1, None))):  # C-level: 78k pairs in ~5 ms
         paths = tuple(sorted(paths))
-    found = list(map(symbols_of, map(entries.__getitem__, paths)))
-    if None in found:
+    try:  # symbols_of for each, in C: an entry made by hand holds no ``symbols`` there
+        symbols = list(map(_SYMBOLS, map(entries.__getitem__, paths)))
+    except AttributeError:
         return None
-    symbols = cast("list[FileSymbols]", found)
+    if not all(map(isinstance, symbols, repeat(FileSymbols))):
+        return None
     table = symbols[0].table
     if not all(map(is_, map(attrgetter("table"), symbols), repeat(table))):
         return None
@@ -146,9 +151,10 @@ def stable_ranks(entries: Mapping[str, FileEntry]) -> dict[str, float] | None:
         if joined is None:  # the names are strings already
             by_string = table.order()[0]
             return fastrank.kernel_name_weights(np, kernel, by_string, ids, definers, frozenset())
-        tests = np.empty(len(ids), dtype=np.uint8)
+        every = np.empty(len(place), dtype=np.uint8)  # one pass in order beats a seek per name
         starts = np.empty(len(place) + 1, dtype=np.int64)
-        kernel.packed_name_tests(joined, len(place), ids.astype(np.int64), tests, starts)
+        kernel.packed_name_tests(joined, len(place), every, starts)
+        tests = every[ids]
 
         def names_of(picked: Any) -> list[str]:
             return [

@@ -405,21 +405,21 @@ def test_a_kernel_built_before_the_walk_passes_leaves_them_to_numpy(
 def test_packed_name_tests_read_the_tables_bytes_as_name_tests_reads_strings() -> None:
     from lsp_agent.context import _rank  # type: ignore[attr-defined]
 
-    names = ["load_config", "", "ÉtatGlobal", "_private_name", "ABCDEFGH", "x", "a_b_c_d_e"]
+    names = ["load_config", "", "ÉtatGlobal", "_private_name", "ABCDEFGH", "x", "a_b_c_d_e", ""]
     joined = "\0".join(names).encode()
-    places = np.array([6, 0, 2, 3, 4, 1], dtype=np.int64)
-    packed, starts = np.empty(6, dtype=np.uint8), np.empty(len(names) + 1, dtype=np.int64)
-    _rank.packed_name_tests(joined, len(names), places, packed, starts)
-    strings = np.empty(6, dtype=np.uint8)
-    _rank.name_tests(tuple(names), places, strings)
+    packed, starts = np.empty(len(names), dtype=np.uint8), np.empty(len(names) + 1, dtype=np.int64)
+    _rank.packed_name_tests(joined, len(names), packed, starts)
+    strings = np.empty(len(names), dtype=np.uint8)
+    _rank.name_tests(tuple(names), np.arange(len(names), dtype=np.int64), strings)
     assert packed.tolist() == strings.tolist() and 128 in packed.tolist()
     assert [joined[a : b - 1].decode() for a, b in pairwise(starts.tolist())] == names
     for wrong in (len(names) - 1, len(names) + 1):  # the bytes hold another number of names
         with pytest.raises(ValueError, match=f"do not hold {wrong} names"):
             _rank.packed_name_tests(
-                joined, wrong, places[:0], packed[:0], np.empty(wrong + 1, dtype=np.int64)
+                joined, wrong, np.empty(wrong, dtype=np.uint8), np.empty(wrong + 1, dtype=np.int64)
             )
-    with pytest.raises(ValueError, match="places: id 9"):
-        _rank.packed_name_tests(
-            joined, len(names), np.array([9], dtype=np.int64), packed[:1], starts
-        )
+    with pytest.raises(ValueError, match="lengths do not agree"):
+        _rank.packed_name_tests(joined, len(names), packed[:1], starts)
+    _rank.packed_name_tests(b"", 0, packed[:0], starts[:1])  # no names
+    with pytest.raises(ValueError, match="do not hold 0 names"):
+        _rank.packed_name_tests(b"a", 0, packed[:0], starts[:1])
