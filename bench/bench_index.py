@@ -88,14 +88,17 @@ def _rss_mb(children: DescendantPeak | None = None) -> dict[str, float]:
     return {"rss_mb": self_kb / 1024, "children_rss_mb": children_kb / 1024}
 
 
-def phase_floor(root: Path) -> dict:
+def phase_floor(root: Path, no_ignore: bool = False) -> dict:
     from tree_sitter import QueryCursor
 
     from lsp_agent.index import languages
     from lsp_agent.index.discovery import IgnoreRules, discover, read_source
 
     settings = _settings(root)
-    found = discover(root, IgnoreRules(root, settings.ignore), settings.max_file_bytes)
+    # The file set `lsp-agent index --no-ignore` parses (bench_index_scale's cold runs): a
+    # tree whose .gitignore excludes everything (Debian's kernel sources) had a 0 s floor.
+    rules = IgnoreRules(root, settings.ignore, use_gitignore=not no_ignore)
+    found = discover(root, rules, settings.max_file_bytes)
     files = []
     for item in found.files:
         language = languages.language_for_path(item.path)
@@ -181,7 +184,7 @@ def main() -> None:
         name, *rest = args.phase
         root = Path(rest[0]).resolve()
         if name == "floor":
-            result = phase_floor(root)
+            result = phase_floor(root, no_ignore=rest[1:] == ["no-ignore"])
         elif name == "cold":
             result = phase_cold(root, int(rest[1]) if rest[1] != "-" else None)
         elif name == "warm":

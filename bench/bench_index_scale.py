@@ -88,7 +88,7 @@ def measure(code: Path, root: Path, warm_runs: int, render: int) -> dict[str, fl
 def floor(root: Path) -> dict[str, float]:
     script = HERE / "bench" / "bench_index.py"
     done = subprocess.run(
-        [sys.executable, str(script), "--phase", "floor", str(root)],
+        [sys.executable, str(script), "--phase", "floor", str(root), "no-ignore"],
         capture_output=True,
         text=True,
         check=True,

@@ -163,5 +163,5 @@ def _rank_ahead(index: WorkspaceIndex, settings: Settings) -> float:
 
     started = time.perf_counter()
     state_dir = workspace_cache_dir(index.root) / "snapshot"  # the snapshot command's
-    SnapshotBuilder(index, settings.context, state_dir=state_dir).rank_ahead()
+    SnapshotBuilder(index, settings.context, state_dir=state_dir).rank_ahead(graph=False)
     return time.perf_counter() - started
