@@ -1,8 +1,8 @@
 """JSON for people and tools at once: laid out as ``json.dumps(value, indent=2)`` lays it out,
 except that a row in a list (a dict or list that holds no dict or list: a manifest's file
 entry) stands on one line. A kernel manifest has 78k such rows: the indenting encoder is
-pure Python (the C one has no indent) and took ~1.5 s over them, against one C call per row
-here; one row per line is also what grep and a diff of two manifests want."""
+pure Python (the C one has no indent) and took 0.85 s over them, against 0.49 s with one C
+call per row here; one row per line is also what grep and a diff of two manifests want."""
 
 from __future__ import annotations
 

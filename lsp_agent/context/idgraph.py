@@ -190,6 +190,4 @@ def _array(code: str, values: Any) -> array[int]:
 
 def _bounds(np: Any, lengths: Any) -> array[int]:
     """Row bounds (0, then the running total of ``lengths``) as the int64 array FlatRows keeps."""
-    bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=bounds[1:])
-    return _array("q", bounds)
+    return _array("q", fastrank.row_bounds(np, lengths))

@@ -325,7 +325,6 @@ class SnapshotBuilder:
             loaded = load_ranks(self._state_dir, key) if self._state_dir is not None else None
             if loaded is not None and list(loaded[0]) == list(entries):
                 scores, whys = loaded
-                self._stable_whys = scores, whys
             else:
                 # Without a graph at hand, straight from the index's ids: the same scores, and
                 # the graph is made when a focus or an instruction asks for it.
@@ -333,13 +332,13 @@ class SnapshotBuilder:
                 if ranks is None:
                     ranks = pagerank(self._graph_now(entries))
                 scores, whys = rank_down_tests(ranks, entries)
-                self._stable_whys = scores, whys
                 if self._state_dir is not None:
                     save_ranks(self._state_dir, key, scores, whys)
                 # The graph and the walk's arrays left ~0.35 GB of freed temporaries in the
                 # heap (numpy's below glibc's raised mmap threshold): give them back.
                 return_freed_memory()
             self._stable_scores = scores
+            self._stable_whys = scores, whys
         return self._stable_scores
 
     # -- the prefix ----------------------------------------------------------------------------

@@ -145,13 +145,9 @@ class NameTable:
         with self._lock:
             if self._names is None and self._order is None:
                 assert self._packed is not None
-                view = memoryview(self._packed)
-                start = len(_SORTED_TAG)
-                if view[:start] == _SORTED_TAG:
-                    n = int.from_bytes(view[start : start + 8], "little")
-                    positions = array("i")
-                    positions.frombytes(view[start + 8 : start + 8 + 4 * n])
-                    return positions, view[start + 8 + 4 * n :]
+                parts = _sorted_parts(memoryview(self._packed))
+                if parts is not None:
+                    return parts
         return self.order()[1], None
 
     def names_of(self, ids: Iterable[int]) -> list[str]:
@@ -284,19 +280,32 @@ def _unpack(packed: bytes | memoryview) -> Order | list[str]:
     """The order packed by ``NameTable._encode``, or the list a marshalled table holds
     (``packed``: bytes, or a view of the cache's mapped heads file)."""
     view = memoryview(packed)
-    if view[: len(_SORTED_TAG)] != _SORTED_TAG:
+    parts = _sorted_parts(view)
+    if parts is None:
         loaded = marshal.loads(view)
         if not isinstance(loaded, list):
             raise ValueError("not a name table")
         return loaded
+    positions, joined = parts
+    n = len(positions)
+    by_string = tuple(str(joined, *NAME_ENCODING).split("\0")) if n else ()
+    if len(by_string) != n:
+        raise ValueError("not a name table")
+    return by_string, positions
+
+
+def _sorted_parts(view: memoryview) -> tuple[array[int], memoryview] | None:
+    """(each id's place in string order, the names joined by NUL) of a table packed in string
+    order, or None for a marshalled one; ValueError when the places are cut short."""
     start = len(_SORTED_TAG)
+    if view[:start] != _SORTED_TAG:
+        return None
     n = int.from_bytes(view[start : start + 8], "little")
     positions = array("i")
     positions.frombytes(view[start + 8 : start + 8 + 4 * n])
-    by_string = tuple(str(view[start + 8 + 4 * n :], *NAME_ENCODING).split("\0")) if n else ()
-    if len(positions) != n or len(by_string) != n:
+    if len(positions) != n:
         raise ValueError("not a name table")
-    return by_string, positions
+    return positions, view[start + 8 + 4 * n :]
 
 
 NUMPY_ORDER_MIN = 200_000

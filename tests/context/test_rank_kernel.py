@@ -6,6 +6,8 @@ import functools
 import math
 import operator
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
@@ -51,18 +53,25 @@ class Counting:
         return getattr(self._real, name)
 
 
+@contextmanager
+def kernel_as(module: Any) -> Iterator[None]:
+    """fastrank's kernel for the block: None to load the built one, False to hide it."""
+    saved = fastrank._kernel_module
+    fastrank._kernel_module = module
+    try:
+        yield
+    finally:
+        fastrank._kernel_module = saved
+
+
 def ranks(graph: Any, mentioned: frozenset[str], *, kernel: bool) -> list[float]:
     arrays = fastrank.graph_arrays(graph, mentioned)
     assert arrays is not None
     teleport = [1.0 / arrays.n] * arrays.n
-    saved = fastrank._kernel_module
-    fastrank._kernel_module = None if kernel else False
-    try:
+    with kernel_as(None if kernel else False):
         if kernel:
             assert arrays.runs(fastrank._np()) is not None  # the C path ran
         result = fastrank.power_iteration(arrays, teleport, 0.85, 100, 1e-5)
-    finally:
-        fastrank._kernel_module = saved
     assert result is not None
     return result
 
@@ -252,12 +261,8 @@ def test_the_loop_refuses_bad_arrays() -> None:
 
 def numpy_arrays(graph: Any, mentioned: frozenset[str]) -> fastrank.Arrays:
     """graph_arrays the numpy way: the kernel hidden."""
-    saved = fastrank._kernel_module
-    fastrank._kernel_module = False
-    try:
+    with kernel_as(False):
         arrays = fastrank.graph_arrays(graph, mentioned)
-    finally:
-        fastrank._kernel_module = saved
     assert arrays is not None
     return arrays
 
