@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import random
+import sysconfig
 import typing
 from itertools import pairwise
+from pathlib import Path
+
+import pytest
+import regex
 
 from lsp_agent.context import tokens
 from lsp_agent.context.render import RenderCache
@@ -45,3 +51,108 @@ def test_render_cache_keeps_a_lower_bound_apart_from_exact_counts() -> None:
     assert exact is not None and exact > bound
     assert exact == count_tokens(cache.render(entry, "full", lambda: SOURCE) or "")
     assert cache.tokens(entry, "full", lambda: SOURCE, limit=10) == exact
+
+
+# -- the pieces of an ASCII text (context/_pieces.c) ------------------------------------------
+
+try:
+    from lsp_agent.context import _pieces as pieces_module  # type: ignore[attr-defined]
+except ImportError:  # installed without a C compiler
+    pieces_module = None
+needs_pieces = pytest.mark.skipif(pieces_module is None, reason="context/_pieces.c not built")
+# Every kind of ASCII character the pattern tells apart: letters of the contractions, digits,
+# each white space (and 0x1c, which Python calls space and the pattern does not), punctuation,
+# control characters.
+ALPHABET = "abZ9's'SllVEre \t\n\r\x0b\x0c\x1c\x00.(){};:#\\\"-_=+*&%$@!~`<>?/|,"
+
+
+def test_the_pieces_module_is_built_and_used() -> None:
+    # CI installs with a C compiler: a failed build must not pass as tiktoken's slower count.
+    assert tokens._pieces() is pieces_module is not None
+    tokens._memo.clear()
+    text = "counted by pieces\n"
+    assert count_tokens(text) == len(tokens._get_encoding().encode_ordinary(text))
+    assert set(tokens._memo) == {"counted", " by", " pieces", "\n"}
+
+
+def _tiktoken_pieces(text: str) -> list[str]:
+    # The encoding's own pattern: its possessive \s++ takes a final newline itself, so the
+    # regex module's $ (which also matches before one) finds the same pieces as tiktoken's.
+    return regex.findall(tokens._get_encoding()._pat_str, text)
+
+
+def _ascii_sources() -> list[str]:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts = []
+    for path in sorted(stdlib.rglob("*.py"))[::11]:  # ~190 files across the library
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.isascii():
+            texts.append(text)
+    return texts
+
+
+@needs_pieces
+def test_the_pieces_of_random_ascii_are_the_patterns_and_so_are_the_counts() -> None:
+    encode = tokens._get_encoding().encode_ordinary
+    rng = random.Random(16)
+    for _ in range(3000):
+        text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 40)))
+        assert pieces_module.pieces(text) == _tiktoken_pieces(text), repr(text)
+        assert count_tokens(text) == len(encode(text)), repr(text)
+
+
+@needs_pieces
+def test_counts_of_real_sources_are_tiktokens_with_and_without_the_memo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = _ascii_sources()
+    assert len(texts) > 150
+    encode = tokens._get_encoding().encode_ordinary
+    expected = [len(encode(text)) for text in texts]
+    tokens._memo.clear()
+    assert [count_tokens(text) for text in texts] == expected  # the memo filled as it goes
+    assert len(tokens._memo) > 1000
+    assert [count_tokens(text) for text in texts] == expected  # read from the memo
+    assert pieces_module.pieces(texts[0]) == _tiktoken_pieces(texts[0])
+    monkeypatch.setattr(tokens, "_pieces_module", False)  # installed without a C compiler
+    assert [count_tokens(text) for text in texts[:20]] == expected[:20]
+    assert count_tokens_upto(SOURCE, 3000) > 3000
+
+
+@needs_pieces
+def test_a_text_with_any_other_character_is_left_to_tiktoken() -> None:
+    text = 'name = "caf\u00e9"\n' + SOURCE
+    assert pieces_module.pieces(text) is None
+    assert pieces_module.count(text, {}, len, -1) is None
+    assert count_tokens(text) == len(tokens._get_encoding().encode_ordinary(text))
+    assert count_tokens_upto(text, 100) > 100
+
+
+@needs_pieces
+def test_the_count_stops_past_its_limit_and_the_memo_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encode = tokens._get_encoding().encode_ordinary
+    memo: dict[str, int] = {}
+    real = pieces_module.count(SOURCE, memo, encode, -1)
+    assert real == len(encode(SOURCE))
+    over = pieces_module.count(SOURCE, memo, encode, 500)
+    assert 500 < over < 520  # one piece past the limit, from the memo: no piece is 20 tokens
+    assert pieces_module.count(SOURCE, memo, encode, real) == real
+    monkeypatch.setattr(tokens, "MEMO_PIECES", 10)
+    count_tokens(SOURCE)
+    count_tokens("x = 1\n")  # the memo was over its bound: it starts again
+    assert len(tokens._memo) <= 10 + len(pieces_module.pieces("x = 1\n"))
+
+
+@needs_pieces
+def test_bad_arguments_get_a_clear_error() -> None:
+    with pytest.raises(TypeError):
+        pieces_module.pieces(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        pieces_module.count("x", [], len, -1)  # type: ignore[arg-type]
+    with pytest.raises(ZeroDivisionError):  # the encoder's own error comes through
+        pieces_module.count("x y", {}, lambda piece: 1 // 0, -1)
