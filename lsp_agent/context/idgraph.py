@@ -75,8 +75,7 @@ def graph_from_ids(entries: Mapping[str, FileEntry]) -> RefGraph | None:
     defines = graph_id[flat_defined]
     definer_of = np.repeat(np.arange(n, dtype=np.int32), def_lengths)
     definer_files = definer_of[fastrank.stable_argsort(np, defines, len(names))]
-    definer_start = np.zeros(len(names) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(defines, minlength=len(names)), out=definer_start[1:])
+    definer_start = fastrank.definer_starts(np, defines, len(names))
 
     references = graph_id[flat_referenced]
     kept = references >= 0  # names defined nowhere link nothing
@@ -127,7 +126,8 @@ def stable_ranks(entries: Mapping[str, FileEntry]) -> dict[str, float] | None:
     of a first kernel render in all, against ~0.6 s here). None when it cannot be: too few
     edges for numpy to pay, no C kernel, ids not into one table, definitions out of order."""
     np, kernel = fastrank._np(), fastrank._kernel()
-    if np is None or not hasattr(kernel, "packed_name_tests") or len(entries) < MIN_FILES:
+    # count_starts came with packed_name_tests's ``used``: an older build ranks by the graph
+    if np is None or not hasattr(kernel, "count_starts") or len(entries) < MIN_FILES:
         return None
     made = _symbols(entries)
     if made is None:
@@ -143,9 +143,10 @@ def stable_ranks(entries: Mapping[str, FileEntry]) -> dict[str, float] | None:
     place = np.frombuffer(positions, dtype=np.int32)
     if max(_top(np, def_ids), _top(np, ref_ids)) >= len(place):
         return None  # ids the places do not cover: added since (the graph's way sees them)
-    defined = place[def_ids]
-    definer_start = np.zeros(len(place) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(defined, minlength=len(place)), out=definer_start[1:])
+    # The joined ids become places and are let go: what is alive while the walk's arrays are
+    # made is first-touched memory, the most of a first ranking's system time.
+    defined, name = place[def_ids], place[ref_ids]
+    del def_ids, ref_ids
 
     def weigh(ids: Any, definers: Any) -> Any:
         if joined is None:  # the names are strings already
@@ -153,7 +154,9 @@ def stable_ranks(entries: Mapping[str, FileEntry]) -> dict[str, float] | None:
             return fastrank.kernel_name_weights(np, kernel, by_string, ids, definers, frozenset())
         every = np.empty(len(place), dtype=np.uint8)  # one pass in order beats a seek per name
         starts = np.empty(len(place) + 1, dtype=np.int64)
-        kernel.packed_name_tests(joined, len(place), every, starts)
+        used = np.zeros(len(place), dtype=np.uint8)
+        used[ids] = 1  # only these are tested (the kernel's 250k of 2.3 M)
+        kernel.packed_name_tests(joined, len(place), every, starts, used)
         tests = every[ids]
 
         def names_of(picked: Any) -> list[str]:
@@ -165,8 +168,9 @@ def stable_ranks(entries: Mapping[str, FileEntry]) -> dict[str, float] | None:
         return fastrank.weights_of_tests(np, tests, definers, frozenset(), names_of)
 
     arrays = fastrank.walk_from_rows(
-        np, kernel, fastrank.row_bounds(np, ref_lengths), place[ref_ids], counts,
-        fastrank.row_bounds(np, def_lengths), defined, definer_start, weigh,
+        np, kernel, fastrank.row_bounds(np, ref_lengths), name, counts,
+        fastrank.row_bounds(np, def_lengths), defined,
+        fastrank.definer_starts(np, defined, len(place)), weigh,
     )  # fmt: skip
     if arrays is None:
         return None

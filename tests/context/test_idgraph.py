@@ -180,3 +180,30 @@ def test_a_builder_without_a_graph_ranks_from_ids_and_renders_the_same(
     assert builder._graph is None
     assert (got.prefix, got.tail) == (expected.prefix, expected.tail)
     assert got.manifest.to_json() == expected.manifest.to_json()
+
+
+def test_an_extension_built_before_count_starts_ranks_by_the_graph(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(idgraph, "MIN_FILES", 0)
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+    index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
+    index.build(jobs=1)
+    real = fastrank._kernel()
+    assert idgraph.stable_ranks(index.entries()) is not None
+
+    class Older:  # packed_name_tests without ``used``, and no count_starts
+        def packed_name_tests(self, *args: object) -> None:
+            if len(args) > 4:
+                raise TypeError("packed_name_tests() takes at most 4 arguments")
+            real.packed_name_tests(*args)
+
+        def __getattr__(self, name: str) -> object:
+            if name == "count_starts":
+                raise AttributeError(name)
+            return getattr(real, name)
+
+    monkeypatch.setattr(fastrank, "_kernel_module", Older())
+    assert idgraph.stable_ranks(index.entries()) is None  # the builder then ranks the graph
+    builder = SnapshotBuilder(index, ContextSettings(), state_dir=None)
+    assert builder.build(budget=6000).prefix

@@ -428,3 +428,49 @@ def test_packed_name_tests_read_the_tables_bytes_as_name_tests_reads_strings() -
     _rank.packed_name_tests(b"", 0, packed[:0], starts[:1])  # no names
     with pytest.raises(ValueError, match="do not hold 0 names"):
         _rank.packed_name_tests(b"a", 0, packed[:0], starts[:1])
+
+
+def test_packed_name_tests_test_only_the_names_marked_used() -> None:
+    from lsp_agent.context import _rank  # type: ignore[attr-defined]
+
+    names = ["load_config", "ÉtatGlobal", "_private_name", "x", "a_b_c_d_e", "ABCDEFGH"]
+    joined = "\0".join(names).encode()
+    every, starts = np.empty(len(names), dtype=np.uint8), np.empty(len(names) + 1, dtype=np.int64)
+    _rank.packed_name_tests(joined, len(names), every, starts)
+    used = np.array([1, 1, 0, 1, 0, 1], dtype=np.uint8)
+    some, some_starts = np.full(len(names), 99, dtype=np.uint8), np.empty_like(starts)
+    _rank.packed_name_tests(joined, len(names), some, some_starts, used)
+    assert some.tolist() == [t if u else 0 for t, u in zip(every.tolist(), used, strict=True)]
+    assert some[2] == 0 and every[2] != 0  # a marked-out name's bits were not made
+    assert some_starts.tolist() == starts.tolist()  # every name's offset all the same
+    with pytest.raises(ValueError, match="lengths do not agree"):
+        _rank.packed_name_tests(joined, len(names), some, some_starts, used[:2])
+
+
+def test_count_starts_are_the_running_counts_numpy_makes() -> None:
+    from lsp_agent.context import _rank  # type: ignore[attr-defined]
+
+    rng = np.random.default_rng(16)
+    for size, limit in ((0, 1), (1, 1), (1000, 7), (50_000, 40_000)):
+        ids = rng.integers(0, limit, size).astype(np.int32)
+        expected = np.zeros(limit + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ids, minlength=limit), out=expected[1:])
+        starts = np.full(limit + 1, -5, dtype=np.int64)
+        _rank.count_starts(ids, starts)
+        assert starts.tolist() == expected.tolist()
+        assert fastrank.definer_starts(np, ids, limit).tolist() == expected.tolist()
+    with pytest.raises(ValueError, match="outside"):
+        _rank.count_starts(np.array([0, 3], dtype=np.int32), np.empty(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="outside"):
+        _rank.count_starts(np.array([-1], dtype=np.int32), np.empty(3, dtype=np.int64))
+    with pytest.raises(TypeError):
+        _rank.count_starts(np.array([0], dtype=np.int64), np.empty(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="empty"):
+        _rank.count_starts(np.array([], dtype=np.int32), np.empty(0, dtype=np.int64))
+
+
+def test_definer_starts_without_the_c_pass_are_numpys(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = np.array([3, 0, 3, 1, 3], dtype=np.int32)
+    with_c = fastrank.definer_starts(np, ids, 5).tolist()
+    monkeypatch.setattr(fastrank, "_kernel_module", False)  # installed without a C compiler
+    assert fastrank.definer_starts(np, ids, 5).tolist() == with_c == [0, 1, 2, 2, 5, 5]
