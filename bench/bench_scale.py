@@ -1,7 +1,7 @@
 """Scale figures (issue 16) on a large tree (the Linux kernel) and on the stdlib; prints figures.
 
     python bench/bench_scale.py [--root DIR ...] [--stdlib] [--budget 1000000] [--changes 20]
-                                [--baseline COMMIT] [--cache DIR] [--snapshot-only]
+                                [--baseline COMMIT] [--cache DIR] [--snapshot-only] [--rounds N]
 
 Per root, with a fresh cache directory (LSP_AGENT_CACHE_DIR) so the first run is cold, unless
 ``--cache`` names one that already holds the index (the kernel's cold index takes many minutes):
@@ -27,6 +27,8 @@ load and ``gc.freeze()`` as the server does once it has indexed (handlers/indexi
   long-lived builder, as the server does per edit (p50/p95), then the buffer closed again; and
   whether a fresh builder on the same files and state dir then builds the same snapshot;
 - the manifest: files per tier, tokens per tier, byte-identical copies, the first 20 entries.
+With ``--rounds N`` each version's child runs N times, the versions alternating which goes first
+(ABBA), and each figure is the median (the wall times of every round are printed too).
 The 1-minute load average is printed before and after: other work on the machine shows there.
 """
 
@@ -319,6 +321,9 @@ def main() -> None:
     parser.add_argument("--baseline-cache", type=Path, help="its cache dir (default: --cache)")
     parser.add_argument("--cache", type=Path, help="a cache dir that already holds the index")
     parser.add_argument("--snapshot-only", action="store_true", help="skip the CLI runs")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="children per version, in ABBA order (medians)"
+    )
     parser.add_argument("--git", type=Path, default=REPO, help="the repository of --baseline")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -338,17 +343,38 @@ def main() -> None:
         print(f"\n== {root} ({load()})")
         if not args.snapshot_only:
             cli_figures(root, args.budget, cache)
-        figures: dict[str, dict[str, object]] = {}
+        versions = [("this checkout", REPO, cache)]
         if args.baseline:
             code = export(args.baseline, args.git)
-            base_cache = args.baseline_cache or cache
-            figures[f"baseline {args.baseline[:10]}"] = child(
-                code, root, args.budget, args.changes, base_cache
+            versions.insert(
+                0, (f"baseline {args.baseline[:10]}", code, args.baseline_cache or cache)
             )
-            print(f"  (baseline done, {load()})")
-        figures["this checkout"] = child(REPO, root, args.budget, args.changes, cache)
-        report(root, figures)
+        runs: dict[str, list[dict[str, object]]] = {label: [] for label, _, _ in versions}
+        for round_ in range(args.rounds):
+            # ABBA: the second child of a pair ran measurably slower (its index load 1.4x in
+            # two runs), so each version runs first as often as second.
+            for label, code, version_cache in versions[:: -1 if round_ % 2 else 1]:
+                runs[label].append(child(code, root, args.budget, args.changes, version_cache))
+                print(f"  ({label}, round {round_ + 1} done, {load()})")
+        report(root, {label: median_figures(found) for label, found in runs.items()})
         print(f"  ({load()})")
+
+
+def median_figures(runs: list[dict[str, object]]) -> dict[str, object]:
+    """Per figure, the median over the rounds (each round's values follow the wall times);
+    other values (hashes, tiers, the first entries) from the first round."""
+    out: dict[str, object] = {}
+    for key, first in runs[0].items():
+        values = [run.get(key) for run in runs]
+        if len(runs) > 1 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        ):
+            out[key] = statistics.median(values)  # type: ignore[type-var]
+            if "wall" in key:
+                out[f"{key} per round"] = " ".join(f"{v:.2f}" for v in values)  # type: ignore[str-format]
+        else:
+            out[key] = first
+    return out
 
 
 if __name__ == "__main__":
