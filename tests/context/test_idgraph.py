@@ -54,6 +54,13 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def ranks_from_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tree's few hundred files rank from ids: below both thresholds otherwise."""
+    monkeypatch.setattr(idgraph, "MIN_FILES", 0)
+    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
+
+
 def test_the_graph_from_ids_is_the_graph_from_strings(tree: Path) -> None:
     index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
     index.build(jobs=1)
@@ -138,11 +145,10 @@ def test_the_walk_made_with_numpy_on_real_code_is_the_walk(
 
 
 @pytest.mark.parametrize("warm", [False, True])
+@pytest.mark.usefixtures("ranks_from_ids")
 def test_the_stable_ranking_from_ids_is_pageranks_bit_for_bit(
-    tree: Path, tmp_path: Path, warm: bool, monkeypatch: pytest.MonkeyPatch
+    tree: Path, tmp_path: Path, warm: bool
 ) -> None:
-    monkeypatch.setattr(idgraph, "MIN_FILES", 0)  # a few hundred files: below both thresholds
-    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
     cache = tmp_path / "cache" / "index.sqlite"
     index = WorkspaceIndex(tree, IndexSettings(), cache_path=cache)
     index.build(jobs=1)  # a cold build: the names are strings already
@@ -160,11 +166,10 @@ def test_the_stable_ranking_from_ids_is_pageranks_bit_for_bit(
     assert len(set(expected.values())) > 50
 
 
+@pytest.mark.usefixtures("ranks_from_ids")
 def test_a_builder_without_a_graph_ranks_from_ids_and_renders_the_same(
     tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(idgraph, "MIN_FILES", 0)
-    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
     index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
     index.build(jobs=1)
     with_graph = SnapshotBuilder(index, ContextSettings(), state_dir=None)
@@ -182,11 +187,10 @@ def test_a_builder_without_a_graph_ranks_from_ids_and_renders_the_same(
     assert got.manifest.to_json() == expected.manifest.to_json()
 
 
+@pytest.mark.usefixtures("ranks_from_ids")
 def test_an_extension_built_before_count_starts_ranks_by_the_graph(
     tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(idgraph, "MIN_FILES", 0)
-    monkeypatch.setattr(fastrank, "MIN_EDGES", 0)
     index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
     index.build(jobs=1)
     real = fastrank._kernel()
