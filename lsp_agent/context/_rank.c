@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 typedef struct {
     Py_buffer view;
@@ -58,6 +61,20 @@ static int take(PyObject *object, Held *held, const char *name, Py_ssize_t item_
 }
 
 static Py_ssize_t length(const Held *held) { return held->view.shape[0]; }
+
+/* A large scratch buffer, zeroed when asked, marked for transparent huge pages as numpy marks
+ * its arrays of 4 MB and more: a first ranking's time went mostly to first-touch page faults,
+ * and 4 KB pages are 512 faults per 2 MB. */
+static void *scratch(size_t size, int zeroed) {
+    void *made = zeroed ? calloc(size, 1) : malloc(size);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (made != NULL && size >= ((size_t)1 << 22)) {
+        uintptr_t start = ((uintptr_t)made + 4095) & ~(uintptr_t)4095;
+        madvise((void *)start, (uintptr_t)made + size - start, MADV_HUGEPAGE);
+    }
+#endif
+    return made;
+}
 
 /* Runs of ``items`` by ``bounds`` (0 = bounds[0] <= ... <= bounds[runs] = items). */
 static int check_bounds(const int64_t *bounds, Py_ssize_t runs, Py_ssize_t items,
@@ -533,41 +550,41 @@ fail:
     return NULL;
 }
 
-PyDoc_STRVAR(walk_arrays_doc,
-             "walk_arrays(ref_bounds, names, counts, def_bounds, defined, targets, own,\n"
-             "            weights, src, coeff, slot, slot_bounds, inc, inc_file, inc_bounds,\n"
-             "            self_share, dangling) -> number of dangling files\n\n"
+PyDoc_STRVAR(walk_runs_doc,
+             "walk_runs(ref_bounds, names, counts, def_bounds, defined, targets, own, weights,\n"
+             "          src, coeff, slot_bounds, inc, inc_bounds, self_share, dangling)\n"
+             "          -> number of dangling files\n\n"
              "fastrank.graph_arrays's transitions from edge_targets's ``targets`` and ``own``\n"
-             "and each used name's weight: the kept edges (targets > 0) grouped by slot (names\n"
-             "with one edge first, then the others, each by id; a slot's edges in file order)\n"
-             "into src, coeff and slot, with slot_bounds; each file's definitions of used names\n"
-             "into inc (their slots) and inc_file, with inc_bounds; self_share per file; and the\n"
-             "files with no kept edge into the head of ``dangling``. Every float is the one\n"
-             "numpy makes: share = weight * sqrt(count), a file's total adds share * targets\n"
-             "from 0.0 in edge order (bincount), coeff = share / total, and self_share adds\n"
-             "the coeffs of its own names in edge order.");
+             "and each used name's weight, as the runs ``iterate`` reads: the kept edges\n"
+             "(targets > 0) grouped by slot (names with one edge first, then the others, each by\n"
+             "id; a slot's edges in file order) into src (int32) and coeff, with slot_bounds;\n"
+             "each file's definitions of used names into inc (their slots, int32), with\n"
+             "inc_bounds; self_share per file; and the files with no kept edge into the head of\n"
+             "``dangling``. Every float is the one numpy makes: share = weight * sqrt(count), a\n"
+             "file's total adds share * targets from 0.0 in edge order (bincount), coeff =\n"
+             "share / total, and self_share adds the coeffs of its own names in edge order.\n"
+             "Each edge's slot and each definition's file are the runs' (no array of them is\n"
+             "made: on the kernel they were ~60 MB of first-touched memory).");
 
-static PyObject *walk_arrays(PyObject *self, PyObject *args) {
+static PyObject *walk_runs(PyObject *self, PyObject *args) {
     (void)self;
-    enum { COUNT = 17 };
+    enum { COUNT = 15 };
     PyObject *objects[COUNT];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOO:walk_arrays", &objects[0], &objects[1],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOO:walk_runs", &objects[0], &objects[1],
                           &objects[2], &objects[3], &objects[4], &objects[5], &objects[6],
                           &objects[7], &objects[8], &objects[9], &objects[10], &objects[11],
-                          &objects[12], &objects[13], &objects[14], &objects[15],
-                          &objects[16])) {
+                          &objects[12], &objects[13], &objects[14])) {
         return NULL;
     }
     static const char *names[COUNT] = {
-        "ref_bounds", "names", "counts",   "def_bounds", "defined",    "targets",
-        "own",        "weights", "src",    "coeff",      "slot",       "slot_bounds",
-        "inc",        "inc_file", "inc_bounds", "self_share", "dangling"};
-    static const char *formats[COUNT] = {INT64, INT32, INT32, INT64, INT32, INT32,
-                                         "B?",  FLOAT64, INTP, FLOAT64, INTP, INT64,
-                                         INTP,  INTP,  INT64, FLOAT64, INTP};
-    static const Py_ssize_t sizes[COUNT] = {
-        8, 4, 4, 8, 4, 4, 1, 8, sizeof(Py_ssize_t), 8, sizeof(Py_ssize_t), 8,
-        sizeof(Py_ssize_t), sizeof(Py_ssize_t), 8, 8, sizeof(Py_ssize_t)};
+        "ref_bounds", "names",       "counts", "def_bounds", "defined",
+        "targets",    "own",         "weights", "src",       "coeff",
+        "slot_bounds", "inc",        "inc_bounds", "self_share", "dangling"};
+    static const char *formats[COUNT] = {INT64, INT32, INT32, INT64, INT32,
+                                         INT32, "B?",  FLOAT64, INT32, FLOAT64,
+                                         INT64, INT32, INT64, FLOAT64, INTP};
+    static const Py_ssize_t sizes[COUNT] = {8, 4, 4, 8, 4, 4, 1, 8, 4, 8, 8, 4, 8, 8,
+                                            sizeof(Py_ssize_t)};
     Held held[COUNT];
     memset(held, 0, sizeof held);
     for (int i = 0; i < COUNT; i++) {
@@ -581,22 +598,24 @@ static PyObject *walk_arrays(PyObject *self, PyObject *args) {
     const int32_t *defined = held[4].view.buf, *targets = held[5].view.buf;
     const uint8_t *own = held[6].view.buf;
     const double *weights = held[7].view.buf;
-    Py_ssize_t *src = held[8].view.buf, *slot = held[10].view.buf;
-    double *coeff = held[9].view.buf, *self_share = held[15].view.buf;
-    int64_t *slot_bounds = held[11].view.buf, *inc_bounds = held[14].view.buf;
-    Py_ssize_t *inc = held[12].view.buf, *inc_file = held[13].view.buf;
-    Py_ssize_t *dangling = held[16].view.buf;
+    int32_t *src = held[8].view.buf, *inc = held[11].view.buf;
+    double *coeff = held[9].view.buf, *self_share = held[13].view.buf;
+    int64_t *slot_bounds = held[10].view.buf, *inc_bounds = held[12].view.buf;
+    Py_ssize_t *dangling = held[14].view.buf;
     Py_ssize_t n = length(&held[0]) - 1, edges = length(&held[1]), defs = length(&held[4]);
     Py_ssize_t name_count = length(&held[7]), kept = length(&held[8]);
-    Py_ssize_t slots = length(&held[11]) - 1, incs = length(&held[12]);
+    Py_ssize_t slots = length(&held[10]) - 1, incs = length(&held[11]);
     int32_t *slot_of = NULL;
     int64_t *next = NULL;
     double *share = NULL;
     if (n < 0 || slots < 0 || length(&held[2]) != edges || length(&held[3]) != n + 1 ||
         length(&held[5]) != edges || length(&held[6]) != edges || length(&held[9]) != kept ||
-        length(&held[10]) != kept || length(&held[13]) != incs || length(&held[14]) != n + 1 ||
-        length(&held[15]) != n || length(&held[16]) != n) {
-        PyErr_SetString(PyExc_ValueError, "walk_arrays: array lengths do not agree");
+        length(&held[12]) != n + 1 || length(&held[13]) != n || length(&held[14]) != n) {
+        PyErr_SetString(PyExc_ValueError, "walk_runs: array lengths do not agree");
+        goto fail;
+    }
+    if (n > INT32_MAX || slots > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "walk_runs: too many files or names for int32 ids");
         goto fail;
     }
     if (check_bounds(ref_bounds, n, edges, "ref_bounds") != 0 ||
@@ -605,21 +624,26 @@ static PyObject *walk_arrays(PyObject *self, PyObject *args) {
     }
     CHECK_IDS(name, edges, name_count, "names")
     CHECK_IDS(defined, defs, name_count, "defined")
-    Py_ssize_t found_kept = 0;
-    for (Py_ssize_t e = 0; e < edges; e++) {
-        if (targets[e] < 0 || count[e] < 0) {
-            PyErr_SetString(PyExc_ValueError, "walk_arrays: negative targets or counts");
-            goto fail;
+    Py_ssize_t found_kept = 0, widest = 0;  // widest: the most kept edges of one file
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t row = 0;
+        for (int64_t e = ref_bounds[i]; e < ref_bounds[i + 1]; e++) {
+            if (targets[e] < 0 || count[e] < 0) {
+                PyErr_SetString(PyExc_ValueError, "walk_runs: negative targets or counts");
+                goto fail;
+            }
+            row += targets[e] > 0;
         }
-        found_kept += targets[e] > 0;
+        found_kept += row;
+        widest = row > widest ? row : widest;
     }
     if (found_kept != kept) {
-        PyErr_SetString(PyExc_ValueError, "walk_arrays: src is not as long as the kept edges");
+        PyErr_SetString(PyExc_ValueError, "walk_runs: src is not as long as the kept edges");
         goto fail;
     }
-    slot_of = malloc(((size_t)name_count + 1) * sizeof(int32_t));
-    next = calloc((size_t)name_count + 1, sizeof(int64_t));
-    share = malloc(((size_t)kept + 1) * sizeof(double));
+    slot_of = scratch(((size_t)name_count + 1) * sizeof(int32_t), 0);
+    next = scratch(((size_t)name_count + 1) * sizeof(int64_t), 1);
+    share = malloc(((size_t)widest + 1) * sizeof(double));  // one file's shares at a time
     if (slot_of == NULL || next == NULL || share == NULL) {
         PyErr_NoMemory();
         goto fail;
@@ -636,7 +660,7 @@ static PyObject *walk_arrays(PyObject *self, PyObject *args) {
         used += next[j] > 0;
     }
     if (used != slots) {
-        PyErr_SetString(PyExc_ValueError, "walk_arrays: slot_bounds do not match the used names");
+        PyErr_SetString(PyExc_ValueError, "walk_runs: slot_bounds do not match the used names");
         goto fail;
     }
     Py_ssize_t incs_found = 0;
@@ -644,7 +668,7 @@ static PyObject *walk_arrays(PyObject *self, PyObject *args) {
         incs_found += next[defined[d]] > 0;
     }
     if (incs_found != incs) {
-        PyErr_SetString(PyExc_ValueError, "walk_arrays: inc is not as long as the used definitions");
+        PyErr_SetString(PyExc_ValueError, "walk_runs: inc is not as long as the used definitions");
         goto fail;
     }
     Py_ssize_t dangling_count = 0;
@@ -666,9 +690,8 @@ static PyObject *walk_arrays(PyObject *self, PyObject *args) {
         next[j] = slot_of[j] >= 0 ? slot_bounds[slot_of[j]] : 0;
     }
     // Shares per file, in edge order: the sums bincount makes.
-    Py_ssize_t k = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t first = k;
+        Py_ssize_t k = 0;
         double total = 0.0;
         for (int64_t e = ref_bounds[i]; e < ref_bounds[i + 1]; e++) {
             if (targets[e] > 0) {
@@ -677,24 +700,22 @@ static PyObject *walk_arrays(PyObject *self, PyObject *args) {
                 k++;
             }
         }
-        if (k == first) {
+        if (k == 0) {
             dangling[dangling_count++] = i;
             self_share[i] = 0.0;
             continue;
         }
         double own_total = 0.0;
-        k = first;
+        k = 0;
         for (int64_t e = ref_bounds[i]; e < ref_bounds[i + 1]; e++) {
             if (targets[e] > 0) {
-                double value = share[k] / total;
+                double value = share[k++] / total;
                 if (own[e]) {
                     own_total += value;
                 }
                 int64_t at = next[name[e]]++;
-                src[at] = i;
+                src[at] = (int32_t)i;
                 coeff[at] = value;
-                slot[at] = slot_of[name[e]];
-                k++;
             }
         }
         self_share[i] = own_total;
@@ -704,9 +725,7 @@ static PyObject *walk_arrays(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) {
         for (int64_t d = def_bounds[i]; d < def_bounds[i + 1]; d++) {
             if (slot_of[defined[d]] >= 0) {
-                inc[m] = slot_of[defined[d]];
-                inc_file[m] = i;
-                m++;
+                inc[m++] = slot_of[defined[d]];
             }
         }
         inc_bounds[i + 1] = m;
@@ -911,12 +930,68 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(join_int32_doc,
+             "join_int32(rows, out, bounds)\n\n"
+             "The rows (a list of int32 buffers, such as array('i')) end to end into out, and\n"
+             "bounds[0] = 0, bounds[i + 1] = where row i ends: what b''.join(rows) and the\n"
+             "running total of their lengths make, into arrays numpy allocated (its huge-page\n"
+             "advice; a bytes object of the kernel's 7.9 M references took ~7,600 page faults).");
+
+static PyObject *join_int32(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *rows, *out_object, *bounds_object;
+    if (!PyArg_ParseTuple(args, "O!OO:join_int32", &PyList_Type, &rows, &out_object,
+                          &bounds_object)) {
+        return NULL;
+    }
+    Held held[3];
+    memset(held, 0, sizeof held);
+    if (take(out_object, &held[0], "out", 4, INT32, 1) != 0 ||
+        take(bounds_object, &held[1], "bounds", 8, INT64, 1) != 0) {
+        release(held, 3);
+        return NULL;
+    }
+    int32_t *out = held[0].view.buf;
+    int64_t *bounds = held[1].view.buf;
+    Py_ssize_t n = PyList_GET_SIZE(rows), room = length(&held[0]);
+    if (length(&held[1]) != n + 1) {
+        PyErr_SetString(PyExc_ValueError, "join_int32: bounds must be one longer than rows");
+        release(held, 3);
+        return NULL;
+    }
+    int64_t at = 0;
+    bounds[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (take(PyList_GET_ITEM(rows, i), &held[2], "row", 4, INT32, 0) != 0) {
+            release(held, 3);
+            return NULL;
+        }
+        Py_ssize_t items = length(&held[2]);
+        if (at + items > room) {
+            PyErr_SetString(PyExc_ValueError, "join_int32: out is shorter than the rows");
+            release(held, 3);
+            return NULL;
+        }
+        memcpy(out + at, held[2].view.buf, (size_t)items * sizeof(int32_t));
+        release(&held[2], 1);
+        at += items;
+        bounds[i + 1] = at;
+    }
+    release(held, 3);
+    if (at != room) {
+        PyErr_SetString(PyExc_ValueError, "join_int32: out is longer than the rows");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"join_int32", join_int32, METH_VARARGS, join_int32_doc},
     {"packed_name_tests", packed_name_tests, METH_VARARGS, packed_name_tests_doc},
     {"count_starts", count_starts, METH_VARARGS, count_starts_doc},
     {"name_tests", name_tests, METH_VARARGS, name_tests_doc},
     {"edge_targets", edge_targets, METH_VARARGS, edge_targets_doc},
-    {"walk_arrays", walk_arrays, METH_VARARGS, walk_arrays_doc},
+    {"walk_runs", walk_runs, METH_VARARGS, walk_runs_doc},
     {"push", push, METH_VARARGS, push_doc},
     {"stable_order", stable_order, METH_VARARGS, stable_order_doc},
     {"iterate", iterate, METH_VARARGS, iterate_doc},

@@ -115,20 +115,21 @@ class Arrays:
 
     n: int
     slots: int
-    src: Any  # per edge, in slot order: the file the walk leaves
+    src: Any  # per edge, in slot order: the file the walk leaves (int32)
     coeff: Any  # its share
-    slot: Any  # its slot (a name with edges: singles first, then the others; each by name)
-    inc: Any  # per (file, name it defines), files ascending: the name's slot
-    inc_file: Any  # that file
+    inc: Any  # per (file, name it defines), files ascending: the name's slot (int32)
     self_share: Any  # per file: the share of its way out through names it defines itself
     dangling: Any  # files with no way out
+    # ``slot`` (per edge: its slot, a name with edges: singles first, then the others; each by
+    # name) and ``inc_file`` (per inc: its file) are properties: the C passes make only the
+    # runs, and these are read only where a step sums by bincount.
 
     def __init__(self, np: Any, walk: Walk) -> None:
         n = len(walk.self_share)
         slots = len(walk.single_srcs) + len(walk.srcs)
         self.n, self.slots = n, slots
         self.src = np.fromiter(
-            chain(walk.single_srcs, chain.from_iterable(walk.srcs)), dtype=np.intp
+            chain(walk.single_srcs, chain.from_iterable(walk.srcs)), dtype=np.int32
         )
         self.coeff = np.fromiter(
             chain(walk.single_coeffs, chain.from_iterable(walk.coeffs)), dtype=np.float64
@@ -141,12 +142,40 @@ class Arrays:
             ),
             dtype=np.intp,
         )
-        self.inc = np.fromiter(chain.from_iterable(walk.incoming), dtype=np.intp)
+        self.inc = np.fromiter(chain.from_iterable(walk.incoming), dtype=np.int32)
         self.inc_file = np.fromiter(
             chain.from_iterable(map(repeat, range(n), map(len, walk.incoming))), dtype=np.intp
         )
         self.self_share = np.array(walk.self_share, dtype=np.float64)
         self.dangling = np.array(walk.dangling, dtype=np.intp)
+
+    @property
+    def slot(self) -> Any:
+        made = self.__dict__.get("_slot")
+        if made is None:  # grouped by construction: each slot's run of edges
+            np = _np()
+            bounds = self.__dict__["_runs"][0]
+            made = np.repeat(np.arange(self.slots, dtype=np.intp), np.diff(bounds))
+            self.__dict__["_slot"] = made
+        return made
+
+    @slot.setter
+    def slot(self, value: Any) -> None:
+        self.__dict__["_slot"] = value
+
+    @property
+    def inc_file(self) -> Any:
+        made = self.__dict__.get("_inc_file")
+        if made is None:
+            np = _np()
+            bounds = self.__dict__["_runs"][1]
+            made = np.repeat(np.arange(self.n, dtype=np.intp), np.diff(bounds))
+            self.__dict__["_inc_file"] = made
+        return made
+
+    @inc_file.setter
+    def inc_file(self, value: Any) -> None:
+        self.__dict__["_inc_file"] = value
 
     def runs(self, np: Any) -> tuple[Any, Any] | None:
         """(slot bounds over the edges, file bounds over ``inc``) as int64 arrays when both are
@@ -184,7 +213,7 @@ def graph_arrays(graph: RefGraph, mentioned: frozenset[str] = frozenset()) -> Ar
         return None
     n = len(graph.paths)
     kernel = _kernel()
-    if kernel is not None and hasattr(kernel, "walk_arrays"):  # an older build has no passes
+    if kernel is not None and hasattr(kernel, "walk_runs"):  # an older build has no passes
         made = _kernel_arrays(np, kernel, graph, mentioned)
         if made is not None:
             return made
@@ -235,8 +264,10 @@ def graph_arrays(graph: RefGraph, mentioned: frozenset[str] = frozenset()) -> Ar
     has_slot = incoming >= 0
     out = Arrays.__new__(Arrays)
     out.n, out.slots = n, len(single_names) + len(multiple_names)
-    out.src, out.coeff, out.slot = source[by_slot], share[by_slot], slot_of[name[by_slot]]
-    out.inc, out.inc_file = incoming[has_slot], definer[has_slot]
+    out.src, out.coeff, out.slot = (
+        source[by_slot].astype(np.int32), share[by_slot], slot_of[name[by_slot]]
+    )  # fmt: skip
+    out.inc, out.inc_file = incoming[has_slot].astype(np.int32), definer[has_slot]
     out.self_share = self_share
     leaving = np.zeros(n, dtype=bool)
     leaving[source] = True
@@ -303,19 +334,16 @@ def walk_from_rows(
     del definer_start, used, ids
     out = Arrays.__new__(Arrays)
     out.n, out.slots = n, slots
-    out.src = np.empty(kept, dtype=np.intp)
+    out.src = np.empty(kept, dtype=np.int32)
     out.coeff = np.empty(kept, dtype=np.float64)
-    out.slot = np.empty(kept, dtype=np.intp)
-    out.inc = np.empty(incs, dtype=np.intp)
-    out.inc_file = np.empty(incs, dtype=np.intp)
+    out.inc = np.empty(incs, dtype=np.int32)
     out.self_share = np.empty(n, dtype=np.float64)
     slot_bounds = np.empty(slots + 1, dtype=np.int64)
     inc_bounds = np.empty(n + 1, dtype=np.int64)
     dangling = np.empty(n, dtype=np.intp)
-    dangling_count = kernel.walk_arrays(
+    dangling_count = kernel.walk_runs(
         ref_bounds, name, count, def_bounds, defined, targets, own, weights,
-        out.src, out.coeff, out.slot, slot_bounds, out.inc, out.inc_file, inc_bounds,
-        out.self_share, dangling,
+        out.src, out.coeff, slot_bounds, out.inc, inc_bounds, out.self_share, dangling,
     )  # fmt: skip
     out.dangling = dangling[:dangling_count].copy()
     out.__dict__["_runs"] = slot_bounds, inc_bounds  # grouped by construction (``runs``)
@@ -388,6 +416,15 @@ def joined_rows(np: Any, rows: Sequence[Sequence[int]]) -> tuple[Any, Any]:
         bounds = np.frombuffer(rows.bounds, dtype=np.int64)
         return np.diff(bounds).astype(np.intp), np.frombuffer(rows.flat, dtype=np.int32)
     lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
+    kernel = _kernel()
+    if isinstance(rows, list) and hasattr(kernel, "join_int32"):
+        # into numpy's memory (huge pages), not a bytes object's: fewer first-touch faults
+        flat = np.empty(int(lengths.sum()), dtype=np.int32)
+        try:
+            kernel.join_int32(rows, flat, np.empty(len(rows) + 1, dtype=np.int64))
+        except TypeError:  # rows that are no int32 buffers (lists, wider arrays)
+            flat = np.fromiter(chain.from_iterable(rows), dtype=np.int32, count=len(flat))
+        return lengths, flat
     try:
         flat = np.frombuffer(b"".join(rows), dtype=np.int32)  # type: ignore[arg-type]
     except TypeError:
@@ -422,8 +459,10 @@ def power_iteration(
     compensated = _sum_kind(np, kernel) if runs is not None else None
     if runs is not None and compensated is not None:
         kernel.iterate(
-            rank, arrays.src.astype(np.int32), np.ascontiguousarray(arrays.coeff), runs[0],
-            arrays.inc.astype(np.int32), runs[1], np.ascontiguousarray(arrays.self_share),
+            rank, np.ascontiguousarray(arrays.src, dtype=np.int32),
+            np.ascontiguousarray(arrays.coeff), runs[0],
+            np.ascontiguousarray(arrays.inc, dtype=np.int32), runs[1],
+            np.ascontiguousarray(arrays.self_share),
             np.ascontiguousarray(arrays.dangling, dtype=np.intp), tele,
             damping, max_iterations, tolerance, compensated, THREADS,
         )  # fmt: skip
@@ -431,7 +470,8 @@ def power_iteration(
     if runs is not None:
         unit, incoming = np.empty(arrays.slots), np.empty(arrays.n)
         # int32 ids: the step reads every edge's source, half the bytes of intp
-        src, inc = arrays.src.astype(np.int32), arrays.inc.astype(np.int32)
+        src = np.ascontiguousarray(arrays.src, dtype=np.int32)
+        inc = np.ascontiguousarray(arrays.inc, dtype=np.int32)
         coeff = np.ascontiguousarray(arrays.coeff)
     for _ in range(max_iterations):
         if runs is not None:

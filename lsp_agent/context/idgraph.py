@@ -126,8 +126,9 @@ def stable_ranks(entries: Mapping[str, FileEntry]) -> dict[str, float] | None:
     of a first kernel render in all, against ~0.6 s here). None when it cannot be: too few
     edges for numpy to pay, no C kernel, ids not into one table, definitions out of order."""
     np, kernel = fastrank._np(), fastrank._kernel()
-    # count_starts came with packed_name_tests's ``used``: an older build ranks by the graph
-    if np is None or not hasattr(kernel, "count_starts") or len(entries) < MIN_FILES:
+    # walk_runs came after count_starts and packed_name_tests's ``used``: an older build
+    # ranks by the graph
+    if np is None or not hasattr(kernel, "walk_runs") or len(entries) < MIN_FILES:
         return None
     made = _symbols(entries)
     if made is None:

@@ -188,7 +188,7 @@ def test_a_builder_without_a_graph_ranks_from_ids_and_renders_the_same(
 
 
 @pytest.mark.usefixtures("ranks_from_ids")
-def test_an_extension_built_before_count_starts_ranks_by_the_graph(
+def test_an_extension_built_before_walk_runs_ranks_by_the_graph(
     tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
@@ -196,14 +196,14 @@ def test_an_extension_built_before_count_starts_ranks_by_the_graph(
     real = fastrank._kernel()
     assert idgraph.stable_ranks(index.entries()) is not None
 
-    class Older:  # packed_name_tests without ``used``, and no count_starts
+    class Older:  # packed_name_tests without ``used``, no count_starts, no walk_runs
         def packed_name_tests(self, *args: object) -> None:
             if len(args) > 4:
                 raise TypeError("packed_name_tests() takes at most 4 arguments")
             real.packed_name_tests(*args)
 
         def __getattr__(self, name: str) -> object:
-            if name == "count_starts":
+            if name in ("count_starts", "walk_runs"):
                 raise AttributeError(name)
             return getattr(real, name)
 

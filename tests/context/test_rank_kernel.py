@@ -279,7 +279,7 @@ def test_the_walk_arrays_made_in_c_are_numpys_bit_for_bit_on_real_code(
     real = fastrank._kernel()
     monkeypatch.setattr(fastrank, "_kernel_module", Counting(real, calls))
     with_c = fastrank.graph_arrays(graph, mentioned)
-    assert {"edge_targets", "walk_arrays", "name_tests"} <= set(calls)  # the C passes ran
+    assert {"edge_targets", "walk_runs", "name_tests"} <= set(calls)  # the C passes ran
     monkeypatch.setattr(fastrank, "_kernel_module", real)
     by_numpy = numpy_arrays(graph, mentioned)
     assert with_c is not None and with_c.slots > 300 and len(with_c.dangling) > 0
@@ -378,14 +378,31 @@ def test_bad_walk_inputs_get_clear_errors() -> None:
     with pytest.raises(TypeError, match="strings"):
         _rank.name_tests((b"a",), np.array([0], dtype=i64), np.empty(1, dtype=u8))
     intp = np.intp
-    with pytest.raises(ValueError, match="src is not as long as the kept edges"):
-        _rank.walk_arrays(
-            np.array([0, 1], dtype=i64), np.array([0], dtype=i32), np.array([1], dtype=i32),
-            np.array([0, 0], dtype=i64), np.array([], dtype=i32), np.array([1], dtype=i32),
-            np.array([0], dtype=u8), np.ones(1), np.empty(3, dtype=intp), np.empty(3),
-            np.empty(3, dtype=intp), np.empty(2, dtype=i64), np.empty(0, dtype=intp),
-            np.empty(0, dtype=intp), np.empty(2, dtype=i64), np.empty(1), np.empty(1, dtype=intp),
+
+    def runs(**changed: Any) -> Any:
+        args = dict(
+            ref_bounds=np.array([0, 1], dtype=i64), names=np.array([0], dtype=i32),
+            counts=np.array([1], dtype=i32), def_bounds=np.array([0, 0], dtype=i64),
+            defined=np.array([], dtype=i32), targets=np.array([1], dtype=i32),
+            own=np.array([0], dtype=u8), weights=np.ones(1), src=np.empty(1, dtype=i32),
+            coeff=np.empty(1), slot_bounds=np.empty(2, dtype=i64), inc=np.empty(0, dtype=i32),
+            inc_bounds=np.empty(2, dtype=i64), self_share=np.empty(1),
+            dangling=np.empty(1, dtype=intp),
         )  # fmt: skip
+        args.update(changed)
+        return _rank.walk_runs(*args.values()), args
+
+    found, made = runs()  # one edge, one slot: file 0 leaves by it with all its share
+    assert found == 0 and made["src"].tolist() == [0] and made["coeff"].tolist() == [1.0]
+    assert made["slot_bounds"].tolist() == [0, 1] and made["inc_bounds"].tolist() == [0, 0]
+    with pytest.raises(ValueError, match="src is not as long as the kept edges"):
+        runs(src=np.empty(3, dtype=i32), coeff=np.empty(3))
+    with pytest.raises(ValueError, match="negative targets"):
+        runs(targets=np.array([-1], dtype=i32))
+    with pytest.raises(ValueError, match="slot_bounds do not match"):
+        runs(slot_bounds=np.empty(3, dtype=i64))
+    with pytest.raises(TypeError, match="src"):
+        runs(src=np.empty(1, dtype=i64))
 
 
 def test_a_kernel_built_before_the_walk_passes_leaves_them_to_numpy(
@@ -474,3 +491,36 @@ def test_definer_starts_without_the_c_pass_are_numpys(monkeypatch: pytest.Monkey
     with_c = fastrank.definer_starts(np, ids, 5).tolist()
     monkeypatch.setattr(fastrank, "_kernel_module", False)  # installed without a C compiler
     assert fastrank.definer_starts(np, ids, 5).tolist() == with_c == [0, 1, 2, 2, 5, 5]
+
+
+def test_joined_rows_in_c_are_the_rows_bytes_joined(monkeypatch: pytest.MonkeyPatch) -> None:
+    from array import array
+
+    from lsp_agent.context import _rank  # type: ignore[attr-defined]
+
+    rng = random.Random(3)
+    rows = [array("i", [rng.randrange(-5, 10**6) for _ in range(rng.choice((0, 1, 7, 300)))])]
+    for _ in range(500):
+        rows.append(array("i", [rng.randrange(10**6) for _ in range(rng.randrange(40))]))
+    calls: list[str] = []
+    monkeypatch.setattr(fastrank, "_kernel_module", Counting(fastrank._kernel(), calls))
+    lengths, flat = fastrank.joined_rows(np, rows)
+    assert "join_int32" in calls
+    assert flat.dtype == np.int32 and flat.tobytes() == b"".join(rows)
+    assert lengths.tolist() == [len(r) for r in rows]
+    bounds = np.empty(len(rows) + 1, dtype=np.int64)
+    _rank.join_int32(rows, np.empty(len(flat), dtype=np.int32), bounds)
+    assert bounds.tolist() == [0, *np.cumsum(lengths).tolist()]
+    # rows that are no int32 buffers are read one by one, as before
+    lists = [list(r) for r in rows[:50]]
+    assert fastrank.joined_rows(np, lists)[1].tolist() == [x for r in lists for x in r]
+    wide = [array("q", r) for r in rows[:50]]
+    assert fastrank.joined_rows(np, wide)[1].tolist() == [x for r in lists for x in r]
+    with pytest.raises(ValueError, match="shorter than the rows"):
+        _rank.join_int32(rows, np.empty(len(flat) - 1, dtype=np.int32), bounds)
+    with pytest.raises(ValueError, match="longer than the rows"):
+        _rank.join_int32(rows, np.empty(len(flat) + 1, dtype=np.int32), bounds)
+    with pytest.raises(ValueError, match="one longer than rows"):
+        _rank.join_int32(rows, np.empty(len(flat), dtype=np.int32), bounds[:-1])
+    with pytest.raises(TypeError, match="row"):
+        _rank.join_int32([b"abcd"], np.empty(1, dtype=np.int32), bounds[:2])
