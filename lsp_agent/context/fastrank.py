@@ -109,6 +109,29 @@ def edges(walk: Walk) -> int:
     return len(walk.single_srcs) + sum(map(len, walk.srcs))
 
 
+class _RunOfItem:
+    """An Arrays field naming, per item, the run it is in (``runs(np)[which]``'s bounds): the
+    value set, else made from the bounds once and kept."""
+
+    def __init__(self, which: int) -> None:
+        self.which = which
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = f"_{name}"
+
+    def __get__(self, arrays: Any, owner: type | None = None) -> Any:
+        made = arrays.__dict__.get(self.key)
+        if made is None:  # grouped by construction: each run's items in turn
+            np = _np()
+            bounds = arrays.__dict__["_runs"][self.which]
+            made = np.repeat(np.arange(len(bounds) - 1, dtype=np.intp), np.diff(bounds))
+            arrays.__dict__[self.key] = made
+        return made
+
+    def __set__(self, arrays: Any, value: Any) -> None:
+        arrays.__dict__[self.key] = value
+
+
 class Arrays:
     """A walk's transitions as numpy arrays, in the plain loop's order: made from a Walk, or
     straight from the graph (``graph_arrays``) without one."""
@@ -121,8 +144,10 @@ class Arrays:
     self_share: Any  # per file: the share of its way out through names it defines itself
     dangling: Any  # files with no way out
     # ``slot`` (per edge: its slot, a name with edges: singles first, then the others; each by
-    # name) and ``inc_file`` (per inc: its file) are properties: the C passes make only the
-    # runs, and these are read only where a step sums by bincount.
+    # name) and ``inc_file`` (per inc: its file) are derived from the runs when not set: the C
+    # passes make only the runs, and these are read only where a step sums by bincount.
+    slot = _RunOfItem(0)
+    inc_file = _RunOfItem(1)
 
     def __init__(self, np: Any, walk: Walk) -> None:
         n = len(walk.self_share)
@@ -148,34 +173,6 @@ class Arrays:
         )
         self.self_share = np.array(walk.self_share, dtype=np.float64)
         self.dangling = np.array(walk.dangling, dtype=np.intp)
-
-    @property
-    def slot(self) -> Any:
-        made = self.__dict__.get("_slot")
-        if made is None:  # grouped by construction: each slot's run of edges
-            np = _np()
-            bounds = self.__dict__["_runs"][0]
-            made = np.repeat(np.arange(self.slots, dtype=np.intp), np.diff(bounds))
-            self.__dict__["_slot"] = made
-        return made
-
-    @slot.setter
-    def slot(self, value: Any) -> None:
-        self.__dict__["_slot"] = value
-
-    @property
-    def inc_file(self) -> Any:
-        made = self.__dict__.get("_inc_file")
-        if made is None:
-            np = _np()
-            bounds = self.__dict__["_runs"][1]
-            made = np.repeat(np.arange(self.n, dtype=np.intp), np.diff(bounds))
-            self.__dict__["_inc_file"] = made
-        return made
-
-    @inc_file.setter
-    def inc_file(self, value: Any) -> None:
-        self.__dict__["_inc_file"] = value
 
     def runs(self, np: Any) -> tuple[Any, Any] | None:
         """(slot bounds over the edges, file bounds over ``inc``) as int64 arrays when both are
