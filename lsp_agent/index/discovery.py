@@ -439,9 +439,15 @@ def _is_loop(path: str) -> bool:
 
 def read_source(path: Path | str, max_file_bytes: int) -> bytes | str:
     """The file's bytes, or the skip reason ("binary", "too_large", "unreadable")."""
+    limit = max_file_bytes + 1  # one byte past the limit says "too large"
     try:
         with open(path, "rb") as handle:
-            data = handle.read(max_file_bytes + 1)
+            # read(n) allocates n bytes first: sized by the file, not by the limit (a 1 MB
+            # buffer per file was a mmap and munmap each, 60-190 us of a ~15 us read)
+            wanted = min(os.fstat(handle.fileno()).st_size + 1, limit)
+            data = handle.read(wanted)
+            if wanted == len(data) < limit:  # it grew since the stat (or a pipe has no size)
+                data += handle.read(limit - len(data))
     except OSError:
         return "unreadable"
     return skip_reason(data, max_file_bytes) or data

@@ -234,3 +234,17 @@ def test_a_folder_linked_inside_the_root_is_indexed_under_its_real_path(tmp_path
     os.symlink(tmp_path / "hidden" / "inner", tmp_path / "visible")
     result = discover(tmp_path, IgnoreRules(tmp_path), 1 << 20)
     assert [f.path for f in result.files] == [".gitignore", "src/lib/mod.py", "visible/x.py"]
+
+
+def test_read_source_reads_to_the_limit_whatever_stat_says(tmp_path: Path) -> None:
+    # The read is sized by the file's stat; the limit still decides, byte for byte.
+    write(tmp_path, "exact.py", "x" * 100)
+    write(tmp_path, "over.py", "x" * 101)
+    assert read_source(tmp_path / "exact.py", 100) == b"x" * 100
+    assert read_source(tmp_path / "over.py", 100) == "too_large"
+    # A file whose stat says 0 bytes (procfs) is read in full all the same.
+    status = Path("/proc/self/status")
+    if status.exists():
+        data = read_source(status, 1 << 20)
+        assert isinstance(data, bytes) and b"Name:" in data and len(data) > 1
+        assert read_source(status, 4) == "too_large"
