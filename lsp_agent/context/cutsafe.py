@@ -41,13 +41,19 @@ def _secrets(text: str) -> list[str]:
     return found
 
 
+def may_hold_cut_secret(line: str) -> bool:
+    """False for a line that ``guard_line`` always leaves as it is: the cheap first test, for
+    callers that guard many lines (a kernel map's signatures number 35k)."""
+    return _LEAD.match(line) is not None
+
+
 def orphaned_secrets(lines: Sequence[str], number: int) -> list[str]:
     """Secret values on ``lines[number]`` that the redactor recognises with the lines above in
     view but not in the line alone (longest first)."""
     if number <= 0 or number >= len(lines):
         return []
     line = lines[number]
-    if not _LEAD.match(line):
+    if not may_hold_cut_secret(line):
         return []
     last = number - 1
     while last > 0 and not lines[last].strip():

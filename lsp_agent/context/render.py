@@ -12,11 +12,13 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import itemgetter
+from typing import Any
 
-from lsp_agent.context.cutsafe import guard_line
+from lsp_agent.context.cutsafe import guard_line, may_hold_cut_secret
 from lsp_agent.context.tokens import count_tokens, count_tokens_upto
-from lsp_agent.index.model import Definition, FileEntry
+from lsp_agent.index.model import FileEntry
+from lsp_agent.index.symtab import symbols_of
 
 FULL = "full"
 SIGNATURES = "signatures"
@@ -80,22 +82,30 @@ def render_signatures(entry: FileEntry, text: str) -> str | None:
         note = f"first {HEAD_LINES} of {len(lines)} lines"
         return block(header(entry.path, note), "\n".join(lines[:HEAD_LINES]) + "\n")
     shown: dict[int, str] = {}  # 0-based line -> text
-    # One decode: an index entry's records are read from the cache on each pass over them.
-    visible = _visible(tuple(entry.definitions))
+    count = len(lines)
+    visible = _visible(_records(entry))
     folded = _folded_runs(lines, visible)  # 0-based line -> the count line that replaces the run
     overflow: list[str] = []  # names of the definitions past MAX_SHOWN_LINES
+    # Per definition (a kernel map renders 51k): fields by index, the one-line case inline.
     for definition in visible:
-        start = definition.start_line
-        if start in shown or start >= len(lines) or start in folded:
+        start = definition[_START]
+        if start in shown or start >= count or start in folded:
             continue
         if len(shown) >= MAX_SHOWN_LINES:
-            overflow.append(definition.name)
+            overflow.append(definition[_NAME])
             continue
-        for number in _decorators(lines, start):
-            shown[number] = lines[number].rstrip()
-        for offset, line in enumerate(_signature_lines(lines, definition)):
-            shown[start + offset] = line
-        if definition.kind in _CONTAINER_KINDS:
+        if start and "@" in lines[start - 1]:
+            for number in _decorators(lines, start):
+                shown[number] = lines[number].rstrip()
+        kind = definition[_KIND]
+        if definition[_END] < start:
+            pass  # no line at all
+        elif _one_line(lines, definition):
+            shown[start] = lines[start].rstrip()
+        else:
+            for offset, line in enumerate(_signature_lines(lines, definition)):
+                shown[start + offset] = line
+        if kind in _CONTAINER_KINDS:
             for number in _fields(lines, definition):
                 shown.setdefault(number, lines[number].rstrip())
     if not shown:
@@ -105,7 +115,12 @@ def render_signatures(entry: FileEntry, text: str) -> str | None:
     width = len(str(max([*shown, *(n for n in folded if n < last)]) + 1))
     # Numbered lines stand alone: a secret named on a line not shown is withheld (cutsafe.py).
     body = [
-        f"{number + 1:>{width}}: {guard_line(shown[number], lines, number)}"
+        f"{number + 1:>{width}}: "
+        + (
+            guard_line(shown[number], lines, number)
+            if may_hold_cut_secret(lines[number])
+            else shown[number]
+        )
         if number in shown
         else f"{'':>{width}}  {folded[number]}"
         for number in sorted({*shown, *(n for n in folded if folded[n] and n < last)})
@@ -124,36 +139,40 @@ def render_signatures(entry: FileEntry, text: str) -> str | None:
     return block(header(entry.path, "signatures"), "\n".join(body) + "\n")
 
 
-def _folded_runs(lines: list[str], visible: list[Definition]) -> dict[int, str]:
+def _folded_runs(lines: list[str], visible: list[RawDefinition]) -> dict[int, str]:
     """Lines of long constant runs that are not shown: the first hidden line of a run maps to
     its count line, the others to "" (dropped)."""
     folded: dict[int, str] = {}
-    run: list[Definition] = []
+    run: list[RawDefinition] = []
 
     def close() -> None:
         if len(run) > RUN_LIMIT:
             hidden = run[RUN_SHOWN:]
             first, last = hidden[0], hidden[-1]
-            kind = f"{first.kind}s" if all(d.kind == first.kind for d in hidden) else "constants"
-            folded.update((d.start_line, "") for d in hidden)
-            folded[first.start_line] = (
-                f"[... {len(hidden)} more {kind}, lines {first.start_line + 1}-"
-                f"{last.start_line + 1}: {first.name} ... {last.name}]"
+            kind = first[_KIND]
+            kinds = f"{kind}s" if all(d[_KIND] == kind for d in hidden) else "constants"
+            folded.update((d[_START], "") for d in hidden)
+            folded[first[_START]] = (
+                f"[... {len(hidden)} more {kinds}, lines {first[_START] + 1}-"
+                f"{last[_START] + 1}: {first[_NAME]} ... {last[_NAME]}]"
             )
         run.clear()
 
+    count = len(lines)
     for d in visible:
+        start = d[_START]
         member = (
-            d.kind in _RUN_KINDS
-            and not d.scope
-            and d.start_line < len(lines)
-            and not lines[d.start_line].rstrip().endswith("\\")  # a macro continued below
+            d[_KIND] in _RUN_KINDS
+            and not d[_SCOPE]
+            and start < count
+            and not lines[start].rstrip().endswith("\\")  # a macro continued below
             and _one_line(lines, d)
         )
-        if member and run and d.start_line - run[-1].start_line <= _RUN_GAP:
+        if member and run and start - run[-1][_START] <= _RUN_GAP:
             run.append(d)
             continue
-        close()
+        if run:
+            close()
         if member:
             run.append(d)
     close()
@@ -170,14 +189,15 @@ def _decorators(lines: list[str], start: int) -> list[int]:
     return numbers
 
 
-def _fields(lines: list[str], definition: Definition) -> list[int]:
+def _fields(lines: list[str], definition: RawDefinition) -> list[int]:
     """Field and attribute lines directly in a class or struct body (``name: str = ""``): a
     record's fields are its interface. Lines inside docstrings and nested blocks are skipped."""
     numbers: list[int] = []
     indent: int | None = None
     in_string = False
-    last = min(definition.end_line, len(lines) - 1, definition.start_line + _MAX_FIELD_SCAN)
-    for number in range(definition.start_line + 1, last + 1):
+    start = definition[_START]
+    last = min(definition[_END], len(lines) - 1, start + _MAX_FIELD_SCAN)
+    for number in range(start + 1, last + 1):
         line = lines[number]
         stripped = line.strip()
         if not stripped:
@@ -196,18 +216,33 @@ def _fields(lines: list[str], definition: Definition) -> list[int]:
     return numbers
 
 
-_POSITION = attrgetter("start_line", "start_col", "name")  # in C: 51k keys in a kernel 1M map
+# A definition's fields as the index stores them (model.Definition's order): render reads the
+# records' tuples as they are decoded, without making a Definition of each.
+RawDefinition = tuple[Any, ...]
+_NAME, _KIND, _START, _START_COL, _END = 0, 1, 2, 3, 4
+_SCOPE = 7
+_POSITION = itemgetter(_START, _START_COL, _NAME)  # in C: 51k keys in a kernel 1M map
 
 
-def _visible(definitions: tuple[Definition, ...]) -> list[Definition]:
+def _records(entry: FileEntry) -> tuple[RawDefinition, ...]:
+    """The entry's definitions as tuples, in one decode (an index entry's records are read
+    from the cache on each pass over them)."""
+    symbols = symbols_of(entry)
+    return symbols.raw()[0] if symbols is not None else tuple(entry.definitions)
+
+
+def _visible(definitions: tuple[RawDefinition, ...]) -> list[RawDefinition]:
     """Skip definitions nested in functions (locals say little about a file's interface)."""
+    ordered = sorted(definitions, key=_POSITION)
+    if not any(map(itemgetter(_SCOPE), definitions)):
+        return ordered  # most of a C file's are top level: nothing encloses them
     kinds: dict[str, str] = {}
     for d in definitions:
-        kinds.setdefault(f"{d.scope}.{d.name}" if d.scope else d.name, d.kind)
+        kinds.setdefault(f"{d[_SCOPE]}.{d[_NAME]}" if d[_SCOPE] else d[_NAME], d[_KIND])
     visible = []
-    for d in sorted(definitions, key=_POSITION):
-        if d.scope:  # most of a C file's are top level: nothing encloses them
-            parts = d.scope.split(".")
+    for d in ordered:
+        if d[_SCOPE]:
+            parts = d[_SCOPE].split(".")
             scopes = [".".join(parts[: i + 1]) for i in range(len(parts))]
             if any(kinds.get(s) in _FUNCTION_KINDS for s in scopes):
                 continue
@@ -215,26 +250,27 @@ def _visible(definitions: tuple[Definition, ...]) -> list[Definition]:
     return visible
 
 
-def _one_line(lines: list[str], definition: Definition) -> bool:
+def _one_line(lines: list[str], definition: RawDefinition) -> bool:
     """``len(_signature_lines(lines, definition)) == 1`` for a definition that starts inside
     ``lines``, without making the lines (a kernel header asks it of thousands of macros)."""
-    start = definition.start_line
-    if definition.end_line < start:
+    start, end = definition[_START], definition[_END]
+    if end < start:
         return False  # no line at all
-    if definition.kind in _ONE_LINE_KINDS or min(definition.end_line, len(lines) - 1) <= start:
+    if definition[_KIND] in _ONE_LINE_KINDS or min(end, len(lines) - 1) <= start:
         return True
     count = lines[start].rstrip().count
     return count("(") + count("[") + count("{") - count(")") - count("]") - count("}") <= 0
 
 
-def _signature_lines(lines: list[str], definition: Definition) -> list[str]:
+def _signature_lines(lines: list[str], definition: RawDefinition) -> list[str]:
     """The definition's first line, continued while brackets are open (multi-line parameter
     lists), never past the definition's end."""
     out: list[str] = []
     depth = 0
-    extra = 0 if definition.kind in _ONE_LINE_KINDS else _MAX_SIGNATURE_LINES - 1
-    last = min(definition.end_line, definition.start_line + extra, len(lines) - 1)
-    for number in range(definition.start_line, last + 1):
+    start = definition[_START]
+    extra = 0 if definition[_KIND] in _ONE_LINE_KINDS else _MAX_SIGNATURE_LINES - 1
+    last = min(definition[_END], start + extra, len(lines) - 1)
+    for number in range(start, last + 1):
         line = lines[number].rstrip()
         out.append(line)
         if number == last:
