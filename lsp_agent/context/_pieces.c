@@ -21,6 +21,8 @@
 #include <Python.h>
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 enum { LETTER = 1, DIGIT = 2, SPACE = 4, NEWLINE = 8 };
 
@@ -114,6 +116,70 @@ static Py_ssize_t piece_at(const char *s, Py_ssize_t i, Py_ssize_t n) {
     return 1; /* \s */
 }
 
+/* A cache in front of the memo for short pieces, keyed by their bytes: no str is made and no
+ * dict is searched for a piece seen before (a kernel map counts ~1M pieces, and the str and
+ * its lookup were most of the count's time). Every entry is also in the memo it was read from
+ * or put in, so a call with another memo, or with a memo that holds fewer entries than this
+ * cache (it was cleared), empties the cache first. */
+#define SHORT_PIECE 16
+#define CACHE_BITS 17 /* 3 MB; a kernel map's counts see ~35k distinct pieces */
+#define CACHE_SLOTS (1u << CACHE_BITS)
+#define CACHE_MAX (CACHE_SLOTS / 2) /* then it is emptied: probes stay short */
+
+typedef struct {
+    char bytes[SHORT_PIECE];
+    int32_t tokens;
+    uint8_t length; /* 0: an empty slot (no piece is empty) */
+} cached_t;
+
+static cached_t *cache = NULL;
+static Py_ssize_t cached = 0;
+static PyObject *cache_memo = NULL; /* held: its address is never another dict's */
+
+static void empty_cache(void) {
+    if (cache != NULL && cached > 0) { /* a fresh table is untouched: no page faulted in */
+        memset(cache, 0, sizeof(cached_t) * CACHE_SLOTS);
+    }
+    cached = 0;
+}
+
+/* The cache for ``memo`` (allocated on first use, emptied when it cannot be trusted), or NULL
+ * without memory for it (the memo alone then counts, as before). */
+static cached_t *cache_for(PyObject *memo) {
+    if (cache == NULL) {
+        cache = calloc(CACHE_SLOTS, sizeof(cached_t));
+        if (cache == NULL) {
+            return NULL;
+        }
+    }
+    if (memo != cache_memo || PyDict_GET_SIZE(memo) < cached || cached >= CACHE_MAX) {
+        empty_cache();
+        Py_INCREF(memo);
+        Py_XSETREF(cache_memo, memo);
+    }
+    return cache;
+}
+
+static uint32_t slot_of(const char *s, Py_ssize_t k) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (Py_ssize_t j = 0; j < k; j++) {
+        h = (h ^ (unsigned char)s[j]) * 1099511628211ull;
+    }
+    return (uint32_t)(h ^ (h >> 32)) & (CACHE_SLOTS - 1);
+}
+
+/* The slot holding the piece, or the empty slot where it goes. */
+static cached_t *find(cached_t *table, const char *s, Py_ssize_t k) {
+    uint32_t i = slot_of(s, k);
+    for (;;) {
+        cached_t *slot = &table[i];
+        if (slot->length == 0 || (slot->length == k && memcmp(slot->bytes, s, k) == 0)) {
+            return slot;
+        }
+        i = (i + 1) & (CACHE_SLOTS - 1);
+    }
+}
+
 static int ascii_text(PyObject *text, const char **data, Py_ssize_t *n) {
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "text: expected a str");
@@ -177,9 +243,22 @@ static PyObject *count(PyObject *self, PyObject *args) {
         Py_RETURN_NONE;
     }
     Py_INCREF(memo); /* encode may run Python code; the text is immutable and held by args */
+    cached_t *table = cache_for(memo);
     long long total = 0;
     for (Py_ssize_t i = 0; i < n;) {
         Py_ssize_t k = piece_at(s, i, n);
+        cached_t *slot = NULL;
+        if (table != NULL && k <= SHORT_PIECE) {
+            slot = find(table, s + i, k);
+            if (slot->length != 0) {
+                total += slot->tokens;
+                if (limit >= 0 && total > limit) {
+                    break;
+                }
+                i += k;
+                continue;
+            }
+        }
         PyObject *piece = PyUnicode_FromStringAndSize(s + i, k);
         if (piece == NULL) {
             goto fail;
@@ -211,6 +290,17 @@ static PyObject *count(PyObject *self, PyObject *args) {
         Py_DECREF(piece);
         if (tokens == -1 && PyErr_Occurred()) {
             goto fail;
+        }
+        /* encode may have run Python code that counted too (and moved or emptied the cache) */
+        if (slot != NULL && tokens >= 0 && tokens <= INT32_MAX && cache_memo == memo &&
+            cached < CACHE_MAX) {
+            slot = find(table, s + i, k);
+            if (slot->length == 0) {
+                memcpy(slot->bytes, s + i, k);
+                slot->length = (uint8_t)k;
+                slot->tokens = (int32_t)tokens;
+                cached++;
+            }
         }
         total += tokens;
         if (limit >= 0 && total > limit) {

@@ -156,3 +156,25 @@ def test_bad_arguments_get_a_clear_error() -> None:
         pieces_module.count("x", [], len, -1)  # type: ignore[arg-type]
     with pytest.raises(ZeroDivisionError):  # the encoder's own error comes through
         pieces_module.count("x y", {}, lambda piece: 1 // 0, -1)
+
+
+@needs_pieces
+def test_the_counts_cached_in_c_follow_their_memo() -> None:
+    # The C cache in front of the memo answers only for the memo it was filled from, and
+    # only while that memo still holds what it was given.
+    real = tokens._get_encoding().encode_ordinary
+    memo: dict[str, int] = {}
+    counted = pieces_module.count(SOURCE, memo, real, -1)
+    assert counted == len(real(SOURCE))
+    assert pieces_module.count(SOURCE, memo, lambda piece: 1 // 0, -1) == counted  # cached
+
+    def fives(piece: str) -> list[int]:
+        return [0] * 5
+
+    pieces_of_source = len(pieces_module.pieces(SOURCE))
+    assert pieces_module.count(SOURCE, {}, fives, -1) == 5 * pieces_of_source  # another memo
+    memo.clear()  # the same memo, emptied: nothing of it is trusted
+    assert pieces_module.count(SOURCE, memo, fives, -1) == 5 * pieces_of_source
+    assert set(memo) == set(pieces_module.pieces(SOURCE))
+    memo.clear()
+    assert pieces_module.count(SOURCE, memo, real, -1) == counted
