@@ -11,7 +11,7 @@ import posixpath
 from collections import Counter
 from collections.abc import Callable, Mapping
 from itertools import compress
-from operator import attrgetter
+from operator import attrgetter, ne
 
 from lsp_agent.index.model import FileEntry
 
@@ -30,7 +30,10 @@ def copies_of(ranked: list[str], entries: Mapping[str, FileEntry]) -> dict[str, 
     shas = list(compress(map(attrgetter("sha256"), listed), sizes))
     # Each content's best-ranked path: of pairs given in reverse, a dict keeps the last.
     first = dict(zip(reversed(shas), reversed(paths), strict=True))
-    return {path: first[sha] for path, sha in zip(paths, shas, strict=True) if first[sha] != path}
+    if len(first) == len(paths):
+        return {}  # no content twice
+    owners = list(map(first.__getitem__, shas))
+    return dict(compress(zip(paths, owners, strict=True), map(ne, paths, owners)))
 
 
 class NearCopies:

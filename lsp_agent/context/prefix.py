@@ -19,7 +19,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import compress, filterfalse, repeat
+from itertools import accumulate, compress, filterfalse, repeat
 from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
@@ -50,6 +50,8 @@ OVERVIEW_SHARE = 0.25  # at most this share of the prefix for README, manifests 
 PATH_SHARE = 0.08  # the best-ranked files are listed by path first, up to this share
 SIGNATURE_SHARE = 0.8  # signatures fill up to this share before full text takes over
 FOLDER_SHARE = 0.08  # the folder summary of the files left over may take this share
+OMITTED_REASON = "rank {}: omitted, even its path did not fit"
+FOLDER_REASON = "rank {}: counted under {}; path did not fit"
 FOLDER_DEPTHS = (None, 6, 5, 4, 3, 2, 1)  # None: each file's own folder; then coarser
 OVERSIZE_DIVISOR = 32  # breadth: one file in full may not take more than 1/32 of the map
 OVERSIZE_FLOOR = 4096  # small budgets: no file is "too large" below this many tokens
@@ -354,21 +356,26 @@ def build_prefix(
                     path,
                     PATH,
                 )
-    left_over = [i for i, tier in enumerate(tiers) if tier == OMITTED]
+    # The files left over are the ranked ones from the first omitted on (72k of the kernel's
+    # 78k, 6k listed): one slice, its reasons made by C-level maps.
+    first_left = tiers.index(OMITTED) if OMITTED in tiers else len(tiers)
+    assert tiers.count(OMITTED) == len(tiers) - first_left  # _choose_tiers: "from m on"
+    left_over = ranked[first_left:]
+    reasons[first_left:] = map(OMITTED_REASON.format, range(first_left + 1, len(ranked) + 1))
     if left_over and reserve:
-        # The left-over files' folders: every file's, less the listed files' (72k of the
-        # kernel's 78k are left over, 6k listed).
-        listed = _folder_counts([ranked[i] for i, tier in enumerate(tiers) if tier != OMITTED])
+        listed = _folder_counts(ranked[:first_left])
         fitted = _fit_folders(folder_counts - listed, depth, budget - used)
         if fitted:
             lines, key_of = fitted
             add(FOLDERS_HEADING, count_tokens(FOLDERS_HEADING), None, "heading")
             for key, line, tokens in lines:
                 add(line, tokens, key, FOLDER)
-            for i in left_over:  # every file left over is in one of the lines
-                tiers[i] = FOLDER
-                key = key_of[ranked[i].rpartition("/")[0]]
-                reasons[i] = f"rank {i + 1}: counted under {key}; path did not fit"
+            # every file left over is in one of the lines
+            tiers[first_left:] = repeat(FOLDER, len(left_over))
+            keys = map(key_of.__getitem__, map(itemgetter(0), _folders_of(left_over)))
+            reasons[first_left:] = map(
+                FOLDER_REASON.format, range(first_left + 1, len(ranked) + 1), keys
+            )
     ranked_entries = list(map(entries.__getitem__, ranked))
     if whys is None:
         why_of = list(
@@ -399,12 +406,17 @@ def build_prefix(
     at = list(map(dict(zip(rows, range(len(rows)), strict=True)).__getitem__, paths))
     records = FileRecords(paths, tuple(tuple(map(column.__getitem__, at)) for column in columns))
 
-    segments: list[Segment] = []
-    offset = 0
-    for text, tokens, path, kind in pieces:
-        segments.append(Segment(offset, offset + len(text), tokens, path, kind))
-        offset += len(text)
-    text = "".join(piece[0] for piece in pieces)
+    texts, counts, owners, kinds = zip(*pieces, strict=True) if pieces else ((), (), (), ())
+    ends = list(accumulate(map(len, texts)))
+    # tuple.__new__ by map: a NamedTuple's own __new__ is a Python call each (11k on the kernel)
+    segments = list(
+        map(
+            tuple.__new__,
+            repeat(Segment),
+            zip([0, *ends[:-1]], ends, counts, owners, kinds, strict=True),
+        )
+    )
+    text = "".join(texts)
     return PrefixState(
         budget=budget,
         text=text,
@@ -430,7 +442,7 @@ def _choose_tiers(
 ) -> tuple[list[str], list[str]]:
     n = len(ranked)
     tiers = [OMITTED] * n
-    reasons = [f"rank {i + 1}: omitted, even its path did not fit" for i in range(n)]
+    reasons = [""] * n  # the omitted files' reasons are the caller's (omitted_reasons)
     # The best tier each file may have, decided when the choice reaches it (a few thousand
     # files of the kernel's 78k are ever listed).
     best = _Best(ranked, copies)
@@ -442,8 +454,8 @@ def _choose_tiers(
     total = 0
     m = 0  # files [0, m) are listed at least by path
     path_cap = int(available * PATH_SHARE)
-    while m < n and total + cost(m, PATH) <= path_cap:
-        total += cost(m, PATH)
+    while m < n and total + (listed := cost(m, PATH)) <= path_cap:
+        total += listed
         m += 1
 
     def upgrade_to_signatures(i: int, limit: int) -> bool:
@@ -486,8 +498,8 @@ def _choose_tiers(
         if f < k or k >= m or not upgrade_to_signatures(k, available):
             break
         k += 1
-    while m < n and total + cost(m, PATH) <= available:  # room left: list more paths
-        total += cost(m, PATH)
+    while m < n and total + (listed := cost(m, PATH)) <= available:  # room left: more paths
+        total += listed
         m += 1
 
     for i in range(m):  # files from m on stay omitted
@@ -556,9 +568,14 @@ def _folder_of(path: str, keys: set[str]) -> str | None:
     return None
 
 
+def _folders_of(paths: Iterable[str]) -> Iterator[tuple[str, str, str]]:
+    """Each path's (folder, "/", name), by a C-level map ("" for a file at the root)."""
+    return map(str.rpartition, paths, repeat("/"))
+
+
 def _folder_counts(paths: Iterable[str]) -> Counter[str]:
     """Files per folder (each file's own folder): 78k files, 5k folders on the kernel."""
-    return Counter(map(itemgetter(0), map(str.rpartition, paths, repeat("/"))))
+    return Counter(map(itemgetter(0), _folders_of(paths)))
 
 
 def _folder_lines(

@@ -321,6 +321,9 @@ class RenderCache:
 
     def __init__(self) -> None:
         self._files: dict[str, _Cached] = {}
+        # A path block depends on the path alone: its count is kept by path, with no slot per
+        # file (a kernel map lists 6k files by path, each asked four times).
+        self._path_tokens: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _slot(self, entry: FileEntry) -> _Cached:
@@ -331,6 +334,8 @@ class RenderCache:
         return cached
 
     def render(self, entry: FileEntry, tier: str, text: Callable[[], str]) -> str | None:
+        if tier == PATH:
+            return render_path(entry.path)
         with self._lock:
             cached = self._slot(entry)
             if tier not in cached.blocks:
@@ -342,7 +347,7 @@ class RenderCache:
                     from lsp_agent.context.overview import render_overview_file
 
                     cached.blocks[tier] = render_overview_file(entry.path, text())
-                else:
+                else:  # folder, omitted: what the map lists is the path
                     cached.blocks[tier] = render_path(entry.path)
             return cached.blocks[tier]
 
@@ -352,6 +357,11 @@ class RenderCache:
         """Real token count of the tier's block; None when the tier does not exist. With a
         ``limit``, a block over it may get a number over the limit that is only a lower bound
         (enough to know it does not fit, and much cheaper for a large file)."""
+        if tier == PATH:
+            count = self._path_tokens.get(entry.path)
+            if count is None:  # counted twice at worst, by two threads: the same number
+                count = self._path_tokens[entry.path] = count_tokens(render_path(entry.path))
+            return count
         rendered = self.render(entry, tier, text)
         if rendered is None:
             return None
@@ -377,3 +387,5 @@ class RenderCache:
         with self._lock:
             for path in [p for p in self._files if p not in keep]:
                 del self._files[path]
+            for path in [p for p in self._path_tokens if p not in keep]:
+                del self._path_tokens[path]
