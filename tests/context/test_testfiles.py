@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sysconfig
+from pathlib import Path
 
 import pytest
 
@@ -95,7 +97,20 @@ TRICKY_PATHS = [
     *("TOOLS/gen.py", "a/tools", "tools.py", "a/scripts/b/c.sh", "samples/x", "a/Examples/b"),
     *("tests", "a//tests/b", "x/test_a.py/y.c", "a_test.go/x.c", "lib/app.test.ts", "x/latest.py"),
     *("tools/testing/selftests/x.c", "scripts/test_x.py", "kernel/sched/core.c", "README", ""),
+    *("src/FooTest.java", "src/FooTests.cs", "web/a.spec.tsx", "lib/b_spec.rb", "x/y_test.rs"),
+    *("m/attest.py", "m/Testing.py", "m/inspect.py", "m/spectrum.c", "m/test.py", "m/_test.py"),
 ]
+
+
+def test_the_rule_for_a_real_tree_gives_each_path_its_own_answer() -> None:
+    # The stdlib and site-packages: test_*.py and *_test.py beside their modules, tests/ trees
+    root = Path(sysconfig.get_paths()["stdlib"])
+    paths = sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+    assert len(paths) > 5000
+    flags = [i % 7 == 0 for i in range(len(paths))]
+    answers = rules(paths, flags)
+    assert answers == [_rule(p, g) for p, g in zip(paths, flags, strict=True)]
+    assert sum(reason == "a test file, ranked down" for _, reason in answers) > 500
 
 
 @pytest.mark.parametrize("generated", [False, True])
