@@ -323,11 +323,16 @@ def build_prefix(
             room = available - reserve
             choice = _choose_tiers(ranked, entries, loader, cache, room, copies, near)
     tiers, reasons = choice
+    # The files listed are the first ranked ones, up to the first omitted (6k of the kernel's
+    # 78k): the passes below go over them only.
+    first_left = tiers.index(OMITTED) if OMITTED in tiers else len(tiers)
+    assert tiers.count(OMITTED) == len(tiers) - first_left  # _choose_tiers: "from m on"
+    listed = ranked[:first_left]
 
-    if any(t != OMITTED for t in tiers) and available > 0:
+    if listed and available > 0:
         add(MAP_HEADING, map_heading_tokens, None, "heading")
     for tier_group in (FULL, SIGNATURES):
-        for i, path in enumerate(ranked):
+        for i, path in enumerate(listed):
             if tiers[i] == tier_group:
                 entry = entries[path]
                 add(
@@ -338,7 +343,7 @@ def build_prefix(
                 )
     if PATH in tiers:
         add(PATHS_HEADING, paths_heading_tokens, None, "heading")
-        for i, path in enumerate(ranked):
+        for i, path in enumerate(listed):
             if tiers[i] != PATH:
                 continue
             if path in copies:
@@ -356,15 +361,11 @@ def build_prefix(
                     path,
                     PATH,
                 )
-    # The files left over are the ranked ones from the first omitted on (72k of the kernel's
-    # 78k, 6k listed): one slice, its reasons made by C-level maps.
-    first_left = tiers.index(OMITTED) if OMITTED in tiers else len(tiers)
-    assert tiers.count(OMITTED) == len(tiers) - first_left  # _choose_tiers: "from m on"
+    # The files left over (72k of the kernel's 78k): one slice, its reasons made by C-level maps.
     left_over = ranked[first_left:]
-    reasons[first_left:] = map(OMITTED_REASON.format, range(first_left + 1, len(ranked) + 1))
+    fitted = None
     if left_over and reserve:
-        listed = _folder_counts(ranked[:first_left])
-        fitted = _fit_folders(folder_counts - listed, depth, budget - used)
+        fitted = _fit_folders(folder_counts - _folder_counts(listed), depth, budget - used)
         if fitted:
             lines, key_of = fitted
             add(FOLDERS_HEADING, count_tokens(FOLDERS_HEADING), None, "heading")
@@ -376,6 +377,8 @@ def build_prefix(
             reasons[first_left:] = map(
                 FOLDER_REASON.format, range(first_left + 1, len(ranked) + 1), keys
             )
+    if not fitted:
+        reasons[first_left:] = map(OMITTED_REASON.format, range(first_left + 1, len(ranked) + 1))
     ranked_entries = list(map(entries.__getitem__, ranked))
     if whys is None:
         why_of = list(
