@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from itertools import compress
 from operator import attrgetter, ne
 
@@ -21,10 +21,10 @@ NEAR_SIZE_RATIO = 0.8  # sizes within this ratio, or the line shares cannot reac
 NEAR_CANDIDATES = 4  # shown files of the same name compared, best-ranked first
 
 
-def copies_of(ranked: list[str], entries: Mapping[str, FileEntry]) -> dict[str, str]:
+def copies_of(ranked: list[str], listed: Sequence[FileEntry]) -> dict[str, str]:
     """copy -> the best-ranked file with byte-identical content (empty files excepted: they
-    cost nothing and say "empty"). A copy is shown by path only: its text is already there."""
-    listed = list(map(entries.__getitem__, ranked))
+    cost nothing and say "empty"), of the files ``ranked`` and their entries ``listed``. A copy
+    is shown by path only: its text is already there."""
     sizes = list(map(attrgetter("size"), listed))
     paths = list(compress(ranked, sizes))
     shas = list(compress(map(attrgetter("sha256"), listed), sizes))

@@ -302,14 +302,15 @@ def build_prefix(
     paths_heading_tokens = count_tokens(PATHS_HEADING)
     available = max(budget - used - map_heading_tokens - paths_heading_tokens, 0)
     ranked = order(scores, [p for p in entries if p not in in_overview])
-    copies = copies_of(ranked, entries)
+    ranked_entries = list(map(entries.__getitem__, ranked))  # one lookup per file, kept
+    copies = copies_of(ranked, ranked_entries)
     near = NearCopies(entries, text_of)
     depth, reserve = None, 0
     folder_counts: Counter[str] = Counter()  # files per folder, when a summary is reserved
     # A tree far larger than the budget will not fit even by path: reserve the folder summary
     # at once rather than after a first pass that finds files left over (bytes / 6 is a
     # generous tokens guess: source averages 3-4 bytes per token).
-    hopeless = sum(map(attrgetter("size"), map(entries.__getitem__, ranked))) // 6 > 4 * available
+    hopeless = sum(map(attrgetter("size"), ranked_entries)) // 6 > 4 * available
     choice = None
     if not hopeless:
         choice = _choose_tiers(ranked, entries, loader, cache, available, copies, near)
@@ -379,7 +380,6 @@ def build_prefix(
             )
     if not fitted:
         reasons[first_left:] = map(OMITTED_REASON.format, range(first_left + 1, len(ranked) + 1))
-    ranked_entries = list(map(entries.__getitem__, ranked))
     if whys is None:
         why_of = list(
             map(itemgetter(1), rules(ranked, map(attrgetter("generated"), ranked_entries)))
