@@ -17,7 +17,7 @@ from typing import Any
 
 from lsp_agent.context.cutsafe import guard_line, may_hold_cut_secret
 from lsp_agent.context.tokens import count_tokens, count_tokens_upto
-from lsp_agent.index.model import FileEntry
+from lsp_agent.index.model import Definition, FileEntry
 from lsp_agent.index.symtab import symbols_of
 
 FULL = "full"
@@ -219,8 +219,9 @@ def _fields(lines: list[str], definition: RawDefinition) -> list[int]:
 # A definition's fields as the index stores them (model.Definition's order): render reads the
 # records' tuples as they are decoded, without making a Definition of each.
 RawDefinition = tuple[Any, ...]
-_NAME, _KIND, _START, _START_COL, _END = 0, 1, 2, 3, 4
-_SCOPE = 7
+_NAME, _KIND, _START, _START_COL, _END, _SCOPE = map(
+    Definition._fields.index, ("name", "kind", "start_line", "start_col", "end_line", "scope")
+)
 _POSITION = itemgetter(_START, _START_COL, _NAME)  # in C: 51k keys in a kernel 1M map
 
 
