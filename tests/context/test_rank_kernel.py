@@ -327,6 +327,50 @@ def test_definitions_out_of_order_are_left_to_numpy(monkeypatch: pytest.MonkeyPa
     assert arrays is not None and arrays.n == len(graph.paths)
 
 
+def test_edge_targets_split_over_two_threads_are_one_threads() -> None:
+    # Past 2**20 edges the files are split in two halves, one per thread: a random graph that
+    # large gets the arrays a plain numpy reference makes.
+    from lsp_agent.context import _rank  # type: ignore[attr-defined]
+
+    rng = np.random.default_rng(16)
+    files, name_count = 3000, 60_000
+    ref_lengths = rng.integers(0, 800, files)
+    assert ref_lengths.sum() > 1 << 20
+    def_rows = [np.unique(rng.integers(0, name_count, rng.integers(0, 40))) for _ in range(files)]
+    def_lengths = np.array([len(row) for row in def_rows])
+    defined = np.concatenate(def_rows).astype(np.int32)
+    # the first files reference the lower names, the last ones the upper: each thread marks
+    # names the other never sees
+    names = np.concatenate(
+        [rng.integers(0, name_count // 2, n) + (i >= files // 2) * (name_count // 2)
+         for i, n in enumerate(ref_lengths)]
+    ).astype(np.int32)  # fmt: skip
+    definers = np.bincount(defined, minlength=name_count)
+    definer_start = np.concatenate([[0], np.cumsum(definers)]).astype(np.int64)
+    ref_bounds = np.concatenate([[0], np.cumsum(ref_lengths)]).astype(np.int64)
+    def_bounds = np.concatenate([[0], np.cumsum(def_lengths)]).astype(np.int64)
+    targets = np.empty(len(names), dtype=np.int32)
+    own = np.empty(len(names), dtype=np.uint8)
+    used = np.empty(name_count, dtype=np.uint8)
+    found = _rank.edge_targets(
+        ref_bounds, names, def_bounds, defined, definer_start, targets, own, used
+    )
+    edge_file = np.repeat(np.arange(files), ref_lengths)
+    def_file = np.repeat(np.arange(files), def_lengths)
+    expected_own = np.isin(
+        edge_file.astype(np.int64) * name_count + names,
+        def_file.astype(np.int64) * name_count + defined,
+    )
+    expected_targets = np.maximum(definers[names] - expected_own, 0)
+    expected_used = np.zeros(name_count, dtype=np.uint8)
+    expected_used[names[expected_targets > 0]] = 1
+    assert (own == expected_own).all() and (targets == expected_targets).all()
+    assert (used == expected_used).all()
+    kept = int((expected_targets > 0).sum())
+    assert found == (kept, int(expected_used.sum()), int(expected_used[defined].sum()))
+    assert 0 < kept < len(names) and expected_own.any()
+
+
 def test_name_weights_in_c_are_name_weights_bit_for_bit(tree: Path) -> None:  # noqa: F811
     index = WorkspaceIndex(tree, IndexSettings(), cache_path=None)
     index.build(jobs=1)
