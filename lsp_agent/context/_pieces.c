@@ -182,14 +182,21 @@ static Py_ssize_t piece_at(const cls_t *s, Py_ssize_t i, Py_ssize_t n) {
     return 1; /* \s */
 }
 
-/* A text read as classes, with its UTF-8 bytes: ``bytes`` is the str's own buffer (cached in
- * the object by CPython), ``classes`` one allocation the caller frees. */
+/* A text read as classes, with its UTF-8 bytes: an ASCII str's own buffer, or a bytes object
+ * made for this count (not PyUnicode_AsUTF8, which would keep a UTF-8 copy inside every
+ * non-ASCII str counted, such as the render cache's blocks); free_text releases both. */
 typedef struct {
     PyObject *text;
+    PyObject *utf8; /* NULL for an ASCII text */
     const unsigned char *bytes;
     cls_t *classes;
     Py_ssize_t n; /* characters */
 } text_t;
+
+static void free_text(text_t *t) {
+    PyMem_Free(t->classes);
+    Py_XDECREF(t->utf8);
+}
 
 /* 0 when done, -1 with an exception set (a str with lone surrogates has no UTF-8: ValueError
  * from the codec, which tokens.py answers with tiktoken's count). */
@@ -198,14 +205,21 @@ static int read_text(PyObject *text, text_t *out) {
         PyErr_SetString(PyExc_TypeError, "text: expected a str");
         return -1;
     }
-    Py_ssize_t size;
-    const char *bytes = PyUnicode_AsUTF8AndSize(text, &size);
-    if (bytes == NULL) {
-        return -1;
+    PyObject *utf8 = NULL;
+    const char *bytes;
+    if (PyUnicode_IS_ASCII(text)) {
+        bytes = (const char *)PyUnicode_1BYTE_DATA(text);
+    } else {
+        utf8 = PyUnicode_AsUTF8String(text);
+        if (utf8 == NULL) {
+            return -1;
+        }
+        bytes = PyBytes_AS_STRING(utf8);
     }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     cls_t *classes = PyMem_Malloc(sizeof(cls_t) * (n > 0 ? n : 1));
     if (classes == NULL) {
+        Py_XDECREF(utf8);
         PyErr_NoMemory();
         return -1;
     }
@@ -221,6 +235,7 @@ static int read_text(PyObject *text, text_t *out) {
         }
     }
     out->text = text;
+    out->utf8 = utf8;
     out->bytes = (const unsigned char *)bytes;
     out->classes = classes;
     out->n = n;
@@ -252,7 +267,7 @@ static PyObject *pieces(PyObject *self, PyObject *arg) {
         Py_XDECREF(piece);
         i += k;
     }
-    PyMem_Free(t.classes);
+    free_text(&t);
     return out;
 }
 
@@ -583,7 +598,7 @@ static PyObject *count_bpe(PyObject *self, PyObject *args) {
         i += k;
         at += length;
     }
-    PyMem_Free(t.classes);
+    free_text(&t);
     if (failed) {
         return PyErr_NoMemory();
     }
@@ -648,11 +663,11 @@ static PyObject *count(PyObject *self, PyObject *args) {
         i += k;
     }
     Py_DECREF(memo);
-    PyMem_Free(t.classes);
+    free_text(&t);
     return PyLong_FromLongLong(total);
 fail:
     Py_DECREF(memo);
-    PyMem_Free(t.classes);
+    free_text(&t);
     return NULL;
 }
 

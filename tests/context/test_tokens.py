@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import random
+import sys
 import sysconfig
 import typing
 import unicodedata
@@ -123,6 +124,18 @@ def test_counts_need_no_tiktoken_encoder(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(tokens, "_get_encoding", no_encoder)
     assert list(map(count_tokens, texts)) == expected
     assert count_tokens_upto(texts[1], 100) > 100
+
+
+@needs_pieces
+def test_a_counted_text_keeps_no_utf8_copy() -> None:
+    # The render cache holds its blocks for the server's life: counting one must not leave a
+    # UTF-8 copy inside the str (what PyUnicode_AsUTF8 would do).
+    text = "caf\u00e9 \u4e8c " * 2000
+    size = sys.getsizeof(text)
+    counted = count_tokens(text)
+    assert sys.getsizeof(text) == size
+    assert counted == _tiktoken_count(text)  # tiktoken's own encoder keeps such a copy
+    assert sys.getsizeof(text) > size
 
 
 @needs_pieces
