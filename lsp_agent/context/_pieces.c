@@ -186,7 +186,6 @@ static Py_ssize_t piece_at(const cls_t *s, Py_ssize_t i, Py_ssize_t n) {
  * made for this count (not PyUnicode_AsUTF8, which would keep a UTF-8 copy inside every
  * non-ASCII str counted, such as the render cache's blocks); free_text releases both. */
 typedef struct {
-    PyObject *text;
     PyObject *utf8; /* NULL for an ASCII text */
     const unsigned char *bytes;
     cls_t *classes;
@@ -234,7 +233,6 @@ static int read_text(PyObject *text, text_t *out) {
             classes[i] = class_of(PyUnicode_READ(kind, data, i));
         }
     }
-    out->text = text;
     out->utf8 = utf8;
     out->bytes = (const unsigned char *)bytes;
     out->classes = classes;

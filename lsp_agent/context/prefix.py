@@ -445,7 +445,7 @@ def _choose_tiers(
 ) -> tuple[list[str], list[str]]:
     n = len(ranked)
     tiers = [OMITTED] * n
-    reasons = [""] * n  # the omitted files' reasons are the caller's (omitted_reasons)
+    reasons = [""] * n  # the omitted files' reasons are build_prefix's (OMITTED_REASON)
     # The best tier each file may have, decided when the choice reaches it (a few thousand
     # files of the kernel's 78k are ever listed).
     best = _Best(ranked, copies)
@@ -457,8 +457,8 @@ def _choose_tiers(
     total = 0
     m = 0  # files [0, m) are listed at least by path
     path_cap = int(available * PATH_SHARE)
-    while m < n and total + (listed := cost(m, PATH)) <= path_cap:
-        total += listed
+    while m < n and total + (path_cost := cost(m, PATH)) <= path_cap:
+        total += path_cost
         m += 1
 
     def upgrade_to_signatures(i: int, limit: int) -> bool:
@@ -501,8 +501,8 @@ def _choose_tiers(
         if f < k or k >= m or not upgrade_to_signatures(k, available):
             break
         k += 1
-    while m < n and total + (listed := cost(m, PATH)) <= available:  # room left: more paths
-        total += listed
+    while m < n and total + (path_cost := cost(m, PATH)) <= available:  # room left: more paths
+        total += path_cost
         m += 1
 
     for i in range(m):  # files from m on stay omitted

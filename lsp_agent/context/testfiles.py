@@ -102,10 +102,12 @@ def rules(paths: Sequence[str], generated: Iterable[bool]) -> list[tuple[float, 
         )
     names = list(map(itemgetter(2), parts))
     # Only a name with one of these in it can match (a substring test is ~10x a fullmatch)
-    named = [False] * len(names)
+    candidates: set[int] = set()
     for word in _TEST_WORDS:
-        for at in compress(range(len(names)), map(contains, names, repeat(word))):
-            named[at] = named[at] or _TEST_FILE.fullmatch(names[at]) is not None
+        candidates.update(compress(range(len(names)), map(contains, names, repeat(word))))
+    named = [False] * len(names)
+    for at in candidates:
+        named[at] = _TEST_FILE.fullmatch(names[at]) is not None
     keys = zip(map(kinds.__getitem__, folders), named, map(bool, generated), strict=True)
     return list(map(_ANSWERS.__getitem__, keys))
 
